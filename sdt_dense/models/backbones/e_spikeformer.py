@@ -1,0 +1,423 @@
+"""E-SpikeFormer (Spike-Driven Transformer V3), the published "Base" family.
+
+Layout (strides relative to the input, ``[C0, C1, C2, C3]`` = ``embed_dims``)::
+
+    stage 0  stem conv k7/s2 on pixels (bias) + BN, 1 conv block (C0/2)         stride 2
+    stage 1  SFA -> conv k3/s2 + BN, 1 conv block (C0)                          stride 4
+    stage 2  SFA -> conv k3/s2 + BN, 2 conv blocks (C1)                         stride 8
+    stage 3  SFA -> conv k3/s2 + BN, 6 transformer blocks (C2)                  stride 16
+    stage 4  SFA -> conv k3/s(last_stride) + BN, 2 transformer blocks (C3)      stride 16 (published,
+                                                                                last_stride=1) or 32
+
+Outputs are the real-valued residual streams ``(B, C_i, H_i, W_i)`` after the stages in
+``out_indices``. Module names differ from the released checkpoints; :func:`checkpoint_filter_fn`
+converts released files at load time.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from timm.layers import DropPath, trunc_normal_
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ...checkpoint import extract_state_dict, safe_load
+from ...registry import register_model
+from ..layers import (ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention,
+                      TokenMLP)
+from ..neuron import build_neuron
+
+# Published sizes: the embed dims are the only difference (heads 8, MLP ratio 4, blocks 1+1/2/6/2).
+ARCH_ZOO: Dict[str, dict] = {
+    't': dict(embed_dims=[24, 48, 96, 128]),
+    's': dict(embed_dims=[32, 64, 128, 192]),   # "5.1M"
+    'm': dict(embed_dims=[48, 96, 192, 240]),   # "10M"
+    'l': dict(embed_dims=[64, 128, 256, 360]),  # "19M"
+}
+ARCH_ALIASES = {'5.1M': 's', '10M': 'm', '19M': 'l', 'tiny': 't', 'small': 's',
+                'medium': 'm', 'large': 'l'}
+_ARCH_DEFAULTS = dict(depths=[1, 1, 2, 6, 2], num_heads=8, mlp_ratio=4, value_ratio=4)
+
+
+class ConvBlock(nn.Module):
+    """Conv-based SNN block, ``(B, C, H, W) -> (B, C, H, W)``:
+    ``x + SepConv_k7(x)``, then ``x + ConvMLP(x)``."""
+
+    def __init__(self, dim: int, mlp_ratio: float = 4, drop_path: float = 0.,
+                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        self.sepconv = SepConv(dim, 7, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
+        self.mlp = ConvMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.sepconv(x))
+        return x + self.drop_path(self.mlp(x))
+
+
+class TransformerBlock(nn.Module):
+    """Transformer-based SNN block, ``(B, C, H, W) -> (B, C, H, W)``: three residual branches,
+    SepConv k3, spike-driven self-attention, token MLP; optional layer scale on each branch."""
+
+    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4,
+                 value_ratio: int = 4, drop_path: float = 0.,
+                 layer_scale_init_value: Optional[float] = None,
+                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        self.sepconv = SepConv(dim, 3, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
+        self.attn = SpikeDrivenSelfAttention(dim, num_heads, value_ratio, neuron_cfg, norm_cfg)
+        self.mlp = TokenMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        if layer_scale_init_value is not None:
+            self.ls1 = LayerScale(dim, layer_scale_init_value)
+            self.ls2 = LayerScale(dim, layer_scale_init_value)
+            self.ls3 = LayerScale(dim, layer_scale_init_value)
+        else:
+            self.ls1 = self.ls2 = self.ls3 = nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.ls1(self.sepconv(x)))
+        x = x + self.drop_path(self.ls2(self.attn(x)))
+        return x + self.drop_path(self.ls3(self.mlp(x)))
+
+
+def resolve_arch(arch: Union[str, dict]) -> dict:
+    """Full arch settings from a zoo name (``'t'``, ``'s'``, ``'m'``, ``'l'``, or ``'10M'``-style
+    aliases) or a dict with at least ``embed_dims`` (4 widths)."""
+    if isinstance(arch, str):
+        key = ARCH_ALIASES.get(arch, arch.lower())
+        if key not in ARCH_ZOO:
+            raise KeyError(f'unknown arch {arch!r}; valid: {sorted(ARCH_ZOO)} '
+                           f'(aliases {sorted(ARCH_ALIASES)}) or a dict with embed_dims')
+        arch = ARCH_ZOO[key]
+    if not isinstance(arch, dict) or 'embed_dims' not in arch:
+        raise TypeError(f'arch must be a name or a dict with embed_dims, got {arch!r}')
+    unknown = set(arch) - set(_ARCH_DEFAULTS) - {'embed_dims'}
+    if unknown:
+        raise KeyError(f'unknown arch keys {sorted(unknown)}; valid: '
+                       f'{sorted(set(_ARCH_DEFAULTS) | {"embed_dims"})}')
+    settings = {**_ARCH_DEFAULTS, **arch}
+    if len(settings['embed_dims']) != 4 or len(settings['depths']) != 5:
+        raise ValueError('arch needs 4 embed_dims and 5 depths (stage 0..4)')
+    if settings['embed_dims'][0] % 2:
+        raise ValueError('embed_dims[0] must be even (stage 0 has embed_dims[0] / 2 channels)')
+    return settings
+
+
+@register_model()
+class ESpikeFormer(BaseModule):
+    """E-SpikeFormer backbone for dense prediction.
+
+    Args:
+        arch: ``'t'``, ``'s'`` (5.1M), ``'m'`` (10M), ``'l'`` (19M) or a dict with ``embed_dims``
+            (and optionally ``depths`` (5 ints), ``num_heads``, ``mlp_ratio``, ``value_ratio``).
+        in_channels: input image channels.
+        out_indices: stages whose outputs are returned, a subset of ``{0, 1, 2, 3, 4}`` (strides
+            2, 4, 8, 16, 16-or-32; widths C0/2, C0, C1, C2, C3).
+        last_stride: stride of the stage-4 downsampling conv. 1 is the published network (stage 4 at
+            stride 16); 2 gives a true stride-32 level.
+        neuron_cfg: neuron config, default ``dict(type='SFA', D=4)`` (normalised by D).
+        norm_cfg: ``dict(type='BN')`` or ``dict(type='SyncBN')``.
+        drop_path_rate: stochastic depth, linearly increasing over all 12 blocks.
+        layer_scale_init_value: per-channel layer scale on each transformer branch (``None``: off, as
+            the published Base; the published segmentation backbone uses ``1e-6``).
+        frozen_stages: stages ``0..frozen_stages`` are frozen (eval mode, no gradients); -1 freezes
+            nothing.
+        norm_eval: keep every BN in eval mode during training (frozen statistics).
+        with_cp: activation checkpointing of each block (saves memory, costs a recomputation).
+        init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads a released
+            classification checkpoint or one of our detectors/segmentors strictly (see
+            :func:`load_pretrained`).
+
+    Shape:
+        input ``(B, in_channels, H, W)`` with any ``H, W``; output a tuple of ``(B, C_i, H_i, W_i)``
+        with ``H_i = ceil(H / stride_i)`` (each stride-2 conv rounds up).
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'l', in_channels: int = 3,
+                 out_indices: Sequence[int] = (1, 2, 3, 4), last_stride: int = 1,
+                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                 drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
+                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.arch_settings = resolve_arch(arch)
+        C0, C1, C2, C3 = self.arch_settings['embed_dims']
+        depths = self.arch_settings['depths']
+        out_indices = tuple(out_indices)
+        if not out_indices or any(i not in range(5) for i in out_indices):
+            raise ValueError(f'out_indices must be a non-empty subset of 0..4, got {out_indices}')
+        if last_stride not in (1, 2):
+            raise ValueError(f'last_stride must be 1 (published) or 2, got {last_stride}')
+        self.out_indices = out_indices
+        self.last_stride = last_stride
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.neuron_cfg = dict(neuron_cfg or dict(type='SFA', D=4))
+        self.layer_scale_init_value = layer_scale_init_value
+
+        #: widths and strides of all five stages
+        self.stage_channels: List[int] = [C0 // 2, C0, C1, C2, C3]
+        self.stage_strides: List[int] = [2, 4, 8, 16, 16 * last_stride]
+
+        n = dict(neuron_cfg=self.neuron_cfg, norm_cfg=norm_cfg)
+        widths = [in_channels] + self.stage_channels
+        self.downsamples = nn.ModuleList()
+        for i in range(5):
+            k, s = (7, 2) if i == 0 else (3, last_stride if i == 4 else 2)
+            self.downsamples.append(
+                SpikeConvBN(widths[i], widths[i + 1], k, s, k // 2, bias=True,
+                            with_neuron=i > 0, **n))  # the stem sees real pixels: no neuron
+
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        mlp, heads = self.arch_settings['mlp_ratio'], self.arch_settings['num_heads']
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(depths):
+            dim, rates = self.stage_channels[i], dpr[sum(depths[:i]):sum(depths[:i + 1])]
+            if i < 3:
+                blocks = [ConvBlock(dim, mlp, r, **n) for r in rates]
+            else:
+                blocks = [TransformerBlock(dim, heads, mlp, self.arch_settings['value_ratio'],
+                                           r, layer_scale_init_value, **n) for r in rates]
+            self.stages.append(nn.Sequential(*blocks))
+        self._freeze_stages()
+
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of the returned feature maps, in ``out_indices`` order."""
+        return [self.stage_channels[i] for i in self.out_indices]
+
+    @property
+    def out_strides(self) -> List[int]:
+        """True strides of the returned feature maps, in ``out_indices`` order."""
+        return [self.stage_strides[i] for i in self.out_indices]
+
+    def _run_stage(self, i: int, x: Tensor) -> Tensor:
+        x = self.downsamples[i](x)
+        for block in self.stages[i]:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        outs = []
+        for i in range(max(self.out_indices) + 1):
+            x = self._run_stage(i, x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        for i in range(self.frozen_stages + 1):
+            for module in (self.downsamples[i], self.stages[i]):
+                module.eval()
+                for p in module.parameters():
+                    p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'ESpikeFormer':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self) -> None:
+        """Load ``init_cfg=dict(type='Pretrained', checkpoint=...)`` strictly; any other init_cfg is
+        handled by mmengine. Without init_cfg, layers keep PyTorch's default init (as published)."""
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
+            self._is_init = True
+            return
+        super().init_weights()
+
+
+# ---------------------------------------------------------------------------------------------
+# Released checkpoints
+
+
+_OFFICIAL_STAGE_RENAMES = [
+    (r'^downsample1_1\.', 'downsamples.0.'),
+    (r'^downsample1_2\.', 'downsamples.1.'),
+    (r'^downsample([234])\.', r'downsamples.\1.'),
+    (r'^ConvBlock1_1\.0\.', 'stages.0.0.'),
+    (r'^ConvBlock1_2\.0\.', 'stages.1.0.'),
+    (r'^ConvBlock2_1\.0\.', 'stages.2.0.'),
+    (r'^ConvBlock2_2\.0\.', 'stages.2.1.'),
+    (r'^block3\.', 'stages.3.'),
+    (r'^block4\.', 'stages.4.'),
+]
+_OFFICIAL_LAYER_RENAMES = [
+    (r'\.encode_conv\.', '.conv.'), (r'\.encode_bn\.', '.bn.'),
+    (r'\.(?:Conv|conv)\.(pwconv1|dwconv|pwconv2)\.0\.', r'.sepconv.\1.conv.'),
+    (r'\.(?:Conv|conv)\.(pwconv1|dwconv|pwconv2)\.1\.', r'.sepconv.\1.bn.'),
+    (r'(stages\.[012]\.\d+)\.conv([12])\.', r'\1.mlp.conv\2.conv.'),
+    (r'(stages\.[012]\.\d+)\.bn([12])\.', r'\1.mlp.conv\2.bn.'),
+    (r'\.attn\.(q|k|v|proj)_conv\.0\.', r'.attn.\1.conv.'),
+    (r'\.attn\.(q|k|v|proj)_conv\.1\.', r'.attn.\1.bn.'),
+    (r'\.mlp\.(fc[12])_conv\.', r'.mlp.\1.conv.'),
+    (r'\.mlp\.(fc[12])_bn\.', r'.mlp.\1.bn.'),
+]
+# Keys of released classification checkpoints that a backbone does not use.
+_OFFICIAL_CLASSIFIER_KEYS = ('head.weight', 'head.bias')
+
+
+def is_official_state_dict(state_dict: Dict[str, Tensor]) -> bool:
+    """Whether ``state_dict`` uses the released (authors') module names."""
+    return any(k.startswith(('downsample1_1.', 'ConvBlock1_1.')) for k in state_dict)
+
+
+def convert_official_key(key: str) -> str:
+    """Released module name -> ours (``head.*`` becomes the classifier's ``head.*``)."""
+    for pattern, repl in _OFFICIAL_STAGE_RENAMES + _OFFICIAL_LAYER_RENAMES:
+        key = re.sub(pattern, repl, key)
+    return key
+
+
+def checkpoint_filter_fn(state_dict: Dict[str, Tensor],
+                         model: Optional[nn.Module] = None) -> Dict[str, Tensor]:
+    """Convert a released E-SpikeFormer state dict to this implementation's names.
+
+    The released layout (``official_state_dict_keys.json``) is recognised by its module names;
+    anything else is returned unchanged. ``model`` is accepted for timm compatibility.
+    """
+    if not is_official_state_dict(state_dict):
+        return dict(state_dict)
+    # Segmentation-style layer scales (gamma) of other codebases are not part of the Base models.
+    return {convert_official_key(k): v for k, v in state_dict.items()}
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint does not match the model (missing, unexpected or mis-shaped tensors)."""
+
+
+def _mismatch_table(rows: List[Tuple[str, str, str]]) -> str:
+    width = max(len(r[0]) for r in rows)
+    lines = [f'  {"key".ljust(width)}  {"problem":<12}  detail']
+    lines += [f'  {k.ljust(width)}  {p:<12}  {d}' for k, p, d in rows]
+    return '\n'.join(lines)
+
+
+def match_state_dict(model: nn.Module, state_dict: Dict[str, Tensor],
+                     ignorable_missing: Sequence[str] = (),
+                     ignorable_unexpected: Sequence[str] = ()) -> Dict[str, Tensor]:
+    """Check ``state_dict`` against ``model`` strictly and return it ready for ``load_state_dict``.
+
+    Every model tensor must be present with the right shape, except keys matching one of the
+    ``ignorable_missing`` regexes (reported, keep their init). Unexpected keys are an error unless
+    they match ``ignorable_unexpected`` (reported and skipped).
+
+    Raises:
+        CheckpointMismatchError: with a table of every offending key.
+    """
+    own = model.state_dict()
+    rows, skipped, kept_init = [], [], []
+    for key, tensor in own.items():
+        if key not in state_dict:
+            if any(re.search(p, key) for p in ignorable_missing):
+                kept_init.append(key)
+            else:
+                rows.append((key, 'missing', f'expected shape {tuple(tensor.shape)}'))
+        elif tuple(state_dict[key].shape) != tuple(tensor.shape):
+            rows.append((key, 'shape', f'checkpoint {tuple(state_dict[key].shape)} vs model '
+                                       f'{tuple(tensor.shape)}'))
+    for key in state_dict:
+        if key not in own:
+            if any(re.search(p, key) for p in ignorable_unexpected):
+                skipped.append(key)
+            else:
+                rows.append((key, 'unexpected', 'not a tensor of this model'))
+    if rows:
+        raise CheckpointMismatchError(
+            f'checkpoint does not match {type(model).__name__} ({len(rows)} problems):\n'
+            + _mismatch_table(rows))
+    if skipped:
+        print_log(f'checkpoint: skipped {len(skipped)} tensors not used by '
+                  f'{type(model).__name__}: {_summarise(skipped)}', logger='current')
+    if kept_init:
+        print_log(f'checkpoint: {len(kept_init)} tensors not in the checkpoint keep their '
+                  f'initial values: {_summarise(kept_init)}', logger='current')
+    return {k: v for k, v in state_dict.items() if k in own}
+
+
+def _summarise(keys: List[str], limit: int = 6) -> str:
+    return ', '.join(keys[:limit]) + (f', ... (+{len(keys) - limit})' if len(keys) > limit else '')
+
+
+def load_pretrained(model: ESpikeFormer, path: str, prefix: Optional[str] = None) -> None:
+    """Strictly load a released classification checkpoint or an mmengine checkpoint of one of our
+    detectors/segmentors (``backbone.`` prefix) into ``model``.
+
+    Loading is safe (weights-only unpickling with an allow-list). Layer-scale parameters, which the
+    released Base checkpoints do not have, keep their initial value; the released classifier head is
+    reported and skipped; anything else missing, unexpected or mis-shaped raises
+    :class:`CheckpointMismatchError`.
+    """
+    state_dict = extract_state_dict(safe_load(path))
+    if prefix is None and any(k.startswith('backbone.') for k in state_dict):
+        prefix = 'backbone.'
+    ignorable_unexpected = []
+    if prefix:
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if not state_dict:
+            raise CheckpointMismatchError(f'no tensor in {path} starts with {prefix!r}')
+    official = is_official_state_dict(state_dict)
+    state_dict = checkpoint_filter_fn(state_dict, model)
+    ignorable_missing = [r'\.ls[123]\.gamma$'] if official else []
+    if official:
+        ignorable_unexpected = [r'^head\.']
+    state_dict = match_state_dict(model, state_dict, ignorable_missing, ignorable_unexpected)
+    model.load_state_dict(state_dict, strict=not ignorable_missing)
+    print_log(f'loaded {"released" if official else "sdt-dense"} checkpoint {path} into '
+              f'{type(model).__name__}', logger='current')
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageNet classifier (to evaluate released weights and check the reference logits)
+
+
+class ESpikeFormerClassifier(nn.Module):
+    """E-SpikeFormer image classifier: backbone -> global average pool -> SFA (norm 1, integer
+    counts 0..D) -> Linear.
+
+    Shape: ``(B, 3, H, W) -> (B, num_classes)``. ``load_pretrained`` of a released checkpoint loads
+    the head too (use :meth:`from_pretrained`).
+    """
+
+    def __init__(self, arch: Union[str, dict] = 'l', num_classes: int = 1000,
+                 neuron_cfg: Optional[dict] = None, **backbone_kwargs) -> None:
+        super().__init__()
+        self.backbone = ESpikeFormer(arch, out_indices=(4,), neuron_cfg=neuron_cfg,
+                                     **backbone_kwargs)
+        self.head_neuron = build_neuron(self.backbone.neuron_cfg, norm=1)
+        self.head = nn.Linear(self.backbone.stage_channels[4], num_classes)
+        trunc_normal_(self.head.weight, std=.02)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.backbone(x)[0].mean((2, 3))
+        return self.head(self.head_neuron(x))
+
+    def load_pretrained(self, path: str) -> None:
+        """Strictly load a released classification checkpoint (backbone and head)."""
+        state_dict = checkpoint_filter_fn(extract_state_dict(safe_load(path)))
+        state_dict = {(k if k.startswith('head.') else f'backbone.{k}'): v
+                      for k, v in state_dict.items()}
+        self.load_state_dict(match_state_dict(self, state_dict))
+
+    @classmethod
+    def from_pretrained(cls, path: str, arch: Union[str, dict], **kwargs) -> 'ESpikeFormerClassifier':
+        model = cls(arch, **kwargs)
+        model.load_pretrained(path)
+        return model
