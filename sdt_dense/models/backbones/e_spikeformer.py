@@ -31,6 +31,7 @@ from ...checkpoint import extract_state_dict, safe_load
 from ...registry import register_model
 from ..layers import (ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention,
                       TokenMLP)
+from ..lif import neuron_time_steps
 from ..neuron import build_neuron
 
 # Published sizes: the embed dims are the only difference (heads 8, MLP ratio 4, blocks 1+1/2/6/2).
@@ -123,6 +124,8 @@ class ESpikeFormer(BaseModule):
         last_stride: stride of the stage-4 downsampling conv. 1 is the published network (stage 4 at
             stride 16); 2 gives a true stride-32 level.
         neuron_cfg: neuron config, default ``dict(type='SFA', D=4)`` (normalised by D).
+            ``dict(type='LIF', T=4)`` selects binary LIF neurons over T real timesteps: the input is
+            repeated T times (folded into the batch) and each output is averaged over T.
         norm_cfg: ``dict(type='BN')`` or ``dict(type='SyncBN')``.
         drop_path_rate: stochastic depth, linearly increasing over all 12 blocks.
         layer_scale_init_value: per-channel layer scale on each transformer branch (``None``: off, as
@@ -161,6 +164,8 @@ class ESpikeFormer(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.neuron_cfg = dict(neuron_cfg or dict(type='SFA', D=4))
+        #: real timesteps the input is repeated over (1 for SFA, T for LIF)
+        self.time_steps = neuron_time_steps(self.neuron_cfg)
         self.layer_scale_init_value = layer_scale_init_value
 
         #: widths and strides of all five stages
@@ -209,11 +214,14 @@ class ESpikeFormer(BaseModule):
         return x
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        T = self.time_steps
+        if T > 1:  # multi-step neurons: time folded into the batch, (T * B, C, H, W)
+            x = x.repeat(T, *([1] * (x.dim() - 1)))
         outs = []
         for i in range(max(self.out_indices) + 1):
             x = self._run_stage(i, x)
             if i in self.out_indices:
-                outs.append(x)
+                outs.append(x if T == 1 else x.unflatten(0, (T, -1)).mean(0))
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
@@ -357,30 +365,46 @@ def _summarise(keys: List[str], limit: int = 6) -> str:
 
 def load_pretrained(model: ESpikeFormer, path: str, prefix: Optional[str] = None) -> None:
     """Strictly load a released classification checkpoint or an mmengine checkpoint of one of our
-    detectors/segmentors (``backbone.`` prefix) into ``model``.
+    detectors/segmentors/classifiers (``backbone.`` prefix) into ``model``.
 
     Loading is safe (weights-only unpickling with an allow-list). Layer-scale parameters, which the
-    released Base checkpoints do not have, keep their initial value; the released classifier head is
-    reported and skipped; anything else missing, unexpected or mis-shaped raises
-    :class:`CheckpointMismatchError`.
+    released Base checkpoints do not have, keep their initial value; tensors of the rest of the
+    network (classifier head, neck, heads) are reported and skipped; any backbone tensor that is
+    missing, unexpected or mis-shaped raises :class:`CheckpointMismatchError` with a table.
     """
     state_dict = extract_state_dict(safe_load(path))
-    if prefix is None and any(k.startswith('backbone.') for k in state_dict):
-        prefix = 'backbone.'
-    ignorable_unexpected = []
-    if prefix:
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        if not state_dict:
-            raise CheckpointMismatchError(f'no tensor in {path} starts with {prefix!r}')
     official = is_official_state_dict(state_dict)
-    state_dict = checkpoint_filter_fn(state_dict, model)
-    ignorable_missing = [r'\.ls[123]\.gamma$'] if official else []
     if official:
+        state_dict = checkpoint_filter_fn(state_dict, model)
         ignorable_unexpected = [r'^head\.']
+    else:
+        if prefix is None and any(k.startswith('backbone.') for k in state_dict):
+            prefix = 'backbone.'
+        if prefix:
+            others = [k for k in state_dict if not k.startswith(prefix)]
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
+                          if k.startswith(prefix)}
+            if not state_dict:
+                raise CheckpointMismatchError(f'no tensor in {path} starts with {prefix!r}')
+            if others:
+                print_log(f'checkpoint: skipped {len(others)} tensors outside {prefix!r}: '
+                          f'{_summarise(others)}', logger='current')
+        ignorable_unexpected = []
+    # Layer scales are not part of the released Base models; they keep their initial value.
+    ignorable_missing = [r'\.ls[123]\.gamma$'] if official else []
     state_dict = match_state_dict(model, state_dict, ignorable_missing, ignorable_unexpected)
     model.load_state_dict(state_dict, strict=not ignorable_missing)
     print_log(f'loaded {"released" if official else "sdt-dense"} checkpoint {path} into '
               f'{type(model).__name__}', logger='current')
+
+
+def convert_official_classifier(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Released classification state dict -> :class:`ESpikeFormerClassifier` state dict
+    (``backbone.*`` and ``head.*``)."""
+    if not is_official_state_dict(state_dict):
+        raise ValueError('not a released E-SpikeFormer state dict (no downsample1_1.* keys)')
+    return {(k if k.startswith('head.') else f'backbone.{k}'): v
+            for k, v in checkpoint_filter_fn(state_dict).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,13 +431,17 @@ class ESpikeFormerClassifier(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.backbone(x)[0].mean((2, 3))
+        T = self.backbone.time_steps
+        if T > 1:  # multi-step head neuron: fire over T steps, average the logits
+            return self.head(self.head_neuron(x.repeat(T, 1))).unflatten(0, (T, -1)).mean(0)
         return self.head(self.head_neuron(x))
 
     def load_pretrained(self, path: str) -> None:
-        """Strictly load a released classification checkpoint (backbone and head)."""
-        state_dict = checkpoint_filter_fn(extract_state_dict(safe_load(path)))
-        state_dict = {(k if k.startswith('head.') else f'backbone.{k}'): v
-                      for k, v in state_dict.items()}
+        """Strictly load a released classification checkpoint, or one converted by
+        ``tools/model_converters/official2sdt.py`` (backbone and head)."""
+        state_dict = extract_state_dict(safe_load(path))
+        if is_official_state_dict(state_dict):
+            state_dict = convert_official_classifier(state_dict)
         self.load_state_dict(match_state_dict(self, state_dict))
 
     @classmethod

@@ -1,0 +1,200 @@
+"""E-SpikeFormer backbone: the published network (reference fixture), sizes, options, loading."""
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier
+from sdt_dense.models.backbones.e_spikeformer import (CheckpointMismatchError, load_pretrained)
+
+REF = Path(__file__).resolve().parents[1].parent / 'shared' / 'reference'
+OFFICIAL = REF / 'e_spikeformer_t_official_format.pth'
+EXPECTED = REF / 'e_spikeformer_t_expected.pt'
+needs_ref = pytest.mark.skipif(not OFFICIAL.exists(), reason=f'reference data not found in {REF}')
+
+
+@pytest.fixture(scope='module')
+def expected():
+    return torch.load(EXPECTED, weights_only=True)
+
+
+@needs_ref
+def test_reference_stage_outputs_eval(expected):
+    model = ESpikeFormer('t', out_indices=(1, 2, 3, 4),
+                         init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
+    model.init_weights()
+    model.eval()
+    with torch.no_grad():
+        outs = model(expected['input'])
+    for i, out in enumerate(outs, start=1):
+        ref = expected['eval'][f'stage{i}']
+        assert out.shape == ref.shape
+        torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)
+
+
+@needs_ref
+def test_reference_logits_and_input_gradient(expected):
+    model = ESpikeFormerClassifier.from_pretrained(str(OFFICIAL), 't').eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(expected['input']), expected['eval']['logits'],
+                                   atol=1e-4, rtol=0)
+    model.train()
+    x = expected['input'].clone().requires_grad_()
+    logits = model(x)
+    torch.testing.assert_close(logits, expected['train']['logits'], atol=1e-4, rtol=0)
+    (logits * expected['train']['loss_weights']).sum().backward()
+    torch.testing.assert_close(x.grad, expected['train']['input_grad'], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('arch,params', [('t', 2_702_048), ('s', 5_105_608),
+                                         ('m', 10_023_112), ('l', 18_987_504)])
+def test_parameter_counts_with_classifier(arch, params):
+    model = ESpikeFormerClassifier(arch)
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
+def test_builds_from_registries(scope):
+    registry = pytest.importorskip(f'{scope}.registry')
+    import sdt_dense  # noqa: F401
+    model = registry.MODELS.build(dict(type='ESpikeFormer', arch='m'))
+    assert isinstance(model, ESpikeFormer)
+    assert model.out_channels == [48, 96, 192, 240]
+
+
+@pytest.mark.parametrize('last_stride', [1, 2])
+def test_output_shapes_match_declared_strides(last_stride):
+    model = ESpikeFormer('t', out_indices=(0, 1, 2, 3, 4), last_stride=last_stride).eval()
+    H, W = 70, 45  # not divisible by 32
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, H, W))
+    assert model.out_strides == [2, 4, 8, 16, 16 * last_stride]
+    assert model.out_channels == [12, 24, 48, 96, 128]
+    for out, c, s in zip(outs, model.out_channels, model.out_strides):
+        assert out.shape == (1, c, math.ceil(H / s), math.ceil(W / s))
+
+
+def test_out_indices_subset_and_validation():
+    model = ESpikeFormer('t', out_indices=(0, 3))
+    outs = model(torch.randn(1, 3, 32, 32))
+    assert [o.shape[1] for o in outs] == [12, 96]
+    with pytest.raises(ValueError, match='out_indices'):
+        ESpikeFormer('t', out_indices=(5,))
+
+
+def test_unknown_arch_lists_valid_ones():
+    with pytest.raises(KeyError, match=r"valid: \['l', 'm', 's', 't'\]"):
+        ESpikeFormer('xl')
+
+
+def test_custom_arch_dict():
+    model = ESpikeFormer(dict(embed_dims=[16, 32, 64, 64], depths=[1, 1, 1, 1, 1], num_heads=4))
+    assert model.stage_channels == [8, 16, 32, 64, 64]
+    assert len(model.stages[3]) == 1
+
+
+def test_frozen_stages_and_norm_eval():
+    model = ESpikeFormer('t', frozen_stages=1, norm_eval=True)
+    model.train()
+    for i in (0, 1):
+        assert not any(p.requires_grad for p in model.stages[i].parameters())
+        assert not any(p.requires_grad for p in model.downsamples[i].parameters())
+    assert all(p.requires_grad for p in model.stages[2].parameters())
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns)
+
+
+def test_drop_path_is_applied():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32) * 3
+    plain = ESpikeFormer('t', out_indices=(4,)).train()
+    assert torch.equal(plain(x)[0], plain(x)[0])
+    dropped = ESpikeFormer('t', out_indices=(4,), drop_path_rate=0.5)
+    dropped.load_state_dict(plain.state_dict())
+    dropped.train()
+    torch.manual_seed(1)
+    a = dropped(x)[0]
+    torch.manual_seed(2)
+    b = dropped(x)[0]
+    assert not torch.equal(a, b)
+    dropped.load_state_dict(plain.state_dict())  # same BN statistics
+    dropped.eval()
+    plain.eval()
+    torch.testing.assert_close(dropped(x)[0], plain(x)[0])  # identity at eval
+
+
+def test_with_cp_matches_plain():
+    torch.manual_seed(0)
+    plain = ESpikeFormer('t', out_indices=(2, 4))
+    cp = ESpikeFormer('t', out_indices=(2, 4), with_cp=True)
+    cp.load_state_dict(plain.state_dict())
+    x1 = (torch.randn(2, 3, 32, 32) * 3).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    sum(o.sum() for o in plain(x1)).backward()
+    sum(o.sum() for o in cp(x2)).backward()
+    torch.testing.assert_close(x1.grad, x2.grad)
+
+
+@needs_ref
+def test_layer_scale_option_loads_released_weights():
+    model = ESpikeFormer('t', layer_scale_init_value=1e-6)
+    load_pretrained(model, str(OFFICIAL))
+    gammas = [p for n, p in model.named_parameters() if n.endswith('gamma')]
+    assert len(gammas) == 8 * 3
+    assert all(torch.all(g == 1e-6) for g in gammas)
+
+
+def _mmengine_style_checkpoint(tmp_path, mutate):
+    model = ESpikeFormer('t')
+    state = {f'backbone.{k}': v.clone() for k, v in model.state_dict().items()}
+    state['neck.lateral.weight'] = torch.zeros(3)
+    mutate(state)
+    path = tmp_path / 'ckpt.pth'
+    torch.save({'state_dict': state, 'meta': {'epoch': 1}}, path)
+    return model, path
+
+
+def test_loads_own_detector_checkpoint(tmp_path):
+    model, path = _mmengine_style_checkpoint(tmp_path, lambda s: None)
+    fresh = ESpikeFormer('t', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    fresh.init_weights()
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v)
+
+
+def test_missing_tensor_is_named(tmp_path):
+    key = 'backbone.stages.3.2.attn.v.conv.weight'
+    _, path = _mmengine_style_checkpoint(tmp_path, lambda s: s.pop(key))
+    with pytest.raises(CheckpointMismatchError, match=r'stages\.3\.2\.attn\.v\.conv\.weight\s+missing'):
+        load_pretrained(ESpikeFormer('t'), str(path))
+
+
+def test_misshaped_tensor_is_named(tmp_path):
+    key = 'backbone.downsamples.2.bn.weight'
+    _, path = _mmengine_style_checkpoint(tmp_path, lambda s: s.update({key: torch.zeros(7)}))
+    with pytest.raises(CheckpointMismatchError, match=r'downsamples\.2\.bn\.weight\s+shape'):
+        load_pretrained(ESpikeFormer('t'), str(path))
+
+
+@needs_ref
+def test_released_checkpoint_into_wrong_size_fails():
+    with pytest.raises(CheckpointMismatchError, match='shape'):
+        load_pretrained(ESpikeFormer('s'), str(OFFICIAL))
+
+
+@needs_ref
+def test_official2sdt_converter(tmp_path, expected):
+    from tools.model_converters.official2sdt import main
+    dst = tmp_path / 'converted.pth'
+    main([str(OFFICIAL), str(dst), '--arch', 't'])
+    converted = torch.load(dst, weights_only=True)  # plain weights-only file
+    assert any(k.startswith('backbone.stages.3.') for k in converted['state_dict'])
+    model = ESpikeFormerClassifier('t')
+    model.load_pretrained(str(dst))
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(expected['input']), expected['eval']['logits'],
+                                   atol=1e-4, rtol=0)
+    backbone = ESpikeFormer('t', init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    backbone.init_weights()

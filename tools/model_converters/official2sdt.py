@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Convert a released E-SpikeFormer classification checkpoint to a plain sdt-dense weights file.
+
+    python tools/model_converters/official2sdt.py SRC.pth DST.pth [--arch l]
+
+The source (dict with ``model``, ``epoch``, ``scaler``, ``args``) is read safely (weights-only,
+allow-listing ``argparse.Namespace``). The destination holds only ``{'state_dict': ...}`` with the
+names of :class:`sdt_dense.models.ESpikeFormerClassifier` (``backbone.*``, ``head.*``), loads with
+plain ``torch.load(weights_only=True)`` and is accepted by the backbone's
+``init_cfg=dict(type='Pretrained', checkpoint=DST)``. With ``--arch`` the result is verified by
+loading it strictly into the classifier of that size.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
+
+from sdt_dense.checkpoint import extract_state_dict, safe_load  # noqa: E402
+from sdt_dense.models.backbones.e_spikeformer import (ESpikeFormerClassifier,  # noqa: E402
+                                                      convert_official_classifier)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help='released checkpoint (.pth)')
+    parser.add_argument('dst', help='output weights file')
+    parser.add_argument('--arch', default=None,
+                        help="verify against this size ('t', 's', 'm', 'l') by a strict load")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if os.path.abspath(args.src) == os.path.abspath(args.dst):
+        sys.exit('refusing to overwrite the source checkpoint; choose another DST')
+    state_dict = convert_official_classifier(extract_state_dict(safe_load(args.src)))
+    if args.arch:
+        model = ESpikeFormerClassifier(args.arch)
+        model.load_state_dict(state_dict, strict=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
+    tmp = f'{args.dst}.tmp'
+    torch.save({'state_dict': state_dict}, tmp)
+    os.replace(tmp, args.dst)  # never leave a half-written DST behind
+    print(f'wrote {len(state_dict)} tensors to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
