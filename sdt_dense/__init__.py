@@ -9,3 +9,4 @@ from . import checkpoint  # noqa: F401  (installs the safe-loading allow-list)
 from . import models  # noqa: F401  (registers the models)
 
 __all__ = ['__version__']
+from . import engine, datasets  # noqa: F401,E402  (hooks, safe checkpoint loader, transforms)

@@ -6,15 +6,17 @@ allow-list of classes. Two kinds of files this project must read pickle other cl
 * the released E-SpikeFormer classification checkpoints store their training ``args`` as an
   ``argparse.Namespace``;
 * mmengine checkpoints (``Runner.save_checkpoint``: resume, ``tools/test.py CONFIG CKPT``) store
-  the message hub's ``HistoryBuffer`` objects and numpy scalars/arrays in ``message_hub``/``meta``.
+  the message hub's ``HistoryBuffer`` objects (whose statistics methods pickle as
+  ``getattr(HistoryBuffer, 'min')``), numpy scalars/arrays and, in ``meta['dataset_meta']``,
+  possibly ``ConfigDict``.
 
-This module is the single place that allow-lists exactly those classes. Safety is never turned off:
-a pickle that references anything else is refused with :class:`UnsafeCheckpointError`.
+This module is the single place that allow-lists exactly those classes (``getattr`` only through a
+stand-in that resolves the HistoryBuffer methods). Safety is never turned off: a pickle that
+references anything else is refused with :class:`UnsafeCheckpointError`.
 """
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import pickle
 from typing import Any, Dict, List
@@ -28,34 +30,66 @@ class UnsafeCheckpointError(RuntimeError):
 
 
 def _numpy_globals() -> List[Any]:
-    """numpy classes and reconstructors that pickled numpy scalars and arrays reference."""
-    items: List[Any] = [np.ndarray, np.dtype]
+    """What pickled numpy arrays and scalars reference (numpy 2 names, plus the numpy 1.x names of
+    the two reconstructors, so files written under either version load)."""
     try:  # numpy >= 2 keeps the reconstructors in numpy._core
         from numpy._core import multiarray as _ma
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core import multiarray as _ma
-    items += [_ma._reconstruct, _ma.scalar]
-    # Concrete dtype classes (np.dtypes.Float64DType, ...) are pickled by numpy >= 1.25.
+    items: List[Any] = [np.ndarray, np.dtype, _ma._reconstruct, _ma.scalar,
+                        (_ma._reconstruct, 'numpy.core.multiarray._reconstruct'),
+                        (_ma.scalar, 'numpy.core.multiarray.scalar')]
+    # A pickled dtype is rebuilt as np.dtype(...) and then restored with BUILD, which torch only
+    # permits on allow-listed types: the instance's concrete class (np.dtypes.Float64DType, ...).
     dtypes_mod = getattr(np, 'dtypes', None)
     if dtypes_mod is not None:
         items += [getattr(dtypes_mod, n) for n in dir(dtypes_mod) if n.endswith('DType')]
-    items += [np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
-              np.uint8, np.bool_]
-    return [i for i in items if i is not None]
+    return items
+
+
+# Statistics methods of mmengine's HistoryBuffer. A checkpoint's message hub pickles them by
+# qualified name, which pickle protocol 2 writes as ``getattr(HistoryBuffer, 'min')``.
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` inside weights-only unpickling.
+
+    Allowing the real ``getattr`` would let a pickle fetch any attribute of any object it can
+    reach; this resolves only the HistoryBuffer statistics methods and refuses everything else.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    allowed = set(_HISTORY_BUFFER_METHODS) | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed: only HistoryBuffer statistics methods '
+        f'({", ".join(sorted(allowed))}) may be resolved while loading a checkpoint')
 
 
 def _mmengine_globals() -> List[Any]:
+    """What mmengine checkpoints (``Runner.save_checkpoint``) reference: the message hub's
+    HistoryBuffer (and its statistics methods via ``getattr``), and ConfigDict, which appears in
+    ``meta['dataset_meta']`` when a dataset's ``metainfo`` from the config has nested dicts."""
     try:
+        from mmengine.config import ConfigDict
         from mmengine.logging.history_buffer import HistoryBuffer
     except ImportError:  # pragma: no cover - mmengine not installed
         return []
-    return [HistoryBuffer]
+    return [HistoryBuffer, ConfigDict, (_history_buffer_getattr, 'builtins.getattr')]
 
 
 def allowed_globals() -> List[Any]:
-    """The exact classes our checkpoints may reference besides torch's own."""
-    return ([argparse.Namespace, collections.OrderedDict, collections.defaultdict]
-            + _numpy_globals() + _mmengine_globals())
+    """What our checkpoints may reference besides torch's defaults (tensors, containers,
+    ``OrderedDict``, ``Counter``, ...), found by loading real files and reading the errors:
+
+    * ``argparse.Namespace``: the ``args`` of the released classification checkpoints;
+    * numpy arrays/scalars and mmengine's HistoryBuffer/ConfigDict: mmengine checkpoints.
+
+    Entries are classes/functions, or ``(object, 'module.name')`` pairs for an object pickled
+    under another name (torch's ``add_safe_globals`` convention).
+    """
+    return [argparse.Namespace] + _numpy_globals() + _mmengine_globals()
 
 
 def install_allowlist() -> None:
@@ -79,9 +113,11 @@ def safe_load(path: str | os.PathLike, map_location: Any = 'cpu') -> Any:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
+    # Not ``torch.serialization.safe_globals(...)``: on exit that context manager *removes* its
+    # entries, i.e. it would undo install_allowlist() and break mmengine's later loads.
+    install_allowlist()
     try:
-        with torch.serialization.safe_globals(allowed_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise UnsafeCheckpointError(
             f'refused to load {path}: it references objects outside the allow-list of safe '

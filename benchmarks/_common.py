@@ -1,0 +1,227 @@
+"""Shared machinery of the benchmark scripts: device choice, per-config subprocesses, step timing,
+peak-memory measurement, machine description and table printing.
+
+Every configuration is measured in a fresh subprocess (``<script> --worker CONFIG ...``) so that
+peak-memory high-water marks never mix, and configurations alternate A B B A ... across rounds so
+that slow drifts of a shared machine affect all of them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_RESULT_TAG = 'BENCH_RESULT '
+
+
+def resolve_device(name: str) -> torch.device:
+    """``'auto'`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(name)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit(f'--device {name}: CUDA is not available on this machine')
+    return device
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options every benchmark script shares."""
+    parser.add_argument('--device', default='auto', help="'auto' (CUDA if available), 'cpu', 'cuda:0'")
+    parser.add_argument('--threads', type=int, default=None,
+                        help='CPU threads per run (torch.set_num_threads); default: torch default. '
+                             'On a shared machine 1 gives the most stable ratios.')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps before timing')
+    parser.add_argument('--steps', type=int, default=5, help='timed steps per run')
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='runs of each config, alternating the order (A B, B A, ...)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default=None, help='write the results as JSON to this file')
+    parser.add_argument('--worker', default=None, help=argparse.SUPPRESS)
+
+
+def setup_worker(args: argparse.Namespace) -> torch.device:
+    """Seed, thread count and device of one measuring subprocess."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)
+    return resolve_device(args.device)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def _current_rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == 'darwin' else peak * 1024  # bytes on macOS, KiB on Linux
+
+
+class PeakMemory:
+    """Peak memory of what runs between :meth:`start` and :meth:`stop`.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` (tensors only). CPU: the process's peak resident set
+    size (``getrusage`` high-water mark), which also counts the allocator's caching and the
+    interpreter, so the training cost is reported as the peak *above* the RSS at :meth:`start`
+    (model, inputs and libraries already resident) next to the total.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.base = 0
+
+    def start(self) -> None:
+        synchronize(self.device)
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+        else:
+            self.base = _current_rss_bytes()
+
+    def stop(self) -> Dict[str, float]:
+        synchronize(self.device)
+        if self.device.type == 'cuda':
+            peak = torch.cuda.max_memory_allocated(self.device)
+            kind = 'cuda_max_allocated'
+        else:
+            peak = _peak_rss_bytes()
+            kind = 'cpu_peak_rss'
+        mb = 2 ** 20
+        return dict(peak_mb=(peak - self.base) / mb, peak_total_mb=peak / mb,
+                    base_mb=self.base / mb, memory_kind=kind)
+
+
+def time_steps(step: Callable[[], None], device: torch.device, warmup: int,
+               steps: int) -> List[float]:
+    """Seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def emit_result(result: dict) -> None:
+    """Worker side: hand ``result`` to the parent process (one tagged JSON line on stdout)."""
+    print(_RESULT_TAG + json.dumps(result), flush=True)
+
+
+def run_worker(script: str, config: str, argv: Sequence[str]) -> dict:
+    """Parent side: run ``script --worker config *argv`` in a fresh interpreter, return its result."""
+    cmd = [sys.executable, script, '--worker', config, *argv]
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO_ROOT, env.get('PYTHONPATH')) if p)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(_RESULT_TAG)]
+    if proc.returncode or not lines:
+        raise RuntimeError(f'worker {config!r} failed (exit {proc.returncode}):\n'
+                           f'{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
+    return json.loads(lines[-1][len(_RESULT_TAG):])
+
+
+def stream_worker(script: str, config: str, argv: Sequence[str]) -> None:
+    """Run a worker with its output going straight to the terminal (profiling tables)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO_ROOT, env.get('PYTHONPATH')) if p)
+    subprocess.run([sys.executable, script, '--worker', config, *argv], check=True, env=env)
+
+
+def worker_argv(args: argparse.Namespace, names: Sequence[str]) -> List[str]:
+    """Re-create the command-line options ``names`` of ``args`` for a worker."""
+    argv = []
+    for name in names:
+        value = getattr(args, name)
+        if value is None or value is False:
+            continue
+        flag = '--' + name.replace('_', '-')
+        argv += [flag] if value is True else [flag, str(value)]
+    return argv
+
+
+def alternating_runs(script: str, configs: Sequence[str], rounds: int,
+                     argv: Sequence[str]) -> Dict[str, List[dict]]:
+    """Run every config ``rounds`` times in fresh subprocesses, order A B / B A / A B ..."""
+    results: Dict[str, List[dict]] = {c: [] for c in configs}
+    for r in range(rounds):
+        order = list(configs) if r % 2 == 0 else list(reversed(configs))
+        for config in order:
+            res = run_worker(script, config, argv)
+            print(f'  round {r + 1}/{rounds} {config:>12}: median step '
+                  f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms, peak '
+                  f'{res["peak_mb"]:8.1f} MB', flush=True)
+            results[config].append(res)
+    return results
+
+
+def summarise(runs: List[dict]) -> Dict[str, float]:
+    """Median step time over all timed steps of all runs; median of the per-run peaks."""
+    steps = [t for run in runs for t in run['step_s']]
+    return dict(step_s=statistics.median(steps),
+                step_s_min=min(steps), step_s_max=max(steps),
+                peak_mb=statistics.median(run['peak_mb'] for run in runs),
+                peak_total_mb=statistics.median(run['peak_total_mb'] for run in runs))
+
+
+def machine_info(device: torch.device, threads: Optional[int]) -> Dict[str, object]:
+    """What the numbers were measured on."""
+    info: Dict[str, object] = dict(
+        python=platform.python_version(), torch=torch.__version__, platform=platform.platform(),
+        device=str(device), cpu=_cpu_name(), cpu_count=os.cpu_count(),
+        torch_threads=threads or torch.get_num_threads())
+    if hasattr(os, 'getloadavg'):
+        info['loadavg_start'] = [round(v, 2) for v in os.getloadavg()]
+    if device.type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Markdown table on stdout (pastes into docs/benchmarks.md)."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    fmt = lambda r: '| ' + ' | '.join(c.ljust(w) for c, w in zip(r, widths)) + ' |'  # noqa: E731
+    print(fmt(cells[0]))
+    print('|' + '|'.join('-' * (w + 2) for w in widths) + '|')
+    for r in cells[1:]:
+        print(fmt(r))
+
+
+def write_json(path: Optional[str], payload: dict) -> None:
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(payload, f, indent=2)
+        print(f'wrote {path}')

@@ -1,0 +1,184 @@
+"""Mask R-CNN cost with the E-SpikeFormer 10M / 19M backbones (spiking FPN and heads) versus mmdet's
+stock ResNet-50 Mask R-CNN, at the same input size: train-step time, inference latency, peak
+training memory, parameters and FLOPs.
+
+Detectors are built from their configs with the backbone's ``init_cfg=None`` (no checkpoint
+needed); the data are mmdet's synthetic ``demo_mm_inputs`` (random images, boxes and masks), so
+only cost is meaningful. A train step is ``model.train_step`` with an AdamW ``OptimWrapper``;
+inference is ``model.test_step`` (boxes and pasted masks) under ``torch.no_grad``. The SFA
+detectors run in integer mode (the training graph), not in spike-driven mode. Each detector runs
+in a fresh subprocess, in alternating order across rounds.
+
+FLOPs are mmengine's count (``mmengine.analysis.get_model_complexity_info``, one multiply-add =
+one FLOP, as fvcore) of one inference forward, excluding the mask paste. For the spiking layers
+this is the dense operation count; the energy-relevant synaptic operations (spikes x fan-out) are
+reported by the analysis tools, not here.
+
+Examples::
+
+    python benchmarks/detector_cost.py                          # CUDA if available, 800x800, batch 2
+    python benchmarks/detector_cost.py --device cpu --threads 1 --img-size 320 --batch-size 1
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from functools import partial
+from typing import Optional
+
+import torch
+
+from _common import (REPO_ROOT, PeakMemory, add_common_args, emit_result, machine_info,
+                     print_table, resolve_device, run_worker, setup_worker, synchronize,
+                     time_steps, worker_argv, write_json)
+
+#: name -> (config, description)
+DETECTORS = {
+    'r50': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'ResNet-50 + FPN (mmdet)'),
+    'esf-10m': (os.path.join(REPO_ROOT, 'configs/e_spikeformer/'
+                             'mask-rcnn_e-spikeformer-m_spike-fpn_8xb4-1x_coco.py'),
+                'E-SpikeFormer 10M + SpikeFPN'),
+    'esf-19m': (os.path.join(REPO_ROOT, 'configs/mask_rcnn_sdt.py'),
+                'E-SpikeFormer 19M + SpikeFPN'),
+}
+
+
+def build_detector(name: str, device: torch.device):
+    """Build a detector from its config without any checkpoint, in training mode."""
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    import sdt_dense  # noqa: F401  (registers the models; the configs' custom_imports)
+    from mmdet.registry import MODELS
+
+    cfg = Config.fromfile(DETECTORS[name][0])
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return revert_sync_batchnorm(model).to(device).train()
+
+
+def make_batch(args: argparse.Namespace, device: torch.device) -> dict:
+    """A synthetic batch in the layout ``PackDetInputs`` produces (images uint8 CHW)."""
+    from mmdet.testing import demo_mm_inputs
+    return demo_mm_inputs(batch_size=args.batch_size,
+                          image_shapes=(3, args.img_size, args.img_size),
+                          num_items=[args.num_gt] * args.batch_size, num_classes=80,
+                          with_mask=True, device=str(device))
+
+
+def count_complexity(model, batch: dict) -> dict:
+    """Parameters and FLOPs of one inference forward (as mmdet's ``get_flops.py`` does)."""
+    from mmengine.analysis import get_model_complexity_info
+    model.eval()
+    data = model.data_preprocessor(batch, False)
+    forward = model.forward
+    model.forward = partial(forward, data_samples=data['data_samples'], mode='tensor')
+    try:
+        with torch.no_grad():
+            info = get_model_complexity_info(model, inputs=data['inputs'], show_table=False,
+                                             show_arch=False)
+    finally:
+        model.forward = forward
+    model.train()
+    images = data['inputs'].shape[0]
+    return dict(params=info['params'], flops_per_image=info['flops'] / images)
+
+
+def worker(args: argparse.Namespace) -> None:
+    from mmengine.optim import OptimWrapper
+    device = setup_worker(args)
+    model = build_detector(args.worker, device)
+    batch = make_batch(args, device)
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4,
+                                                   weight_decay=0.05))
+    backbone_params = sum(p.numel() for p in model.backbone.parameters())
+
+    meter = PeakMemory(device)
+    meter.start()
+    step_s = time_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
+                        args.steps)
+    memory = meter.stop()
+
+    model.eval()
+
+    def infer() -> None:
+        with torch.no_grad():
+            model.test_step(batch)
+
+    infer_s = time_steps(infer, device, args.warmup, args.steps)
+    complexity = count_complexity(model, batch) if not args.no_flops else {}
+    synchronize(device)
+    emit_result(dict(config=args.worker, step_s=step_s, infer_s=infer_s,
+                     backbone_params=backbone_params, **memory, **complexity))
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--img-size', type=int, default=800)
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--num-gt', type=int, default=5, help='ground-truth instances per image')
+    parser.add_argument('--detectors', nargs='+', default=list(DETECTORS), choices=list(DETECTORS))
+    parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
+    add_common_args(parser)
+    parser.set_defaults(warmup=1, steps=3)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    import statistics
+    device = resolve_device(args.device)
+    info = machine_info(device, args.threads)
+    print(f'detector_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
+          f'{info["device"]} ({info.get("gpu", info["cpu"])}), threads {info["torch_threads"]}')
+    script = os.path.abspath(__file__)
+    argv_w = worker_argv(args, ['img_size', 'batch_size', 'num_gt', 'device', 'threads',
+                                'warmup', 'steps', 'seed', 'no_flops'])
+    runs = {name: [] for name in args.detectors}
+    for r in range(args.rounds):
+        order = args.detectors if r % 2 == 0 else list(reversed(args.detectors))
+        for name in order:
+            res = run_worker(script, name, argv_w)
+            print(f'  round {r + 1}/{args.rounds} {name:>8}: train step '
+                  f'{statistics.median(res["step_s"]) * 1e3:8.0f} ms, inference '
+                  f'{statistics.median(res["infer_s"]) * 1e3:8.0f} ms', flush=True)
+            runs[name].append(res)
+    if hasattr(os, 'getloadavg'):
+        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+
+    summary = {}
+    for name, rs in runs.items():
+        summary[name] = dict(
+            description=DETECTORS[name][1],
+            train_step_s=statistics.median(t for r in rs for t in r['step_s']),
+            infer_s=statistics.median(t for r in rs for t in r['infer_s']),
+            peak_mb=statistics.median(r['peak_mb'] for r in rs),
+            params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
+            flops_per_image=rs[0].get('flops_per_image'))
+    ref = summary.get('r50')
+    rows = []
+    for name, s in summary.items():
+        rel = (lambda k: f'{s[k] / ref[k]:.2f}x') if ref else (lambda k: '-')
+        rows.append([
+            s['description'],
+            f'{s["params"] / 1e6:.1f}' if s['params'] else '-',
+            f'{s["backbone_params"] / 1e6:.1f}',
+            f'{s["flops_per_image"] / 1e9:.1f}' if s['flops_per_image'] else '-',
+            f'{s["train_step_s"] * 1e3:.0f} ({rel("train_step_s")})',
+            f'{s["infer_s"] * 1e3:.0f} ({rel("infer_s")})',
+            f'{s["peak_mb"]:.0f} ({rel("peak_mb")})'])
+    print()
+    print_table(['Mask R-CNN', 'params (M)', 'backbone (M)', 'GFLOPs / image',
+                 'train step ms (vs R50)', 'inference ms (vs R50)', 'peak train MB (vs R50)'],
+                rows)
+    write_json(args.out, dict(
+        detectors=summary, memory_kind=next(iter(runs.values()))[0]['memory_kind'],
+        settings=dict(img_size=args.img_size, batch_size=args.batch_size, num_gt=args.num_gt,
+                      warmup=args.warmup, steps=args.steps, rounds=args.rounds),
+        machine=info, runs=runs))
+
+
+if __name__ == '__main__':
+    main()

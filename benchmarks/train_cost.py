@@ -1,0 +1,152 @@
+"""Training cost of SFA integer training (T=1, D=4) versus binary LIF neurons over T real timesteps,
+on the same E-SpikeFormer architecture and batch (issue 8; the paper's "4.5x faster training").
+
+One training step = forward of the ImageNet classifier (backbone -> GAP -> neuron -> Linear),
+cross-entropy on random labels, backward, AdamW step. Each configuration runs in a fresh
+subprocess (peak memory does not mix), alternating SFA / LIF / LIF / SFA ... to cancel drift.
+
+Examples::
+
+    python benchmarks/train_cost.py                      # CUDA if available: arch m (10M), 224 px
+    python benchmarks/train_cost.py --device cpu --threads 1 --arch s --img-size 128 --batch-size 4
+    python benchmarks/train_cost.py --profile            # + where the time goes (torch.profiler)
+
+Prints a table and writes JSON (``--out``) with ``sfa_step_s``, ``lif_step_s``, ``speedup``,
+``sfa_peak_mb``, ``lif_peak_mb``, ``memory_ratio`` (peaks are above the post-build baseline; see
+``_common.PeakMemory``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import torch
+import torch.nn.functional as F
+
+from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
+                     print_table, resolve_device, setup_worker, stream_worker, summarise,
+                     time_steps, worker_argv, write_json)
+
+CONFIGS = ('sfa', 'lif')
+
+
+def neuron_cfg(config: str, args: argparse.Namespace) -> dict:
+    if config == 'sfa':
+        return dict(type='SFA', D=args.D)
+    if config == 'lif':
+        return dict(type='LIF', T=args.T)
+    raise ValueError(f'unknown config {config!r}; valid: {CONFIGS}')
+
+
+def build_step(config: str, args: argparse.Namespace, device: torch.device):
+    """Model, data and a closure doing one full training step."""
+    from sdt_dense.models import ESpikeFormerClassifier
+    model = ESpikeFormerClassifier(args.arch, num_classes=args.num_classes,
+                                   neuron_cfg=neuron_cfg(config, args)).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
+    labels = torch.randint(0, args.num_classes, (args.batch_size,), device=device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+            loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    return model, step
+
+
+def worker(args: argparse.Namespace) -> None:
+    device = setup_worker(args)
+    model, step = build_step(args.worker, args, device)
+    params = sum(p.numel() for p in model.parameters())
+    if args.profile:
+        profile(step, device, args)
+        return
+    meter = PeakMemory(device)
+    meter.start()
+    step_s = time_steps(step, device, args.warmup, args.steps)
+    emit_result(dict(config=args.worker, step_s=step_s, params=params, **meter.stop()))
+
+
+def profile(step, device: torch.device, args: argparse.Namespace) -> None:
+    """Print where a training step spends its time (after warm-up), top ops by self time."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    for _ in range(max(args.warmup, 1)):
+        step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    with torch_profile(activities=activities) as prof:
+        for _ in range(args.steps):
+            step()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+    sort = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
+    print(f'=== {args.worker} ({args.steps} steps) ===')
+    print(prof.key_averages().table(sort_by=sort, row_limit=args.profile_rows))
+    emit_result(dict(config=args.worker))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--arch', default='m', help="E-SpikeFormer arch: t, s, m (10M), l (19M)")
+    parser.add_argument('--img-size', type=int, default=224)
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--num-classes', type=int, default=1000)
+    parser.add_argument('--D', type=int, default=4, help='SFA integer ceiling (virtual timesteps)')
+    parser.add_argument('--T', type=int, default=4, help='LIF real timesteps')
+    parser.add_argument('--amp', action='store_true', help='bf16 autocast for both configs')
+    parser.add_argument('--profile', action='store_true',
+                        help='instead of timing, print a torch.profiler table for each config')
+    parser.add_argument('--profile-rows', type=int, default=25)
+    add_common_args(parser)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+
+    device = resolve_device(args.device)
+    script = os.path.abspath(__file__)
+    argv = worker_argv(args, ['arch', 'img_size', 'batch_size', 'num_classes', 'D', 'T', 'amp',
+                              'device', 'threads', 'warmup', 'steps', 'seed', 'profile',
+                              'profile_rows'])
+    if args.profile:
+        for config in CONFIGS:
+            stream_worker(script, config, argv)
+        return
+    info = machine_info(device, args.threads)
+    print(f'train_cost: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, '
+          f'{info["device"]} ({info.get("gpu", info["cpu"])}), threads {info["torch_threads"]}')
+    runs = alternating_runs(script, CONFIGS, args.rounds, argv)
+    sfa, lif = summarise(runs['sfa']), summarise(runs['lif'])
+    result = dict(
+        sfa_step_s=sfa['step_s'], lif_step_s=lif['step_s'],
+        speedup=lif['step_s'] / sfa['step_s'],
+        sfa_peak_mb=sfa['peak_mb'], lif_peak_mb=lif['peak_mb'],
+        memory_ratio=sfa['peak_mb'] / lif['peak_mb'],
+        sfa_peak_total_mb=sfa['peak_total_mb'], lif_peak_total_mb=lif['peak_total_mb'],
+        memory_kind=runs['sfa'][0]['memory_kind'], params=runs['sfa'][0]['params'],
+        settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
+                      D=args.D, T=args.T, amp=args.amp, warmup=args.warmup, steps=args.steps,
+                      rounds=args.rounds),
+        machine=info, runs=runs)
+    if hasattr(os, 'getloadavg'):
+        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+    print()
+    print_table(
+        ['neuron', 'timesteps', 'median step (ms)', 'min-max (ms)', 'peak train mem (MB)',
+         'peak total (MB)'],
+        [[f'SFA D={args.D}', 1, f'{sfa["step_s"] * 1e3:.1f}',
+          f'{sfa["step_s_min"] * 1e3:.0f}-{sfa["step_s_max"] * 1e3:.0f}',
+          f'{sfa["peak_mb"]:.0f}', f'{sfa["peak_total_mb"]:.0f}'],
+         [f'LIF T={args.T}', args.T, f'{lif["step_s"] * 1e3:.1f}',
+          f'{lif["step_s_min"] * 1e3:.0f}-{lif["step_s_max"] * 1e3:.0f}',
+          f'{lif["peak_mb"]:.0f}', f'{lif["peak_total_mb"]:.0f}']])
+    print(f'\nSFA is {result["speedup"]:.2f}x faster per step and uses '
+          f'{result["memory_ratio"]:.2f}x the training memory of LIF T={args.T} '
+          f'({result["memory_kind"]}).')
+    write_json(args.out, result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,74 @@
+# Mask R-CNN with the tiny E-SpikeFormer ('t'), SpikeFPN and spiking heads on the toy COCO-format
+# shapes dataset: the model of configs/mask_rcnn_sdt.py (same neck/heads, true strides
+# 4/8/16/16/32) shrunk to train from scratch on a CPU in minutes. Used by tools/quickstart.sh.
+#
+#     python tools/misc/make_toy_data.py --task det --out data/toy_coco
+#     python tools/train.py configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py
+#     python tools/test.py configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py \
+#         work_dirs/mask-rcnn_e-spikeformer-t_fpn_toy/epoch_12.pth
+#
+# Classes are the default --num-classes 3 of make_toy_data.py, in its order.
+_base_ = ['../mask_rcnn_sdt.py']
+
+data_root = 'data/toy_coco/'
+classes = ('circle', 'square', 'triangle')
+metainfo = dict(classes=classes, palette=[(220, 20, 60), (0, 128, 0), (0, 0, 192)])
+image_size = (128, 128)  # (w, h) of the generated images
+width = 64
+
+model = dict(
+    backbone=dict(arch='t', init_cfg=None),  # channels 24, 48, 96, 128 at strides 4, 8, 16, 16
+    neck=dict(in_channels=[24, 48, 96, 128], out_channels=width),
+    rpn_head=dict(in_channels=width, feat_channels=width),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=width),
+        bbox_head=dict(in_channels=width, fc_out_channels=256, num_classes=len(classes)),
+        mask_roi_extractor=dict(out_channels=width),
+        mask_head=dict(num_convs=2, in_channels=width, conv_out_channels=width,
+                       num_classes=len(classes))),
+    # Fewer proposals and RoIs than on COCO (a toy image holds at most 4 objects).
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=image_size, keep_ratio=True),  # sets scale_factor (here 1)
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline,
+                 filter_cfg=dict(filter_empty_gt=True, min_size=8)))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+
+# From scratch: a higher lr and a short warmup; 12 epochs of 38 iterations.
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+max_epochs = 12
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11],
+         gamma=0.1),
+]
+auto_scale_lr = dict(base_batch_size=8)
+default_hooks = dict(logger=dict(interval=10),
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+log_processor = dict(window_size=10)

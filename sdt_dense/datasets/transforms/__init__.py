@@ -1,0 +1,5 @@
+"""Data transforms (registered in mmengine's root ``TRANSFORMS``: mmdet and mmseg pipelines find
+them)."""
+from .loading import ImageLoadError, SafeLoadImageFromFile, truncation_problem
+
+__all__ = ['ImageLoadError', 'SafeLoadImageFromFile', 'truncation_problem']

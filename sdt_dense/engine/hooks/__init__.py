@@ -1,0 +1,9 @@
+"""Training hooks for reliable long runs (registered in mmengine's root ``HOOKS``, so configs of
+both mmdet and mmseg find them)."""
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
+from .rng_state_hook import RNGStateHook, get_rng_state, set_rng_state
+from .strict_load_hook import StrictLoadHook
+
+__all__ = ['AtomicCheckpointHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RNGStateHook',
+           'get_rng_state', 'set_rng_state', 'StrictLoadHook']

@@ -1,0 +1,145 @@
+"""Random-number-generator state in checkpoints, so that a resumed run continues the same stream."""
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, Iterator, Optional
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.registry import HOOKS
+
+#: key of the RNG states in a checkpoint dict
+RNG_KEY = 'rng_state'
+
+
+def get_rng_state() -> Dict[str, Any]:
+    """States of Python's, numpy's and torch's (CPU and CUDA) global generators, as builtins and
+    tensors only (they load under ``torch.load(weights_only=True)``)."""
+    np_state = np.random.get_state(legacy=False)
+    state = dict(
+        python=random.getstate(),
+        numpy=dict(bit_generator=np_state['bit_generator'],
+                   key=torch.from_numpy(np_state['state']['key'].astype(np.int64)),
+                   pos=int(np_state['state']['pos']), has_gauss=int(np_state['has_gauss']),
+                   gauss=float(np_state['gauss'])),
+        torch=torch.get_rng_state(),
+    )
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Inverse of :func:`get_rng_state`."""
+    version, internal, gauss = state['python']
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state['numpy']
+    np.random.set_state(dict(
+        bit_generator=np_state['bit_generator'],
+        state=dict(key=np_state['key'].numpy().astype(np.uint32), pos=np_state['pos']),
+        has_gauss=np_state['has_gauss'], gauss=np_state['gauss']))
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        cuda = state['cuda']
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:  # another number of visible devices: each process restores its own one
+            torch.cuda.set_rng_state(cuda[min(torch.cuda.current_device(), len(cuda) - 1)])
+
+
+class _RestoreBeforeNextFetch:
+    """Wraps the train loop's data iterator: passes ``skip`` fetches through, then calls
+    ``restore`` right before the next one and unwraps itself.
+
+    ``IterBasedTrainLoop`` re-reads the ``skip`` batches that precede a resume point (to keep the
+    data order); with ``num_workers=0`` their transforms draw from the global generators, so the
+    saved state can only be restored after them.
+    """
+
+    def __init__(self, loop: Any, skip: int, restore) -> None:
+        self._loop, self._skip, self._restore = loop, skip, restore
+        self._inner = loop.dataloader_iterator
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self) -> Any:
+        if self._skip > 0:
+            self._skip -= 1
+            return next(self._inner)
+        self._loop.dataloader_iterator = self._inner
+        self._restore()
+        return next(self._inner)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Save the global RNG states in every checkpoint and restore them on resume.
+
+    mmengine checkpoints do not hold RNG states: a resumed run re-seeds and its random draws
+    (augmentations, RoI sampling, drop path) differ from those of an uninterrupted run. With this
+    hook, and ``randomness=dict(seed=..., deterministic=True)``, the losses after a resume equal
+    those of an uninterrupted run.
+
+    Invariant (in the uninterrupted run and after a resume alike): the first batch fetched after a
+    checkpoint was saved is fetched with the generator states stored in that checkpoint. Anything
+    that draws in between (a validation run) therefore does not change the training stream.
+
+    Under distributed training the checkpoint holds the saving rank's state, and every rank restores
+    it; the data order is exact in any case (mmengine's sampler is seeded per epoch).
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self._loaded: Optional[Dict[str, Any]] = None  # state of the last loaded checkpoint
+        self._loaded_iter: Optional[int] = None  # its iteration counter
+        self._pending: Optional[Dict[str, Any]] = None  # epoch loops: restore at the next epoch
+        self._in_loop = False  # the train loop has started (before_train_epoch was called)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = get_rng_state()
+        checkpoint[RNG_KEY] = state
+        if self._in_loop:
+            self._restore_before_next_batch(runner, state, skip=0)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # Whether this load is a resume is only known in before_train (the iteration counter is
+        # restored after this hook runs); a ``load_from`` fine-tuning starts its own stream.
+        self._loaded = checkpoint.get(RNG_KEY)
+        self._loaded_iter = checkpoint.get('meta', {}).get('iter')
+
+    def before_train(self, runner) -> None:
+        state, self._loaded = self._loaded, None
+        if state is None or runner.iter == 0 or runner.iter != self._loaded_iter:
+            return
+        print_log(f'{type(self).__name__}: restoring the random state saved at iteration '
+                  f'{runner.iter}', logger='current')
+        # An iteration-based loop first re-reads the ``runner.iter`` batches it already trained on.
+        self._restore_before_next_batch(runner, state, skip=runner.iter)
+
+    def before_train_epoch(self, runner) -> None:
+        self._in_loop = True
+        if self._pending is not None:
+            set_rng_state(self._pending)
+            self._pending = None
+
+    def after_train(self, runner) -> None:
+        self._in_loop = False
+
+    def _restore_before_next_batch(self, runner, state: Dict[str, Any], skip: int) -> None:
+        loop = runner.train_loop
+        if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop: one endless iterator
+            inner = loop.dataloader_iterator
+            if isinstance(inner, _RestoreBeforeNextFetch):
+                inner = inner._inner
+                loop.dataloader_iterator = inner
+            loop.dataloader_iterator = _RestoreBeforeNextFetch(
+                loop, skip, lambda: set_rng_state(state))
+        else:  # EpochBasedTrainLoop: the next batch comes from a new iterator, after this hook
+            self._pending = state

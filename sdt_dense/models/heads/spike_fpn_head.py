@@ -1,0 +1,109 @@
+"""Spiking Semantic-FPN decode head (the published ``QFPNHead``, spec §4).
+
+mmseg's :class:`~mmseg.models.decode_heads.FPNHead` with an SFA neuron in front of every conv. For
+input level ``i`` at stride ``s_i`` a scale head of ``max(1, log2(s_i / s_0))`` stages
+``SFA -> Conv3x3 -> BN`` (each followed by a bilinear x2 upsampling unless ``i`` is the finest level)
+brings the level to stride ``s_0``; the levels are summed (membrane values), and the classifier is
+``SFA -> dropout -> Conv1x1``.
+
+Fixes against the published head: norms follow ``norm_cfg`` (SyncBN honoured), ``dropout_ratio`` is
+applied (the published code disabled dropout globally), the first conv of a level takes
+``in_channels[i]`` (the published one required ``in_channels == channels``), and the declared
+``feature_strides`` are checked against the actual feature sizes (the published configs declared
+``[4, 8, 16, 32]`` for features at strides ``[2, 4, 8, 16]``).
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence
+
+from mmcv.cnn import ConvModule
+from mmseg.models.decode_heads import FPNHead
+from torch import Tensor
+
+from ...registry import register_model
+from ..necks.spike_semantic_fpn import DEFAULT_NEURON, SpikingLayer
+from ..neuron import build_neuron
+
+
+def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[int]) -> None:
+    """Validate the declared strides of a Semantic-FPN head (one power of two per input level,
+    the first level the finest)."""
+    if not isinstance(in_channels, (list, tuple)):
+        raise ValueError(f'in_channels must be a list (one entry per level), got {in_channels!r}')
+    if not isinstance(feature_strides, (list, tuple)) or len(feature_strides) != len(in_channels):
+        raise ValueError(f'feature_strides {feature_strides!r} must give one stride per input '
+                         f'level (in_channels={list(in_channels)})')
+    for s in feature_strides:
+        if not isinstance(s, int) or s < 1 or s & (s - 1):
+            raise ValueError(f'feature_strides must be powers of two, got {list(feature_strides)}')
+    if min(feature_strides) != feature_strides[0]:
+        raise ValueError(f'the first level must be the finest (smallest stride), got '
+                         f'feature_strides={list(feature_strides)}')
+
+
+@register_model(scopes=('mmseg',))
+class SpikeFPNHead(FPNHead):
+    """Spiking Semantic-FPN head.
+
+    Args:
+        feature_strides: true strides of the input levels w.r.t. the image, finest first (must
+            match the backbone: ``ESpikeFormer.out_strides``).
+        neuron_cfg: neuron in front of every conv; default ``dict(type='SFA', D=4)`` (normalised
+            by ``D``, as the published head with ``T = 4``).
+        act_cfg: activation after each norm; ``None`` (default, published): the next neuron
+            already clips at 0.
+        **kwargs: arguments of mmseg's ``BaseDecodeHead`` (``in_channels``, ``channels``,
+            ``num_classes``, ``in_index``, ``dropout_ratio``, ``norm_cfg``, ``conv_cfg``,
+            ``loss_decode``, ``align_corners`` ...).
+
+    Shape:
+        inputs: a sequence of ``(B, in_channels[i], H_i, W_i)`` with ``H_i = ceil(H / s_i)``.
+        output: logits ``(B, num_classes, H_0, W_0)`` at stride ``feature_strides[0]``.
+    """
+
+    def __init__(self, feature_strides: Sequence[int], neuron_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None, **kwargs) -> None:
+        check_feature_strides(feature_strides, kwargs.get('in_channels'))
+        super().__init__(list(feature_strides), act_cfg=act_cfg, **kwargs)
+        self.neuron_cfg = dict(neuron_cfg or DEFAULT_NEURON)
+        for scale_head in self.scale_heads:
+            for idx, module in enumerate(scale_head):
+                if isinstance(module, ConvModule):
+                    scale_head[idx] = SpikingLayer(module, self.neuron_cfg)
+        self.out_neuron = build_neuron(self.neuron_cfg)
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        self._check_inputs(self._transform_inputs(inputs))
+        return super().forward(inputs)
+
+    def cls_seg(self, feat: Tensor) -> Tensor:
+        """``SFA -> dropout -> conv_seg``: ``(B, channels, H, W) -> (B, out_channels, H, W)``.
+
+        Dropout2d silences whole spike channels in training; in eval mode it returns its input
+        object, so the spikes reach ``conv_seg`` directly (spike-driven convention).
+        """
+        return super().cls_seg(self.out_neuron(feat))
+
+    def _check_inputs(self, feats: List[Tensor]) -> None:
+        """Raise if the feature sizes contradict ``feature_strides`` (e.g. a level declared at
+        twice its true stride), which would silently misalign the summed levels."""
+        h0, w0 = feats[0].shape[-2:]
+        s0 = self.feature_strides[0]
+        for i, (x, s, c) in enumerate(zip(feats, self.feature_strides, self.in_channels)):
+            if x.dim() != 4 or x.shape[1] != c:
+                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
+                                 f'{tuple(x.shape)}')
+            ratio = s // s0
+            # a stride-r level of an (h0, w0) map has ceil(h0 / r) rows (floor for odd crops)
+            ok = all(abs(n * ratio - n0) < ratio for n, n0 in zip(x.shape[-2:], (h0, w0)))
+            if not ok:
+                expected = tuple(math.ceil(n0 / ratio) for n0 in (h0, w0))
+                raise ValueError(
+                    f'feature_strides={self.feature_strides} say level {i} is {ratio}x coarser '
+                    f'than level 0 {tuple(feats[0].shape[-2:])}, i.e. about {expected}, but it is '
+                    f'{tuple(x.shape[-2:])}: declare the true strides of the backbone outputs '
+                    f'(ESpikeFormer.out_strides)')
+
+
+__all__ = ['SpikeFPNHead', 'check_feature_strides']

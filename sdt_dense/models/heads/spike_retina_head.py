@@ -1,0 +1,53 @@
+"""Spiking RetinaNet head (the published ``SpikeRetinaHead``, spec §3), on mmdet's RetinaHead.
+
+Per pyramid level ``x`` (real-valued ``(B, C, H, W)``), two independent branches::
+
+    cls: x -> [SFA -> ConvModule 3x3] x stacked_convs -> SFA -> Conv3x3 -> (B, A*K, H, W)
+    reg: x -> [SFA -> ConvModule 3x3] x stacked_convs -> SFA -> Conv3x3 -> (B, A*4, H, W)
+
+Every conv has its own neuron object. The published head applied one stateful LIF neuron to both
+branches in turn (membrane state leaked from the cls to the reg branch, spec §9.13); here the
+branches share nothing. The focal-loss bias prior of ``retina_cls`` is kept (mmdet's ``init_cfg``
+override reaches the conv inside its :class:`SpikingLayer`).
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from mmdet.models.dense_heads import RetinaHead
+from torch import nn
+
+from ...registry import register_model
+from ..necks.spike_fpn import det_neuron_cfg
+from ..necks.spike_semantic_fpn import SpikingLayer
+
+
+@register_model(scopes=('mmdet',))
+class SpikeRetinaHead(RetinaHead):
+    """RetinaNet head with an SFA neuron in front of every conv.
+
+    Args:
+        num_classes: number of object classes.
+        in_channels: channels of the input feature maps.
+        neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)``.
+        **kwargs: the arguments of mmdet's ``RetinaHead`` (``stacked_convs``, ``feat_channels``,
+            ``anchor_generator``, losses, ``init_cfg`` ...).
+
+    Shape:
+        ``forward_single``: ``(B, in_channels, H, W)`` -> ``(B, A*K, H, W)``, ``(B, A*4, H, W)``.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        self.neuron_cfg = det_neuron_cfg(neuron_cfg)
+        super().__init__(num_classes, in_channels, **kwargs)
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        self.cls_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.cls_convs)
+        self.reg_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.reg_convs)
+        self.retina_cls = SpikingLayer(self.retina_cls, self.neuron_cfg)
+        self.retina_reg = SpikingLayer(self.retina_reg, self.neuron_cfg)
+
+
+__all__: List[str] = ['SpikeRetinaHead']

@@ -1,0 +1,55 @@
+"""Spiking region proposal head (the published ``SpikeRPNHead``, spec §3), on mmdet's RPNHead.
+
+Per pyramid level ``x`` (real-valued ``(B, C, H, W)``)::
+
+    f        = Conv3x3(SFA(x))                      (num_convs > 1: SFA -> ConvModule, repeated)
+    cls      = Conv1x1(SFA_cls(f))                  (B, A, H, W)
+    reg      = Conv1x1(SFA_reg(f))                  (B, 4A, H, W)
+
+Each conv has its own neuron object. mmdet's ReLU after ``rpn_conv`` is kept by the reused
+``RPNHead.forward_single`` but changes nothing, since the following neurons clip at 0.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from mmdet.models.dense_heads import RPNHead
+from torch import nn
+
+from ...registry import register_model
+from ..necks.spike_fpn import det_neuron_cfg
+from ..necks.spike_semantic_fpn import SpikingLayer
+
+
+@register_model(scopes=('mmdet',))
+class SpikeRPNHead(RPNHead):
+    """RPN head with an SFA neuron in front of every conv.
+
+    Args:
+        in_channels: channels of the input feature maps.
+        neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)`` (raw
+            counts 0..4, as published).
+        **kwargs: the arguments of mmdet's ``RPNHead`` (``feat_channels``, ``num_convs``,
+            ``anchor_generator``, ``bbox_coder``, losses, ``init_cfg`` ...).
+
+    Shape:
+        ``forward_single``: ``(B, in_channels, H, W)`` -> ``(B, A, H, W)``, ``(B, 4A, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, neuron_cfg: Optional[dict] = None, **kwargs) -> None:
+        # RPNHead.__init__ calls _init_layers, which needs the neuron config.
+        self.neuron_cfg = det_neuron_cfg(neuron_cfg)
+        super().__init__(in_channels, **kwargs)
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        if isinstance(self.rpn_conv, nn.Sequential):  # num_convs > 1: ConvModules
+            self.rpn_conv = nn.Sequential(*(SpikingLayer(m, self.neuron_cfg)
+                                            for m in self.rpn_conv))
+        else:
+            self.rpn_conv = SpikingLayer(self.rpn_conv, self.neuron_cfg)
+        self.rpn_cls = SpikingLayer(self.rpn_cls, self.neuron_cfg)
+        self.rpn_reg = SpikingLayer(self.rpn_reg, self.neuron_cfg)
+
+
+__all__: List[str] = ['SpikeRPNHead']

@@ -1,0 +1,154 @@
+"""Multi-timestep binary LIF neuron: the baseline that SFA integer training is compared against.
+
+Spike-Driven Transformer V1/V2 (and SpikingJelly's ``MultiStepLIFNode``) train binary spiking neurons
+over ``T`` real timesteps. This module gives the same architecture that option
+(``neuron_cfg=dict(type='LIF', T=4)`` on :class:`~sdt_dense.models.backbones.ESpikeFormer`) so that
+training cost and accuracy can be compared on equal terms.
+
+Dynamics (SpikingJelly's LIF convention, ``decay_input=True``, hard reset), for ``t = 1..T`` with
+``v_0 = v_reset``::
+
+    h_t = v_{t-1} + (x_t - (v_{t-1} - v_reset)) / tau     # charge (leaky integration)
+    s_t = [h_t >= v_threshold]                            # fire (Heaviside, binary)
+    v_t = h_t * (1 - s_t) + v_reset * s_t                 # hard reset
+
+Backward: the Heaviside step gets the sigmoid surrogate
+``d s / d h = alpha * sigmoid(alpha u) * (1 - sigmoid(alpha u))`` with ``u = h - v_threshold``
+(peak ``alpha / 4`` at the threshold), and gradients flow through time (BPTT). With ``detach_reset``
+(default, as the published V2 models) the reset term ``s_t`` is treated as a constant in ``v_t``.
+
+Time is folded into the batch: the neuron receives ``(T * B, *S)`` (timestep-major, as produced by
+``x.repeat(T, ...)``), runs the recurrence over the leading ``T`` and returns binary spikes of the same
+shape. It is memoryful across timesteps within one call and stateless across calls (no ``reset_net``
+needed).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .neuron import NEURONS
+
+
+class _MultiStepLIF(torch.autograd.Function):
+    """Fused multi-step LIF over the leading time axis of ``x_seq`` ``(T, *S)``.
+
+    Only the pre-spike membrane ``h_seq`` (one float per element and timestep) is saved; spikes are
+    recomputed from it in backward. This is what SpikingJelly's fused (CuPy) backend keeps, so the
+    baseline is not handicapped by autograd's per-op intermediates. Everything that does not depend
+    on the recurrence is computed for all timesteps at once; the sequential loops run three small
+    kernels per step forward (charge, compare, reset) and one backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, tau: float, v_threshold: float, v_reset: float,
+                detach_reset: bool, alpha: float) -> Tensor:
+        decay = 1. - 1. / tau
+        # h_t = decay * v_{t-1} + (x_t + v_reset) / tau; the input term for all t at once
+        h_seq = x_seq / tau if v_reset == 0 else (x_seq + v_reset) / tau
+        v = torch.full_like(x_seq[0], v_reset)
+        for t in range(x_seq.shape[0]):
+            h = h_seq[t].add_(v, alpha=decay)
+            if t + 1 < x_seq.shape[0]:
+                v = h.masked_fill(h >= v_threshold, v_reset)  # fire, hard reset
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(h_seq)
+        ctx.params = (tau, v_threshold, v_reset, detach_reset, alpha)
+        return (h_seq >= v_threshold).to(x_seq.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor):
+        (h_seq,) = ctx.saved_tensors
+        tau, v_threshold, v_reset, detach_reset, alpha = ctx.params
+        decay = 1. - 1. / tau
+        # dL/ds_t * surrogate(h_t - v_th), the surrogate as one fused sigmoid-backward kernel
+        sig = h_seq.sub(v_threshold).mul_(alpha).sigmoid_()
+        grad_h = torch.ops.aten.sigmoid_backward(grad_spikes, sig).mul_(alpha)
+        # d v_t / d h_t: 1 - s_t (the reset spike held constant), plus the reset path if attached
+        dv_dh = (h_seq < v_threshold).to(h_seq.dtype)
+        if not detach_reset:
+            sg = torch.ops.aten.sigmoid_backward(torch.full_like(sig, alpha), sig)
+            dv_dh = dv_dh.addcmul_(v_reset - h_seq, sg)
+        # dL/dh_t = dL/ds_t * sg_t + dL/dv_t * dv_t/dh_t, with dL/dv_t = decay * dL/dh_{t+1}
+        for t in range(h_seq.shape[0] - 2, -1, -1):
+            grad_h[t].addcmul_(grad_h[t + 1], dv_dh[t], value=decay)
+        return grad_h.div_(tau), None, None, None, None, None
+
+
+class LIFNeuron(nn.Module):
+    """Binary leaky integrate-and-fire neuron over ``T`` real timesteps (see the module docstring).
+
+    Args:
+        T: number of real timesteps folded into the leading (batch) dimension of the input.
+        tau: membrane time constant (> 1 for a leak; SpikingJelly default 2).
+        v_threshold: firing threshold.
+        v_reset: reset (and initial) membrane potential.
+        detach_reset: stop the gradient through the reset spike (published V2 default ``True``).
+        alpha: sharpness of the sigmoid surrogate gradient.
+        norm: accepted for interface compatibility with :class:`~sdt_dense.models.neuron.SFANeuron`
+            (``build_neuron(cfg, norm=1)`` asks for integer counts); a binary spike needs no
+            normalisation, so it is ignored.
+
+    Shape:
+        input ``(T * B, *S)``, timestep-major; output the same shape with values in ``{0, 1}``.
+    """
+
+    #: this neuron needs its input repeated over ``T`` real timesteps (see :func:`neuron_time_steps`)
+    multi_step = True
+
+    def __init__(self, T: int = 4, tau: float = 2., v_threshold: float = 1., v_reset: float = 0.,
+                 detach_reset: bool = True, alpha: float = 4., norm: Optional[float] = None) -> None:
+        super().__init__()
+        if int(T) != T or T < 1:
+            raise ValueError(f'T must be a positive integer, got {T!r}')
+        if tau <= 1:
+            raise ValueError(f'tau must be > 1 (1 / tau is the charging rate), got {tau!r}')
+        if v_threshold <= v_reset:
+            raise ValueError(f'v_threshold ({v_threshold}) must exceed v_reset ({v_reset})')
+        if alpha <= 0:
+            raise ValueError(f'alpha must be positive, got {alpha!r}')
+        self.T = int(T)
+        self.tau = float(tau)
+        self.v_threshold = float(v_threshold)
+        self.v_reset = float(v_reset)
+        self.detach_reset = bool(detach_reset)
+        self.alpha = float(alpha)
+        # Binary spikes are already spike-driven; kept so analysis tools can toggle every neuron.
+        self.spike_driven = False
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 0 or x.shape[0] % self.T:
+            raise ValueError(
+                f'LIFNeuron(T={self.T}) expects time folded into the leading dimension, (T * B, ...); '
+                f'got shape {tuple(x.shape)}. Repeat the input T times (ESpikeFormer does this when '
+                f'neuron_cfg has type LIF).')
+        x_seq = x.unflatten(0, (self.T, -1))
+        spikes = _MultiStepLIF.apply(x_seq, self.tau, self.v_threshold, self.v_reset,
+                                     self.detach_reset, self.alpha)
+        return spikes.flatten(0, 1)
+
+    def extra_repr(self) -> str:
+        return (f'T={self.T}, tau={self.tau:g}, v_threshold={self.v_threshold:g}, '
+                f'v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, alpha={self.alpha:g}')
+
+
+def neuron_time_steps(neuron_cfg: Optional[dict]) -> int:
+    """Real timesteps a network must repeat its input over for ``neuron_cfg``.
+
+    ``1`` for single-step neurons (SFA); ``T`` (or the class default) for neurons flagged
+    ``multi_step`` such as :class:`LIFNeuron`.
+    """
+    cfg = dict(neuron_cfg or {})
+    typ = cfg.get('type', 'SFA')
+    if typ not in NEURONS:
+        raise KeyError(f'unknown neuron type {typ!r}; valid: {sorted(NEURONS)}')
+    cls = NEURONS[typ]
+    if not getattr(cls, 'multi_step', False):
+        return 1
+    return int(cfg.get('T', inspect.signature(cls).parameters['T'].default))
+
+
+NEURONS.update(LIF=LIFNeuron, LIFNeuron=LIFNeuron)

@@ -1,0 +1,88 @@
+"""Spiking feature pyramid for detection (the published ``SpikeFPN``, spec §3), on mmdet's FPN.
+
+mmdet's :class:`~mmdet.models.necks.FPN` with an SFA neuron in front of every conv::
+
+    lateral_i = Conv1x1(SFA(c_i))                        c_i: real-valued backbone level i
+    p_i       = lateral_i + upsample_nearest(p_{i+1})    top-down, on membrane values
+    out_i     = Conv3x3(SFA(p_i))
+    extra     = max_pool(out_last, 1, stride 2)  or  Conv3x3/s2(SFA(source))   (add_extra_convs)
+
+Tensors are plain ``(B, C, H, W)`` (the published neck carried a fake time axis of length 1).
+
+Neurons default to ``dict(type='SFA', D=4, norm=1)``: raw spike counts 0..4, as published, and the
+same in training and evaluation. The published neck clamps to 1 in eval mode only (binary spikes at
+test time, a train/test mismatch, spec §9.1); reproduce it explicitly with
+``neuron_cfg=dict(type='SFA', D=4, norm=1, eval_ceiling=1)``.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+from mmdet.models.necks import FPN
+from torch import Tensor, nn
+
+from ...registry import register_model
+from .spike_semantic_fpn import SpikingLayer
+
+#: Neuron of the detection neck and heads: spike counts 0..4 fed unnormalised, as published.
+DET_NEURON = dict(type='SFA', D=4, norm=1)
+
+
+def det_neuron_cfg(neuron_cfg: Optional[dict] = None) -> dict:
+    """The neuron config of a detection neck/head: ``neuron_cfg`` applied on top of
+    :data:`DET_NEURON` when it is an SFA config (so ``dict(eval_ceiling=1)`` keeps ``norm=1``), or
+    ``neuron_cfg`` as is for another neuron type."""
+    cfg = dict(neuron_cfg or {})
+    if cfg.get('type', 'SFA') in ('SFA', 'SFANeuron'):
+        return {**DET_NEURON, **cfg}
+    return cfg
+
+
+@register_model(scopes=('mmdet',))
+class SpikeFPN(FPN):
+    """Spiking FPN neck for detection.
+
+    Args:
+        in_channels: channels of each input level, e.g. ``ESpikeFormer.out_channels``.
+        out_channels: channels of every output level.
+        num_outs: number of output levels (5 for Mask R-CNN, P2-P6).
+        neuron_cfg: neuron in front of every lateral, output and extra conv (one neuron object per
+            conv); SFA settings override :data:`DET_NEURON` (see :func:`det_neuron_cfg`), e.g.
+            ``dict(eval_ceiling=1)`` for the published binary-at-test-time behaviour.
+        **kwargs: the other arguments of mmdet's ``FPN`` (``start_level``, ``end_level``,
+            ``add_extra_convs``, ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``upsample_cfg``,
+            ``init_cfg``). ``relu_before_extra_convs`` changes nothing: the neuron clips at 0.
+
+    Shape:
+        inputs: a sequence of ``(B, in_channels[i], H_i, W_i)``, finest first.
+        outputs: a tuple of ``num_outs`` real-valued maps ``(B, out_channels, H_j, W_j)``.
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
+                 neuron_cfg: Optional[dict] = None, **kwargs) -> None:
+        if (not isinstance(in_channels, (list, tuple)) or not in_channels
+                or not all(isinstance(c, int) and c > 0 for c in in_channels)):
+            raise ValueError(f'in_channels must be a non-empty list of positive ints (one per '
+                             f'input level), got {in_channels!r}')
+        if num_outs < len(in_channels) - kwargs.get('start_level', 0):
+            raise ValueError(f'num_outs={num_outs} is fewer than the '
+                             f'{len(in_channels) - kwargs.get("start_level", 0)} used input levels')
+        super().__init__(list(in_channels), out_channels, num_outs, **kwargs)
+        self.neuron_cfg = det_neuron_cfg(neuron_cfg)
+        # FPN built plain ConvModules; give each its own neuron and reuse FPN.forward as is.
+        self.lateral_convs = nn.ModuleList(
+            SpikingLayer(m, self.neuron_cfg) for m in self.lateral_convs)
+        self.fpn_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.fpn_convs)
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        if len(inputs) != len(self.in_channels):
+            raise ValueError(f'{type(self).__name__} was built for {len(self.in_channels)} input '
+                             f'levels (in_channels={self.in_channels}) but got {len(inputs)}')
+        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
+            if x.dim() != 4 or x.shape[1] != c:
+                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
+                                 f'{tuple(x.shape)}')
+        return super().forward(tuple(inputs))
+
+
+__all__: List[str] = ['DET_NEURON', 'SpikeFPN', 'det_neuron_cfg']

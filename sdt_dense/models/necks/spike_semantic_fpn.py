@@ -1,0 +1,109 @@
+"""Spiking feature pyramid for semantic segmentation (the published ``QFPN``, spec §4).
+
+mmseg's :class:`~mmseg.models.necks.FPN` with an SFA neuron in front of every conv::
+
+    lateral_i = BN(Conv1x1(SFA(x_i)))                      x_i: real-valued backbone level i
+    p_i       = lateral_i + resize_nearest(p_{i+1})        top-down, on membrane values
+    out_i     = BN(Conv3x3(SFA(p_i)))
+
+The neuron feeds the conv directly (the spike-driven convention of :mod:`sdt_dense.models.spike_driven`),
+while additions and resizes act on the real-valued membrane tensors. Unlike the published module, the
+norm layers follow ``norm_cfg`` (``SyncBN`` gives ``nn.SyncBatchNorm``) and every FPN option of mmseg
+(``conv_cfg``, ``act_cfg``, ``start_level``, extra levels, ``upsample_cfg``) is honoured.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+from mmcv.cnn import ConvModule
+from mmseg.models.necks import FPN
+from torch import Tensor, nn
+
+from ...registry import register_model
+from ..neuron import build_neuron
+
+DEFAULT_NEURON = dict(type='SFA', D=4)  # normalised by D, as the published QFPN (T = 4)
+
+
+class SpikingLayer(nn.Module):
+    """``SFA neuron -> layer``: feeds a synaptic unit with spikes.
+
+    Args:
+        layer: an ``nn.Conv{1,2}d`` / ``nn.Linear``, or an mmcv ``ConvModule`` whose first operation
+            is its conv (so the neuron's output reaches the conv directly).
+        neuron_cfg: neuron config for :func:`~sdt_dense.models.neuron.build_neuron`.
+
+    Shape: whatever ``layer`` takes and returns; the neuron is element-wise.
+    """
+
+    def __init__(self, layer: nn.Module, neuron_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        if isinstance(layer, ConvModule):
+            if layer.order[0] != 'conv' or layer.with_explicit_padding:
+                raise ValueError(
+                    f'a neuron must feed the conv directly, but this ConvModule runs '
+                    f'{"explicit padding" if layer.with_explicit_padding else layer.order[0]} '
+                    f'first (order={layer.order}); use order=("conv", "norm", "act") and '
+                    f'zero padding')
+        elif not isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            raise TypeError(f'SpikingLayer needs a conv, linear or ConvModule, got '
+                            f'{type(layer).__name__}')
+        self.neuron = build_neuron(dict(neuron_cfg or DEFAULT_NEURON))
+        self.layer = layer
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer(self.neuron(x))
+
+
+@register_model(scopes=('mmseg',))
+class SpikeSemanticFPN(FPN):
+    """Spiking FPN neck of Semantic FPN (the published ``QFPN``).
+
+    Args:
+        in_channels: channels of each input level, e.g. ``ESpikeFormer.out_channels``.
+        out_channels: channels of every output level.
+        num_outs: number of output levels (``len(in_channels)`` for Semantic FPN).
+        neuron_cfg: neuron in front of every conv; default ``dict(type='SFA', D=4)`` (normalised
+            by ``D``).
+        norm_cfg: norm of every conv (the published model: BN after each conv). ``None`` gives
+            convs with bias and no norm.
+        act_cfg: activation after the norm; ``None`` (default, published) since the next neuron
+            already clips at 0.
+        **kwargs: the other arguments of mmseg's ``FPN`` (``start_level``, ``end_level``,
+            ``add_extra_convs``, ``conv_cfg``, ``upsample_cfg``, ``init_cfg`` ...).
+
+    Shape:
+        inputs: a sequence of ``(B, in_channels[i], H_i, W_i)``, finest first.
+        outputs: a tuple of ``num_outs`` maps ``(B, out_channels, H_i, W_i)``.
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
+                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None, **kwargs) -> None:
+        if (not isinstance(in_channels, (list, tuple)) or not in_channels
+                or not all(isinstance(c, int) and c > 0 for c in in_channels)):
+            raise ValueError(f'in_channels must be a non-empty list of positive ints (one per '
+                             f'input level), got {in_channels!r}')
+        if num_outs < len(in_channels) - kwargs.get('start_level', 0):
+            raise ValueError(f'num_outs={num_outs} is fewer than the {len(in_channels)} input '
+                             f'levels')
+        super().__init__(list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg,
+                         act_cfg=act_cfg, **kwargs)
+        self.neuron_cfg = dict(neuron_cfg or DEFAULT_NEURON)
+        # FPN built plain ConvModules; give each one its neuron (FPN.forward is reused as is).
+        self.lateral_convs = nn.ModuleList(
+            SpikingLayer(m, self.neuron_cfg) for m in self.lateral_convs)
+        self.fpn_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.fpn_convs)
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        if len(inputs) != len(self.in_channels):
+            raise ValueError(f'{type(self).__name__} was built for {len(self.in_channels)} input '
+                             f'levels (in_channels={self.in_channels}) but got {len(inputs)}')
+        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
+            if x.dim() != 4 or x.shape[1] != c:
+                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
+                                 f'{tuple(x.shape)}')
+        return super().forward(inputs)
+
+
+__all__: List[str] = ['SpikingLayer', 'SpikeSemanticFPN']

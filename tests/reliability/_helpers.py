@@ -1,0 +1,183 @@
+"""Shared pieces of the reliability tests.
+
+* A toy mmengine model and dataset (a few parameters, draws from every global RNG) for fast
+  in-process Runner tests.
+* ``RecordLossHook`` (per-iteration raw losses to ``<work_dir>/losses.jsonl``) and
+  ``HangForKillHook`` (blocks before an iteration so a test can SIGKILL the job at a known point);
+  subprocess runs of ``tools/train.py`` import this module through ``custom_imports``.
+* Subprocess helpers for ``tools/*.py`` and toy data.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.registry import DATASETS, HOOKS, MODELS
+from torch import nn
+from torch.utils.data import Dataset
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+#: how subprocesses import this module (``custom_imports``): pytest names it after the first
+#: directory above it without ``__init__.py``, which tool_env() puts on PYTHONPATH. (A top-level
+#: ``tests`` package installed by a third-party wheel may shadow ``tests.reliability``.)
+HELPERS_MODULE = __name__
+_HELPERS_ROOT = Path(__file__).resolve().parents[len(__name__.split('.')) - 1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Toy model and data for in-process Runner tests
+
+
+@DATASETS.register_module(force=True)
+class RelToyDataset(Dataset):
+    """``n`` samples ``(inputs (4,), target ())``; the augmentation draws from numpy's and Python's
+    global generators (as mmcv transforms do). ``bad={index: value}`` puts ``value`` (NaN, Inf)
+    into the inputs of those samples."""
+
+    def __init__(self, n: int = 8, bad: Optional[Dict[int, float]] = None) -> None:
+        self.n, self.bad = n, {int(k): float(v) for k, v in (bad or {}).items()}
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        jitter = np.random.rand() + random.random()
+        x = torch.linspace(-1, 1, 4) * (i + 1) / self.n + jitter
+        if i in self.bad:
+            x = torch.full((4,), self.bad[i])
+        return dict(inputs=x, target=torch.tensor(float(i % 3)))
+
+
+@MODELS.register_module(force=True)
+class RelToyModel(BaseModel):
+    """Linear regression with dropout and noise drawn from torch's generator."""
+
+    def __init__(self, width: int = 4) -> None:
+        super().__init__()
+        self.fc = nn.Linear(width, 1)
+        self.bn = nn.BatchNorm1d(width)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, inputs: torch.Tensor, target: torch.Tensor, mode: str = 'loss'):
+        y = self.fc(self.drop(self.bn(inputs))).squeeze(-1) + 0.01 * torch.randn(())
+        loss = ((y - target) ** 2).mean()
+        if mode == 'loss':
+            return dict(loss=loss)
+        return [dict(pred=y)]
+
+
+def toy_runner_cfg(work_dir: str, max_iters: int = 6, interval: int = 2, hooks: Sequence = (),
+                   resume: bool = False, load_from: Optional[str] = None, bad=None,
+                   checkpoint_type: str = 'AtomicCheckpointHook', by_epoch: bool = False,
+                   max_epochs: int = 2) -> dict:
+    """Config dict of an mmengine Runner on the toy model (batch 2, SGD with momentum)."""
+    if by_epoch:
+        train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
+    else:
+        train_cfg = dict(by_epoch=False, max_iters=max_iters)
+    return dict(
+        model=dict(type='RelToyModel'),
+        work_dir=work_dir,
+        experiment_name=f'rel_{uuid.uuid4().hex[:8]}',
+        train_dataloader=dict(
+            dataset=dict(type='RelToyDataset', n=8, bad=bad),
+            sampler=dict(type='DefaultSampler', shuffle=bad is None),
+            batch_size=2, num_workers=0,
+            collate_fn=dict(type='default_collate')),
+        train_cfg=train_cfg,
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        default_hooks=dict(
+            checkpoint=dict(type=checkpoint_type, by_epoch=by_epoch, interval=interval),
+            logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[dict(type='RecordLossHook')] + list(hooks),
+        randomness=dict(seed=0, deterministic=True),
+        resume=resume, load_from=load_from, log_level='WARNING',
+        default_scope='mmengine')
+
+
+# ------------------------------------------------------------------------------------------------
+# Instrumentation hooks (also used by tools/train.py subprocesses via custom_imports)
+
+
+@HOOKS.register_module(force=True)
+class RecordLossHook(Hook):
+    """Append ``{"iter": k, "losses": {...}}`` (raw, unsmoothed values) for every iteration to
+    ``<work_dir>/losses.jsonl``."""
+
+    priority = 'HIGHEST'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        values = {k: float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
+                  for k, v in (outputs or {}).items()}
+        with open(osp.join(runner.work_dir, 'losses.jsonl'), 'a') as f:
+            f.write(json.dumps(dict(iter=runner.iter + 1, losses=values)) + '\n')
+
+
+@HOOKS.register_module(force=True)
+class HangForKillHook(Hook):
+    """If ``SDT_TEST_HANG_AT_ITER=k`` is set, block (without touching any RNG) at the start of
+    iteration ``k`` and create ``<work_dir>/hanging``, so that a test kills the job in a known
+    state."""
+
+    priority = 'LOWEST'
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        hang_at = os.environ.get('SDT_TEST_HANG_AT_ITER')
+        if hang_at is not None and runner.iter + 1 == int(hang_at):
+            Path(runner.work_dir, 'hanging').touch()
+            while True:
+                time.sleep(1)
+
+
+def read_losses(work_dir) -> Dict[int, Dict[str, float]]:
+    """``{iteration: {name: value}}`` from ``losses.jsonl`` (a later line for the same iteration
+    wins, i.e. the resumed run)."""
+    out = {}
+    for line in Path(work_dir, 'losses.jsonl').read_text().splitlines():
+        rec = json.loads(line)
+        out[rec['iter']] = rec['losses']
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Subprocesses
+
+
+def tool_env(**extra: str) -> dict:
+    """Environment of a ``tools/*`` subprocess: the repository importable, 1 thread."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join([str(REPO), str(_HELPERS_ROOT)]
+                                        + [p for p in [env.get('PYTHONPATH')] if p])
+    env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
+    env.update(extra)
+    return env
+
+
+def run_tool(args: List[str], timeout: float = 600, **env) -> subprocess.CompletedProcess:
+    """Run ``python tools/<args>`` (or ``bash tools/<x>.sh``) from the repository root."""
+    cmd = (['bash'] if args[0].endswith('.sh') else [PYTHON]) + [str(REPO / 'tools' / args[0])]
+    return subprocess.run(cmd + [str(a) for a in args[1:]], cwd=REPO, env=tool_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def make_toy_data(task: str, out, num_train: int = 8, num_val: int = 4,
+                  image_size: int = 64) -> Path:
+    """A small toy dataset (``sdt_dense.toy_data``, as ``tools/misc/make_toy_data.py`` writes)."""
+    from sdt_dense.toy_data import make_det_dataset, make_seg_dataset
+    make = make_det_dataset if task == 'det' else make_seg_dataset
+    make(out, num_train=num_train, num_val=num_val, image_size=image_size, seed=0)
+    return Path(out)

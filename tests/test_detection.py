@@ -1,0 +1,473 @@
+"""COCO detection / instance segmentation: SpikeFPN, spiking heads, configs and the tools end to end."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.optim import build_optim_wrapper
+from torch import nn
+
+import sdt_dense  # noqa: F401  (registers the models)
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+from sdt_dense.models import SFANeuron, spike_driven
+from sdt_dense.models.necks import SpikeFPN
+from sdt_dense.models.necks.spike_semantic_fpn import SpikingLayer
+from sdt_dense.toy_data import make_det_dataset
+
+register_all_modules(init_default_scope=True)
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN_CONFIG = ROOT / 'configs' / 'mask_rcnn_sdt.py'
+TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_fpn_toy.py'
+DET_CONFIGS = [MAIN_CONFIG, *sorted(
+    p for pattern in ('mask-rcnn_*.py', 'cascade-mask-rcnn_*.py', 'retinanet_*.py')
+    for p in (ROOT / 'configs' / 'e_spikeformer').glob(pattern)), TOY_CONFIG]
+MMDET_TRAIN = Path(sys.modules['mmdet'].__file__).parent / '.mim' / 'tools' / 'train.py'
+SYNAPSES = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)
+
+
+def test_all_detection_configs_present():
+    names = {p.name for p in DET_CONFIGS}
+    for expected in ('mask_rcnn_sdt.py', 'mask-rcnn_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
+                     'cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py',
+                     'retinanet_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
+                     'mask-rcnn_e-spikeformer-19m_fpn_8xb4-1x_coco.py',
+                     'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py',
+                     'mask-rcnn_e-spikeformer-t_fpn_toy.py'):
+        assert expected in names
+
+
+def small_cfg(path: Path) -> Config:
+    """The config with no checkpoint and few proposals/RoIs (the model is unchanged)."""
+    cfg = Config.fromfile(str(path))
+    cfg.model.backbone.init_cfg = None
+    train_cfg = cfg.model.train_cfg
+    if 'rpn_proposal' in train_cfg:
+        train_cfg.rpn_proposal.update(nms_pre=200, max_per_img=50)
+        rcnn = train_cfg.rcnn if isinstance(train_cfg.rcnn, list) else [train_cfg.rcnn]
+        for stage in rcnn:
+            stage.sampler.num = 32
+        cfg.model.test_cfg.rpn.update(nms_pre=200, max_per_img=50)
+    return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def built(path: Path) -> nn.Module:
+    torch.manual_seed(0)
+    model = MODELS.build(small_cfg(path).model)
+    model.init_weights()
+    return revert_sync_batchnorm(model)  # as the Runner does without distributed training
+
+
+def dense_head(model):
+    return model.rpn_head if hasattr(model, 'rpn_head') else model.bbox_head
+
+
+def roi_extractors(model):
+    if not hasattr(model, 'roi_head'):
+        return []
+    roi = model.roi_head
+    out = []
+    for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        ext = getattr(roi, name, None)
+        out += list(ext) if isinstance(ext, nn.ModuleList) else [ext] if ext is not None else []
+    return out
+
+
+@pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.stem)
+def test_declared_strides_are_the_true_strides(path):
+    model = built(path).eval()
+    size = 256
+    with torch.no_grad():
+        feats = model.neck(model.backbone(torch.zeros(1, 3, size, size)))
+    true_strides = [size // f.shape[-1] for f in feats]
+    assert all(size % f.shape[-1] == 0 for f in feats)
+    assert list(model.backbone.out_strides) == [size // x.shape[-1]
+                                                for x in model.backbone(torch.zeros(1, 3, size,
+                                                                                    size))]
+    anchors = dense_head(model).prior_generator
+    assert [s[0] for s in anchors.strides] == true_strides
+    for ext in roi_extractors(model):
+        assert list(ext.featmap_strides) == true_strides[:len(ext.featmap_strides)]
+    # Anchor sizes are the published ones whatever the strides: 2x per level.
+    widths = [float((a[:, 2] - a[:, 0]).max()) for a in anchors.base_anchors]
+    assert widths == pytest.approx([widths[0] * 2 ** i for i in range(len(widths))], rel=0.01)
+
+
+@pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.stem)
+def test_config_builds_and_runs_loss_and_predict(path):
+    cfg = small_cfg(path)
+    model = built(path)
+    with_mask = hasattr(model, 'roi_head') and model.roi_head.with_mask
+    num_classes = (dense_head(model).num_classes if not hasattr(model, 'roi_head') else
+                   cfg.model.roi_head.mask_head.num_classes)
+    packed = demo_mm_inputs(1, [(3, 96, 128)], num_items=[2], num_classes=num_classes,
+                            with_mask=with_mask)
+    model.train()
+    model.zero_grad()
+    losses = model(**model.data_preprocessor(packed, True), mode='loss')
+    expected = {'loss_cls', 'loss_bbox'} if not hasattr(model, 'roi_head') else \
+        {'loss_rpn_cls', 'loss_rpn_bbox'}
+    assert expected <= set(losses)
+    if with_mask:
+        assert any(k.endswith('loss_mask') for k in losses)
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    # Gradients reach the stem through every neuron of the backbone and the neck.
+    assert model.backbone.downsamples[0].conv.weight.grad.abs().sum() > 0
+
+    model.eval()
+    with torch.no_grad():
+        (pred,) = model(**model.data_preprocessor(packed, False), mode='predict')
+    inst = pred.pred_instances
+    assert inst.bboxes.shape[1] == 4 and len(inst.scores) == len(inst.labels) == len(inst.bboxes)
+    if with_mask:
+        assert inst.masks.shape[1:] == (96, 128)
+
+
+def neuron_outputs(module: nn.Module, fn):
+    """Run ``fn()`` and return the outputs of every SFANeuron inside ``module``."""
+    outs = []
+    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+               for m in module.modules() if isinstance(m, SFANeuron)]
+    try:
+        result = fn()
+    finally:
+        for h in handles:
+            h.remove()
+    return result, outs
+
+
+def small_fpn(**kwargs) -> SpikeFPN:
+    torch.manual_seed(0)
+    fpn = SpikeFPN([8, 16, 24], 8, num_outs=4, **kwargs)
+    fpn.init_weights()
+    return fpn
+
+
+def fpn_inputs():
+    g = torch.Generator().manual_seed(1)
+    return [3 * torch.randn(2, c, s, s, generator=g) for c, s in ((8, 16), (16, 8), (24, 4))]
+
+
+def test_spike_fpn_same_in_train_and_eval_with_integer_counts():
+    fpn, x = small_fpn(), fpn_inputs()
+    out_train, spikes_train = neuron_outputs(fpn.train(), lambda: fpn(x))
+    out_eval, spikes_eval = neuron_outputs(fpn.eval(), lambda: fpn(x))
+    for a, b in zip(out_train, out_eval):
+        assert torch.equal(a, b)
+    assert len(spikes_train) == len(spikes_eval) == 6  # 3 lateral + 3 output convs
+    for s in spikes_train + spikes_eval:
+        assert torch.equal(s, s.round()) and s.min() >= 0 and s.max() <= 4
+        assert s.max() > 1  # counts above 1 (norm=1): not binary
+
+
+def test_spike_fpn_published_binary_eval_is_an_option():
+    fpn, x = small_fpn(neuron_cfg=dict(eval_ceiling=1)), fpn_inputs()
+    neurons = [m for m in fpn.modules() if isinstance(m, SFANeuron)]
+    assert all(n.norm == 1 and n.D == 4 and n.eval_ceiling == 1 for n in neurons)
+    out_train, spikes_train = neuron_outputs(fpn.train(), lambda: fpn(x))
+    out_eval, spikes_eval = neuron_outputs(fpn.eval(), lambda: fpn(x))
+    assert all(s.max() > 1 for s in spikes_train)
+    assert all(set(s.unique().tolist()) <= {0.0, 1.0} for s in spikes_eval)
+    assert not torch.allclose(out_train[0], out_eval[0])
+
+
+def test_spike_fpn_matches_hand_written_reference():
+    fpn, x = small_fpn(), fpn_inputs()
+    out = fpn.eval()(x)
+
+    def q(t):  # SFA, D=4, norm=1
+        return t.clamp(0, 4).round()
+
+    lat = [fpn.lateral_convs[i].layer.conv for i in range(3)]
+    conv = [fpn.fpn_convs[i].layer.conv for i in range(3)]
+    p = [lat[i](q(x[i])) for i in range(3)]
+    p[1] = p[1] + F.interpolate(p[2], size=p[1].shape[2:], mode='nearest')
+    p[0] = p[0] + F.interpolate(p[1], size=p[0].shape[2:], mode='nearest')
+    expected = [conv[i](q(p[i])) for i in range(3)]
+    expected.append(F.max_pool2d(expected[-1], 1, stride=2))
+    assert len(out) == 4
+    for a, b in zip(out, expected):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_spike_fpn_extra_convs_and_bad_inputs():
+    torch.manual_seed(0)
+    fpn = SpikeFPN([8, 16], 8, num_outs=4, add_extra_convs='on_input')
+    assert all(isinstance(m, SpikingLayer) for m in fpn.fpn_convs) and len(fpn.fpn_convs) == 4
+    out = fpn([torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8)])
+    assert [o.shape[-1] for o in out] == [16, 8, 4, 2]
+    with pytest.raises(ValueError, match='2 input levels'):
+        fpn([torch.randn(1, 8, 16, 16)])
+    with pytest.raises(ValueError, match=r'input level 1: expected \(B, 16, H, W\)'):
+        fpn([torch.randn(1, 8, 16, 16), torch.randn(1, 12, 8, 8)])
+    with pytest.raises(ValueError, match='in_channels'):
+        SpikeFPN(8, 8, num_outs=1)
+
+
+SPIKING_CONFIGS = [p for p in DET_CONFIGS if '_fpn_8x' not in p.name]
+
+
+@pytest.mark.parametrize('path', SPIKING_CONFIGS, ids=lambda p: p.stem)
+def test_every_neck_and_head_synapse_is_fed_by_its_own_neuron(path):
+    model = built(path)
+    parts = [m for m in (model.neck, dense_head(model), getattr(model, 'roi_head', None)) if m]
+    # Each neuron object belongs to exactly one SpikingLayer / synaptic layer.
+    neurons = [m for part in parts for m in part.modules() if isinstance(m, SFANeuron)]
+    synapses = [m for part in parts for m in part.modules() if isinstance(m, SYNAPSES)]
+    assert len({id(n) for n in neurons}) == len(neurons) == len(synapses)
+    assert all(n.norm == 1 and n.D == 4 and n.eval_ceiling is None for n in neurons)
+    # ... and every synaptic layer receives spike counts (integers 0..4), in training and testing.
+    seen = {}
+
+    def record(module, args):
+        x = args[0]
+        seen[module] = bool(torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= 4)
+
+    handles = [s.register_forward_pre_hook(record) for s in synapses]
+    cfg = small_cfg(path)
+    num_classes = 3 if path == TOY_CONFIG else 80
+    packed = demo_mm_inputs(1, [(3, 64, 96)], num_items=[2], num_classes=num_classes,
+                            with_mask=hasattr(model, 'roi_head'))
+    try:
+        model.train()
+        model(**model.data_preprocessor(packed, True), mode='loss')
+        assert len(seen) == len(synapses) and all(seen.values())
+        seen.clear()
+        model.eval()
+        with torch.no_grad():
+            model(**model.data_preprocessor(packed, False), mode='predict')
+        # (predict may skip the mask head when no box survives; everything that ran got spikes)
+        assert seen and all(seen.values())
+    finally:
+        for h in handles:
+            h.remove()
+    del cfg
+
+
+def test_spike_driven_inference_equals_integer_mode():
+    model = built(TOY_CONFIG).eval()
+    torch.manual_seed(3)
+    x = torch.randn(1, 3, 64, 96)
+    rois = torch.tensor([[0, 4., 4., 40., 30.], [0, 10., 20., 90., 60.], [0, 0., 0., 64., 64.]])
+
+    def run():
+        feats = model.neck(model.backbone(x))
+        rpn = model.rpn_head(feats)
+        bbox = model.roi_head._bbox_forward(feats, rois)
+        mask = model.roi_head._mask_forward(feats, rois)
+        return [*feats, *rpn[0], *rpn[1], bbox['cls_score'], bbox['bbox_pred'],
+                mask['mask_preds']]
+
+    with torch.no_grad():
+        ref = run()
+        with spike_driven(model):
+            out = run()
+    for a, b in zip(ref, out):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_head_initialisation_is_kept():
+    model = built(TOY_CONFIG)
+    mask_head = model.roi_head.mask_head
+    for layer in (mask_head.upsample, mask_head.conv_logits):  # Kaiming (fan_out), zero bias
+        fan_out = layer.weight.shape[0 if isinstance(layer, nn.Conv2d) else 1] * \
+            math.prod(layer.weight.shape[2:])
+        assert torch.count_nonzero(layer.bias) == 0
+        assert layer.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.25)
+    fc_cls = model.roi_head.bbox_head.fc_cls.layer
+    assert fc_cls.weight.std().item() == pytest.approx(0.01, rel=0.2)
+    retina = built(DET_CONFIGS[[p.name.startswith('retinanet') for p in DET_CONFIGS].index(True)])
+    bias = retina.bbox_head.retina_cls.layer.bias
+    assert torch.allclose(bias, torch.full_like(bias, -math.log((1 - 0.01) / 0.01)))
+
+
+def test_mask_head_rejects_carafe():
+    with pytest.raises(ValueError, match='carafe'):
+        MODELS.build(dict(type='SpikeFCNMaskHead', upsample_cfg=dict(type='carafe',
+                                                                    scale_factor=2)))
+
+
+def test_bbox_head_published_predictors_option():
+    head = MODELS.build(dict(type='SpikeShared2FCBBoxHead', in_channels=8, fc_out_channels=16,
+                             roi_feat_size=7, num_classes=3, spiking_predictors=False))
+    assert isinstance(head.fc_cls, nn.Linear) and isinstance(head.fc_reg, nn.Linear)
+    assert all(isinstance(fc, SpikingLayer) for fc in head.shared_fcs)
+    cls, reg = head(torch.randn(5, 8, 7, 7))
+    assert cls.shape == (5, 4) and reg.shape == (5, 12)
+
+
+def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the config's relative checkpoints/ path does not exist here
+    cfg = Config.fromfile(str(MAIN_CONFIG))
+    assert cfg.model.backbone.init_cfg.checkpoint == 'checkpoints/e-spikeformer-19m_in1k.pth'
+    model = MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError, match=r'checkpoints/e-spikeformer-19m_in1k\.pth'):
+        model.init_weights()
+
+
+def test_published_recipe():
+    cfg = Config.fromfile(str(MAIN_CONFIG))
+    assert cfg.custom_imports.imports == ['sdt_dense']
+    assert cfg.data_root == 'data/coco/' and cfg.default_scope == 'mmdet'
+    assert cfg.model.backbone.arch == 'l' and cfg.model.backbone.type == 'ESpikeFormer'
+    assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 32
+    assert cfg.val_dataloader.batch_size == 1
+    assert [t['type'] for t in cfg.train_pipeline][3] == 'RandomChoice'
+    assert dict(cfg.test_pipeline[1]) == dict(type='Resize', scale=(1333, 800), keep_ratio=True)
+    assert cfg.train_cfg.max_epochs == 12
+
+    # No weight decay on norm layers and biases (the release's 'norm' key matched nothing).
+    model = built(MAIN_CONFIG)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert isinstance(optim.optimizer, torch.optim.AdamW)
+    decay = {id(p): g['weight_decay'] for g in optim.optimizer.param_groups for p in g['params']}
+    lr = {g['lr'] for g in optim.optimizer.param_groups}
+    assert lr == {2e-4}
+    bn = model.backbone.downsamples[1].bn
+    conv = model.backbone.downsamples[1].conv
+    assert decay[id(bn.weight)] == decay[id(bn.bias)] == decay[id(conv.bias)] == 0
+    assert decay[id(conv.weight)] == 0.05
+    assert decay[id(model.roi_head.bbox_head.shared_fcs[0].layer.weight)] == 0.05
+
+    # Warmup over 1000 iterations, then x0.1 after epochs 8 and 11 (here 200 iterations each).
+    from mmengine.registry import PARAM_SCHEDULERS
+    epoch = 200
+    schedulers = []
+    for s in cfg.param_scheduler:
+        s = dict(s, optimizer=optim)
+        if s.pop('by_epoch'):
+            s.update(begin=s['begin'] * epoch, end=s['end'] * epoch,
+                     milestones=[m * epoch for m in s['milestones']])
+        schedulers.append(PARAM_SCHEDULERS.build(dict(s, by_epoch=False)))
+    lrs = []
+    for _ in range(12 * epoch):
+        lrs.append(optim.optimizer.param_groups[0]['lr'])
+        for s in schedulers:
+            s.step()
+    assert lrs[0] == pytest.approx(2e-7)
+    assert lrs[500] == pytest.approx(2e-4 * (0.001 + 0.999 * 500 / 1000))
+    assert lrs[1000] == lrs[8 * epoch - 1] == pytest.approx(2e-4)
+    assert lrs[8 * epoch] == lrs[11 * epoch - 1] == pytest.approx(2e-5)
+    assert lrs[11 * epoch] == lrs[-1] == pytest.approx(2e-6)
+
+
+def test_published_stride_option_on_the_command_line():
+    cfg = Config.fromfile(str(MAIN_CONFIG))
+    cfg.merge_from_dict({'model.neck.neuron_cfg.eval_ceiling': 1})
+    neck = MODELS.build(cfg.model.neck)
+    assert all(n.eval_ceiling == 1 and n.norm == 1 for n in neck.modules()
+               if isinstance(n, SFANeuron))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools end to end on tiny toy data
+
+
+@pytest.fixture(scope='module')
+def toy_coco(tmp_path_factory):
+    root = tmp_path_factory.mktemp('toy_coco')
+    make_det_dataset(root, num_train=8, num_val=4, image_size=96, seed=0)
+    return root
+
+
+def tiny_toy_config(tmp_path: Path, data_root: Path) -> Path:
+    path = tmp_path / 'toy_tiny.py'
+    path.write_text(f"""
+_base_ = [{str(TOY_CONFIG)!r}]
+data_root = {str(data_root) + '/'!r}
+_loader = dict(num_workers=0, persistent_workers=False)
+train_dataloader = dict(batch_size=2, **_loader, dataset=dict(data_root=data_root))
+val_dataloader = dict(**_loader, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1, val_interval=1)
+default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
+""")
+    return path
+
+
+def run_tool(args, cwd, timeout=300, **extra_env):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               OMP_NUM_THREADS='1', **extra_env)
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, timeout=timeout,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_toy_config_matches_toy_data():
+    cfg = Config.fromfile(str(TOY_CONFIG))
+    assert cfg.data_root == 'data/toy_coco/'
+    assert list(cfg.classes) == ['circle', 'square', 'triangle']
+    assert cfg.model.roi_head.bbox_head.num_classes == 3 == cfg.model.roi_head.mask_head.num_classes
+
+
+def test_toy_train_then_test_reports_coco_metrics(toy_coco, tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    config = tiny_toy_config(tmp_path, toy_coco)
+    work = tmp_path / 'work'
+    log = run_tool([sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir', work],
+                   cwd=tmp_path)
+    assert 'coco/bbox_mAP' in log  # validation after the epoch
+    ckpt = work / 'epoch_1.pth'
+    assert ckpt.exists()
+
+    prefix = tmp_path / 'results'
+    log = run_tool([sys.executable, ROOT / 'tools' / 'test.py', config, ckpt,
+                    '--work-dir', tmp_path / 'test',
+                    '--cfg-options', f'test_evaluator.outfile_prefix={prefix}'], cwd=tmp_path)
+    assert 'bbox_mAP' in log and 'segm_mAP' in log
+    metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
+    # CocoMetric's numbers equal pycocotools' COCOeval on the dumped results.
+    gt = COCO(str(toy_coco / 'annotations' / 'instances_val2017.json'))
+    for iou_type in ('bbox', 'segm'):
+        results = json.loads(Path(f'{prefix}.{iou_type}.json').read_text())
+        if not results:
+            assert metrics[f'coco/{iou_type}_mAP'] == pytest.approx(0, abs=1e-3)
+            continue
+        ev = COCOeval(gt, gt.loadRes(results), iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        expected = max(float(ev.stats[0]), 0.0)
+        assert metrics[f'coco/{iou_type}_mAP'] == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.skipif(not MMDET_TRAIN.exists(), reason='mmdet ships no .mim/tools/train.py')
+def test_stock_mmdet_train_script_runs_the_config(toy_coco, tmp_path):
+    config = tiny_toy_config(tmp_path, toy_coco)
+    work = tmp_path / 'work'
+    run_tool([sys.executable, MMDET_TRAIN, config, '--work-dir', work,
+              '--cfg-options', 'train_cfg.val_interval=100'], cwd=tmp_path)
+    state = torch.load(work / 'epoch_1.pth', weights_only=True, map_location='cpu')['state_dict']
+    assert any(k.startswith('neck.lateral_convs.0.layer.conv.') for k in state)
+    assert any(k.startswith('roi_head.mask_head.conv_logits.') for k in state)
+
+
+def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
+    config = tiny_toy_config(tmp_path, toy_coco)
+    work = tmp_path / 'work'
+    log = run_tool(['bash', ROOT / 'tools' / 'dist_train.sh', config, 2, '--work-dir', work,
+                    '--cfg-options', 'train_cfg.val_interval=100'], cwd=tmp_path,
+                   PORT=str(29500 + os.getpid() % 1000))
+    assert 'World size: 2' in log or 'world_size: 2' in log.lower()
+    assert (work / 'epoch_1.pth').exists()

@@ -1,0 +1,482 @@
+"""ADE20K semantic segmentation: spiking Semantic-FPN neck/head, the configs, and the tools end to end."""
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+pytest.importorskip('mmseg.models', reason='needs the OpenMMLab stack (mim extra)')
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.structures import PixelData  # noqa: E402
+from mmseg.registry import MODELS  # noqa: E402
+from mmseg.structures import SegDataSample  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import sdt_dense  # noqa: E402,F401  (registers the models)
+from sdt_dense.models import ESpikeFormer, SFANeuron  # noqa: E402
+from sdt_dense.models.heads import SpikeFPNHead  # noqa: E402
+from sdt_dense.models.necks import SpikeSemanticFPN  # noqa: E402
+from sdt_dense.models.spike_driven import spike_driven  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ADE_CONFIGS = sorted((ROOT / 'configs' / 'e_spikeformer').glob('fpn_*ade20k*.py'))
+TOY_CONFIG = ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'
+REF_CKPT = ROOT.parent / 'shared' / 'reference' / 'e_spikeformer_t_official_format.pth'
+MMSEG_TRAIN = Path(sys.modules['mmseg'].__file__).parent / '.mim' / 'tools' / 'train.py'
+
+init_default_scope('mmseg')
+
+
+def sfa(x: torch.Tensor, D: int = 4) -> torch.Tensor:
+    """Independent SFA reference: round-half-even(clamp(x, 0, D)) / D."""
+    return torch.round(torch.clamp(x, 0, D)) / D
+
+
+def fake_batch(model, n: int = 2, size: int = 64, num_classes: int = 150, training: bool = True):
+    """A preprocessed batch of random images with random labels (255 = ignore on a border)."""
+    g = torch.Generator().manual_seed(0)
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8))
+        label = torch.randint(0, num_classes, (1, size, size), generator=g)
+        label[:, :4] = 255
+        sample = SegDataSample(gt_sem_seg=PixelData(data=label))
+        sample.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                                 pad_shape=(size, size)))
+        samples.append(sample)
+    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training)
+
+
+def build_from_config(path, size: int = 64, **backbone_overrides):
+    cfg = Config.fromfile(str(path))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None  # no checkpoint needed
+    model_cfg.backbone.update(backbone_overrides)
+    model_cfg.data_preprocessor.size = (size, size)
+    return cfg, MODELS.build(model_cfg)
+
+
+# --------------------------------------------------------------------------------------------
+# Configs
+
+
+def test_all_ade_configs_present():
+    names = {p.name for p in ADE_CONFIGS}
+    assert names == {
+        'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py',
+        'fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py',
+        'fpn_e-spikeformer-10m-stage1234_8xb2-160k_ade20k-512x512.py',
+        'fpn_e-spikeformer-19m-stage1234_8xb2-160k_ade20k-512x512.py',
+    }
+
+
+@pytest.mark.parametrize('path', ADE_CONFIGS, ids=lambda p: p.stem)
+def test_ade_config_builds_and_runs(path):
+    torch.manual_seed(0)
+    cfg, model = build_from_config(path)
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.custom_imports['imports'] == ['sdt_dense']
+    data = fake_batch(model)
+    model.train()
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'decode.loss_ce', 'decode.acc_seg'}
+    # random labels over 150 classes: the loss starts near ln(150)
+    assert 2.0 < losses['decode.loss_ce'].item() < 10.0
+    losses['decode.loss_ce'].backward()
+    stem = model.backbone.downsamples[0].conv.weight
+    assert stem.grad is not None and stem.grad.abs().sum() > 0  # gradients reach the pixels' conv
+
+    model.eval()
+    with torch.no_grad():
+        results = model(**fake_batch(model, training=False), mode='predict')
+    assert len(results) == 2
+    for r in results:
+        assert r.seg_logits.data.shape == (150, 64, 64)
+        pred = r.pred_sem_seg.data
+        assert pred.shape == (1, 64, 64) and 0 <= pred.min() and pred.max() < 150
+
+
+@pytest.mark.parametrize('path', ADE_CONFIGS, ids=lambda p: p.stem)
+def test_declared_strides_are_the_backbone_strides(path):
+    cfg = Config.fromfile(str(path))
+    backbone_cfg = dict(cfg.model.backbone, init_cfg=None)
+    backbone_cfg.pop('type')
+    backbone = ESpikeFormer(**backbone_cfg)
+    assert list(cfg.model.decode_head.feature_strides) == backbone.out_strides
+    assert list(cfg.model.neck.in_channels) == backbone.out_channels
+    assert list(cfg.model.decode_head.in_channels) == [cfg.model.neck.out_channels] * 4
+    # and the backbone really produces maps at those strides
+    with torch.no_grad():
+        outs = backbone.eval()(torch.zeros(1, 3, 64, 64))
+    assert [64 // o.shape[-1] for o in outs] == backbone.out_strides
+
+
+def test_published_recipe():
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'e_spikeformer'
+                              / 'fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py'))
+    opt = cfg.optim_wrapper
+    assert opt.type == 'OptimWrapper'
+    assert opt.optimizer == dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.005)
+    assert opt.paramwise_cfg.custom_keys == {'decode_head': dict(lr_mult=2.)}
+    assert cfg.train_cfg.max_iters == 160000
+    assert cfg.train_dataloader.batch_size * 8 == 16  # 8xb2
+    assert cfg.model.backbone.layer_scale_init_value is None  # the 1e-6 bug is fixed by default
+    assert cfg.model.backbone.norm_cfg.type == 'SyncBN'
+    assert cfg.model.decode_head.dropout_ratio == 0.1
+    assert cfg.model.data_preprocessor.size == (512, 512)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        assert loader.dataset.type == 'ADE20KDataset'
+        assert loader.dataset.data_root == 'data/ade/ADEChallengeData2016'
+        loads = [t for t in loader.dataset.pipeline if t.type == 'LoadAnnotations']
+        assert loads and all(t.reduce_zero_label for t in loads)
+    crop = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop']
+    assert crop[0].crop_size == (512, 512)
+
+    # the effective learning rate of the backbone and of the decode head
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    _, model = build_from_config(ROOT / 'configs' / 'e_spikeformer'
+                                 / 'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py')
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    head_ids = {id(p) for p in model.decode_head.parameters()}
+    groups = {('head' if id(g['params'][0]) in head_ids else 'other'): g
+              for g in wrapper.optimizer.param_groups}
+    base = {k: g['lr'] for k, g in groups.items()}
+    assert base == {'head': pytest.approx(2e-3), 'other': pytest.approx(1e-3)}
+    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper))
+                  for s in copy.deepcopy(cfg.param_scheduler)]
+    lrs = {}
+    for it in range(3001):
+        lrs[it] = groups['other']['lr']
+        for s in schedulers:
+            s.step()
+    # linear warmup over the first 1500 iterations (mmengine reaches the peak at the last one) ...
+    assert lrs[0] == pytest.approx(1e-9)
+    assert lrs[750] == pytest.approx(0.5e-3, rel=1e-3)
+    assert lrs[1499] == pytest.approx(1e-3) and lrs[1500] == pytest.approx(1e-3)
+    # ... then linear (power 1) decay, reaching 0 at the last of the 160k iterations
+    for it in (2000, 3000):
+        assert lrs[it] == pytest.approx(1e-3 * (1 - (it - 1500) / (160000 - 1 - 1500)), rel=1e-6)
+    assert schedulers[1].end == 160000 and schedulers[1].eta_min == 0
+
+
+def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the configs' relative checkpoints/ path does not exist here
+    cfg = Config.fromfile(str(ADE_CONFIGS[0]))
+    model = MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError, match=r'checkpoints/e-spikeformer-10m_in1k\.pth'):
+        model.init_weights()
+
+
+@pytest.mark.skipif(not REF_CKPT.exists(), reason='reference checkpoint not found')
+def test_segmentor_loads_released_checkpoint_strictly():
+    """The configs' Pretrained init reads a file in the released layout into the backbone."""
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'e_spikeformer'
+                              / 'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'))
+    cfg.model.backbone.update(arch='t', init_cfg=dict(type='Pretrained', checkpoint=str(REF_CKPT)))
+    cfg.model.neck.in_channels = [12, 24, 48, 128]
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    released = torch.load(REF_CKPT, weights_only=False, map_location='cpu')['model']
+    assert torch.equal(model.backbone.downsamples[0].conv.weight, released['downsample1_1.encode_conv.weight'])
+    assert torch.equal(model.backbone.stages[4][1].attn.v.conv.weight,
+                       released['block4.1.attn.v_conv.0.weight'])
+
+
+def test_published_layer_scale_is_an_explicit_option():
+    _, model = build_from_config(ADE_CONFIGS[0])
+    assert not any('gamma' in n for n, _ in model.named_parameters())
+    _, model = build_from_config(ADE_CONFIGS[0], layer_scale_init_value=1e-6)
+    gammas = [p for n, p in model.named_parameters() if n.endswith('.gamma')]
+    assert len(gammas) == 3 * 8  # three branches of each of the 6 + 2 transformer blocks
+    assert all(torch.all(g == 1e-6) for g in gammas)
+
+
+# --------------------------------------------------------------------------------------------
+# Neck and head
+
+
+def make_neck(in_channels=(8, 16, 24, 40), out_channels=16, **kwargs) -> SpikeSemanticFPN:
+    return SpikeSemanticFPN(list(in_channels), out_channels, len(in_channels), **kwargs)
+
+
+def make_head(in_channels=(16, 16, 16, 16), channels=16, strides=(2, 4, 8, 16),
+              **kwargs) -> SpikeFPNHead:
+    kwargs.setdefault('num_classes', 5)
+    return SpikeFPNHead(list(strides), in_channels=list(in_channels), in_index=[0, 1, 2, 3],
+                        channels=channels, **kwargs)
+
+
+def pyramid(channels=(8, 16, 24, 40), strides=(2, 4, 8, 16), size=32, batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [2 * torch.randn(batch, c, math.ceil(size / s), math.ceil(size / s), generator=g)
+            for c, s in zip(channels, strides)]
+
+
+def randomise_bn(module: nn.Module, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.5)
+
+
+def test_neck_matches_hand_written_qfpn():
+    """lateral = BN(conv1x1(SFA(x))), top-down nearest + add, out = BN(conv3x3(SFA(p)))."""
+    neck = make_neck()
+    randomise_bn(neck)
+    neck.eval()
+    feats = pyramid()
+
+    def unit(m, x, padding):
+        conv, bn = m.layer.conv, m.layer.bn
+        y = F.conv2d(sfa(x), conv.weight, conv.bias, padding=padding)
+        return F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, False,
+                            0., bn.eps)
+
+    lat = [unit(m, x, 0) for m, x in zip(neck.lateral_convs, feats)]
+    for i in range(3, 0, -1):
+        lat[i - 1] = lat[i - 1] + F.interpolate(lat[i], size=lat[i - 1].shape[-2:],
+                                                mode='nearest')
+    expected = [unit(m, p, 1) for m, p in zip(neck.fpn_convs, lat)]
+    with torch.no_grad():
+        outs = neck(feats)
+    assert len(outs) == 4
+    for out, exp in zip(outs, expected):
+        torch.testing.assert_close(out, exp, rtol=1e-5, atol=1e-5)
+
+
+def test_head_structure_and_published_sizes():
+    # published taps: strides [2, 4, 8, 16] -> [1, 1, 2, 3] stages of SFA -> conv3x3 -> BN
+    head = make_head(in_channels=[128] * 4, channels=128, num_classes=150, strides=(2, 4, 8, 16))
+    convs = [[m for m in sh.modules() if isinstance(m, nn.Conv2d)] for sh in head.scale_heads]
+    assert [len(c) for c in convs] == [1, 1, 2, 3]
+    assert all(c.kernel_size == (3, 3) and c.bias is None for cs in convs for c in cs)
+    # parameter count of the published QFPNHead (spec §4: 1.053 M): 7 convs 128x128x3x3 + BN,
+    # conv_seg 128 -> 150 with bias
+    assert sum(p.numel() for p in head.parameters()) == 7 * (128 * 128 * 9 + 2 * 128) + 128 * 150 + 150
+    # neck of the 19M config (spec §4: 0.668 M with conv biases; ours drops the biases that the
+    # following BN makes redundant: 8 x 128)
+    neck = make_neck([32, 64, 128, 360], 128)
+    assert sum(p.numel() for p in neck.parameters()) == 667_648 - 8 * 128
+    # other taps: [4, 8, 16, 16] -> [1, 1, 2, 2], logits at stride 4
+    head = make_head(strides=(4, 8, 16, 16))
+    assert [sum(isinstance(m, nn.Conv2d) for m in sh.modules()) for sh in head.scale_heads] == [1, 1, 2, 2]
+    feats = pyramid((16,) * 4, (4, 8, 16, 16), size=64)
+    assert head(feats).shape == (2, 5, 16, 16)
+
+
+def test_head_rejects_wrong_feature_strides():
+    # the published configs declared [4, 8, 16, 32] for features at strides [2, 4, 8, 16]
+    head = make_head(strides=(4, 8, 16, 32))
+    with pytest.raises(ValueError, match='feature_strides'):
+        head(pyramid((16,) * 4, (2, 4, 8, 16)))
+    with pytest.raises(ValueError, match='powers of two'):
+        make_head(strides=(2, 4, 8, 12))
+    with pytest.raises(ValueError, match='one stride per input level'):
+        make_head(strides=(2, 4, 8))
+    with pytest.raises(ValueError, match='finest'):
+        make_head(strides=(4, 2, 8, 16))
+    with pytest.raises(ValueError, match='expected'):
+        make_head()(pyramid((16, 16, 16, 8)))
+    with pytest.raises(ValueError, match='input levels'):
+        make_neck()(pyramid()[:3])
+
+
+def test_in_channels_different_from_channels():
+    head = make_head(in_channels=(8, 16, 24, 40), channels=12, num_classes=3)
+    first = [next(m for m in sh.modules() if isinstance(m, nn.Conv2d)) for sh in head.scale_heads]
+    assert [c.in_channels for c in first] == [8, 16, 24, 40]
+    assert all(c.out_channels == 12 for c in first)
+    out = head(pyramid(size=32))
+    assert out.shape == (2, 3, 16, 16)  # stride 2
+    out.sum().backward()
+    assert all(p.grad is not None for p in head.parameters())
+
+
+def test_syncbn_config_gives_syncbatchnorm():
+    sync = dict(type='SyncBN', requires_grad=True)
+    for module in (make_neck(norm_cfg=sync), make_head(norm_cfg=sync)):
+        norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m is not
+                 getattr(module, 'conv_seg', None)]
+        assert norms and len(norms) == len(convs)
+        assert all(type(m) is nn.SyncBatchNorm for m in norms)
+    _, model = build_from_config(ADE_CONFIGS[0])  # the ADE configs use SyncBN everywhere
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert all(type(m) is nn.SyncBatchNorm for m in norms)
+    plain = make_head(norm_cfg=dict(type='BN'))
+    assert all(type(m) is nn.BatchNorm2d for m in plain.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+
+
+def test_dropout_active_in_train_mode_only():
+    head = make_head(dropout_ratio=0.5)
+    seen = {}
+    head.out_neuron.register_forward_hook(lambda m, a, out: seen.__setitem__('spikes', out))
+    head.conv_seg.register_forward_pre_hook(lambda m, a: seen.__setitem__('conv_in', a[0]))
+    feats = pyramid((16,) * 4)
+
+    torch.manual_seed(0)
+    head.train()
+    head(feats)
+    spikes, conv_in = seen['spikes'], seen['conv_in']
+    active = spikes.flatten(2).abs().sum(-1) > 0  # (B, C) channels that fired
+    dropped = conv_in.flatten(2).abs().sum(-1) == 0
+    assert (active & dropped).any() and (active & ~dropped).any()  # whole channels silenced
+    kept = active & ~dropped
+    torch.testing.assert_close(conv_in.flatten(2)[kept], spikes.flatten(2)[kept] / 0.5)
+
+    head.eval()
+    head(feats)
+    assert seen['conv_in'] is seen['spikes']  # eval: the spikes reach conv_seg directly
+
+
+def test_every_conv_is_fed_by_a_neuron():
+    """Each conv of the segmentor, except the stem on pixels, takes a neuron output object."""
+    _, model = build_from_config(ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py')
+    model.eval()
+    neuron_outputs, offenders, seen = set(), [], []
+    for m in model.modules():
+        if isinstance(m, SFANeuron):
+            m.register_forward_hook(lambda mod, a, out: neuron_outputs.add(id(out)))
+    stem = model.backbone.downsamples[0].conv
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)) and m is not stem:
+            def check(mod, args, name=name):
+                seen.append(name)
+                if id(args[0]) not in neuron_outputs:
+                    offenders.append(name)
+            m.register_forward_pre_hook(check)
+    data = fake_batch(model, size=64, num_classes=4, training=False)
+    with torch.no_grad():
+        model(**data, mode='predict')
+    convs = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    assert len(seen) == len(convs) - 1
+    assert any(n.startswith('neck.') for n in seen) and 'decode_head.conv_seg' in seen
+    assert offenders == []
+
+
+def test_spike_driven_inference_equals_integer_mode():
+    neck, head = make_neck(), make_head()
+    randomise_bn(neck)
+    randomise_bn(head, 1)
+    model = nn.Sequential(neck, head).eval()
+    feats = pyramid()
+    with torch.no_grad():
+        expected = model(feats)
+        with spike_driven(model):
+            out = model(feats)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# Tools end to end on toy data
+
+
+@pytest.fixture(scope='module')
+def toy_data(tmp_path_factory):
+    from sdt_dense.toy_data import make_seg_dataset
+    root = tmp_path_factory.mktemp('toy_ade')
+    meta = make_seg_dataset(root, num_train=6, num_val=3, image_size=64, num_classes=4, seed=1)
+    return root, meta
+
+
+def tiny_toy_config(tmp_path: Path, data_root: Path) -> Path:
+    """The toy config at 64 px for a few iterations, without dataloader workers."""
+    path = tmp_path / 'toy_tiny.py'
+    path.write_text(f"""
+_base_ = [{str(TOY_CONFIG)!r}]
+data_root = {str(data_root)!r}
+crop_size = (64, 64)
+model = dict(data_preprocessor=dict(size=crop_size))
+_loader = dict(num_workers=0, persistent_workers=False)
+train_dataloader = dict(batch_size=2, **_loader, dataset=dict(data_root=data_root, pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs')]))
+val_dataloader = dict(**_loader, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=3, val_interval=3)
+default_hooks = dict(checkpoint=dict(interval=3), logger=dict(interval=1))
+""")
+    return path
+
+
+def run_tool(args, cwd, timeout=600):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, timeout=timeout,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_toy_config_matches_toy_data(toy_data):
+    _, meta = toy_data
+    cfg = Config.fromfile(str(TOY_CONFIG))
+    assert list(cfg.classes) == meta['classes']
+    assert cfg.model.decode_head.num_classes == len(meta['classes'])
+    assert cfg.data_root == 'data/toy_ade'
+
+
+def miou_from_pngs(pred_dir: Path, gt_dir: Path, num_classes: int) -> float:
+    """mIoU (%) over labels 1..K of the PNGs (0 = ignored), classes absent from both skipped."""
+    inter = np.zeros(num_classes)
+    union = np.zeros(num_classes)
+    gts = sorted(gt_dir.glob('*.png'))
+    assert gts
+    for gt_path in gts:
+        gt = np.asarray(Image.open(gt_path)).astype(np.int64)
+        pred = np.asarray(Image.open(pred_dir / gt_path.name)).astype(np.int64)
+        valid = gt != 0
+        for k in range(num_classes):
+            g, p = (gt == k + 1) & valid, (pred == k + 1) & valid
+            inter[k] += (g & p).sum()
+            union[k] += (g | p).sum()
+    present = union > 0
+    return float(100 * np.mean(inter[present] / union[present]))
+
+
+def test_toy_train_then_test_reports_miou(toy_data, tmp_path):
+    data_root, meta = toy_data
+    config = tiny_toy_config(tmp_path, data_root)
+    work = tmp_path / 'work'
+    log = run_tool([ROOT / 'tools' / 'train.py', config, '--work-dir', work], cwd=tmp_path)
+    assert 'mIoU' in log  # validation at the last iteration
+    ckpt = work / 'iter_3.pth'
+    assert ckpt.exists()
+
+    out_dir = tmp_path / 'preds'
+    log = run_tool([ROOT / 'tools' / 'test.py', config, ckpt, '--work-dir', tmp_path / 'test',
+                    '--out', out_dir], cwd=tmp_path)
+    assert 'mIoU' in log
+    metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
+    # IoUMetric's number equals an independent count over the saved predictions
+    expected = miou_from_pngs(out_dir, data_root / 'annotations' / 'validation',
+                              len(meta['classes']))
+    assert metrics['mIoU'] == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.skipif(not MMSEG_TRAIN.exists(), reason='mmseg ships no .mim/tools/train.py')
+def test_stock_mmseg_train_script_runs_the_config(toy_data, tmp_path):
+    data_root, _ = toy_data
+    config = tiny_toy_config(tmp_path, data_root)
+    work = tmp_path / 'work'
+    run_tool([MMSEG_TRAIN, config, '--work-dir', work,
+              '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
+              'default_hooks.checkpoint.interval=2'], cwd=tmp_path)
+    state = torch.load(work / 'iter_2.pth', weights_only=True, map_location='cpu')['state_dict']
+    assert any(k.startswith('decode_head.scale_heads.') for k in state)

@@ -1,0 +1,403 @@
+"""Spike-driven inference: binary spikes into every synaptic layer, same outputs as integer mode.
+
+Equality tests run in float64: the two modes sum the same products in a different order, and in
+float32 a neuron input that lies within ~1e-6 of a rounding boundary (x.5) can round the other way
+in one of them. float64 makes such near-ties vanishingly rare, so any difference is a real bug.
+"""
+import copy
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from sdt_dense.models import (ESpikeFormer, SFANeuron, SpikeDrivenError, convert_to_spike_driven,
+                              is_spike_driven, spike_driven)
+from sdt_dense.models.neuron import get_spike_slices
+
+REF = Path(__file__).resolve().parents[1].parent / 'shared' / 'reference'
+OFFICIAL = REF / 'e_spikeformer_t_official_format.pth'
+EXPECTED = REF / 'e_spikeformer_t_expected.pt'
+SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """BN statistics/affine drawn so that every spike count 0..4 occurs (PyTorch's default init
+    gives almost only zeros and ones)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
+            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) * 2.5 + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) * 2)
+    return model
+
+
+def assert_outputs_equal(a, b, atol=1e-4):
+    if isinstance(a, torch.Tensor):
+        torch.testing.assert_close(a, b, atol=atol, rtol=0)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            assert_outputs_equal(a[k], b[k], atol)
+    else:
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_outputs_equal(x, y, atol)
+
+
+class SynapticInputRecorder:
+    """Records, for each synaptic layer, whether its input came straight from a neuron (the same
+    tensor object) and whether every input value was in {0, 1}."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.after_neuron, self.binary = {}, {}
+        self.counts = {}  # neuron name -> spike counts emitted (integer mode)
+        self._neuron_outputs = []
+        self._handles = []
+        for name, m in model.named_modules():
+            if isinstance(m, SFANeuron):
+                self._handles.append(m.register_forward_hook(self._neuron_hook(name)))
+            elif isinstance(m, SYNAPTIC):
+                self._handles.append(m.register_forward_pre_hook(self._layer_hook(name)))
+
+    def _neuron_hook(self, name):
+        def hook(module, args, out):
+            self._neuron_outputs.append(out)  # keeps the object alive: ids stay unique
+            if get_spike_slices(out) is None:
+                counts = (out * module.norm).round().unique().int().tolist()
+                self.counts.setdefault(name, set()).update(counts)
+        return hook
+
+    def _layer_hook(self, name):
+        def hook(module, args):
+            x = args[0]
+            follows = any(x is o for o in self._neuron_outputs)
+            self.after_neuron[name] = self.after_neuron.get(name, False) or follows
+            binary = bool(((x == 0) | (x == 1)).all())
+            self.binary[name] = self.binary.get(name, True) and binary
+        return hook
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+        self._neuron_outputs.clear()
+
+    def spiking_layers(self):
+        return {n for n, f in self.after_neuron.items() if f}
+
+
+def spike_counts_seen(model, *args, **kwargs) -> set:
+    """The set of integer spike counts that the model's neurons emit in integer mode."""
+    seen = set()
+
+    def hook(m, a, out):
+        seen.update((out * m.norm).round().unique().int().tolist())
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, SFANeuron)]
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def record_inputs(model, *args, **kwargs) -> SynapticInputRecorder:
+    rec = SynapticInputRecorder(model)
+    try:
+        with torch.no_grad():
+            model(*args, **kwargs)
+    finally:
+        rec.remove()
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------
+# Single layers
+
+
+def test_bias_is_applied_once_hand_computed():
+    # x = 3 -> count 3 -> integer mode 2 * 3 / 4 + 10 = 11.5; the four binary slices give
+    # 2 + 2 + 2 + 0 = 6, / 4 = 1.5, + 10 once = 11.5 (a bias per slice would give 41.5)
+    model = nn.Sequential(SFANeuron(), nn.Linear(1, 1))
+    model[1].weight.data.fill_(2.)
+    model[1].bias.data.fill_(10.)
+    seen = []
+    model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].flatten().tolist()))
+    with spike_driven(model):
+        out = model(torch.tensor([[3.2]]))
+    assert out.item() == 11.5
+    assert seen == [[1., 1., 1., 0.]]
+    assert model(torch.tensor([[3.2]])).item() == 11.5
+
+
+@pytest.mark.parametrize('layer,shape', [
+    (nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=True), (2, 4, 9, 7)),
+    (nn.Conv2d(6, 6, 5, padding=2, groups=6, dilation=1), (2, 6, 8, 8)),
+    (nn.Conv2d(4, 8, 3, padding=2, dilation=2, groups=2), (2, 4, 7, 7)),
+    (nn.Conv1d(4, 5, 1, bias=True), (3, 4, 10)),
+    (nn.Linear(6, 3), (2, 5, 6)),  # Linear on (B, N, C)
+    (nn.ConvTranspose2d(4, 2, 2, stride=2), (2, 4, 5, 5)),
+], ids=['conv-s2-p1-bias', 'depthwise', 'dilated-grouped', 'conv1d', 'linear-3d', 'deconv'])
+@pytest.mark.parametrize('neuron', [dict(), dict(norm=1), dict(D=2, rounding='half_up')],
+                         ids=['D4', 'norm1', 'D2-half-up'])
+def test_layer_equivalence(layer, shape, neuron):
+    torch.manual_seed(0)
+    model = nn.Sequential(SFANeuron(**neuron), layer).double()
+    x = torch.randn(shape, dtype=torch.float64) * 2 + 1.5
+    ref = model(x)
+    rec = record_inputs(model, x)
+    assert not rec.binary['1']  # integer mode: counts 0..D
+    with spike_driven(model):
+        out = model(x)
+        rec = record_inputs(model, x)
+    assert rec.binary['1'] and rec.after_neuron['1']
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, atol=1e-10, rtol=0)
+
+
+def test_slices_are_folded_time_major():
+    neuron = SFANeuron()
+    with spike_driven(neuron):
+        s = neuron(torch.tensor([[0.2, 1.0, 2.6, 9.0]]))
+    assert get_spike_slices(s).steps == 4
+    assert s.tolist() == [[0, 1, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 0, 1]]
+
+
+def test_eval_ceiling_neuron_emits_that_many_slices():
+    model = nn.Sequential(SFANeuron(norm=1, eval_ceiling=1), nn.Conv2d(2, 3, 1)).eval()
+    x = torch.rand(1, 2, 4, 4) * 4
+    ref = model(x)
+    with spike_driven(model):
+        torch.testing.assert_close(model(x), ref, atol=1e-6, rtol=0)
+
+
+def test_real_inputs_are_untouched():
+    # a layer that does not follow a neuron computes exactly as before (bias included)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), SFANeuron(), nn.Conv2d(4, 2, 1))
+    x = torch.randn(2, 3, 6, 6)
+    first = model[0](x)
+    with spike_driven(model):
+        assert torch.equal(model[0](x), first)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backbone
+
+
+@pytest.fixture(scope='module')
+def backbone():
+    torch.manual_seed(0)
+    model = ESpikeFormer('t', out_indices=(0, 1, 2, 3, 4))
+    return randomise_bn(model).double().eval()
+
+
+def test_backbone_random_weights_equivalence(backbone):
+    x = torch.randn(2, 3, 64, 48, dtype=torch.float64)
+    with torch.no_grad():
+        ref = backbone(x)
+        with spike_driven(backbone):
+            out = backbone(x)
+    assert_outputs_equal(out, ref)
+    # non-trivial: every spike count 0..4 occurs in integer mode
+    assert spike_counts_seen(backbone, x) == {0, 1, 2, 3, 4}
+
+
+def test_hook_contract_backbone(backbone):
+    """In spike-driven mode every Conv/Linear after a neuron receives only 0/1; in integer mode
+    the same check finds counts (so the test can fail). The stem is the only real-input layer."""
+    x = torch.randn(1, 3, 32, 32, dtype=torch.float64)
+    integer = record_inputs(backbone, x)
+    spiking = integer.spiking_layers()
+    all_layers = set(integer.after_neuron)
+    assert all_layers - spiking == {'downsamples.0.conv'}
+    assert not all(integer.binary[n] for n in spiking)
+    with spike_driven(backbone):
+        sd = record_inputs(backbone, x)
+    assert sd.spiking_layers() == spiking
+    assert all(sd.binary[n] for n in spiking)
+    assert not sd.binary['downsamples.0.conv']
+
+
+@pytest.mark.skipif(not OFFICIAL.exists(), reason=f'reference data not found in {REF}')
+def test_reference_weights_reproduce_fixture_spike_driven():
+    """Released-layout weights, float32, one reference image at 224 px: the spike-driven backbone
+    reproduces the published reference stage outputs and integer mode."""
+    expected = torch.load(EXPECTED, weights_only=True)
+    model = ESpikeFormer('t', init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
+    model.init_weights()
+    model.eval()
+    x = expected['input'][:1]
+    with torch.no_grad():
+        ref = model(x)
+        with spike_driven(model):
+            out = model(x)
+    for i, (o, r) in enumerate(zip(out, ref), start=1):
+        torch.testing.assert_close(o, r, atol=1e-4, rtol=0)
+        torch.testing.assert_close(o, expected['eval'][f'stage{i}'][:1], atol=1e-4, rtol=0)
+
+
+def test_context_restores_everything(backbone):
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    hooks = {n: (len(m._forward_pre_hooks), len(m._forward_hooks))
+             for n, m in backbone.named_modules()}
+    with spike_driven(backbone):
+        assert is_spike_driven(backbone)
+        backbone(torch.randn(1, 3, 16, 16, dtype=torch.float64))
+    assert not is_spike_driven(backbone)
+    after = backbone.state_dict()
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    assert hooks == {n: (len(m._forward_pre_hooks), len(m._forward_hooks))
+                     for n, m in backbone.named_modules()}
+
+
+def test_bias_restored_when_forward_fails():
+    model = nn.Sequential(SFANeuron(), nn.Conv2d(3, 2, 1, bias=True))
+    bias = model[1].bias
+    with pytest.raises(RuntimeError):
+        with spike_driven(model):
+            model(torch.rand(1, 5, 4, 4))  # wrong channel count: the conv raises mid-call
+    assert model[1].bias is bias and 'bias' in dict(model[1].named_parameters())
+
+
+def test_convert_permanent_copy_pickle_idempotent():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=True), nn.BatchNorm2d(4),
+                          SFANeuron(), nn.Conv2d(4, 3, 3, padding=1, bias=True)).double().eval()
+    randomise_bn(model)
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64)
+    ref = model(x)
+    assert convert_to_spike_driven(model) is model
+    n_hooks = len(model[3]._forward_pre_hooks)
+    convert_to_spike_driven(model)
+    assert len(model[3]._forward_pre_hooks) == n_hooks
+    for m in (model, copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert is_spike_driven(m)
+        rec = record_inputs(m, x)
+        assert rec.binary['3'] and rec.after_neuron['3']
+        torch.testing.assert_close(m(x), ref, atol=1e-10, rtol=0)
+    with spike_driven(model):  # no-op on a converted model, and stays converted after
+        pass
+    assert is_spike_driven(model) and len(model[3]._forward_pre_hooks) == n_hooks
+
+
+@pytest.mark.parametrize('bad', [nn.BatchNorm2d(3), nn.ReLU(), SFANeuron()],
+                         ids=['bn', 'relu', 'neuron'])
+def test_spikes_into_non_synaptic_module_is_an_error(bad):
+    model = nn.Sequential(SFANeuron(), bad, nn.Conv2d(3, 3, 1)).eval()
+    x = torch.rand(1, 3, 4, 4) * 4
+    model(x)  # fine in integer mode
+    with spike_driven(model), pytest.raises(SpikeDrivenError, match=type(bad).__name__):
+        model(x)
+
+
+def test_unbatched_spike_input_is_an_error():
+    model = nn.Sequential(SFANeuron(), nn.Conv2d(3, 3, 1))
+    with spike_driven(model), pytest.raises(SpikeDrivenError, match='batched 4-d'):
+        model(torch.rand(3, 4, 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole detector and segmentor
+#
+# Built from the project's toy configs. Their synaptic weights and biases are rounded to multiples
+# of 2^-10 (and scaled so that every neck/head neuron emits counts 0..4): with such dyadic values
+# every conv/linear sum is exact in float32 whatever the summation order, so integer and
+# spike-driven mode must agree to the last bit (float64 is not an option: mmcv's NMS is float32).
+
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'toy'
+
+
+def make_dyadic(model: nn.Module, scale: float = 4., bits: int = 10) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, SYNAPTIC):
+            for p in m.parameters(recurse=False):
+                p.data.copy_((p.data * scale * 2 ** bits).round() / 2 ** bits)
+    return model
+
+
+def build_toy(config: str, scope: str):
+    pytest.importorskip('mmcv.ops', reason='mmcv with compiled ops is not installed')
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    import sdt_dense  # noqa: F401  (registers the models)
+    registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
+    cfg = Config.fromfile(str(CONFIGS / config))
+    cfg.model.backbone.init_cfg = None
+    if scope == 'mmdet':  # fewer proposals and detections: a cheaper test
+        cfg.model.test_cfg.rpn.update(nms_pre=200, max_per_img=40)
+        cfg.model.test_cfg.rcnn.max_per_img = 20
+    init_default_scope(scope)
+    torch.manual_seed(0)
+    model = registry.build(cfg.model)
+    model.init_weights()
+    return randomise_bn(make_dyadic(model)).eval()
+
+
+def _predict_both_modes(model, inputs, data_samples):
+    """Integer and spike-driven predictions, with the synaptic inputs recorded in each mode."""
+    import copy as _copy
+    results = []
+    for mode in ('integer', 'spike'):
+        samples = _copy.deepcopy(data_samples)
+        ctx = spike_driven(model) if mode == 'spike' else torch.no_grad()
+        with ctx:
+            rec = record_inputs(model, inputs, samples, mode='predict')
+        rec.results = samples
+        results.append(rec)
+    return results
+
+
+def _check_contract(integer, spiking, stem):
+    layers = integer.spiking_layers()
+    assert set(integer.after_neuron) - layers == {stem}  # the only real-input layer
+    assert spiking.spiking_layers() == layers
+    assert all(spiking.binary[n] for n in layers)
+    assert not all(integer.binary[n] for n in layers)  # the check can fail
+
+
+def test_mask_rcnn_spike_driven_equals_integer():
+    model = build_toy('mask-rcnn_e-spikeformer-t_fpn_toy.py', 'mmdet')
+    from mmdet.testing import demo_mm_inputs
+    packed = demo_mm_inputs(2, [[3, 64, 64], [3, 48, 64]], num_items=[2, 3], with_mask=True)
+    data = model.data_preprocessor(packed, False)
+    integer, spiking = _predict_both_modes(model, data['inputs'], data['data_samples'])
+    assert {n.split('.')[0] for n in integer.counts} == {'backbone', 'neck', 'rpn_head',
+                                                          'roi_head'}
+    assert all(c == {0, 1, 2, 3, 4} for c in integer.counts.values())  # not a trivial model
+    _check_contract(integer, spiking, 'backbone.downsamples.0.conv')
+    assert any(n.startswith('roi_head.mask_head') for n in spiking.spiking_layers())
+    for a, b in zip(integer.results, spiking.results):
+        a, b = a.pred_instances, b.pred_instances
+        assert len(a) > 0 and len(a) == len(b)
+        for key in ('bboxes', 'scores', 'labels'):
+            torch.testing.assert_close(b[key], a[key], atol=1e-4, rtol=0)
+        assert torch.equal(b.masks, a.masks) and a.masks.any()
+
+
+def test_semantic_fpn_spike_driven_equals_integer():
+    model = build_toy('fpn_e-spikeformer-t_toy.py', 'mmseg')
+    from mmseg.structures import SegDataSample
+    g = torch.Generator().manual_seed(0)
+    imgs = [torch.randint(0, 256, (3, 64, 96), dtype=torch.uint8, generator=g) for _ in range(2)]
+    samples = [SegDataSample(metainfo=dict(img_shape=(64, 96), ori_shape=(64, 96)))
+               for _ in range(2)]
+    data = model.data_preprocessor(dict(inputs=imgs, data_samples=samples), False)
+    integer, spiking = _predict_both_modes(model, data['inputs'], data['data_samples'])
+    assert {n.split('.')[0] for n in integer.counts} == {'backbone', 'neck', 'decode_head'}
+    assert set.union(*integer.counts.values()) == {0, 1, 2, 3, 4}
+    _check_contract(integer, spiking, 'backbone.downsamples.0.conv')
+    assert 'decode_head.conv_seg' in spiking.spiking_layers()
+    for a, b in zip(integer.results, spiking.results):
+        torch.testing.assert_close(b.seg_logits.data, a.seg_logits.data, atol=1e-4, rtol=0)
+        assert torch.equal(b.pred_sem_seg.data, a.pred_sem_seg.data)
+    with torch.no_grad():
+        ref = model(data['inputs'], mode='tensor')
+        with spike_driven(model):
+            torch.testing.assert_close(model(data['inputs'], mode='tensor'), ref, atol=1e-4,
+                                       rtol=0)
