@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -108,6 +108,27 @@ class PeakMemory:
                     base_mb=self.base / mb, memory_kind=kind)
 
 
+def saved_for_backward_mb(forward: Callable[[], object], params: Iterable[torch.Tensor]) -> float:
+    """MB that autograd keeps for backward after ``forward()`` (the activation memory of training),
+    counted exactly with saved-tensor hooks: each storage once, parameters excluded.
+
+    Independent of the allocator and of the device, so it complements the peak measurements.
+    """
+    param_ptrs = {p.untyped_storage().data_ptr() for p in params}
+    saved: Dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in param_ptrs:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = forward()  # keeps the graph (and every saved storage) alive while counting
+    del out
+    return sum(saved.values()) / 2 ** 20
+
+
 def time_steps(step: Callable[[], None], device: torch.device, warmup: int,
                steps: int) -> List[float]:
     """Seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
@@ -170,7 +191,8 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
             res = run_worker(script, config, argv)
             print(f'  round {r + 1}/{rounds} {config:>12}: median step '
                   f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms, peak '
-                  f'{res["peak_mb"]:8.1f} MB', flush=True)
+                  f'{res["peak_mb"]:8.1f} MB' + (f', saved for backward {res["saved_mb"]:8.1f} MB'
+                                                 if 'saved_mb' in res else ''), flush=True)
             results[config].append(res)
     return results
 
@@ -178,10 +200,13 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
 def summarise(runs: List[dict]) -> Dict[str, float]:
     """Median step time over all timed steps of all runs; median of the per-run peaks."""
     steps = [t for run in runs for t in run['step_s']]
-    return dict(step_s=statistics.median(steps),
-                step_s_min=min(steps), step_s_max=max(steps),
-                peak_mb=statistics.median(run['peak_mb'] for run in runs),
-                peak_total_mb=statistics.median(run['peak_total_mb'] for run in runs))
+    out = dict(step_s=statistics.median(steps),
+               step_s_min=min(steps), step_s_max=max(steps),
+               peak_mb=statistics.median(run['peak_mb'] for run in runs),
+               peak_total_mb=statistics.median(run['peak_total_mb'] for run in runs))
+    if all('saved_mb' in run for run in runs):
+        out['saved_mb'] = statistics.median(run['saved_mb'] for run in runs)
+    return out
 
 
 def machine_info(device: torch.device, threads: Optional[int]) -> Dict[str, object]:

@@ -9,10 +9,11 @@ inference is ``model.test_step`` (boxes and pasted masks) under ``torch.no_grad`
 detectors run in integer mode (the training graph), not in spike-driven mode. Each detector runs
 in a fresh subprocess, in alternating order across rounds.
 
-FLOPs are mmengine's count (``mmengine.analysis.get_model_complexity_info``, one multiply-add =
-one FLOP, as fvcore) of one inference forward, excluding the mask paste. For the spiking layers
-this is the dense operation count; the energy-relevant synaptic operations (spikes x fan-out) are
-reported by the analysis tools, not here.
+FLOPs are mmengine's count (``mmengine.analysis.FlopAnalyzer``, one multiply-add = one FLOP, as
+fvcore) of one ``mode='tensor'`` inference forward (RPN proposals through the box head, the mask
+head on the first 100 proposals), for the whole detector and for the backbone alone. For spiking
+layers this is the dense operation count; the energy-relevant synaptic operations (spikes x
+fan-out) are reported by the analysis tools, not here.
 
 Examples::
 
@@ -36,7 +37,7 @@ from _common import (REPO_ROOT, PeakMemory, add_common_args, emit_result, machin
 DETECTORS = {
     'r50': ('mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'ResNet-50 + FPN (mmdet)'),
     'esf-10m': (os.path.join(REPO_ROOT, 'configs/e_spikeformer/'
-                             'mask-rcnn_e-spikeformer-m_spike-fpn_8xb4-1x_coco.py'),
+                             'mask-rcnn_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py'),
                 'E-SpikeFormer 10M + SpikeFPN'),
     'esf-19m': (os.path.join(REPO_ROOT, 'configs/mask_rcnn_sdt.py'),
                 'E-SpikeFormer 19M + SpikeFPN'),
@@ -46,13 +47,18 @@ DETECTORS = {
 def build_detector(name: str, device: torch.device):
     """Build a detector from its config without any checkpoint, in training mode."""
     from mmengine.config import Config
+    from mmengine.hub import get_config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
 
     import sdt_dense  # noqa: F401  (registers the models; the configs' custom_imports)
     from mmdet.registry import MODELS
 
-    cfg = Config.fromfile(DETECTORS[name][0])
+    path = DETECTORS[name][0]
+    if '::' not in path and not os.path.isfile(path):
+        raise FileNotFoundError(f'config of detector {name!r} not found: {path}')
+    # 'mmdet::...' names a config shipped inside the installed mmdet package
+    cfg = get_config(path) if '::' in path else Config.fromfile(path)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
@@ -70,21 +76,24 @@ def make_batch(args: argparse.Namespace, device: torch.device) -> dict:
 
 
 def count_complexity(model, batch: dict) -> dict:
-    """Parameters and FLOPs of one inference forward (as mmdet's ``get_flops.py`` does)."""
-    from mmengine.analysis import get_model_complexity_info
+    """Parameters and FLOPs of one inference forward, whole model and backbone (traced as mmdet's
+    ``tools/analysis_tools/get_flops.py`` does, ``mode='tensor'``)."""
+    from mmengine.analysis import FlopAnalyzer
     model.eval()
     data = model.data_preprocessor(batch, False)
     forward = model.forward
     model.forward = partial(forward, data_samples=data['data_samples'], mode='tensor')
     try:
         with torch.no_grad():
-            info = get_model_complexity_info(model, inputs=data['inputs'], show_table=False,
-                                             show_arch=False)
+            flops = FlopAnalyzer(model, data['inputs'])
+            flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            total, backbone = flops.total(), flops.total('backbone')
     finally:
         model.forward = forward
     model.train()
     images = data['inputs'].shape[0]
-    return dict(params=info['params'], flops_per_image=info['flops'] / images)
+    return dict(params=sum(p.numel() for p in model.parameters()),
+                flops_per_image=total / images, backbone_flops_per_image=backbone / images)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -156,7 +165,8 @@ def main(argv: Optional[list] = None) -> None:
             infer_s=statistics.median(t for r in rs for t in r['infer_s']),
             peak_mb=statistics.median(r['peak_mb'] for r in rs),
             params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
-            flops_per_image=rs[0].get('flops_per_image'))
+            flops_per_image=rs[0].get('flops_per_image'),
+            backbone_flops_per_image=rs[0].get('backbone_flops_per_image'))
     ref = summary.get('r50')
     rows = []
     for name, s in summary.items():
@@ -166,11 +176,12 @@ def main(argv: Optional[list] = None) -> None:
             f'{s["params"] / 1e6:.1f}' if s['params'] else '-',
             f'{s["backbone_params"] / 1e6:.1f}',
             f'{s["flops_per_image"] / 1e9:.1f}' if s['flops_per_image'] else '-',
+            f'{s["backbone_flops_per_image"] / 1e9:.2f}' if s['flops_per_image'] else '-',
             f'{s["train_step_s"] * 1e3:.0f} ({rel("train_step_s")})',
             f'{s["infer_s"] * 1e3:.0f} ({rel("infer_s")})',
             f'{s["peak_mb"]:.0f} ({rel("peak_mb")})'])
     print()
-    print_table(['Mask R-CNN', 'params (M)', 'backbone (M)', 'GFLOPs / image',
+    print_table(['Mask R-CNN', 'params (M)', 'backbone (M)', 'GFLOPs / image', 'backbone GFLOPs',
                  'train step ms (vs R50)', 'inference ms (vs R50)', 'peak train MB (vs R50)'],
                 rows)
     write_json(args.out, dict(

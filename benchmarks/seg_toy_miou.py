@@ -4,9 +4,9 @@ ADE20K-layout dataset for a few hundred iterations and compare its mIoU with cha
 
     python benchmarks/seg_toy_miou.py [--iters 400] [--data data/toy_ade] [--work-dir DIR]
 
-The dataset is generated (``make_seg_dataset``, seed 0) when ``--data`` holds none. Chance baselines,
-scored with the same mmseg IoU code on the validation labels: predicting the most frequent training
-class everywhere, and a uniformly random class per pixel. Prints one JSON line.
+The dataset is generated (``make_seg_dataset``, seed 0) when ``--data`` holds none. Chance
+baselines, scored with the same mmseg IoU code on the validation labels: predicting the most
+frequent training class everywhere, and a uniformly random class per pixel. Prints one JSON line.
 """
 from __future__ import annotations
 
@@ -90,7 +90,10 @@ def main(argv=None) -> dict:
     # train only; evaluate once at the end
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.iters)
-    cfg.param_scheduler[-1].end = args.iters
+    # linear warmup, then linear decay to 0 at the last iteration
+    warmup, poly = cfg.param_scheduler
+    warmup.end = poly.begin = min(warmup.end, max(1, args.iters // 8))
+    poly.end = args.iters
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
                                         interval=args.iters)
 

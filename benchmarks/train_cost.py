@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     print_table, resolve_device, setup_worker, stream_worker, summarise,
-                     time_steps, worker_argv, write_json)
+                     print_table, resolve_device, saved_for_backward_mb, setup_worker, stream_worker,
+                     summarise, synchronize, time_steps, worker_argv, write_json)
 
 CONFIGS = ('sfa', 'lif')
 
@@ -47,19 +47,30 @@ def build_step(config: str, args: argparse.Namespace, device: torch.device):
     images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
     labels = torch.randint(0, args.num_classes, (args.batch_size,), device=device)
 
-    def step() -> None:
+    def step(x: torch.Tensor = images, y: torch.Tensor = labels, update: bool = True) -> None:
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            loss = F.cross_entropy(model(images), labels)
+            loss = F.cross_entropy(model(x), y)
         loss.backward()
-        optimizer.step()
+        if update:
+            optimizer.step()
 
-    return model, step
+    # Load lazily initialised kernels and libraries before any memory baseline (a tiny
+    # forward + backward, no update); the measured peak then covers activations, gradients and
+    # optimizer state of the real batch.
+    step(images[:1, :, :32, :32], labels[:1], update=False)
+    optimizer.zero_grad(set_to_none=True)
+
+    def loss() -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+            return F.cross_entropy(model(images), labels)
+
+    return model, step, loss
 
 
 def worker(args: argparse.Namespace) -> None:
     device = setup_worker(args)
-    model, step = build_step(args.worker, args, device)
+    model, step, loss = build_step(args.worker, args, device)
     params = sum(p.numel() for p in model.parameters())
     if args.profile:
         profile(step, device, args)
@@ -67,23 +78,53 @@ def worker(args: argparse.Namespace) -> None:
     meter = PeakMemory(device)
     meter.start()
     step_s = time_steps(step, device, args.warmup, args.steps)
-    emit_result(dict(config=args.worker, step_s=step_s, params=params, **meter.stop()))
+    memory = meter.stop()
+    saved_mb = saved_for_backward_mb(loss, model.parameters())
+    emit_result(dict(config=args.worker, step_s=step_s, params=params, saved_mb=saved_mb,
+                     **memory))
+
+
+# Profiler rows (inclusive time) that make up a training step, by part of the network.
+_PROFILE_PARTS = {
+    'conv forward': ('aten::convolution',),
+    'conv backward': ('aten::convolution_backward',),
+    'BN forward': ('aten::batch_norm',),
+    'BN backward': ('aten::native_batch_norm_backward',),
+    'neuron forward': ('_SFAQuantise', '_MultiStepLIF'),
+    'neuron backward': ('_SFAQuantiseBackward', '_MultiStepLIFBackward'),
+    'optimizer': ('Optimizer.step#AdamW.step',),
+}
 
 
 def profile(step, device: torch.device, args: argparse.Namespace) -> None:
-    """Print where a training step spends its time (after warm-up), top ops by self time."""
+    """Print where a training step spends its time (after warm-up): a breakdown by part of the
+    network (inclusive times) and the top ops by self time."""
     from torch.profiler import ProfilerActivity, profile as torch_profile
     for _ in range(max(args.warmup, 1)):
         step()
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    cuda = device.type == 'cuda'
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with torch_profile(activities=activities) as prof:
         for _ in range(args.steps):
             step()
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-    sort = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
-    print(f'=== {args.worker} ({args.steps} steps) ===')
-    print(prof.key_averages().table(sort_by=sort, row_limit=args.profile_rows))
+        synchronize(device)
+    events = prof.key_averages()
+    total_of = (lambda e: e.device_time_total) if cuda else (lambda e: e.cpu_time_total)
+    self_of = (lambda e: e.self_device_time_total) if cuda else (lambda e: e.self_cpu_time_total)
+    step_us = sum(self_of(e) for e in events) / args.steps
+    rows, covered = [], 0.
+    for part, keys in _PROFILE_PARTS.items():
+        us = sum(total_of(e) for e in events if e.key in keys) / args.steps
+        covered += us
+        rows.append([part, f'{us / 1e3:.1f}', f'{100 * us / step_us:.1f}'])
+    rows.append(['everything else', f'{(step_us - covered) / 1e3:.1f}',
+                 f'{100 * (step_us - covered) / step_us:.1f}'])
+    print(f'=== {args.worker}: {step_us / 1e3:.1f} ms {"CUDA" if cuda else "CPU"} time per step '
+          f'({args.steps} profiled steps) ===')
+    print_table(['part', 'ms / step', '%'], rows)
+    print()
+    print(events.table(sort_by='self_cuda_time_total' if cuda else 'self_cpu_time_total',
+                       row_limit=args.profile_rows))
     emit_result(dict(config=args.worker))
 
 
@@ -124,6 +165,8 @@ def main() -> None:
         speedup=lif['step_s'] / sfa['step_s'],
         sfa_peak_mb=sfa['peak_mb'], lif_peak_mb=lif['peak_mb'],
         memory_ratio=sfa['peak_mb'] / lif['peak_mb'],
+        sfa_saved_mb=sfa['saved_mb'], lif_saved_mb=lif['saved_mb'],
+        saved_ratio=sfa['saved_mb'] / lif['saved_mb'],
         sfa_peak_total_mb=sfa['peak_total_mb'], lif_peak_total_mb=lif['peak_total_mb'],
         memory_kind=runs['sfa'][0]['memory_kind'], params=runs['sfa'][0]['params'],
         settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
@@ -135,16 +178,14 @@ def main() -> None:
     print()
     print_table(
         ['neuron', 'timesteps', 'median step (ms)', 'min-max (ms)', 'peak train mem (MB)',
-         'peak total (MB)'],
-        [[f'SFA D={args.D}', 1, f'{sfa["step_s"] * 1e3:.1f}',
-          f'{sfa["step_s_min"] * 1e3:.0f}-{sfa["step_s_max"] * 1e3:.0f}',
-          f'{sfa["peak_mb"]:.0f}', f'{sfa["peak_total_mb"]:.0f}'],
-         [f'LIF T={args.T}', args.T, f'{lif["step_s"] * 1e3:.1f}',
-          f'{lif["step_s_min"] * 1e3:.0f}-{lif["step_s_max"] * 1e3:.0f}',
-          f'{lif["peak_mb"]:.0f}', f'{lif["peak_total_mb"]:.0f}']])
-    print(f'\nSFA is {result["speedup"]:.2f}x faster per step and uses '
-          f'{result["memory_ratio"]:.2f}x the training memory of LIF T={args.T} '
-          f'({result["memory_kind"]}).')
+         'peak total (MB)', 'saved for backward (MB)'],
+        [[name, steps, f'{r["step_s"] * 1e3:.1f}',
+          f'{r["step_s_min"] * 1e3:.0f}-{r["step_s_max"] * 1e3:.0f}',
+          f'{r["peak_mb"]:.0f}', f'{r["peak_total_mb"]:.0f}', f'{r["saved_mb"]:.1f}']
+         for name, steps, r in ((f'SFA D={args.D}', 1, sfa), (f'LIF T={args.T}', args.T, lif))])
+    print(f'\nSFA is {result["speedup"]:.2f}x faster per step; peak training memory '
+          f'{result["memory_ratio"]:.2f}x ({result["memory_kind"]}), activations saved for '
+          f'backward {result["saved_ratio"]:.2f}x those of LIF T={args.T}.')
     write_json(args.out, result)
 
 

@@ -1,6 +1,9 @@
 """Shared pytest set-up for sdt-dense.
 
 * Small, deterministic CPU runs: torch uses at most 2 threads (override with SDT_TEST_THREADS).
+* Test isolation: mmengine's global "current default scope" (set by every Runner, by
+  ``register_all_modules`` and by ``init_default_scope``) is restored after each test, so a test that
+  builds a Runner cannot make a later ``MODELS.build`` look in the wrong registry.
 * ``repo_root`` / ``reference_dir`` fixtures. The reference data lives next to the repository
   (``<repo>/../shared/reference``); tests that need it are skipped, with the reason, when it is absent.
 """
@@ -15,6 +18,19 @@ REFERENCE_DIR = REPO_ROOT.parent / 'shared' / 'reference'
 
 torch.set_num_threads(int(os.environ.get('SDT_TEST_THREADS', '2')))
 torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    try:
+        from mmengine.registry import DefaultScope
+    except ImportError:  # pragma: no cover - mmengine not installed
+        yield
+        return
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
 
 
 @pytest.fixture(scope='session')

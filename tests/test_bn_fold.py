@@ -133,3 +133,28 @@ def test_mmcv_conv_module(order, folded):
     fold_bn(module)
     assert isinstance(module.norm, nn.Identity) == folded
     torch.testing.assert_close(module(x), ref, atol=1e-5, rtol=0)
+
+
+def test_semantic_fpn_folded_equals_original_in_both_modes():
+    """A whole segmentor (BN in the backbone, in mmcv ConvModules of the neck and head), float64."""
+    pytest.importorskip('mmcv.ops', reason='mmcv with compiled ops is not installed')
+    from pathlib import Path
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    import sdt_dense  # noqa: F401  (registers the models)
+    cfg = Config.fromfile(str(Path(__file__).resolve().parents[1] / 'configs' / 'toy'
+                              / 'fpn_e-spikeformer-t_toy.py'))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = randomise_bn(MODELS.build(cfg.model)).double().eval()
+    folded = fold_bn(model, inplace=False)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    assert isinstance(folded.neck.fpn_convs[0].layer.norm, nn.Identity)  # a ConvModule's BN
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        ref = model(x, mode='tensor')
+        torch.testing.assert_close(folded(x, mode='tensor'), ref, atol=1e-4, rtol=0)
+        with spike_driven(folded):
+            torch.testing.assert_close(folded(x, mode='tensor'), ref, atol=1e-4, rtol=0)

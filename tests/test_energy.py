@@ -6,7 +6,6 @@ below is computed by hand in the comments (fan-out maps of padded/strided convs 
 import csv
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -260,7 +259,8 @@ def toy_detector_energy(tmp_path_factory):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), root / 'toy.pth')
     data = tool.main([
         config, str(root / 'toy.pth'), '--num-images', '2', '--out', str(root / 'work_dir'),
-        '--num-workers', '0', '--cfg-options', f'test_dataloader.dataset.data_root={root}/toy_coco/',
+        '--num-workers', '0', '--cfg-options',
+        f'test_dataloader.dataset.data_root={root}/toy_coco/',
         'test_dataloader.dataset.pipeline.1.scale=(64,64)',
         # few RoIs keep the heads small on a CPU
         'model.test_cfg.rpn.max_per_img=8', 'model.test_cfg.rcnn.max_per_img=4'])
@@ -280,7 +280,7 @@ def test_toy_detector_energy_tool(toy_detector_energy):
                      ('ac_ops_estimate', 'sop_estimate'), ('ac_ops_exact', 'sop_exact'),
                      ('dense_macs', 'dense_macs')):
         assert saved[key] == pytest.approx(sum(r[col] for r in layers), rel=1e-12), key
-    assert saved['params'] == sum(p.numel() for m in [modules['']] for p in m.parameters())
+    assert saved['params'] == sum(p.numel() for p in modules[''].parameters())
     # the stem reads pixels (MACs); the rest of this detector reads spikes
     kinds = {r['name']: r['input_kind'] for r in layers}
     assert kinds['backbone.downsamples.0.conv'] == 'real'
@@ -323,16 +323,15 @@ def test_backbone_shape_mode(toy_detector_energy):
     assert {r['name'].split('.')[0] for r in data['layers']} == {'downsamples', 'stages'}
     assert data['total_energy_mj'] == pytest.approx(sum(r['energy_mj'] for r in data['layers']))
     assert data['mean_firing_rate'] > 0.1  # the randomised BN shifts were loaded
-    # strict loading: a checkpoint missing a backbone tensor is refused
+    # strict loading: a checkpoint missing a backbone tensor is refused, in both modes
+    modules = toy_detector_energy[2]
     state = torch.load(root / 'toy.pth')['state_dict']
     del state['backbone.downsamples.1.bn.bias']
     torch.save(dict(state_dict=state), root / 'broken.pth')
     with pytest.raises(CheckpointMismatchError, match='downsamples.1.bn.bias'):
-        tool.main([config, str(root / 'broken.pth'), '--shape', '32', '32', '--num-images', '1',
-                   '--out', str(root / 'broken')])
+        tool.load_weights(modules['backbone'], str(root / 'broken.pth'), backbone_only=True)
     with pytest.raises(RuntimeError, match='missing keys.*backbone.downsamples.1.bn.bias'):
-        tool.main([config, str(root / 'broken.pth'), '--num-images', '1',
-                   '--out', str(root / 'broken')])
+        tool.load_weights(modules[''], str(root / 'broken.pth'), backbone_only=False)
 
 
 def test_benchmark_table(tmp_path):

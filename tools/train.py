@@ -124,8 +124,8 @@ def setup_cpu_distributed(cfg):
                                       timeout=datetime.timedelta(seconds=timeout))
     wrapper = cfg.get('model_wrapper_cfg', None)
     if wrapper is None:
-        cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', broadcast_buffers=False, device_ids=None,
+        cfg.model_wrapper_cfg = dict(  # sdt_dense.engine: device_ids=None, SyncBN over gloo
+            type='CPUDistributedDataParallel', broadcast_buffers=False, device_ids=None,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     elif wrapper.get('type', 'MMDistributedDataParallel') in DDP_WRAPPERS:
         wrapper.setdefault('device_ids', None)
@@ -133,9 +133,11 @@ def setup_cpu_distributed(cfg):
 
 def build_runner(cfg):
     """``Runner.from_cfg``, or the registered ``runner_type`` when the config names one."""
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if runner.distributed:
+        runner.logger.info(f'World size: {runner.world_size} '
+                           f'(backend: {torch_dist.get_backend()})')
+    return runner
 
 
 def main():

@@ -8,14 +8,15 @@
 # Differences from the published code, all on purpose (spec §9):
 #   * SyncBN everywhere as configured (the published neck/head hard-coded BN);
 #   * dropout 0.1 before the classifier is applied (the published mmseg fork disabled it);
-#   * layer scale OFF: the published segmentation backbone added per-branch layer scales initialised to
-#     1e-6 that the ImageNet checkpoints lack, so fine-tuning started with every transformer branch
-#     almost switched off. To reproduce that, add
+#   * layer scale OFF: the published segmentation backbone added per-branch layer scales
+#     initialised to 1e-6 that the ImageNet checkpoints lack, so fine-tuning started with every
+#     transformer branch almost switched off. To reproduce that, add
 #         --cfg-options model.backbone.layer_scale_init_value=1e-6
 #   * released checkpoints load strictly (a mismatch is an error, not silently skipped).
 #
 # Train on 8 GPUs x 2 images (16 in total, as published):
-#     bash tools/dist_train.sh configs/e_spikeformer/fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py 8
+#     bash tools/dist_train.sh \
+#         configs/e_spikeformer/fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py 8
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
     'mmseg::_base_/datasets/ade20k.py',
@@ -24,8 +25,8 @@ _base_ = [
 ]
 custom_imports = dict(imports=['sdt_dense'], allow_failed_imports=False)
 
-# The released ImageNet-1k "19M" weights (the authors' file, or its tools/model_converters/official2sdt.py
-# conversion). A missing file is an error when the model is initialised.
+# The released ImageNet-1k "19M" weights (the authors' file as downloaded, or its conversion by
+# tools/model_converters/official2sdt.py). A missing file is an error when the model is initialised.
 checkpoint_file = 'checkpoints/e-spikeformer-19m_in1k.pth'
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -39,7 +40,8 @@ model = dict(
         _delete_=True,
         type='ESpikeFormer',
         arch='19M',  # embed dims [64, 128, 256, 360]
-        out_indices=(0, 1, 2, 4),  # published taps; channels [32, 64, 128, 360], strides [2, 4, 8, 16]
+        # published taps: channels [32, 64, 128, 360], strides [2, 4, 8, 16]
+        out_indices=(0, 1, 2, 4),
         neuron_cfg=neuron_cfg,
         norm_cfg=norm_cfg,
         layer_scale_init_value=None,  # published: 1e-6 (see above)

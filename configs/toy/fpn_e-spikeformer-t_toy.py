@@ -1,5 +1,5 @@
-# Spiking Semantic FPN with the tiny E-SpikeFormer ('t') on the toy ADE20K-layout dataset: a CPU-sized
-# end-to-end check of the segmentation stack (no download, no pretrained weights).
+# Spiking Semantic FPN with the tiny E-SpikeFormer ('t') on the toy ADE20K-layout dataset: a
+# CPU-sized end-to-end check of the segmentation stack (no download, no pretrained weights).
 #
 #     python tools/misc/make_toy_data.py --task seg --out data/toy_ade
 #     python tools/train.py configs/toy/fpn_e-spikeformer-t_toy.py
@@ -52,7 +52,8 @@ model = dict(
         neuron_cfg=neuron_cfg,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+                         avg_non_ignore=True)),  # mean over labelled pixels only
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
@@ -60,7 +61,7 @@ dataset_type = 'BaseSegDataset'
 metainfo = dict(classes=classes, palette=palette)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -68,7 +69,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(

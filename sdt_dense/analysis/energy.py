@@ -20,9 +20,14 @@ per image:
   multiply-accumulates (1x1 convs with stride 1 and Linears: ``exact == estimate``); they differ
   where zero padding or strides make some inputs feed fewer outputs than others.
 
+  Spike-matrix products of the attention (see :class:`_MatMulEstimator`): ``k^T v`` is estimated
+  as ``r_k * r_v * dense MACs`` (an accumulate needs a k spike AND a v spike), ``q (k^T v)`` as
+  ``r_q * dense MACs``.
+
 The headline ``total_energy_mj`` uses one of them (``headline_sop``, default ``'estimate'`` so that
-numbers compare with published tables); both totals are always reported. BatchNorm is folded into the
-convolutions and costs nothing extra; additions, pooling, resizing, RoI ops and NMS are not counted.
+numbers compare with published tables); both totals are always reported. BatchNorm is folded into
+the convolutions and costs nothing extra; additions, pooling, resizing, RoI ops and NMS are not
+counted.
 """
 from __future__ import annotations
 

@@ -1,13 +1,14 @@
-"""Synchronised BatchNorm and DDP for CPU processes (gloo), e.g. ``tools/dist_train.sh`` without GPUs.
+"""Synchronised BatchNorm and DDP for CPU processes (gloo): ``tools/dist_train.sh`` without GPUs.
 
-``torch.nn.SyncBatchNorm`` refuses CPU tensors in distributed training. :class:`GlooSyncBatchNorm`
-computes the same statistics over all processes with differentiable all-reduces, which gloo
-supports on CPU. :class:`CPUDistributedDataParallel` is mmengine's DDP wrapper for CPU processes:
-no ``device_ids`` and every ``nn.SyncBatchNorm`` replaced by :class:`GlooSyncBatchNorm`.
+``torch.nn.SyncBatchNorm`` refuses CPU tensors in training, and DDP refuses it in CPU modules.
+:class:`GlooSyncBatchNorm` computes the same statistics over all processes with differentiable
+all-reduces, which gloo supports on CPU. :class:`CPUDistributedDataParallel` is mmengine's DDP
+wrapper for CPU processes: no ``device_ids`` and every ``nn.SyncBatchNorm`` replaced by
+:class:`GlooSyncBatchNorm`.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
@@ -15,28 +16,42 @@ from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
 
-class GlooSyncBatchNorm(nn.SyncBatchNorm):
-    """``nn.SyncBatchNorm`` that also synchronises CPU tensors (gloo).
+class GlooSyncBatchNorm(_BatchNorm):
+    """Synchronised BatchNorm built on differentiable all-reduces (works with gloo on CPU).
 
-    In training under an initialised process group, the batch mean and (biased) variance are those
-    of the union of all processes' batches, computed in two passes (global mean, then global mean
-    of squared deviations) for accuracy; gradients flow through the all-reduces, so the result and
-    its gradients equal a ``BatchNorm`` over the concatenated batch. Running statistics use the
-    unbiased variance, as ``BatchNorm``. Otherwise (eval, GPU tensors, no process group) it is
-    ``nn.SyncBatchNorm``.
+    In training under an initialised process group of more than one process, the batch mean and
+    (biased) variance are those of the union of all processes' batches, computed in two passes
+    (global mean, then global mean of squared deviations) for accuracy; gradients flow through the
+    all-reduces, so the output and its gradients equal a ``BatchNorm`` over the concatenated batch.
+    Running statistics use the unbiased variance, as ``BatchNorm``. Otherwise (eval, one process)
+    it is a plain ``BatchNorm``. It is a ``_BatchNorm`` but not an ``nn.SyncBatchNorm``, which DDP
+    refuses in CPU modules.
+
+    Args: those of ``nn.SyncBatchNorm`` (``process_group=None``: all processes).
 
     Shape: ``(N, C, *)`` -> same.
     """
 
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Optional[Any] = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+        self.process_group = process_group
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f'expected at least 2D input (N, C, *), got {x.dim()}D')
+
     def forward(self, x: Tensor) -> Tensor:
-        if not (self.training and x.device.type == 'cpu' and dist.is_available()
-                and dist.is_initialized()):
+        group = self.process_group or (dist.group.WORLD if dist.is_available() else None)
+        if not (self.training and dist.is_available() and dist.is_initialized()
+                and dist.get_world_size(group) > 1):
             return super().forward(x)
         self._check_input_dim(x)
-        group = self.process_group or dist.group.WORLD
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
         xf = x.float()
@@ -64,9 +79,10 @@ class GlooSyncBatchNorm(nn.SyncBatchNorm):
 
 
 def convert_gloo_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every ``nn.SyncBatchNorm`` in ``module`` by a :class:`GlooSyncBatchNorm` with the same
-    parameters, buffers and process group (in place for children; returns the converted root)."""
-    if isinstance(module, nn.SyncBatchNorm) and not isinstance(module, GlooSyncBatchNorm):
+    """Replace every ``nn.SyncBatchNorm`` in ``module`` by a :class:`GlooSyncBatchNorm` with the
+    same parameters, buffers and process group (in place for children; returns the converted
+    root)."""
+    if isinstance(module, nn.SyncBatchNorm):
         new = GlooSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
                                 module.track_running_stats, module.process_group)
         state = module.state_dict()

@@ -116,7 +116,8 @@ class LIFNeuron(nn.Module):
         self.v_reset = float(v_reset)
         self.detach_reset = bool(detach_reset)
         self.alpha = float(alpha)
-        # Binary spikes are already spike-driven; kept so analysis tools can toggle every neuron.
+        # Binary spikes are spike-driven already: the flag exists for parity with SFANeuron and
+        # changes nothing.
         self.spike_driven = False
 
     def forward(self, x: Tensor) -> Tensor:

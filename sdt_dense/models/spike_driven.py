@@ -36,6 +36,9 @@ from torch.utils.hooks import RemovableHandle
 
 from .neuron import SFANeuron, SpikeSlices, get_spike_slices
 
+__all__ = ['spike_driven', 'convert_to_spike_driven', 'is_spike_driven', 'SpikeDrivenError',
+           'SYNAPTIC_TYPES']
+
 #: Layers that may directly follow a neuron: linear in their input, so they distribute over slices.
 SYNAPTIC_TYPES: Tuple[type, ...] = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                                     nn.Linear)

@@ -49,6 +49,7 @@ def test_convert_keeps_parameters_and_mode():
     model.eval()
     out = convert_gloo_sync_batchnorm(model)
     assert out is model and type(model[1]) is GlooSyncBatchNorm
+    assert not isinstance(model[1], nn.SyncBatchNorm)  # DDP refuses SyncBatchNorm on CPU
     assert torch.equal(model[1].weight, torch.full((W.C,), 2.0))
     assert torch.equal(model[1].running_mean, torch.full((W.C,), 0.5))
     assert not model[1].bias.requires_grad and not model[1].training

@@ -1,4 +1,5 @@
-"""SafeLoadImageFromFile: broken images are named (or skipped), any colour layout gives 3 channels."""
+"""SafeLoadImageFromFile: broken images are named (or skipped); every colour layout gives 3
+channels."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -104,7 +105,8 @@ def test_truncated_jpeg_is_caught_even_if_a_decoder_would_accept_it(tmp_path, mo
     """Some decoders (older OpenCV, PIL with LOAD_TRUNCATED_IMAGES) return a grey-filled image
     for a truncated JPEG; the structural check does not depend on the decoder."""
     path, _ = _broken(tmp_path, 'truncated-jpg')
-    monkeypatch.setattr(loading.mmcv, 'imfrombytes', lambda *a, **k: np.zeros((40, 40, 3), np.uint8))
+    monkeypatch.setattr(loading.mmcv, 'imfrombytes',
+                        lambda *a, **k: np.zeros((40, 40, 3), np.uint8))
     with pytest.raises(ImageLoadError, match='truncated JPEG'):
         _load(path)
     assert _load(path, check_truncation=False)['img'].shape == (40, 40, 3)

@@ -1,6 +1,5 @@
 """Resume: a run killed after a checkpoint continues with exactly the losses of an uninterrupted
 run (fixed seed, deterministic algorithms, RNG states restored by RNGStateHook)."""
-import os
 import signal
 import subprocess
 import time
@@ -10,7 +9,8 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from ._helpers import HELPERS_MODULE, PYTHON, REPO, make_toy_data, read_losses, tool_env, toy_runner_cfg
+from ._helpers import (HELPERS_MODULE, PYTHON, REPO, make_toy_data, read_losses, tool_env,
+                       toy_runner_cfg)
 
 RNG = [dict(type='RNGStateHook')]
 
@@ -71,9 +71,8 @@ _base_ = [{str(REPO / 'configs/toy/fpn_e-spikeformer-t_toy.py')!r}]
 custom_imports = dict(imports=['sdt_dense', {HELPERS_MODULE!r}], allow_failed_imports=False)
 _data = dict(data_root={str(data_root)!r})
 train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=_data)
-val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=_data)
-test_dataloader = val_dataloader
-train_cfg = dict(max_iters={ITERS}, val_interval=1000)
+val_dataloader = val_cfg = val_evaluator = None  # training only
+train_cfg = dict(max_iters={ITERS})
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end={ITERS})]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),

@@ -40,26 +40,28 @@ METRICS = {'coco/bbox_mAP': ('bbox_map', 100.0), 'coco/segm_mAP': ('segm_map', 1
            'mIoU': ('miou', 1.0), 'accuracy/top1': ('top1', 1.0)}
 
 _FIGURE = 'approx., read off the paper\'s accuracy-vs-power figure (ImageNet, 224 px)'
+_ABSTRACT = 'top-1 from the abstract; energy ' + _FIGURE
+_PAPER = 'published (E-SpikeFormer paper)'
 #: Published reference numbers (paper_facts.md). Never mixed with measured rows.
 PUBLISHED: List[Dict[str, object]] = [
-    dict(model='E-SpikeFormer (smallest point)', task='cls', source='published (paper)',
+    dict(model='E-SpikeFormer (smallest point)', task='cls', source=_PAPER,
          input_size='224x224', energy_mj=1.8, top1=75.3, note=_FIGURE),
-    dict(model='E-SpikeFormer 10M', task='cls', source='published (paper)', params_m=10,
-         input_size='224x224', energy_mj=3.1, top1=78.5, note='top-1 from the abstract; energy ' + _FIGURE),
-    dict(model='E-SpikeFormer 19M', task='cls', source='published (paper)', params_m=19,
-         input_size='224x224', energy_mj=6.0, top1=79.8, note='top-1 from the abstract; energy ' + _FIGURE),
-    dict(model='Meta-SpikeFormer', task='cls', source='published (paper)',
+    dict(model='E-SpikeFormer 10M', task='cls', source=_PAPER, params_m=10.0,
+         input_size='224x224', energy_mj=3.1, top1=78.5, note=_ABSTRACT),
+    dict(model='E-SpikeFormer 19M', task='cls', source=_PAPER, params_m=19.0,
+         input_size='224x224', energy_mj=6.0, top1=79.8, note=_ABSTRACT),
+    dict(model='Meta-SpikeFormer', task='cls', source=_PAPER,
          input_size='224x224', energy_mj=16.7, top1=74.1, note=_FIGURE),
-    dict(model='Meta-SpikeFormer', task='cls', source='published (paper)',
+    dict(model='Meta-SpikeFormer', task='cls', source=_PAPER,
          input_size='224x224', energy_mj=52.4, top1=80.0, note=_FIGURE),
-    dict(model='Spikformer', task='cls', source='published (paper)',
+    dict(model='Spikformer', task='cls', source=_PAPER,
          input_size='224x224', energy_mj=21.5, top1=74.8, note=_FIGURE),
     dict(model='Semantic FPN + E-SpikeFormer 19M', task='seg', source='published (third party)',
          input_size='512x512', miou=38.2,
          note='ADE20K, authors\' recipe (40.2 with a different optimizer)'),
-    dict(model='SpikeYOLO', task='det', source='published (paper)', bbox_map=48.9,
+    dict(model='SpikeYOLO', task='det', source='published (its paper)', bbox_map=48.9,
          note='COCO, YOLO-style detector; mAP@[.5:.95] (66.2 mAP@50)'),
-    dict(model='EMS-YOLO', task='det', source='published (paper)', bbox_map=30.1,
+    dict(model='EMS-YOLO', task='det', source='published (its paper)', bbox_map=30.1,
          note='COCO, approx.; mAP@[.5:.95] (about 50.1 mAP@50)'),
 ]
 # Tasks of published rows shown next to measured rows of a task ('--published auto').

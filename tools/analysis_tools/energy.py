@@ -21,7 +21,7 @@ import copy
 import os
 import os.path as osp
 import sys
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -243,7 +243,8 @@ def main(argv=None) -> dict:
         task=('backbone' if backbone_only else {'mmdet': 'det', 'mmseg': 'seg'}[scope]),
         config=args.config, checkpoint=args.checkpoint,
         dataset=(None if backbone_only else cfg.test_dataloader.dataset.get('type')),
-        input=(args.input if backbone_only else 'test set'),
+        input=(('constant %g' % args.input_value if args.input == 'constant'
+                else 'random normal (seed %d)' % args.seed) if backbone_only else 'test set'),
         input_size=describe_sizes(sizes.sizes),
         input_sizes={f'{h}x{w}': n for (h, w), n in sorted(sizes.sizes.items())},
         **count_params(model))

@@ -20,9 +20,9 @@ _POINTER = 'last_checkpoint'
 class _StagedWorkDir:
     """The runner as ``CheckpointHook`` sees it, except that ``work_dir`` is a staging directory.
 
-    mmengine rewrites ``<work_dir>/last_checkpoint`` in place (truncate, then write); a job killed in
-    between leaves an empty pointer and ``--resume`` fails. Letting it write into a private
-    directory and publishing the result with an atomic rename keeps the pointer valid at all times.
+    mmengine rewrites ``<work_dir>/last_checkpoint`` in place (truncate, then write); a job killed
+    in between leaves an empty pointer and ``--resume`` fails. Letting it write into a private
+    directory and publishing the pointer with an atomic rename keeps it valid at all times.
     """
 
     def __init__(self, runner: Any, work_dir: str) -> None:

@@ -105,7 +105,10 @@ class RNGStateHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = get_rng_state()
         checkpoint[RNG_KEY] = state
-        if self._in_loop:
+        if not self._in_loop:
+            return
+        if self._iter_based(runner) or checkpoint.get('meta', {}).get('epoch') == runner.epoch + 1:
+            # (an epoch loop resumes at epoch boundaries: pin only for end-of-epoch checkpoints)
             self._restore_before_next_batch(runner, state, skip=0)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -132,9 +135,13 @@ class RNGStateHook(Hook):
     def after_train(self, runner) -> None:
         self._in_loop = False
 
+    @staticmethod
+    def _iter_based(runner) -> bool:
+        return hasattr(runner.train_loop, 'dataloader_iterator')
+
     def _restore_before_next_batch(self, runner, state: Dict[str, Any], skip: int) -> None:
         loop = runner.train_loop
-        if hasattr(loop, 'dataloader_iterator'):  # IterBasedTrainLoop: one endless iterator
+        if self._iter_based(runner):  # IterBasedTrainLoop: one endless iterator
             inner = loop.dataloader_iterator
             if isinstance(inner, _RestoreBeforeNextFetch):
                 inner = inner._inner

@@ -24,10 +24,10 @@ class StrictLoadHook(Hook):
 
     Args:
         ignore_keys: regexes (``re.search``) of tensor names that may be missing, unexpected or of
-            another shape, e.g. ``[r'^roi_head\\.bbox_head\\.fc_(cls|reg)\\.']`` to fine-tune a detector
-            on another number of classes. Such tensors keep their initial values.
-        revise_keys: ``(pattern, replacement)`` applied to checkpoint names first, as the runner does
-            (default: strip a DDP ``module.`` prefix).
+            another shape, e.g. ``[r'^roi_head\\.bbox_head\\.fc_(cls|reg)\\.']`` to fine-tune a
+            detector on another number of classes. Such tensors keep their initial values.
+        revise_keys: ``(pattern, replacement)`` applied to checkpoint names first, as the runner
+            does (default: strip a DDP ``module.`` prefix).
     """
 
     priority = 'VERY_HIGH'
@@ -55,6 +55,6 @@ class StrictLoadHook(Hook):
             match_state_dict(model, state_dict, self.ignore_keys, self.ignore_keys)
         except CheckpointMismatchError as err:
             raise CheckpointMismatchError(
-                f'{err}\nNothing was loaded. If these differences are intended (e.g. fine-tuning on '
-                'other classes), list them in custom_hooks: '
+                f'{err}\nNothing was loaded. If these differences are intended (e.g. fine-tuning '
+                'on other classes), list them in custom_hooks: '
                 "dict(type='StrictLoadHook', ignore_keys=[<regex>, ...]).") from None

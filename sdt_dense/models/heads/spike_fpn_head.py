@@ -2,9 +2,9 @@
 
 mmseg's :class:`~mmseg.models.decode_heads.FPNHead` with an SFA neuron in front of every conv. For
 input level ``i`` at stride ``s_i`` a scale head of ``max(1, log2(s_i / s_0))`` stages
-``SFA -> Conv3x3 -> BN`` (each followed by a bilinear x2 upsampling unless ``i`` is the finest level)
-brings the level to stride ``s_0``; the levels are summed (membrane values), and the classifier is
-``SFA -> dropout -> Conv1x1``.
+``SFA -> Conv3x3 -> BN`` (each followed by a bilinear x2 upsampling unless ``i`` is the finest
+level) brings the level to stride ``s_0``; the levels are summed (membrane values), and the
+classifier is ``SFA -> dropout -> Conv1x1``.
 
 Fixes against the published head: norms follow ``norm_cfg`` (SyncBN honoured), ``dropout_ratio`` is
 applied (the published code disabled dropout globally), the first conv of a level takes
@@ -15,10 +15,12 @@ applied (the published code disabled dropout globally), the first conv of a leve
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
+import torch
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads import FPNHead
+from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
 from ...registry import register_model
@@ -77,6 +79,19 @@ class SpikeFPNHead(FPNHead):
         self._check_inputs(self._transform_inputs(inputs))
         return super().forward(inputs)
 
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
+             train_cfg: ConfigType) -> dict:
+        # training batches are padded to a common size, recorded as pad_shape by mmseg's stack_batch
+        pad_shape = batch_data_samples[0].metainfo.get('pad_shape')
+        self._check_inputs(self._transform_inputs(inputs),
+                           None if pad_shape is None else tuple(pad_shape[:2]))
+        return super().loss(inputs, batch_data_samples, train_cfg)
+
+    def predict(self, inputs: Sequence[Tensor], batch_img_metas: List[dict],
+                test_cfg: ConfigType) -> Tensor:
+        self._check_inputs(self._transform_inputs(inputs), _predict_input_size(batch_img_metas[0]))
+        return super().predict(inputs, batch_img_metas, test_cfg)
+
     def cls_seg(self, feat: Tensor) -> Tensor:
         """``SFA -> dropout -> conv_seg``: ``(B, channels, H, W) -> (B, out_channels, H, W)``.
 
@@ -85,25 +100,39 @@ class SpikeFPNHead(FPNHead):
         """
         return super().cls_seg(self.out_neuron(feat))
 
-    def _check_inputs(self, feats: List[Tensor]) -> None:
-        """Raise if the feature sizes contradict ``feature_strides`` (e.g. a level declared at
-        twice its true stride), which would silently misalign the summed levels."""
-        h0, w0 = feats[0].shape[-2:]
-        s0 = self.feature_strides[0]
-        for i, (x, s, c) in enumerate(zip(feats, self.feature_strides, self.in_channels)):
+    def _check_inputs(self, feats: List[Tensor],
+                      input_size: Optional[Tuple[int, int]] = None) -> None:
+        """Raise if the features contradict ``in_channels`` or ``feature_strides``.
+
+        The levels' sizes must follow the declared stride ratios; with the network input size
+        (``loss``/``predict``) the finest level must also be at ``feature_strides[0]``. A level
+        declared at another stride than its true one (as in the published configs) is an error.
+        """
+        for i, (x, c) in enumerate(zip(feats, self.in_channels)):
             if x.dim() != 4 or x.shape[1] != c:
                 raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
                                  f'{tuple(x.shape)}')
-            ratio = s // s0
-            # a stride-r level of an (h0, w0) map has ceil(h0 / r) rows (floor for odd crops)
-            ok = all(abs(n * ratio - n0) < ratio for n, n0 in zip(x.shape[-2:], (h0, w0)))
-            if not ok:
-                expected = tuple(math.ceil(n0 / ratio) for n0 in (h0, w0))
+        s0, size0 = self.feature_strides[0], tuple(feats[0].shape[-2:])
+        checks = [(0, s0, size0, input_size, 'the input')] if input_size is not None else []
+        checks += [(i, s // s0, tuple(x.shape[-2:]), size0, 'level 0')
+                   for i, (x, s) in enumerate(zip(feats, self.feature_strides))]
+        for i, ratio, size, ref, ref_name in checks:
+            # a map at relative stride r of an (h, w) map has ceil(h / r) x ceil(w / r) cells
+            if any(abs(n * ratio - m) >= ratio for n, m in zip(size, ref)):
+                expected = tuple(math.ceil(m / ratio) for m in ref)
                 raise ValueError(
-                    f'feature_strides={self.feature_strides} say level {i} is {ratio}x coarser '
-                    f'than level 0 {tuple(feats[0].shape[-2:])}, i.e. about {expected}, but it is '
-                    f'{tuple(x.shape[-2:])}: declare the true strides of the backbone outputs '
-                    f'(ESpikeFormer.out_strides)')
+                    f'feature_strides={self.feature_strides} put level {i} at {ratio}x the stride '
+                    f'of {ref_name} {ref}, i.e. about {expected}, but it is {size}: declare the '
+                    f'true strides of the backbone outputs (ESpikeFormer.out_strides)')
+
+
+def _predict_input_size(meta: dict) -> Tuple[int, int]:
+    """Size of the network input at test time, read as mmseg's ``predict_by_feat`` does."""
+    if isinstance(meta['img_shape'], torch.Size):  # slide inference: the crop
+        return tuple(meta['img_shape'])
+    if 'pad_shape' in meta:
+        return tuple(meta['pad_shape'][:2])
+    return tuple(meta['img_shape'][:2])
 
 
 __all__ = ['SpikeFPNHead', 'check_feature_strides']

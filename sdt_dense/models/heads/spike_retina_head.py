@@ -9,6 +9,11 @@ Every conv has its own neuron object. The published head applied one stateful LI
 branches in turn (membrane state leaked from the cls to the reg branch, spec §9.13); here the
 branches share nothing. The focal-loss bias prior of ``retina_cls`` is kept (mmdet's ``init_cfg``
 override reaches the conv inside its :class:`SpikingLayer`).
+
+Initialisation: Kaiming for the stacked convs, Normal(std 0.01) for the predictors. mmdet's
+Normal(std 0.01) on the stacked convs shrinks the signal about tenfold per conv, so after two of them
+no neuron reaches its first spike threshold (0.5) and the head starts dead: no input spikes for the
+predictors and no weight gradient anywhere in the head (measured on the 10M RetinaNet).
 """
 from __future__ import annotations
 
@@ -22,6 +27,12 @@ from ..necks.spike_fpn import det_neuron_cfg
 from ..necks.spike_semantic_fpn import SpikingLayer
 
 
+#: Kaiming for the stacked convs (they feed neurons); predictors as mmdet's RetinaHead.
+SPIKE_RETINA_INIT = dict(type='Kaiming', layer='Conv2d',
+                         override=[dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01),
+                                   dict(type='Normal', name='retina_reg', std=0.01)])
+
+
 @register_model(scopes=('mmdet',))
 class SpikeRetinaHead(RetinaHead):
     """RetinaNet head with an SFA neuron in front of every conv.
@@ -31,16 +42,17 @@ class SpikeRetinaHead(RetinaHead):
         in_channels: channels of the input feature maps.
         neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)``.
         **kwargs: the arguments of mmdet's ``RetinaHead`` (``stacked_convs``, ``feat_channels``,
-            ``anchor_generator``, losses, ``init_cfg`` ...).
+            ``anchor_generator``, losses ...).
+        init_cfg: default :data:`SPIKE_RETINA_INIT`.
 
     Shape:
         ``forward_single``: ``(B, in_channels, H, W)`` -> ``(B, A*K, H, W)``, ``(B, A*4, H, W)``.
     """
 
     def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
-                 **kwargs) -> None:
+                 init_cfg: Optional[dict] = SPIKE_RETINA_INIT, **kwargs) -> None:
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
-        super().__init__(num_classes, in_channels, **kwargs)
+        super().__init__(num_classes, in_channels, init_cfg=init_cfg, **kwargs)
 
     def _init_layers(self) -> None:
         super()._init_layers()
@@ -50,4 +62,4 @@ class SpikeRetinaHead(RetinaHead):
         self.retina_reg = SpikingLayer(self.retina_reg, self.neuron_cfg)
 
 
-__all__: List[str] = ['SpikeRetinaHead']
+__all__: List[str] = ['SPIKE_RETINA_INIT', 'SpikeRetinaHead']

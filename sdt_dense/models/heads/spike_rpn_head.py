@@ -8,6 +8,10 @@ Per pyramid level ``x`` (real-valued ``(B, C, H, W)``)::
 
 Each conv has its own neuron object. mmdet's ReLU after ``rpn_conv`` is kept by the reused
 ``RPNHead.forward_single`` but changes nothing, since the following neurons clip at 0.
+
+Initialisation: Kaiming for ``rpn_conv`` and Normal(std 0.01) for the two predictors. mmdet's
+Normal(std 0.01) on ``rpn_conv`` too would leave its output far below the first spike threshold (0.5),
+so the predictors would start with (almost) no input spikes and no weight gradient.
 """
 from __future__ import annotations
 
@@ -21,6 +25,12 @@ from ..necks.spike_fpn import det_neuron_cfg
 from ..necks.spike_semantic_fpn import SpikingLayer
 
 
+#: Kaiming for the hidden conv (it feeds neurons), Normal(0.01) for the predictors, as mmdet.
+SPIKE_RPN_INIT = dict(type='Kaiming', layer='Conv2d',
+                      override=[dict(type='Normal', name='rpn_cls', std=0.01),
+                                dict(type='Normal', name='rpn_reg', std=0.01)])
+
+
 @register_model(scopes=('mmdet',))
 class SpikeRPNHead(RPNHead):
     """RPN head with an SFA neuron in front of every conv.
@@ -30,16 +40,18 @@ class SpikeRPNHead(RPNHead):
         neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)`` (raw
             counts 0..4, as published).
         **kwargs: the arguments of mmdet's ``RPNHead`` (``feat_channels``, ``num_convs``,
-            ``anchor_generator``, ``bbox_coder``, losses, ``init_cfg`` ...).
+            ``anchor_generator``, ``bbox_coder``, losses ...).
+        init_cfg: default :data:`SPIKE_RPN_INIT`.
 
     Shape:
         ``forward_single``: ``(B, in_channels, H, W)`` -> ``(B, A, H, W)``, ``(B, 4A, H, W)``.
     """
 
-    def __init__(self, in_channels: int, neuron_cfg: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self, in_channels: int, neuron_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = SPIKE_RPN_INIT, **kwargs) -> None:
         # RPNHead.__init__ calls _init_layers, which needs the neuron config.
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
-        super().__init__(in_channels, **kwargs)
+        super().__init__(in_channels, init_cfg=init_cfg, **kwargs)
 
     def _init_layers(self) -> None:
         super()._init_layers()
@@ -52,4 +64,4 @@ class SpikeRPNHead(RPNHead):
         self.rpn_reg = SpikingLayer(self.rpn_reg, self.neuron_cfg)
 
 
-__all__: List[str] = ['SpikeRPNHead']
+__all__: List[str] = ['SPIKE_RPN_INIT', 'SpikeRPNHead']

@@ -6,10 +6,11 @@ mmseg's :class:`~mmseg.models.necks.FPN` with an SFA neuron in front of every co
     p_i       = lateral_i + resize_nearest(p_{i+1})        top-down, on membrane values
     out_i     = BN(Conv3x3(SFA(p_i)))
 
-The neuron feeds the conv directly (the spike-driven convention of :mod:`sdt_dense.models.spike_driven`),
-while additions and resizes act on the real-valued membrane tensors. Unlike the published module, the
-norm layers follow ``norm_cfg`` (``SyncBN`` gives ``nn.SyncBatchNorm``) and every FPN option of mmseg
-(``conv_cfg``, ``act_cfg``, ``start_level``, extra levels, ``upsample_cfg``) is honoured.
+The neuron feeds the conv directly (the spike-driven convention of
+:mod:`sdt_dense.models.spike_driven`), while additions and resizes act on the real-valued membrane
+tensors. Unlike the published module, the norm layers follow ``norm_cfg`` (``SyncBN`` gives
+``nn.SyncBatchNorm``) and every FPN option of mmseg (``conv_cfg``, ``act_cfg``, ``start_level``,
+extra levels, ``upsample_cfg``) is honoured.
 """
 from __future__ import annotations
 
