@@ -36,7 +36,8 @@ def resolve_device(name: str) -> torch.device:
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Options every benchmark script shares."""
-    parser.add_argument('--device', default='auto', help="'auto' (CUDA if available), 'cpu', 'cuda:0'")
+    parser.add_argument('--device', default='auto',
+                        help="'auto' (CUDA if available), 'cpu', 'cuda:0'")
     parser.add_argument('--threads', type=int, default=None,
                         help='CPU threads per run (torch.set_num_threads); default: torch default. '
                              'On a shared machine 1 gives the most stable ratios.')
@@ -150,7 +151,7 @@ def emit_result(result: dict) -> None:
 
 
 def run_worker(script: str, config: str, argv: Sequence[str]) -> dict:
-    """Parent side: run ``script --worker config *argv`` in a fresh interpreter, return its result."""
+    """Parent side: run ``script --worker config *argv`` in a fresh interpreter; its result."""
     cmd = [sys.executable, script, '--worker', config, *argv]
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(p for p in (REPO_ROOT, env.get('PYTHONPATH')) if p)
@@ -207,6 +208,15 @@ def summarise(runs: List[dict]) -> Dict[str, float]:
     if all('saved_mb' in run for run in runs):
         out['saved_mb'] = statistics.median(run['saved_mb'] for run in runs)
     return out
+
+
+def per_round_ratios(runs: Dict[str, List[dict]], num: str, den: str,
+                     key: str = 'step_s') -> List[float]:
+    """``median(num) / median(den)`` of the ``key`` times for each round. The two runs of a round
+    are adjacent in time, so their ratio is the drift-robust estimate; report the median over
+    rounds and the spread."""
+    return [statistics.median(a[key]) / statistics.median(b[key])
+            for a, b in zip(runs[num], runs[den])]
 
 
 def machine_info(device: torch.device, threads: Optional[int]) -> Dict[str, object]:

@@ -5,9 +5,11 @@ training memory, parameters and FLOPs.
 Detectors are built from their configs with the backbone's ``init_cfg=None`` (no checkpoint
 needed); the data are mmdet's synthetic ``demo_mm_inputs`` (random images, boxes and masks), so
 only cost is meaningful. A train step is ``model.train_step`` with an AdamW ``OptimWrapper``;
-inference is ``model.test_step`` (boxes and pasted masks) under ``torch.no_grad``. The SFA
-detectors run in integer mode (the training graph), not in spike-driven mode. Each detector runs
-in a fresh subprocess, in alternating order across rounds.
+inference is ``model.test_step`` (boxes and pasted masks) under ``torch.no_grad``, with the box
+score threshold at 0 so that every detector keeps its top 100 boxes (random weights would otherwise
+leave a detector-dependent, arbitrary number). The SFA detectors run in integer mode (the training
+graph), not in spike-driven mode. Each detector runs in a fresh subprocess, in alternating order
+across rounds; ratios to ResNet-50 are medians of the per-round ratios.
 
 FLOPs are mmengine's count (``mmengine.analysis.FlopAnalyzer``, one multiply-add = one FLOP, as
 fvcore) of one ``mode='tensor'`` inference forward (RPN proposals through the box head, the mask
@@ -17,7 +19,7 @@ fan-out) are reported by the analysis tools, not here.
 
 Examples::
 
-    python benchmarks/detector_cost.py                          # CUDA if available, 800x800, batch 2
+    python benchmarks/detector_cost.py                       # CUDA if available, 800x800, batch 2
     python benchmarks/detector_cost.py --device cpu --threads 1 --img-size 320 --batch-size 1
 """
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Optional
 import torch
 
 from _common import (REPO_ROOT, PeakMemory, add_common_args, emit_result, machine_info,
-                     print_table, resolve_device, run_worker, setup_worker, synchronize,
-                     time_steps, worker_argv, write_json)
+                     per_round_ratios, print_table, resolve_device, run_worker, setup_worker,
+                     synchronize, time_steps, worker_argv, write_json)
 
 #: name -> (config, description)
 DETECTORS = {
@@ -61,6 +63,9 @@ def build_detector(name: str, device: torch.device):
     cfg = get_config(path) if '::' in path else Config.fromfile(path)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     cfg.model.backbone.init_cfg = None
+    # Random weights score every box below the usual 0.05 threshold, and how many survive would
+    # differ between detectors; keeping the top max_per_img (100) makes inference work comparable.
+    cfg.model.test_cfg.rcnn.score_thr = 0.
     model = MODELS.build(cfg.model)
     model.init_weights()
     return revert_sync_batchnorm(model).to(device).train()
@@ -167,10 +172,15 @@ def main(argv: Optional[list] = None) -> None:
             params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
             flops_per_image=rs[0].get('flops_per_image'),
             backbone_flops_per_image=rs[0].get('backbone_flops_per_image'))
-    ref = summary.get('r50')
+    if 'r50' in runs:  # drift-robust ratios: each round's runs are adjacent in time
+        for name, s in summary.items():
+            s['vs_r50'] = dict(
+                train_step_s=statistics.median(per_round_ratios(runs, name, 'r50', 'step_s')),
+                infer_s=statistics.median(per_round_ratios(runs, name, 'r50', 'infer_s')),
+                peak_mb=s['peak_mb'] / summary['r50']['peak_mb'])
     rows = []
     for name, s in summary.items():
-        rel = (lambda k: f'{s[k] / ref[k]:.2f}x') if ref else (lambda k: '-')
+        rel = (lambda k: f'{s["vs_r50"][k]:.2f}x') if 'vs_r50' in s else (lambda k: '-')
         rows.append([
             s['description'],
             f'{s["params"] / 1e6:.1f}' if s['params'] else '-',

@@ -17,14 +17,15 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     print_table, resolve_device, saved_for_backward_mb, setup_worker, summarise,
-                     time_steps, worker_argv, write_json)
+                     per_round_ratios, print_table, resolve_device, saved_for_backward_mb,
+                     setup_worker, summarise, time_steps, worker_argv, write_json)
 
 CONFIGS = ('mask', 'float')
 
@@ -163,7 +164,7 @@ def main(argv: Optional[list] = None) -> None:
                   mask_saved_mb=mask['saved_mb'], float_saved_mb=flt['saved_mb'],
                   saved_ratio=mask['saved_mb'] / flt['saved_mb'],
                   mask_step_s=mask['step_s'], float_step_s=flt['step_s'],
-                  time_ratio=mask['step_s'] / flt['step_s'],
+                  time_ratio=statistics.median(per_round_ratios(runs, 'mask', 'float')),
                   memory_kind=runs['mask'][0]['memory_kind'],
                   settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
                                 warmup=args.warmup, steps=args.steps, rounds=args.rounds),

@@ -18,7 +18,7 @@ exact accumulate count of the spike-driven run (:func:`sdt_dense.analysis.count_
 
 Examples::
 
-    python benchmarks/spike_driven_cost.py                         # CUDA if available: arch m, 224 px
+    python benchmarks/spike_driven_cost.py             # CUDA if available: arch m, 224 px
     python benchmarks/spike_driven_cost.py --device cpu --threads 1 --arch t --img-size 128 \\
         --batch-size 2 --steps 3
 """
@@ -141,8 +141,8 @@ def main() -> None:
     print(f'\nspike-driven run: {result["exact_acs"]:.4g} accumulates (exact) vs '
           f'{result["dense_macs_spiking"]:.4g} dense MACs of the spiking layers, '
           f'{result["mac_ops"]:.4g} MACs on real input (stem), per batch of {args.batch_size}.')
-    print('Differences of ~1e-6 are float summation order; a max of order 0.1 with a tiny mean is a '
-          'neuron input within float rounding of a rounding boundary (x.5) that the two forms '
+    print('Differences of ~1e-6 are float summation order; a max of order 0.1 with a tiny mean is '
+          'a neuron input within float rounding of a rounding boundary (x.5) that the two forms '
           'round differently (see docs/spike_driven.md, "Numerical agreement").')
     write_json(args.out, result)
 

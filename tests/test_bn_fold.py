@@ -38,7 +38,8 @@ def test_fold_hand_computed():
         unit.bn.bias.copy_(torch.tensor([0., 2.]))
     fold_bn(unit)
     assert isinstance(unit.bn, nn.Identity)
-    # channel 0: scale 1/2 -> w 1, b (1 - 3)/2 + 0 = -1; channel 1: scale 6 -> w -6, b 1.5*6 + 2 = 11
+    # channel 0: scale 1/2 -> w 1, b (1 - 3) / 2 + 0 = -1
+    # channel 1: scale 3 / 0.5 = 6 -> w -6, b (0.5 + 1) * 6 + 2 = 11
     torch.testing.assert_close(unit.conv.weight.flatten(), torch.tensor([1., -6.]))
     torch.testing.assert_close(unit.conv.bias, torch.tensor([-1., 11.]))
 

@@ -3,7 +3,9 @@ reference, and E-SpikeFormer with ``neuron_cfg=dict(type='LIF', T=...)``.
 
 Convention under test (SpikingJelly LIF, decay_input, hard reset, v_0 = v_reset)::
 
-    h_t = v_{t-1} + (x_t - (v_{t-1} - v_reset)) / tau;  s_t = [h_t >= v_th];  v_t = h_t (1 - s_t) + v_reset s_t
+    h_t = v_{t-1} + (x_t - (v_{t-1} - v_reset)) / tau
+    s_t = [h_t >= v_th]
+    v_t = h_t (1 - s_t) + v_reset s_t
 """
 import math
 
@@ -142,9 +144,13 @@ def test_build_neuron_lif_and_time_steps():
         neuron_time_steps(dict(type='IF'))
 
 
+# A narrow, one-block-per-stage E-SpikeFormer: every kind of layer, a fraction of arch 't''s cost.
+MINI_ARCH = dict(embed_dims=[8, 16, 32, 48], depths=[1, 1, 1, 1, 1], num_heads=2)
+
+
 def _tiny_backbone(neuron_cfg):
     torch.manual_seed(0)
-    return ESpikeFormer('t', out_indices=(0, 1, 2, 3, 4), neuron_cfg=neuron_cfg)
+    return ESpikeFormer(MINI_ARCH, out_indices=(0, 1, 2, 3, 4), neuron_cfg=neuron_cfg)
 
 
 def test_backbone_lif_shapes_equal_sfa_and_backward():
@@ -185,7 +191,7 @@ def test_backbone_lif_repeats_input_and_averages_outputs_over_time():
 
 def test_classifier_with_lif_neurons():
     torch.manual_seed(0)
-    model = ESpikeFormerClassifier('t', num_classes=10, neuron_cfg=dict(type='LIF', T=2))
+    model = ESpikeFormerClassifier(MINI_ARCH, num_classes=10, neuron_cfg=dict(type='LIF', T=2))
     logits = model(torch.randn(3, 3, 32, 32))  # B=3 is not a multiple of T: time must be folded
     assert logits.shape == (3, 10)
     logits.sum().backward()
@@ -195,7 +201,7 @@ def test_classifier_with_lif_neurons():
 def test_lif_from_mm_config():
     pytest.importorskip('mmdet')
     from mmdet.registry import MODELS
-    model = MODELS.build(dict(type='ESpikeFormer', arch='t', out_indices=(4,),
+    model = MODELS.build(dict(type='ESpikeFormer', arch=MINI_ARCH, out_indices=(4,),
                               neuron_cfg=dict(type='LIF', T=2)))
     assert model.time_steps == 2
-    assert model(torch.randn(1, 3, 32, 32))[0].shape == (1, 128, 2, 2)
+    assert model(torch.randn(1, 3, 32, 32))[0].shape == (1, 48, 2, 2)

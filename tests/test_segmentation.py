@@ -1,5 +1,6 @@
 """ADE20K semantic segmentation: spiking Semantic-FPN neck and head, configs, tools end to end."""
 import copy
+import functools
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from sdt_dense.models.spike_driven import spike_driven  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ADE_CONFIGS = sorted((ROOT / 'configs' / 'e_spikeformer').glob('fpn_*ade20k*.py'))
+CFG_10M = ROOT / 'configs' / 'e_spikeformer' / 'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'
 REF_CKPT = ROOT.parent / 'shared' / 'reference' / 'e_spikeformer_t_official_format.pth'
 MMSEG_TRAIN = Path(sys.modules['mmseg'].__file__).parent / '.mim' / 'tools' / 'train.py'
@@ -66,8 +68,18 @@ def fake_batch(model, n: int = 2, size: int = 64, num_classes: int = 150, traini
     return model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training)
 
 
+@functools.lru_cache(maxsize=None)
+def _read_config(path: str) -> Config:
+    return Config.fromfile(path)
+
+
+def load_config(path) -> Config:
+    """``Config.fromfile`` (slow: it resolves ``mmseg::`` bases), cached; returns a private copy."""
+    return copy.deepcopy(_read_config(str(path)))
+
+
 def build_from_config(path, size: int = 64, **backbone_overrides):
-    cfg = Config.fromfile(str(path))
+    cfg = load_config(path)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None  # no checkpoint needed
     model_cfg.backbone.update(backbone_overrides)
@@ -127,7 +139,7 @@ def test_loss_gradients_reach_every_parameter():
 
 @pytest.mark.parametrize('path', ADE_CONFIGS, ids=lambda p: p.stem)
 def test_declared_strides_are_the_backbone_strides(path):
-    cfg = Config.fromfile(str(path))
+    cfg = load_config(path)
     backbone_cfg = dict(cfg.model.backbone, init_cfg=None)
     backbone_cfg.pop('type')
     backbone = ESpikeFormer(**backbone_cfg)
@@ -142,7 +154,7 @@ def test_declared_strides_are_the_backbone_strides(path):
 
 @pytest.mark.parametrize('path', ADE_CONFIGS, ids=lambda p: p.stem)
 def test_published_recipe_settings(path):
-    cfg = Config.fromfile(str(path))
+    cfg = load_config(path)
     opt = cfg.optim_wrapper
     assert opt.type == 'OptimWrapper'
     assert opt.optimizer == dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.005)
@@ -170,11 +182,11 @@ def test_published_recipe_settings(path):
 
 
 def test_published_recipe_learning_rates():
-    cfg = Config.fromfile(str(ADE_CONFIGS[0]))
+    cfg = load_config(CFG_10M)
     # the effective learning rates: backbone and neck 1e-3, decode head 2e-3
     from mmengine.optim import OptimWrapper, build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS
-    _, model = build_from_config(ADE_CONFIGS[0], arch='t')
+    _, model = build_from_config(CFG_10M, arch='t')
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     head_ids = {id(p) for p in model.decode_head.parameters()}
     lrs = {('head' if id(g['params'][0]) in head_ids else 'other', round(g['lr'], 9))
@@ -204,7 +216,7 @@ def test_published_recipe_learning_rates():
 
 def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the configs' relative checkpoints/ path does not exist here
-    cfg = Config.fromfile(str(ADE_CONFIGS[0]))
+    cfg = load_config(CFG_10M)
     cfg.model.backbone.arch = 't'  # keeps the config's init_cfg
     cfg.model.neck.in_channels = [12, 24, 48, 128]
     model = MODELS.build(cfg.model)
@@ -215,8 +227,7 @@ def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
 @pytest.mark.skipif(not REF_CKPT.exists(), reason='reference checkpoint not found')
 def test_segmentor_loads_released_checkpoint_strictly():
     """The configs' Pretrained init reads a file in the released layout into the backbone."""
-    cfg = Config.fromfile(str(ROOT / 'configs' / 'e_spikeformer'
-                              / 'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'))
+    cfg = load_config(CFG_10M)
     cfg.model.backbone.update(arch='t', init_cfg=dict(type='Pretrained', checkpoint=str(REF_CKPT)))
     cfg.model.neck.in_channels = [12, 24, 48, 128]
     model = MODELS.build(cfg.model)
@@ -230,7 +241,7 @@ def test_segmentor_loads_released_checkpoint_strictly():
 
 def test_published_layer_scale_is_an_explicit_option():
     for path in ADE_CONFIGS:
-        assert Config.fromfile(str(path)).model.backbone.layer_scale_init_value is None, path.name
+        assert load_config(path).model.backbone.layer_scale_init_value is None, path.name
     _, model = build_from_config(ADE_CONFIGS[0], arch='t')
     assert not any('gamma' in n for n, _ in model.named_parameters())
     # --cfg-options model.backbone.layer_scale_init_value=1e-6 (the published init)
@@ -475,7 +486,7 @@ def run_tool(args, cwd, timeout=600):
 
 def test_toy_config_matches_toy_data(toy_data):
     _, meta = toy_data
-    cfg = Config.fromfile(str(TOY_CONFIG))
+    cfg = load_config(TOY_CONFIG)
     assert list(cfg.classes) == meta['classes']
     assert cfg.model.decode_head.num_classes == len(meta['classes'])
     assert cfg.data_root == 'data/toy_ade'

@@ -40,6 +40,7 @@ step() { STEP=$1; log "$1"; }
 die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
 on_error() {
   local rc=$?
+  [[ $BASHPID == "$$" ]] || exit "$rc"  # in a subshell: let the main shell report it once
   printf '\n[setup_env] FAILED (exit %s) during step: %s\n' "$rc" "$STEP" >&2
   printf '[setup_env] Fix the cause above and run `bash tools/setup_env.sh` again: finished steps are skipped.\n' >&2
   exit "$rc"
@@ -252,8 +253,9 @@ build_mmcv() {
   log "  $WHEEL_DIR. Full log: $build_log"
   tmp=$(mktemp -d "$WHEEL_DIR/.build.XXXXXX")
   local start=$SECONDS line src progress
-  # -v streams the compiler commands; only ninja's [n/N] progress lines are shown.
-  env "${env[@]}" "$VPY" -m pip wheel -v --no-build-isolation --no-deps "mmcv==$MMCV_VERSION" -w "$tmp" 2>&1 \
+  # -v streams the compiler commands; only ninja's [n/N] progress lines are shown. --no-cache-dir:
+  # pip's own wheel cache is keyed by the sdist only and would hand back a build for another torch.
+  env "${env[@]}" "$VPY" -m pip wheel -v --no-cache-dir --no-build-isolation --no-deps "mmcv==$MMCV_VERSION" -w "$tmp" 2>&1 \
     | tee "$build_log" \
     | while IFS= read -r line; do
         if [[ $line =~ \[([0-9]+/[0-9]+)\] ]]; then
@@ -297,7 +299,7 @@ elif [[ $REBUILD != 1 && $MMCV_STATE == ok && ! -f $KEY_FILE ]] && mmcv_works; t
   adopt_flat_wheel
   printf '%s\n' "$KEY" >"$KEY_FILE"
 else
-  log "  installed mmcv: $MMCV_STATE"
+  log "  installed mmcv: $MMCV_STATE (built for: $(cat "$KEY_FILE" 2>/dev/null || echo unknown))"
   mkdir -p "$WHEEL_DIR"
   exec 9>"$WHEEL_DIR/.lock"
   if command -v flock >/dev/null && ! flock -n 9; then

@@ -19,11 +19,13 @@ The model runs once (or several times) in spike-driven mode
     pairs + accumulate of each coincidence; ``k_ni * v_nj`` coincidences contribute to
     ``(k^T v)_ij``, so ``exact_acs = sum_{n,i,j} k_ni v_nj = sum_n (sum_i k_ni)(sum_j v_nj)``.
   - ``q (k^T v)``: ``k^T v`` is an integer matrix of coincidence counts; each q spike at
-    ``(n, i)`` adds the row ``(k^T v)_i`` to the output: ``exact_acs = (sum q) * d_v``.
-    ``input_count_sum``/``input_numel`` cover ``q``. The constant attention scale is absorbed into
-    the next neuron's threshold and not counted.
+    ``(n, i)`` adds the row ``(k^T v)_i`` to the output: ``exact_acs = (sum q) * d_v``. The
+    constant attention scale is absorbed into the next neuron's threshold and not counted.
 
-  ``dense_macs`` is the MAC count of the dense matrix product (FLOPs convention).
+  ``input_count_sum``/``input_numel`` describe the first operand (``k^T``, resp. ``q``), so that
+  ``mean_firing_rate * dense_macs`` is the usual SOP estimate (an upper bound of the exact count for
+  ``k^T v``, equal to it for ``q (k^T v)``); ``dense_macs`` is the MAC count of the dense product
+  (FLOPs convention).
 
 Rows are per module name, accumulated over calls and forward passes; ``dense_macs`` and the counts
 are summed over the batch.
@@ -223,7 +225,8 @@ class SynapticOpCounter:
                 row.exact_acs += a_sum * b.shape[-1]
                 return
             b_counts = (merge_spike_slices(b).double() * b_norm).round()
-            # AND + accumulate of spike pairs: _{i,k} sum_j a_ij b_jk = sum_j (sum_i a_ij)(sum_k b_jk)
+            # AND + accumulate of spike pairs:
+            # sum_{i,k} sum_j a_ij b_jk = sum_j (sum_i a_ij)(sum_k b_jk)
             coincidences = (a_counts.sum(-2) * b_counts.sum(-1)).sum()
             row.exact_acs += int(round(coincidences.item()))
         return hook

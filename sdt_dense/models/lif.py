@@ -1,7 +1,7 @@
 """Multi-timestep binary LIF neuron: the baseline that SFA integer training is compared against.
 
-Spike-Driven Transformer V1/V2 (and SpikingJelly's ``MultiStepLIFNode``) train binary spiking neurons
-over ``T`` real timesteps. This module gives the same architecture that option
+Spike-Driven Transformer V1/V2 (and SpikingJelly's ``MultiStepLIFNode``) train binary spiking
+neurons over ``T`` real timesteps. This module gives the same architecture that option
 (``neuron_cfg=dict(type='LIF', T=4)`` on :class:`~sdt_dense.models.backbones.ESpikeFormer`) so that
 training cost and accuracy can be compared on equal terms.
 
@@ -18,9 +18,9 @@ Backward: the Heaviside step gets the sigmoid surrogate
 (default, as the published V2 models) the reset term ``s_t`` is treated as a constant in ``v_t``.
 
 Time is folded into the batch: the neuron receives ``(T * B, *S)`` (timestep-major, as produced by
-``x.repeat(T, ...)``), runs the recurrence over the leading ``T`` and returns binary spikes of the same
-shape. It is memoryful across timesteps within one call and stateless across calls (no ``reset_net``
-needed).
+``x.repeat(T, ...)``), runs the recurrence over the leading ``T`` and returns binary spikes of the
+same shape. It is memoryful across timesteps within one call and stateless across calls (no
+``reset_net`` needed).
 """
 from __future__ import annotations
 
@@ -96,11 +96,12 @@ class LIFNeuron(nn.Module):
         input ``(T * B, *S)``, timestep-major; output the same shape with values in ``{0, 1}``.
     """
 
-    #: this neuron needs its input repeated over ``T`` real timesteps (see :func:`neuron_time_steps`)
+    #: the input must be repeated over ``T`` real timesteps (see :func:`neuron_time_steps`)
     multi_step = True
 
     def __init__(self, T: int = 4, tau: float = 2., v_threshold: float = 1., v_reset: float = 0.,
-                 detach_reset: bool = True, alpha: float = 4., norm: Optional[float] = None) -> None:
+                 detach_reset: bool = True, alpha: float = 4.,
+                 norm: Optional[float] = None) -> None:
         super().__init__()
         if int(T) != T or T < 1:
             raise ValueError(f'T must be a positive integer, got {T!r}')
@@ -123,9 +124,9 @@ class LIFNeuron(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 0 or x.shape[0] % self.T:
             raise ValueError(
-                f'LIFNeuron(T={self.T}) expects time folded into the leading dimension, (T * B, ...); '
-                f'got shape {tuple(x.shape)}. Repeat the input T times (ESpikeFormer does this when '
-                f'neuron_cfg has type LIF).')
+                f'LIFNeuron(T={self.T}) expects time folded into the leading dimension, '
+                f'(T * B, ...); got shape {tuple(x.shape)}. Repeat the input T times '
+                f'(ESpikeFormer does this when neuron_cfg has type LIF).')
         x_seq = x.unflatten(0, (self.T, -1))
         spikes = _MultiStepLIF.apply(x_seq, self.tau, self.v_threshold, self.v_reset,
                                      self.detach_reset, self.alpha)

@@ -124,13 +124,12 @@ def test_tools_test_refuses(tmp_path, toy_cfg):
 
 
 def test_tools_train_resume_refuses(tmp_path, toy_cfg):
-    """Both ``--resume CKPT`` and auto-resume (``last_checkpoint`` pointing at the file)."""
+    """``--resume`` of a work_dir whose ``last_checkpoint`` names the file (a poisoned work_dir),
+    with torch's weights-only default switched off by the environment."""
     path, marker = _malicious(tmp_path)
     work = tmp_path / 'work'
-    proc = run_tool(['train.py', toy_cfg, '--work-dir', work, '--resume', path],
-                    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
-    _assert_refused(proc, path, marker, work)
-    work.mkdir(exist_ok=True)
+    work.mkdir()
     (work / 'last_checkpoint').write_text(str(path))
-    proc = run_tool(['train.py', toy_cfg, '--work-dir', work, '--resume'])
+    proc = run_tool(['train.py', toy_cfg, '--work-dir', work, '--resume'],
+                    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
     _assert_refused(proc, path, marker, work)
