@@ -131,18 +131,25 @@ def saved_for_backward_mb(forward: Callable[[], object], params: Iterable[torch.
 
 
 def time_steps(step: Callable[[], None], device: torch.device, warmup: int,
-               steps: int) -> List[float]:
-    """Seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+               steps: int) -> Dict[str, List[float]]:
+    """Time ``steps`` calls of ``step`` after ``warmup`` untimed ones.
+
+    Returns ``{'wall': [...], 'cpu': [...]}`` in seconds per call: wall-clock time (synchronised on
+    CUDA) and this process's CPU time (``time.process_time``, all its threads). On a CPU shared with
+    other jobs the CPU time is far less disturbed by them than the wall time (with ``--threads 1``
+    it is the step's own compute); on CUDA only the wall time is meaningful.
+    """
     for _ in range(warmup):
         step()
     synchronize(device)
-    times = []
+    wall, cpu = [], []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return dict(wall=wall, cpu=cpu)
 
 
 def emit_result(result: dict) -> None:
@@ -191,7 +198,8 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
         for config in order:
             res = run_worker(script, config, argv)
             print(f'  round {r + 1}/{rounds} {config:>12}: median step '
-                  f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms, peak '
+                  f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms (CPU time '
+                  f'{statistics.median(res["step_cpu_s"]) * 1e3:8.1f} ms), peak '
                   f'{res["peak_mb"]:8.1f} MB' + (f', saved for backward {res["saved_mb"]:8.1f} MB'
                                                  if 'saved_mb' in res else ''), flush=True)
             results[config].append(res)
@@ -199,10 +207,11 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
 
 
 def summarise(runs: List[dict]) -> Dict[str, float]:
-    """Median step time over all timed steps of all runs; median of the per-run peaks."""
+    """Medians of the step times over all timed steps of all runs; median of the per-run peaks."""
     steps = [t for run in runs for t in run['step_s']]
     out = dict(step_s=statistics.median(steps),
                step_s_min=min(steps), step_s_max=max(steps),
+               step_cpu_s=statistics.median(t for run in runs for t in run['step_cpu_s']),
                peak_mb=statistics.median(run['peak_mb'] for run in runs),
                peak_total_mb=statistics.median(run['peak_total_mb'] for run in runs))
     if all('saved_mb' in run for run in runs):

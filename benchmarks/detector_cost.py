@@ -112,8 +112,8 @@ def worker(args: argparse.Namespace) -> None:
 
     meter = PeakMemory(device)
     meter.start()
-    step_s = time_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
-                        args.steps)
+    train = time_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
+                       args.steps)
     memory = meter.stop()
 
     model.eval()
@@ -122,10 +122,11 @@ def worker(args: argparse.Namespace) -> None:
         with torch.no_grad():
             model.test_step(batch)
 
-    infer_s = time_steps(infer, device, args.warmup, args.steps)
+    test = time_steps(infer, device, args.warmup, args.steps)
     complexity = count_complexity(model, batch) if not args.no_flops else {}
     synchronize(device)
-    emit_result(dict(config=args.worker, step_s=step_s, infer_s=infer_s,
+    emit_result(dict(config=args.worker, step_s=train['wall'], step_cpu_s=train['cpu'],
+                     infer_s=test['wall'], infer_cpu_s=test['cpu'],
                      backbone_params=backbone_params, **memory, **complexity))
 
 
@@ -168,6 +169,8 @@ def main(argv: Optional[list] = None) -> None:
             description=DETECTORS[name][1],
             train_step_s=statistics.median(t for r in rs for t in r['step_s']),
             infer_s=statistics.median(t for r in rs for t in r['infer_s']),
+            train_step_cpu_s=statistics.median(t for r in rs for t in r['step_cpu_s']),
+            infer_cpu_s=statistics.median(t for r in rs for t in r['infer_cpu_s']),
             peak_mb=statistics.median(r['peak_mb'] for r in rs),
             params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
             flops_per_image=rs[0].get('flops_per_image'),
@@ -177,6 +180,9 @@ def main(argv: Optional[list] = None) -> None:
             s['vs_r50'] = dict(
                 train_step_s=statistics.median(per_round_ratios(runs, name, 'r50', 'step_s')),
                 infer_s=statistics.median(per_round_ratios(runs, name, 'r50', 'infer_s')),
+                train_step_cpu_s=statistics.median(
+                    per_round_ratios(runs, name, 'r50', 'step_cpu_s')),
+                infer_cpu_s=statistics.median(per_round_ratios(runs, name, 'r50', 'infer_cpu_s')),
                 peak_mb=s['peak_mb'] / summary['r50']['peak_mb'])
     rows = []
     for name, s in summary.items():
@@ -188,11 +194,14 @@ def main(argv: Optional[list] = None) -> None:
             f'{s["flops_per_image"] / 1e9:.1f}' if s['flops_per_image'] else '-',
             f'{s["backbone_flops_per_image"] / 1e9:.2f}' if s['flops_per_image'] else '-',
             f'{s["train_step_s"] * 1e3:.0f} ({rel("train_step_s")})',
+            f'{s["train_step_cpu_s"] * 1e3:.0f} ({rel("train_step_cpu_s")})',
             f'{s["infer_s"] * 1e3:.0f} ({rel("infer_s")})',
+            f'{s["infer_cpu_s"] * 1e3:.0f} ({rel("infer_cpu_s")})',
             f'{s["peak_mb"]:.0f} ({rel("peak_mb")})'])
     print()
     print_table(['Mask R-CNN', 'params (M)', 'backbone (M)', 'GFLOPs / image', 'backbone GFLOPs',
-                 'train step ms (vs R50)', 'inference ms (vs R50)', 'peak train MB (vs R50)'],
+                 'train step ms (vs R50)', 'train CPU ms (vs R50)', 'inference ms (vs R50)',
+                 'inference CPU ms (vs R50)', 'peak train MB (vs R50)'],
                 rows)
     write_json(args.out, dict(
         detectors=summary, memory_kind=next(iter(runs.values()))[0]['memory_kind'],

@@ -7,7 +7,7 @@
 # 2. installs torch + torchvision (requirements/torch.txt), then the build requirements;
 # 3. installs mmcv 2.1.0 with compiled ops, from the wheel cache ~/.cache/sdt-dense/wheels/<key>/ or,
 #    the first time, compiled from source (there is no prebuilt mmcv 2.1.0 for torch 2.14; CPU ops take
-#    about 15 minutes on 2 cores, CUDA ops much longer). <key> = torch version / Python / cpu or CUDA;
+#    about 20 minutes on 2 cores, CUDA ops much longer). <key> = torch version / Python / cpu or CUDA;
 # 4. installs mmengine, mmdet, mmsegmentation, timm, pytest (requirements/*.txt, pinned by
 #    requirements/constraints.txt) and sdt-dense itself in editable mode;
 # 5. checks `import sdt_dense, mmdet, mmseg, mmcv.ops`.
@@ -248,7 +248,7 @@ build_mmcv() {
   else
     env+=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES='')  # a visible GPU would switch mmcv's setup.py to CUDA
   fi
-  log "  COMPILING mmcv $MMCV_VERSION from source ($OPS ops, $jobs jobs). This is LONG: about 15 min on"
+  log "  COMPILING mmcv $MMCV_VERSION from source ($OPS ops, $jobs jobs). This is LONG: about 20 min on"
   log "  2 cores for CPU ops, much longer for CUDA ops. It happens once per key; the wheel is cached in"
   log "  $WHEEL_DIR. Full log: $build_log"
   tmp=$(mktemp -d "$WHEEL_DIR/.build.XXXXXX")
