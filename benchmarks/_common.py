@@ -131,7 +131,13 @@ def saved_for_backward_mb(forward: Callable[[], object], params: Iterable[torch.
 
 
 def time_steps(step: Callable[[], None], device: torch.device, warmup: int,
-               steps: int) -> Dict[str, List[float]]:
+               steps: int) -> List[float]:
+    """Wall-clock seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    return measure_steps(step, device, warmup, steps)['wall']
+
+
+def measure_steps(step: Callable[[], None], device: torch.device, warmup: int,
+                  steps: int) -> Dict[str, List[float]]:
     """Time ``steps`` calls of ``step`` after ``warmup`` untimed ones.
 
     Returns ``{'wall': [...], 'cpu': [...]}`` in seconds per call: wall-clock time (synchronised on
@@ -197,11 +203,14 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
         order = list(configs) if r % 2 == 0 else list(reversed(configs))
         for config in order:
             res = run_worker(script, config, argv)
-            print(f'  round {r + 1}/{rounds} {config:>12}: median step '
-                  f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms (CPU time '
-                  f'{statistics.median(res["step_cpu_s"]) * 1e3:8.1f} ms), peak '
-                  f'{res["peak_mb"]:8.1f} MB' + (f', saved for backward {res["saved_mb"]:8.1f} MB'
-                                                 if 'saved_mb' in res else ''), flush=True)
+            line = (f'  round {r + 1}/{rounds} {config:>12}: median step '
+                    f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms')
+            if 'step_cpu_s' in res:
+                line += f' (CPU time {statistics.median(res["step_cpu_s"]) * 1e3:8.1f} ms)'
+            line += f', peak {res["peak_mb"]:8.1f} MB'
+            if 'saved_mb' in res:
+                line += f', saved for backward {res["saved_mb"]:8.1f} MB'
+            print(line, flush=True)
             results[config].append(res)
     return results
 
@@ -211,9 +220,10 @@ def summarise(runs: List[dict]) -> Dict[str, float]:
     steps = [t for run in runs for t in run['step_s']]
     out = dict(step_s=statistics.median(steps),
                step_s_min=min(steps), step_s_max=max(steps),
-               step_cpu_s=statistics.median(t for run in runs for t in run['step_cpu_s']),
                peak_mb=statistics.median(run['peak_mb'] for run in runs),
                peak_total_mb=statistics.median(run['peak_total_mb'] for run in runs))
+    if all('step_cpu_s' in run for run in runs):
+        out['step_cpu_s'] = statistics.median(t for run in runs for t in run['step_cpu_s'])
     if all('saved_mb' in run for run in runs):
         out['saved_mb'] = statistics.median(run['saved_mb'] for run in runs)
     return out

@@ -31,9 +31,9 @@ from typing import Optional
 
 import torch
 
-from _common import (REPO_ROOT, PeakMemory, add_common_args, emit_result, machine_info,
-                     per_round_ratios, print_table, resolve_device, run_worker, setup_worker,
-                     synchronize, time_steps, worker_argv, write_json)
+from _common import (PeakMemory, REPO_ROOT, add_common_args, emit_result, machine_info,
+                     measure_steps, per_round_ratios, print_table, resolve_device, run_worker,
+                     setup_worker, synchronize, worker_argv, write_json)
 
 #: name -> (config, description)
 DETECTORS = {
@@ -112,8 +112,8 @@ def worker(args: argparse.Namespace) -> None:
 
     meter = PeakMemory(device)
     meter.start()
-    train = time_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
-                       args.steps)
+    train = measure_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
+                          args.steps)
     memory = meter.stop()
 
     model.eval()
@@ -122,7 +122,7 @@ def worker(args: argparse.Namespace) -> None:
         with torch.no_grad():
             model.test_step(batch)
 
-    test = time_steps(infer, device, args.warmup, args.steps)
+    test = measure_steps(infer, device, args.warmup, args.steps)
     complexity = count_complexity(model, batch) if not args.no_flops else {}
     synchronize(device)
     emit_result(dict(config=args.worker, step_s=train['wall'], step_cpu_s=train['cpu'],

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     per_round_ratios, print_table, resolve_device, saved_for_backward_mb,
-                     setup_worker, summarise, time_steps, worker_argv, write_json)
+                     measure_steps, per_round_ratios, print_table, resolve_device,
+                     saved_for_backward_mb, setup_worker, summarise, worker_argv, write_json)
 
 CONFIGS = ('mask', 'float')
 
@@ -130,7 +130,7 @@ def worker(args: argparse.Namespace) -> None:
     model.zero_grad(set_to_none=True)
     meter = PeakMemory(device)
     meter.start()
-    times = time_steps(step, device, args.warmup, args.steps)
+    times = measure_steps(step, device, args.warmup, args.steps)
     memory = meter.stop()
     saved_mb = saved_for_backward_mb(lambda: model(images), model.parameters())
     emit_result(dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'],

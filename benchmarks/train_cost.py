@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     per_round_ratios, print_table, resolve_device, saved_for_backward_mb,
-                     setup_worker, stream_worker, summarise, synchronize, time_steps,
+                     measure_steps, per_round_ratios, print_table, resolve_device,
+                     saved_for_backward_mb, setup_worker, stream_worker, summarise, synchronize,
                      worker_argv, write_json)
 
 CONFIGS = ('sfa', 'lif')
@@ -82,7 +82,7 @@ def worker(args: argparse.Namespace) -> None:
         return
     meter = PeakMemory(device)
     meter.start()
-    times = time_steps(step, device, args.warmup, args.steps)
+    times = measure_steps(step, device, args.warmup, args.steps)
     memory = meter.stop()
     saved_mb = saved_for_backward_mb(loss, model.parameters())
     emit_result(dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'],
