@@ -14,19 +14,20 @@
 # Feature strides. The published backbone keeps stage 4 at stride 16 (its last downsampling conv has
 # stride 1), so the pyramid P2..P6 is really at strides 4/8/16/16/32. The release declared
 # 4/8/16/32/64 (anchors placed at twice their true spacing on P5/P6, and RoIAlign on P5 with scale
-# 1/32 of a stride-16 map). Here anchors and RoIAlign use the TRUE strides, and `base_sizes` keep the
-# published anchor sizes (32..512 px). The alternative, a true stride-32 stage 4 (`last_stride=2`)
-# with mmdet's stock strides, is configs/e_spikeformer/mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py.
+# 1/32 of a stride-16 map). Here anchors and RoIAlign use the TRUE strides, and `base_sizes` keep
+# the published anchor sizes (32..512 px). The alternative, a true stride-32 stage 4
+# (`last_stride=2`) with mmdet's stock strides, is
+#     configs/e_spikeformer/mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py
 #
-# Neck/head neurons: every SpikeFPN / Spike*Head defaults to neuron_cfg=dict(type='SFA', D=4, norm=1)
-# (spike counts 0..4, as published), identical in training and testing. The published neck turned
-# binary at test time; reproduce that with
+# Neck/head neurons: every SpikeFPN / Spike*Head defaults to
+# neuron_cfg=dict(type='SFA', D=4, norm=1) (spike counts 0..4, as published), identical in training
+# and testing. The published neck turned binary at test time; reproduce that with
 #     --cfg-options model.neck.neuron_cfg.eval_ceiling=1
 #
-# Recipe (configs/_base_/e-spikeformer_coco-instance_ms-adamw-1x.py): DETR-style multi-scale training,
-# test at 1333x800, AdamW 2e-4 / weight decay 0.05 (none on norm layers and biases), 1000-iteration
-# warmup, 12 epochs with steps at 8 and 11, 4 images per GPU; lr is for a total batch of 32
-# (--auto-scale-lr rescales it for another one).
+# Recipe (configs/_base_/e-spikeformer_coco-instance_ms-adamw-1x.py): DETR-style multi-scale
+# training, test at 1333x800, AdamW 2e-4 / weight decay 0.05 (none on norm layers and biases),
+# 1000-iteration warmup, 12 epochs with steps at 8 and 11, 4 images per GPU; lr is for a total batch
+# of 32 (--auto-scale-lr rescales it for another one).
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
     './_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',
@@ -34,7 +35,7 @@ _base_ = [
 custom_imports = dict(imports=['sdt_dense'], allow_failed_imports=False)
 
 pretrained = 'checkpoints/e-spikeformer-19m_in1k.pth'  # the released 19M ImageNet checkpoint
-backbone_channels = [64, 128, 256, 360]  # ESpikeFormer('l').out_channels for out_indices (1, 2, 3, 4)
+backbone_channels = [64, 128, 256, 360]  # ESpikeFormer('l').out_channels, out_indices (1, 2, 3, 4)
 
 model = dict(
     backbone=dict(

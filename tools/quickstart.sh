@@ -16,6 +16,9 @@
 #   SDT_SKIP_SETUP=1      do not run tools/setup_env.sh (use the existing .venv)
 #   ENERGY_IMAGES=n       images measured by the energy tool (default 20)
 #   TRAIN_OPTIONS="..."   extra tools/train.py options, e.g. "--cfg-options train_cfg.max_epochs=4"
+#   OMP_NUM_THREADS=n     torch threads (default 1: on a small shared CPU, two threads made some
+#                         backward convolutions 10-100x slower than one; the data loader uses the
+#                         other core)
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +39,7 @@ else
   log "1/5 environment: skipped (SDT_SKIP_SETUP=1)"
 fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 if [[ -f $DATA/annotations/instances_val2017.json ]]; then
   log "2/5 toy data: $DATA exists"

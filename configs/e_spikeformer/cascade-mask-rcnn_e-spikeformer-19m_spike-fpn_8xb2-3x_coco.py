@@ -4,8 +4,9 @@
 # 4-conv + 1-fc box head (SyncBN, GIoU loss x10 on decoded boxes); 36 epochs with lr x0.1 after
 # epochs 27 and 33; 8 GPUs x 2 images (lr 2e-4 for that total batch of 16).
 #
-# Pretrained: the released 19M ImageNet checkpoint at `pretrained` (or
-# --cfg-options model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None).
+# Pretrained: the released 19M ImageNet checkpoint at `pretrained`; elsewhere:
+#     --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# from scratch: --cfg-options model.backbone.init_cfg=None
 _base_ = [
     'mmdet::_base_/models/cascade-mask-rcnn_r50_fpn.py',
     '../_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',

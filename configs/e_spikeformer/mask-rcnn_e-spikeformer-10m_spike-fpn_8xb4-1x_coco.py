@@ -3,8 +3,9 @@
 # configs/mask_rcnn_sdt.py (true feature strides, neurons equal in train/test, no decay on
 # norm/bias). 12 epochs, 8 GPUs x 4 images.
 #
-# Pretrained: the released 10M ImageNet checkpoint at `pretrained` (or
-# --cfg-options model.backbone.init_cfg.checkpoint=PATH; from scratch: model.backbone.init_cfg=None).
+# Pretrained: the released 10M ImageNet checkpoint at `pretrained`; elsewhere:
+#     --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# from scratch: --cfg-options model.backbone.init_cfg=None
 _base_ = ['../mask_rcnn_sdt.py']
 
 pretrained = 'checkpoints/e-spikeformer-10m_in1k.pth'

@@ -5,7 +5,7 @@
 #     python tools/misc/make_toy_data.py --task det --out data/toy_coco
 #     python tools/train.py configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py
 #     python tools/test.py configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py \
-#         work_dirs/mask-rcnn_e-spikeformer-t_fpn_toy/epoch_12.pth
+#         work_dirs/mask-rcnn_e-spikeformer-t_fpn_toy/epoch_7.pth
 #
 # Classes are the default --num-classes 3 of make_toy_data.py, in its order.
 _base_ = ['../mask_rcnn_sdt.py']
@@ -29,7 +29,7 @@ model = dict(
     # Fewer proposals and RoIs than on COCO (a toy image holds at most 4 objects).
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 
 train_pipeline = [
@@ -47,7 +47,7 @@ test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=4,
     num_workers=1,
     dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline,
                  filter_cfg=dict(filter_empty_gt=True, min_size=8)))
@@ -59,16 +59,19 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
-# From scratch: a higher lr and a short warmup; 12 epochs of 38 iterations.
+# From scratch: a higher lr and a short warmup; 7 epochs of 75 iterations, lr x0.1 for the last
+# one (about 6.5 minutes on one CPU thread). Measured on this data (seed 0 of make_toy_data.py):
+# bbox / segm mAP 0.41 / 0.44 after 6 epochs at constant lr, 0.55 / 0.57 after 8 epochs with the
+# step at 7.
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
-max_epochs = 12
+max_epochs = 7
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[9, 11],
-         gamma=0.1),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[6], gamma=0.1),
 ]
-auto_scale_lr = dict(base_batch_size=8)
+auto_scale_lr = dict(base_batch_size=4)
+randomness = dict(seed=0)
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 log_processor = dict(window_size=10)

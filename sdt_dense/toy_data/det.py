@@ -26,7 +26,7 @@ SPLITS: Tuple[str, str] = ('train2017', 'val2017')
 
 
 def polygon_area(polygon: np.ndarray, height: int, width: int) -> float:
-    """Area in pixels of a polygon as pycocotools rasterises it (what COCOeval's area ranges use)."""
+    """Area in pixels of a polygon as pycocotools rasterises it (used by COCOeval's area ranges)."""
     rles = mask_utils.frPyObjects([polygon.reshape(-1).tolist()], height, width)
     return float(mask_utils.area(mask_utils.merge(rles)))
 

@@ -3,8 +3,8 @@
 A scene is an RGB image with a few non-overlapping shapes. Every shape is drawn from its polygon, so
 the polygon handed to the annotation writers is exactly what was painted (circles are 48-gons). Each
 class has its own base hue (jittered per instance) and silhouette, so a small model separates the
-classes within minutes on a CPU; backgrounds are low-saturation gratings plus noise so that the task is
-not plain thresholding.
+classes within minutes on a CPU; backgrounds are low-saturation gratings plus noise so that the task
+is not plain thresholding.
 
 Everything is a pure function of a ``numpy.random.Generator``: the writers seed one generator per
 image from ``(seed, split, index)``, which makes every file independent of generation order.

@@ -32,7 +32,8 @@ class SpikeFCNMaskHead(FCNMaskHead):
             neuron). ``carafe`` is refused: its kernel predictor is not a single synaptic layer.
 
     Shape:
-        ``forward``: ``(R, in_channels, S, S)`` -> ``(R, num_classes, 2S, 2S)`` (deconv) mask logits.
+        ``forward``: ``(R, in_channels, S, S)`` -> mask logits ``(R, num_classes, 2S, 2S)``
+        (deconv).
     """
 
     def __init__(self, neuron_cfg: Optional[dict] = None, **kwargs) -> None:

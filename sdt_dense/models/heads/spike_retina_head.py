@@ -11,9 +11,9 @@ branches share nothing. The focal-loss bias prior of ``retina_cls`` is kept (mmd
 override reaches the conv inside its :class:`SpikingLayer`).
 
 Initialisation: Kaiming for the stacked convs, Normal(std 0.01) for the predictors. mmdet's
-Normal(std 0.01) on the stacked convs shrinks the signal about tenfold per conv, so after two of them
-no neuron reaches its first spike threshold (0.5) and the head starts dead: no input spikes for the
-predictors and no weight gradient anywhere in the head (measured on the 10M RetinaNet).
+Normal(std 0.01) on the stacked convs shrinks the signal about tenfold per conv, so after two of
+them no neuron reaches its first spike threshold (0.5) and the head starts dead: no input spikes
+for the predictors and no weight gradient anywhere in the head (measured on the 10M RetinaNet).
 """
 from __future__ import annotations
 
