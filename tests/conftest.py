@@ -1,6 +1,6 @@
 """Shared pytest set-up for sdt-dense.
 
-* Small, deterministic CPU runs: torch uses at most 2 threads (override with SDT_TEST_THREADS).
+* Small, deterministic CPU runs: torch uses 1 thread by default (override with SDT_TEST_THREADS): on 2 shared cores, 2 threads made small backward convs 10-100x slower.
 * Test isolation: mmengine's global "current default scope" (set by every Runner, by
   ``register_all_modules`` and by ``init_default_scope``) is restored after each test, so a test that
   builds a Runner cannot make a later ``MODELS.build`` look in the wrong registry.
@@ -16,7 +16,7 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / 'shared' / 'reference'
 
-torch.set_num_threads(int(os.environ.get('SDT_TEST_THREADS', '2')))
+torch.set_num_threads(int(os.environ.get('SDT_TEST_THREADS', '1')))
 torch.manual_seed(0)
 
 

@@ -49,3 +49,9 @@ param_scheduler = [
 # lr 2e-4 is for a total batch of 32 (8 GPUs x 4 images, the release's training script); with
 # another total batch pass --auto-scale-lr to scale it linearly.
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+
+# Reliability (sdt_dense/engine): checkpoints written atomically (temp file + rename), training stops
+# on a NaN/Inf loss naming the iteration, RNG state saved for exact resume, strict load_from/resume.
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
+                dict(type='StrictLoadHook')]

@@ -84,4 +84,9 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=160000, val_interval=8000)
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10000, save_best='mIoU'))
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000,
+                    save_best='mIoU'))
+# Reliability (sdt_dense/engine): stop on a NaN/Inf loss naming the iteration, RNG state saved for
+# exact resume, strict load_from/resume.
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
+                dict(type='StrictLoadHook')]

@@ -60,7 +60,7 @@ model = dict(
 dataset_type = 'BaseSegDataset'
 metainfo = dict(classes=classes, palette=palette)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile', on_error='skip'),  # a corrupt image is skipped, with a warning
     dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -68,7 +68,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile', on_error='raise'),  # evaluation never skips an image
     dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
     dict(type='PackSegInputs'),
 ]
@@ -118,6 +118,10 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200))
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=200))
+# Stop on a NaN/Inf loss naming the iteration; exact resume (RNG state in the checkpoint); strict
+# load_from/resume (sdt_dense/engine).
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
+                dict(type='StrictLoadHook')]
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

@@ -33,14 +33,14 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile', on_error='skip'),  # a corrupt image is skipped, with a warning
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=image_size, keep_ratio=True),  # sets scale_factor (here 1)
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile', on_error='raise'),  # evaluation never skips an image
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
@@ -73,5 +73,10 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=4)
 randomness = dict(seed=0)
 default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+                     checkpoint=dict(type='AtomicCheckpointHook', interval=max_epochs,
+                                     max_keep_ckpts=1))
+# Stop on a NaN/Inf loss naming the iteration; exact resume (RNG state in the checkpoint); strict
+# load_from/resume (sdt_dense/engine).
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
+                dict(type='StrictLoadHook')]
 log_processor = dict(window_size=10)

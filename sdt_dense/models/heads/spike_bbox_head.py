@@ -21,7 +21,7 @@ from torch import nn
 
 from ...registry import register_model
 from ..necks.spike_fpn import det_neuron_cfg
-from ..necks.spike_semantic_fpn import SpikingLayer
+from ..layers import SpikingLayer
 
 
 @register_model(scopes=('mmdet',))

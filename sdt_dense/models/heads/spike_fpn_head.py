@@ -24,7 +24,8 @@ from mmseg.utils import ConfigType, SampleList
 from torch import Tensor
 
 from ...registry import register_model
-from ..necks.spike_semantic_fpn import DEFAULT_NEURON, SpikingLayer
+from ..layers import SpikingLayer
+from ..necks.spike_semantic_fpn import DEFAULT_NEURON
 from ..neuron import build_neuron
 
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ...registry import register_model
 from ..necks.spike_fpn import det_neuron_cfg
-from ..necks.spike_semantic_fpn import SpikingLayer
+from ..layers import SpikingLayer
 from ..neuron import build_neuron
 
 

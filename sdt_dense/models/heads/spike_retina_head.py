@@ -24,7 +24,7 @@ from torch import nn
 
 from ...registry import register_model
 from ..necks.spike_fpn import det_neuron_cfg
-from ..necks.spike_semantic_fpn import SpikingLayer
+from ..layers import SpikingLayer
 
 
 #: Kaiming for the stacked convs (they feed neurons); predictors as mmdet's RetinaHead.

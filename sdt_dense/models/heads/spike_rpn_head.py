@@ -24,7 +24,7 @@ from torch import nn
 
 from ...registry import register_model
 from ..necks.spike_fpn import det_neuron_cfg
-from ..necks.spike_semantic_fpn import SpikingLayer
+from ..layers import SpikingLayer
 
 
 #: Kaiming for the hidden conv (it feeds neurons), Normal(0.01) for the predictors, as mmdet.

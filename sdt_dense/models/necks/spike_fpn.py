@@ -22,7 +22,7 @@ from mmdet.models.necks import FPN
 from torch import Tensor, nn
 
 from ...registry import register_model
-from .spike_semantic_fpn import SpikingLayer
+from ..layers import SpikingLayer
 
 #: Neuron of the detection neck and heads: spike counts 0..4 fed unnormalised, as published.
 DET_NEURON = dict(type='SFA', D=4, norm=1)
