@@ -7,6 +7,6 @@ the classes that mmengine checkpoints pickle so that they load under torch's ``w
 from .version import __version__
 from . import checkpoint  # noqa: F401  (installs the safe-loading allow-list)
 from . import models  # noqa: F401  (registers the models)
+from . import engine, datasets  # noqa: F401  (hooks, safe checkpoint loader, transforms)
 
 __all__ = ['__version__']
-from . import engine, datasets  # noqa: F401,E402  (hooks, safe checkpoint loader, transforms)

@@ -7,7 +7,7 @@ neither toolbox is installed.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Iterable, List, Optional, Type
+from typing import Callable, Iterable, List, Type
 
 _SCOPES = ('mmdet', 'mmseg')
 

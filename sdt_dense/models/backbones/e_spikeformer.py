@@ -15,7 +15,6 @@ converts released files at load time.
 """
 from __future__ import annotations
 
-import math
 import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 

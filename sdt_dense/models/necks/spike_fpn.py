@@ -16,13 +16,12 @@ test time, a train/test mismatch, spec §9.1); reproduce it explicitly with
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from mmdet.models.necks import FPN
-from torch import Tensor, nn
 
 from ...registry import register_model
-from ..layers import SpikingLayer
+from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 
 #: Neuron of the detection neck and heads: spike counts 0..4 fed unnormalised, as published.
 DET_NEURON = dict(type='SFA', D=4, norm=1)
@@ -39,7 +38,7 @@ def det_neuron_cfg(neuron_cfg: Optional[dict] = None) -> dict:
 
 
 @register_model(scopes=('mmdet',))
-class SpikeFPN(FPN):
+class SpikeFPN(SpikingPyramidMixin, FPN):
     """Spiking FPN neck for detection.
 
     Args:
@@ -60,29 +59,11 @@ class SpikeFPN(FPN):
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
                  neuron_cfg: Optional[dict] = None, **kwargs) -> None:
-        if (not isinstance(in_channels, (list, tuple)) or not in_channels
-                or not all(isinstance(c, int) and c > 0 for c in in_channels)):
-            raise ValueError(f'in_channels must be a non-empty list of positive ints (one per '
-                             f'input level), got {in_channels!r}')
-        if num_outs < len(in_channels) - kwargs.get('start_level', 0):
-            raise ValueError(f'num_outs={num_outs} is fewer than the '
-                             f'{len(in_channels) - kwargs.get("start_level", 0)} used input levels')
+        check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, **kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
-        # FPN built plain ConvModules; give each its own neuron and reuse FPN.forward as is.
-        self.lateral_convs = nn.ModuleList(
-            SpikingLayer(m, self.neuron_cfg) for m in self.lateral_convs)
-        self.fpn_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.fpn_convs)
+        self._add_neurons(self.neuron_cfg)
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        if len(inputs) != len(self.in_channels):
-            raise ValueError(f'{type(self).__name__} was built for {len(self.in_channels)} input '
-                             f'levels (in_channels={self.in_channels}) but got {len(inputs)}')
-        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
-            if x.dim() != 4 or x.shape[1] != c:
-                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
-                                 f'{tuple(x.shape)}')
-        return super().forward(tuple(inputs))
 
 
 __all__: List[str] = ['DET_NEURON', 'SpikeFPN', 'det_neuron_cfg']

@@ -14,19 +14,19 @@ extra levels, ``upsample_cfg``) is honoured.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from mmseg.models.necks import FPN
-from torch import Tensor, nn
 
 from ...registry import register_model
 from ..layers import SpikingLayer  # noqa: F401  (re-exported)
+from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 
 DEFAULT_NEURON = dict(type='SFA', D=4)  # normalised by D, as the published QFPN (T = 4)
 
 
 @register_model(scopes=('mmseg',))
-class SpikeSemanticFPN(FPN):
+class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
     """Spiking FPN neck of Semantic FPN (the published ``QFPN``).
 
     Args:
@@ -50,30 +50,12 @@ class SpikeSemanticFPN(FPN):
     def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None, **kwargs) -> None:
-        if (not isinstance(in_channels, (list, tuple)) or not in_channels
-                or not all(isinstance(c, int) and c > 0 for c in in_channels)):
-            raise ValueError(f'in_channels must be a non-empty list of positive ints (one per '
-                             f'input level), got {in_channels!r}')
-        if num_outs < len(in_channels) - kwargs.get('start_level', 0):
-            raise ValueError(f'num_outs={num_outs} is fewer than the {len(in_channels)} input '
-                             f'levels')
+        check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg,
                          act_cfg=act_cfg, **kwargs)
         self.neuron_cfg = dict(neuron_cfg or DEFAULT_NEURON)
-        # FPN built plain ConvModules; give each one its neuron (FPN.forward is reused as is).
-        self.lateral_convs = nn.ModuleList(
-            SpikingLayer(m, self.neuron_cfg) for m in self.lateral_convs)
-        self.fpn_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.fpn_convs)
+        self._add_neurons(self.neuron_cfg)
 
-    def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
-        if len(inputs) != len(self.in_channels):
-            raise ValueError(f'{type(self).__name__} was built for {len(self.in_channels)} input '
-                             f'levels (in_channels={self.in_channels}) but got {len(inputs)}')
-        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
-            if x.dim() != 4 or x.shape[1] != c:
-                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
-                                 f'{tuple(x.shape)}')
-        return super().forward(inputs)
 
 
 __all__: List[str] = ['SpikingLayer', 'SpikeSemanticFPN']
