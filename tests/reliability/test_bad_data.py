@@ -39,7 +39,7 @@ def _paths(ds):
 
 def _safe_pipeline(pipeline, on_error='raise'):
     pipeline = copy.deepcopy(pipeline)
-    assert pipeline[0]['type'] == 'LoadImageFromFile'
+    assert pipeline[0]['type'] in ('LoadImageFromFile', 'SafeLoadImageFromFile')
     pipeline[0] = dict(type='SafeLoadImageFromFile', on_error=on_error)
     return pipeline
 
