@@ -3,7 +3,7 @@
 Layout written under ``out`` (the COCO 2017 layout, so mmdet's COCO base configs only need
 ``data_root`` and ``metainfo`` changed)::
 
-    train2017/toy_XXXXXX.jpg, val2017/toy_XXXXXX.jpg
+    train2017/toy_NNNNNN.jpg, val2017/toy_NNNNNN.jpg
     annotations/instances_train2017.json, annotations/instances_val2017.json
 
 Category ids are ``1..K`` for ``SHAPE_CLASSES[:K]``. Every annotation has a one-polygon

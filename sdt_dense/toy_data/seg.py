@@ -2,8 +2,8 @@
 
 Layout written under ``out``::
 
-    images/{training,validation}/toy_XXXXXX.jpg        RGB scenes
-    annotations/{training,validation}/toy_XXXXXX.png   uint8 labels: 0 = background (ignored, as in
+    images/{training,validation}/toy_NNNNNN.jpg        RGB scenes
+    annotations/{training,validation}/toy_NNNNNN.png   uint8 labels: 0 = background (ignored, as in
                                                        ADE20K), k + 1 = SHAPE_CLASSES[k]
     meta.json                                          class names and generation arguments
 
