@@ -5,20 +5,10 @@ from torch import nn
 
 from sdt_dense.models import BNFoldError, ESpikeFormer, fold_bn, spike_driven
 from sdt_dense.models.layers import SpikeConvBN
+from sdt_test_utils import randomise_bn
 
 
 
-def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BN statistics and affine parameters (the default init is an identity)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
-            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) * 2.5 + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 2)
-    return model
 
 
 def assert_outputs_equal(a, b, atol=1e-4):

@@ -15,6 +15,7 @@ from torch import nn
 from sdt_dense.models import (ESpikeFormer, SFANeuron, SpikeDrivenError, convert_to_spike_driven,
                               is_spike_driven, spike_driven)
 from sdt_dense.models.neuron import get_spike_slices
+from sdt_test_utils import randomise_bn
 
 REF = Path(__file__).resolve().parents[1].parent / 'shared' / 'reference'
 OFFICIAL = REF / 'e_spikeformer_t_official_format.pth'
@@ -22,18 +23,6 @@ EXPECTED = REF / 'e_spikeformer_t_expected.pt'
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
-def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """BN statistics/affine drawn so that every spike count 0..4 occurs (PyTorch's default init
-    gives almost only zeros and ones)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) * 2 - 1)
-            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) * 2.5 + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 2)
-    return model
 
 
 def assert_outputs_equal(a, b, atol=1e-4):

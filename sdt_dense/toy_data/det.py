@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .shapes import SHAPE_CLASSES, image_rng, render_scene
+from .shapes import SHAPE_CLASSES, check_split_sizes, image_rng, render_scene
 
 SPLITS: Tuple[str, str] = ('train2017', 'val2017')
 
@@ -51,11 +51,7 @@ def make_det_dataset(out: str | Path,
     Returns:
         ``{'train2017': coco_dict, 'val2017': coco_dict}`` as written to ``annotations/``.
     """
-    if num_train < 1 or num_val < 1:
-        raise ValueError(f'need at least one image per split, got num_train={num_train}, '
-                         f'num_val={num_val}')
-    if image_size < 32:
-        raise ValueError(f'image_size must be >= 32 px, got {image_size}')
+    check_split_sizes(num_train, num_val, image_size)
     out = Path(out)
     (out / 'annotations').mkdir(parents=True, exist_ok=True)
     categories = [dict(id=k + 1, name=name, supercategory='shape')

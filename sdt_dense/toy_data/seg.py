@@ -19,7 +19,8 @@ from typing import Dict, Tuple
 import numpy as np
 from PIL import Image
 
-from .shapes import SHAPE_CLASSES, image_rng, polygon_mask, render_scene
+from .shapes import (SHAPE_CLASSES, check_split_sizes, image_rng, polygon_mask,
+                     render_scene)
 
 SPLITS: Tuple[str, str] = ('training', 'validation')
 
@@ -44,11 +45,7 @@ def make_seg_dataset(out: str | Path,
     Returns:
         The metadata written to ``meta.json``: ``classes`` (names of labels 1..K), ``counts``.
     """
-    if num_train < 1 or num_val < 1:
-        raise ValueError(f'need at least one image per split, got num_train={num_train}, '
-                         f'num_val={num_val}')
-    if image_size < 32:
-        raise ValueError(f'image_size must be >= 32 px, got {image_size}')
+    check_split_sizes(num_train, num_val, image_size)
     out = Path(out)
     counts = {'training': num_train, 'validation': num_val}
     for split, count in counts.items():

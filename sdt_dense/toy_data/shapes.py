@@ -56,6 +56,15 @@ class Scene:
     instances: List[ShapeInstance] = field(default_factory=list)
 
 
+def check_split_sizes(num_train: int, num_val: int, image_size: int) -> None:
+    """Clear errors for toy-dataset sizes that would write an unusable dataset."""
+    if num_train < 1 or num_val < 1:
+        raise ValueError(f'need at least one image per split, got num_train={num_train}, '
+                         f'num_val={num_val}')
+    if image_size < 32:
+        raise ValueError(f'image_size must be >= 32 px, got {image_size}')
+
+
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     """Generator for one image, a pure function of ``(seed, split, index)``."""
     digest = hashlib.sha256(f'{seed}/{split}/{index}'.encode()).digest()
