@@ -72,18 +72,16 @@ test_pipeline = [
     dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
     dict(type='PackSegInputs'),
 ]
+# what the train and val splits share (labels 1..K; 0 = background, ignored via reduce_zero_label)
+_toy_dataset = dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
+                    seg_map_suffix='.png', reduce_zero_label=True)
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.jpg',
-        seg_map_suffix='.png',
-        reduce_zero_label=True,
+        **_toy_dataset,
         data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -92,12 +90,7 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        img_suffix='.jpg',
-        seg_map_suffix='.png',
-        reduce_zero_label=True,
+        **_toy_dataset,
         data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
