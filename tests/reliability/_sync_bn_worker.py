@@ -44,5 +44,8 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         torch.save(dict(type=type(bn).__name__, y=y.detach(), gx=xs.grad, gw=bn.weight.grad,
                         gb=bn.bias.grad, rm=bn.running_mean, rv=bn.running_var),
                    os.path.join(out_dir, f'rank{rank}.pth'))
+        # Both ranks finish their collectives before either tears gloo down: a rank that closes
+        # its pairs while the other is still reading makes gloo abort (SIGABRT, seen once in CI).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
