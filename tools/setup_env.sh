@@ -198,12 +198,22 @@ print('ok' if ops else 'no-ops')
 PY
 )
 
-# Import check of an installed mmcv: the ops library loads (catches a wheel built for another torch);
-# with CUDA ops, NMS runs on the GPU.
+# Import check of an installed mmcv. Exit status: 0 works; 2 its ops library does not load with this
+# torch (undefined symbols: built against another torch), the only case where rebuilding helps;
+# anything else (e.g. a missing Python dependency) is printed and is not a reason to rebuild.
 mmcv_works() {
   "$VPY" - "$WANT_CUDA" <<'PY'
-import sys, torch
-import mmcv._ext  # noqa: F401  (undefined symbols here = built against another torch)
+import sys, traceback
+import torch
+try:
+    import mmcv._ext  # noqa: F401
+except ImportError as e:
+    mmcv_side = isinstance(e, ModuleNotFoundError) and (e.name or '').startswith('mmcv')
+    if not isinstance(e, ModuleNotFoundError) or mmcv_side:
+        print(f'  mmcv ops library does not load: {e}')
+        sys.exit(2)
+    traceback.print_exc()
+    sys.exit(1)
 if sys.argv[1] == '1':
     from mmcv.ops import nms
     boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]], device='cuda')
@@ -211,9 +221,12 @@ if sys.argv[1] == '1':
 PY
 }
 
+# Install the wheel, then mmcv's own dependencies (opencv-python, mmengine, ...) at the tested
+# versions: its import check needs them, and --force-reinstall alone would reinstall them all.
 install_mmcv_wheel() {
   log "  installing $(basename "$1")"
   pip_install -q --no-deps --force-reinstall "$1"
+  pip_install -q -c "$CONSTRAINTS" "$1"
 }
 
 # Compiler wrappers: torch >= 2.10 headers need C++20, mmcv 2.1.0 asks for C++14/17 (g++ and nvcc).
@@ -311,17 +324,20 @@ else
   WHEEL=$(cached_wheel)
   if [[ -n $WHEEL ]]; then
     install_mmcv_wheel "$WHEEL"
-    if ! mmcv_works; then
+    rc=0; mmcv_works || rc=$?
+    if [[ $rc == 2 ]]; then
       log "  the cached wheel does not work with this torch: removing it and compiling again"
       rm -f "$WHEEL"
       WHEEL=''
+    elif [[ $rc != 0 ]]; then
+      die "mmcv from the cached wheel $WHEEL does not import (see above); the wheel is kept"
     fi
   fi
   if [[ -z $WHEEL ]]; then
     build_mmcv
     WHEEL=$(cached_wheel)
     install_mmcv_wheel "$WHEEL"
-    mmcv_works || die "the freshly built mmcv does not import; see $CACHE/logs/$KEY.log"
+    mmcv_works || die "the freshly built mmcv does not import (see above); build log: $CACHE/logs/$KEY.log"
   fi
   exec 9>&-
   printf '%s\n' "$KEY" >"$KEY_FILE"
