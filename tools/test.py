@@ -100,7 +100,9 @@ def main():
         assert args.out.endswith(('.pkl', '.pickle')), 'The dump file must be a pkl file.'
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
 
-    metrics = runner.test()
+    from sdt_dense.datasets import empty_dataset_errors
+    with empty_dataset_errors():  # the dataset is built here
+        metrics = runner.test()
 
     from mmengine.dist import is_main_process
     if is_main_process():

@@ -166,8 +166,10 @@ def main():
         cfg.load_from = args.resume
 
     setup_cpu_distributed(cfg)
+    from sdt_dense.datasets import empty_dataset_errors
     runner = build_runner(cfg)
-    runner.train()
+    with empty_dataset_errors():  # the datasets are built here
+        runner.train()
 
 
 if __name__ == '__main__':

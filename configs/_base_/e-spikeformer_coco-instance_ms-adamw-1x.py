@@ -51,7 +51,8 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=32)
 
 # Reliability (sdt_dense/engine): checkpoints written atomically (temp file + rename), training stops
-# on a NaN/Inf loss naming the iteration, RNG state saved for exact resume, strict load_from/resume.
+# on a NaN/Inf loss naming the iteration, RNG state saved for exact resume, strict load_from/resume,
+# empty datasets raise an error naming them.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook')]
+                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]

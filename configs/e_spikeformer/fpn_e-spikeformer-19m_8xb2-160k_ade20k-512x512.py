@@ -87,6 +87,6 @@ default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000,
                     save_best='mIoU'))
 # Reliability (sdt_dense/engine): stop on a NaN/Inf loss naming the iteration, RNG state saved for
-# exact resume, strict load_from/resume.
+# exact resume, strict load_from/resume, empty datasets raise an error naming them.
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook')]
+                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]

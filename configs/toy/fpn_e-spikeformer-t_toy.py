@@ -113,8 +113,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=200))
 # Stop on a NaN/Inf loss naming the iteration; exact resume (RNG state in the checkpoint); strict
-# load_from/resume (sdt_dense/engine).
+# load_from/resume; empty datasets raise an error naming them (sdt_dense/engine).
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook')]
+                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

@@ -76,7 +76,7 @@ default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(type='AtomicCheckpointHook', interval=max_epochs,
                                      max_keep_ckpts=1))
 # Stop on a NaN/Inf loss naming the iteration; exact resume (RNG state in the checkpoint); strict
-# load_from/resume (sdt_dense/engine).
+# load_from/resume; empty datasets raise an error naming them (sdt_dense/engine).
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook')]
+                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]
 log_processor = dict(window_size=10)

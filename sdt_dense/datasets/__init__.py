@@ -1,9 +1,13 @@
-"""Dataset components: robust image loading (needs mmcv, like mmdet and mmseg themselves)."""
+"""Dataset components: robust image loading (needs mmcv, like mmdet and mmseg themselves) and
+clear errors for empty datasets."""
+from .empty_dataset import EmptyDatasetError, check_not_empty, empty_dataset_errors
+
 try:
     import mmcv  # noqa: F401
 except ImportError:  # the core package (models, checkpoints) works without the toolboxes
-    __all__ = []
+    __all__ = ['EmptyDatasetError', 'check_not_empty', 'empty_dataset_errors']
 else:
     from .transforms import ImageLoadError, SafeLoadImageFromFile, truncation_problem
 
-    __all__ = ['ImageLoadError', 'SafeLoadImageFromFile', 'truncation_problem']
+    __all__ = ['EmptyDatasetError', 'check_not_empty', 'empty_dataset_errors', 'ImageLoadError',
+               'SafeLoadImageFromFile', 'truncation_problem']

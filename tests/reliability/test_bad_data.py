@@ -11,9 +11,9 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 from PIL import Image
 
-from sdt_dense.datasets import ImageLoadError
+from sdt_dense.datasets import EmptyDatasetError, ImageLoadError, check_not_empty
 
-from ._helpers import REPO, make_toy_data
+from ._helpers import REPO, make_toy_data, run_tool, toy_runner_cfg
 
 SEG_CFG = REPO / 'configs/toy/fpn_e-spikeformer-t_toy.py'
 DET_CFG = REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py'
@@ -61,6 +61,83 @@ def test_missing_image_directory_is_named(tmp_path):
                pipeline=[])
     with pytest.raises(FileNotFoundError, match=str(tmp_path / 'no_data/images/training')):
         _build_dataset('mmseg', cfg)
+
+
+# ------------------------------------------------------------------------------------------------
+# Empty datasets: an error naming the dataset, never a silent no-op or a numpy message
+
+
+def _toy_runner(tmp_path, hooks):
+    from mmengine.runner import Runner
+    cfg = toy_runner_cfg(str(tmp_path), by_epoch=True, hooks=hooks)
+    cfg['train_dataloader']['dataset']['n'] = 0
+    return Runner.from_cfg(cfg)
+
+
+def test_empty_train_dataset_stops_before_training(tmp_path):
+    runner = _toy_runner(tmp_path, [dict(type='NonEmptyDatasetHook')])
+    with pytest.raises(EmptyDatasetError, match=r'the train dataset has no samples: RelToyDataset'):
+        runner.train()
+    assert not list(tmp_path.glob('*.pth'))
+
+
+def test_control_without_hook_mmengine_fails_obscurely(tmp_path):
+    runner = _toy_runner(tmp_path, [])
+    with pytest.raises(ZeroDivisionError):  # inside DefaultSampler.__iter__
+        runner.train()
+
+
+@pytest.mark.parametrize('split', ['val', 'test'])
+def test_empty_val_and_test_datasets_are_named(split):
+    from types import SimpleNamespace
+    from sdt_dense.engine import NonEmptyDatasetHook
+    loop = SimpleNamespace(dataloader=SimpleNamespace(dataset=[]))
+    runner = SimpleNamespace(**{f'{split}_loop': loop})
+    with pytest.raises(EmptyDatasetError, match=f'the {split} dataset has no samples: list'):
+        getattr(NonEmptyDatasetHook(), f'before_{split}')(runner)
+    loop.dataloader.dataset = [0]
+    getattr(NonEmptyDatasetHook(), f'before_{split}')(runner)
+
+
+def test_empty_dataset_message_names_paths_and_wrapped_datasets():
+    cfg = dict(type='RepeatDataset', times=2,
+               dataset=dict(type='CocoDataset', data_root='data/coco/', ann_file='a/b.json',
+                            data_prefix=dict(img='train2017/'),
+                            filter_cfg=dict(filter_empty_gt=True)))
+    with pytest.raises(EmptyDatasetError) as err:
+        check_not_empty(_Sized(0, cfg), 'val')
+    msg = str(err.value)
+    assert msg.startswith("the val dataset has no samples: RepeatDataset(dataset=CocoDataset("
+                          "data_root='data/coco/', ann_file='a/b.json', "
+                          "data_prefix={'img': 'train2017/'}, filter_cfg={'filter_empty_gt': True}))")
+    check_not_empty(_Sized(1, cfg))  # one sample is enough
+    check_not_empty(iter([]))  # no length (iterable-style): not checked
+
+
+class _Sized(dict):
+    """A dataset config dict that also has a length."""
+
+    def __init__(self, n, cfg):
+        super().__init__(cfg)
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+
+def test_tools_train_names_an_empty_image_directory(tmp_path):
+    """Serialised mmengine datasets fail while being built; tools/train.py names the dataset."""
+    root = tmp_path / 'empty_ade'
+    for sub in ('images/training', 'annotations/training', 'images/validation',
+                'annotations/validation'):
+        (root / sub).mkdir(parents=True)
+    proc = run_tool(['train.py', SEG_CFG, '--work-dir', tmp_path / 'work', '--cfg-options',
+                     f'train_dataloader.dataset.data_root={root}'], timeout=300)
+    assert proc.returncode != 0
+    assert 'EmptyDatasetError: a dataset has no samples: BaseSegDataset(' in proc.stderr
+    assert f"'img_path': '{root}/images/training'" in proc.stderr
+    assert 'need at least one array to concatenate' in proc.stderr  # the cause, kept in the chain
+    assert not list((tmp_path / 'work').rglob('*.pth'))
 
 
 # ------------------------------------------------------------------------------------------------

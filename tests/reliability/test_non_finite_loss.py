@@ -19,7 +19,7 @@ def test_non_finite_loss_stops_and_names_the_iteration(tmp_path, value):
         Runner.from_cfg(cfg).train()
     msg = str(err.value)
     assert 'non-finite loss at iteration 3;' in msg
-    assert f"non-finite terms: ['loss']" in msg
+    assert "non-finite terms: ['loss']" in msg
     assert str(tmp_path / 'iter_2.pth') in msg  # the last good checkpoint
     assert sorted(p.name for p in tmp_path.glob('*.pth')) == ['iter_1.pth', 'iter_2.pth']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'iter_2.pth')
