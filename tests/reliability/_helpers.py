@@ -114,15 +114,15 @@ def toy_runner_cfg(work_dir: str, max_iters: int = 6, interval: int = 2, hooks: 
 
 @HOOKS.register_module(force=True)
 class RecordLossHook(Hook):
-    """Append ``{"iter": k, "losses": {...}}`` (raw, unsmoothed values) for every iteration to
-    ``<work_dir>/losses.jsonl``."""
+    """Append ``{"iter": k, "losses": {...}}`` (raw, unsmoothed values of this process) for every
+    iteration to ``<work_dir>/losses.jsonl`` (rank r > 0: ``losses.rank<r>.jsonl``)."""
 
     priority = 'HIGHEST'
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         values = {k: float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
                   for k, v in (outputs or {}).items()}
-        with open(osp.join(runner.work_dir, 'losses.jsonl'), 'a') as f:
+        with open(osp.join(runner.work_dir, _losses_file(runner.rank)), 'a') as f:
             f.write(json.dumps(dict(iter=runner.iter + 1, losses=values)) + '\n')
 
 
@@ -142,11 +142,15 @@ class HangForKillHook(Hook):
                 time.sleep(1)
 
 
-def read_losses(work_dir) -> Dict[int, Dict[str, float]]:
-    """``{iteration: {name: value}}`` from ``losses.jsonl`` (a later line for the same iteration
-    wins, i.e. the resumed run)."""
+def _losses_file(rank: int) -> str:
+    return 'losses.jsonl' if rank == 0 else f'losses.rank{rank}.jsonl'
+
+
+def read_losses(work_dir, rank: int = 0) -> Dict[int, Dict[str, float]]:
+    """``{iteration: {name: value}}`` recorded by ``RecordLossHook`` on ``rank`` (a later line for
+    the same iteration wins, i.e. the resumed run)."""
     out = {}
-    for line in Path(work_dir, 'losses.jsonl').read_text().splitlines():
+    for line in Path(work_dir, _losses_file(rank)).read_text().splitlines():
         rec = json.loads(line)
         out[rec['iter']] = rec['losses']
     return out

@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
 from ..atomic_io import ATOMIC_BACKEND, atomic_write, remove_stale_temp_files
+from .rng_state_hook import RNGStateHook
 
 _POINTER = 'last_checkpoint'
 
@@ -40,7 +41,8 @@ class AtomicCheckpointHook(CheckpointHook):
     Every checkpoint file and the ``last_checkpoint`` pointer are written to a temporary file and
     renamed over the target, so a job killed at any moment leaves the previous checkpoint and the
     pointer to it intact, and ``tools/train.py CONFIG --resume`` continues from it. Temporary files
-    of killed writes are removed when training starts. Arguments are those of ``CheckpointHook``;
+    of killed writes are removed when training starts. Under distributed training it also gathers
+    every rank's random state into the checkpoint (with :class:`RNGStateHook`). Arguments are those of ``CheckpointHook``;
     remote ``out_dir``/``backend_args`` (e.g. ``s3://``) are used unchanged.
     """
 
@@ -65,6 +67,11 @@ class AtomicCheckpointHook(CheckpointHook):
                           f'write: {stale}', logger='current')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        # Every rank runs this method, but mmengine's save (and before_save_checkpoint) runs on
+        # rank 0 only: collect what the checkpoint needs from every rank here.
+        for hook in runner.hooks:
+            if isinstance(hook, RNGStateHook):
+                hook.gather(runner, meta)
         if not getattr(self, '_atomic', False):
             super()._save_checkpoint_with_step(runner, step, meta)
             return

@@ -1,17 +1,21 @@
 """Random-number-generator state in checkpoints, so that a resumed run continues the same stream."""
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
-#: key of the RNG states in a checkpoint dict
+#: key of the RNG states in a checkpoint dict (those of the saving process, rank 0)
 RNG_KEY = 'rng_state'
+#: key of the list of every rank's states (distributed runs saved by ``AtomicCheckpointHook``)
+RNG_RANKS_KEY = 'rng_state_per_rank'
 
 
 def get_rng_state() -> Dict[str, Any]:
@@ -90,8 +94,13 @@ class RNGStateHook(Hook):
     checkpoint was saved is fetched with the generator states stored in that checkpoint. Anything
     that draws in between (a validation run) therefore does not change the training stream.
 
-    Under distributed training the checkpoint holds the saving rank's state, and every rank restores
-    it; the data order is exact in any case (mmengine's sampler is seeded per epoch).
+    Under distributed training the ranks draw different numbers (``diff_rank_seed``, and draws whose
+    count depends on the data, e.g. RoI sampling), so every rank's state is needed: with
+    ``AtomicCheckpointHook`` the checkpoint holds them all (gathered from every rank at save time,
+    :meth:`gather`) and each rank restores its own. A checkpoint without them (saved by mmengine's
+    ``CheckpointHook``, or resumed with another world size) gives every rank the saving rank's
+    state, with a warning. The data order is exact in any case (mmengine's sampler is seeded per
+    epoch).
     """
 
     priority = 'VERY_LOW'
@@ -101,26 +110,60 @@ class RNGStateHook(Hook):
         self._loaded_iter: Optional[int] = None  # its iteration counter
         self._pending: Optional[Dict[str, Any]] = None  # epoch loops: restore at the next epoch
         self._in_loop = False  # the train loop has started (before_train_epoch was called)
+        self._gathered: Optional[list] = None  # every rank's state, for the next checkpoint
+        self._warning: Optional[str] = None  # about the loaded state, printed if it is restored
+
+    def gather(self, runner, meta: dict) -> None:
+        """Collect every rank's RNG state for the checkpoint about to be saved.
+
+        Called on every rank by ``AtomicCheckpointHook`` right before a save (mmengine calls
+        ``before_save_checkpoint`` on the saving rank only); collective under distributed
+        training. ``meta`` is the checkpoint's meta dict.
+        """
+        state = get_rng_state()
+        states = all_gather_object(state) if get_world_size() > 1 else [state]
+        self._gathered = states if get_rank() == 0 else None
+        self._pin(runner, state, meta)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = get_rng_state()
         checkpoint[RNG_KEY] = state
+        gathered, self._gathered = self._gathered, None
+        if gathered is not None:  # gather() ran for this checkpoint and already pinned the state
+            checkpoint[RNG_RANKS_KEY] = gathered
+            return
+        self._pin(runner, state, checkpoint.get('meta', {}))
+
+    def _pin(self, runner, state: Dict[str, Any], meta: dict) -> None:
+        """Make the next batch be fetched with ``state`` (the invariant of the class docstring)."""
         if not self._in_loop:
             return
-        if self._iter_based(runner) or checkpoint.get('meta', {}).get('epoch') == runner.epoch + 1:
+        if self._iter_based(runner) or meta.get('epoch') == runner.epoch + 1:
             # (an epoch loop resumes at epoch boundaries: pin only for end-of-epoch checkpoints)
             self._restore_before_next_batch(runner, state, skip=0)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         # Whether this load is a resume is only known in before_train (the iteration counter is
         # restored after this hook runs); a ``load_from`` fine-tuning starts its own stream.
-        self._loaded = checkpoint.get(RNG_KEY)
         self._loaded_iter = checkpoint.get('meta', {}).get('iter')
+        self._loaded = checkpoint.get(RNG_KEY)
+        world_size, per_rank = get_world_size(), checkpoint.get(RNG_RANKS_KEY)
+        if per_rank is not None and len(per_rank) == world_size:
+            self._loaded = per_rank[get_rank()]
+        elif self._loaded is not None and world_size > 1:
+            saved = 'another world size' if per_rank is not None else 'the saving rank only'
+            self._warning = (f'{type(self).__name__}: the checkpoint holds the random state of '
+                             f'{saved} (world size now {world_size}): every rank restores rank '
+                             "0's state, so random draws after the resume may differ from an "
+                             'uninterrupted run (save with AtomicCheckpointHook to keep them all)')
 
     def before_train(self, runner) -> None:
         state, self._loaded = self._loaded, None
+        warning, self._warning = self._warning, None
         if state is None or runner.iter == 0 or runner.iter != self._loaded_iter:
             return
+        if warning:
+            print_log(warning, logger='current', level=logging.WARNING)
         print_log(f'{type(self).__name__}: restoring the random state saved at iteration '
                   f'{runner.iter}', logger='current')
         # An iteration-based loop first re-reads the ``runner.iter`` batches it already trained on.
