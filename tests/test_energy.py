@@ -14,6 +14,7 @@ from torch import nn
 
 from sdt_dense.analysis import (EnergyAccumulator, EnergyConstants, EnergyMeter,
                                 FiringRateMonitor)
+from sdt_dense.models import ESpikeFormer, LIFNeuron, repeat_over_time
 from sdt_dense.models.layers import SpikeDrivenSelfAttention
 from sdt_dense.models.neuron import SFANeuron
 
@@ -144,7 +145,7 @@ def test_integer_mode_statistics_match_spike_driven():
         model(X)
     for n in monitor.rows():
         assert (n.count_sum, n.histogram) == (COUNT_SUM, HISTOGRAM)
-    with pytest.raises(ValueError, match='no SFANeuron'):
+    with pytest.raises(ValueError, match='no spiking neuron'):
         FiringRateMonitor(nn.Linear(2, 2))
 
 
@@ -235,6 +236,82 @@ def _uniform_fan_out(module: nn.Module) -> bool:
         return (set(module.kernel_size) | set(module.stride) == {1}
                 and set(module.padding) == {0})
     return False
+
+
+# ------------------------------------------------------------------------------------------------
+# Multi-step LIF models: spikes over T real timesteps
+
+
+class TinyLIF(nn.Module):
+    """Image repeated over T = 2 timesteps -> 1x1 stem (weight 1) -> LIF -> padded Conv1d k=3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv1d(1, 1, 1, bias=False)
+        self.stem.weight.data.fill_(1.)
+        self.lif = LIFNeuron(T=2)
+        self.conv = nn.Conv1d(1, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.lif(self.stem(repeat_over_time(x, 2))))
+
+
+def test_lif_network_hand_computed():
+    # LIF (tau 2, threshold 1, reset 0): h_t = (v_{t-1} + x) / 2. Inputs [2, 1.5, 1]:
+    #   t=1: h = [1, .75, .5] -> spikes [1, 0, 0]; t=2: h = [1, 1.125, .75] -> spikes [1, 1, 0]
+    #   counts over T [2, 1, 0]: 3 spikes on 3 elements, mean count 1, binary rate 1/2
+    report = _measure(TinyLIF().eval(), [torch.tensor([[[2., 1.5, 1.]]])])
+    (neuron,) = report.neurons
+    assert (neuron.neuron_type, neuron.D, neuron.steps, neuron.norm) == ('LIFNeuron', 2, 2, 1.)
+    assert (neuron.numel, neuron.count_sum, neuron.nonzero) == (3, 3, 2)
+    assert neuron.histogram == [1, 1, 1]
+    assert neuron.binary_firing_rate == pytest.approx(0.5)
+    stem, conv = report.layers
+    # the stem computes the same 3 outputs at both timesteps: charged once, 3 x 1 x 1 MACs
+    assert (stem.input_kind, stem.dense_macs, stem.mac_ops) == ('real', 3, 3)
+    # per timestep 6 outputs x 1 input x 3 taps = 18 MACs; estimate = 1 spike/element * 18;
+    # exact: fan-out of a padded k=3 over 3 positions [2, 3, 2] x counts [2, 1, 0] = 7, x 2 outputs
+    assert (conv.input_kind, conv.dense_macs, conv.sop_exact) == ('spike', 18, 14)
+    assert conv.input_firing_rate == pytest.approx(1.)
+    assert conv.sop_estimate == pytest.approx(18)
+    t = report.totals()
+    assert t['total_energy_mj'] == pytest.approx((4.6 * 3 + 0.9 * 18) * 1e-9)  # 30.0 pJ
+    assert t['total_energy_mj_exact'] == pytest.approx((4.6 * 3 + 0.9 * 14) * 1e-9)  # 26.4 pJ
+    assert t['mean_binary_firing_rate'] == pytest.approx(0.5)
+
+
+def test_lif_backbone_estimate_and_exact_agree_where_they_must():
+    """E-SpikeFormer 't' with LIF neurons (T = 2): per-timestep MACs x spikes over T is the exact
+    count wherever every input feeds equally many outputs (1x1 convs, q (k^T v))."""
+    torch.manual_seed(0)
+    model = ESpikeFormer(arch='t', neuron_cfg=dict(type='LIF', T=2), out_indices=(4,)).eval()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(0., 2.)
+    report = _measure(model, [torch.rand(1, 3, 32, 32)])
+    modules = dict(model.named_modules())
+    rows = {r.name: r for r in report.layers}
+    stem = rows['downsamples.0.conv']
+    conv = modules['downsamples.0.conv']
+    # only the stem reads real values: every other layer is fed by a LIF neuron's spikes
+    assert [r.name for r in report.layers if r.input_kind != 'spike'] == ['downsamples.0.conv']
+    # one 16x16 output map per timestep, computed once
+    assert stem.mac_ops == conv.out_channels * 16 * 16 * conv.in_channels * 7 * 7
+    equal = 0
+    for r in report.layers:
+        if r.input_kind == 'spike' and r.sop_exact and (
+                _uniform_fan_out(modules[r.name]) or r.name.endswith('qkv_matmul')):
+            assert r.sop_exact == pytest.approx(r.sop_estimate, rel=1e-9), r.name
+            equal += 1
+    assert equal >= 10
+    # spike-matrix products per timestep: 8 heads x N = 2x2 tokens x d_v = 4C/8 x d = C/8 for the
+    # C = 96 (stage 3) and C = 128 (stage 4) blocks; both k^T v and q (k^T v)
+    assert {r.dense_macs for r in report.layers if r.type == 'SpikeMatMul'} == {
+        8 * 4 * 48 * 12, 8 * 4 * 64 * 16}
+    assert {n.neuron_type for n in report.neurons} == {'LIFNeuron'}
+    assert all(n.steps == 2 for n in report.neurons)
+    assert 0 < report.totals()['mean_firing_rate'] <= 2
 
 
 @pytest.fixture(scope='module')

@@ -24,6 +24,12 @@ per image:
   as ``r_k * r_v * dense MACs`` (an accumulate needs a k spike AND a v spike), ``q (k^T v)`` as
   ``r_q * dense MACs``.
 
+Multi-step LIF models (``neuron_cfg=dict(type='LIF', T=...)``) are measured the same way, over
+their ``T`` real timesteps: the "firing rate" is the number of spikes per element over the ``T``
+steps, so ``SOP = fr * dense MACs`` is the paper's ``binary rate * T * FLOPs``, and the exact count
+adds every spike of every timestep. The stem runs on the image repeated over ``T`` and is charged
+once (its ``T`` results are equal). See :mod:`sdt_dense.analysis.ops`.
+
 The headline ``total_energy_mj`` uses one of them (``headline_sop``, default ``'estimate'`` so that
 numbers compare with published tables); both totals are always reported. BatchNorm is folded into
 the convolutions and costs nothing extra; additions, pooling, resizing, RoI ops and NMS are not
@@ -274,7 +280,7 @@ class EnergyMeter:
         report = meter.report(EnergyConstants(e_ac_pj=0.9), headline_sop='estimate')
 
     Args:
-        model: a model with SFA neurons.
+        model: a model with SFA neurons (or multi-step LIF neurons).
     """
 
     def __init__(self, model: nn.Module) -> None:

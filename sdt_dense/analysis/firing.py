@@ -1,16 +1,19 @@
-"""Firing statistics of SFA neurons.
+"""Firing statistics of spiking neurons.
 
-:class:`FiringRateMonitor` hooks every :class:`~sdt_dense.models.neuron.SFANeuron` of a model (by
-module name) and accumulates, over any number of forward passes, what each neuron emitted:
+:class:`FiringRateMonitor` hooks every :class:`~sdt_dense.models.neuron.SFANeuron` and every
+:class:`~sdt_dense.models.lif.LIFNeuron` of a model (by module name) and accumulates, over any
+number of forward passes, what each neuron emitted:
 
 * the **mean integer count** per element (the "firing rate" of this line of work, in ``[0, D]``);
-* the **binary firing rate** = mean count / number of virtual timesteps (``D``; the eval ceiling
-  for a neuron built with ``eval_ceiling``, which emits that many binary slices);
+  for a LIF neuron, the number of spikes over its ``T`` real timesteps, in ``[0, T]``;
+* the **binary firing rate** = mean count / number of timesteps (``D`` virtual ones; the eval
+  ceiling for a neuron built with ``eval_ceiling``, which emits that many binary slices; ``T`` real
+  ones for LIF): the probability that a binary slot spikes;
 * the **fraction of non-zero outputs**, and a histogram of the counts ``0..steps``.
 
 It works in both inference modes: an integer-mode output ``k / norm`` is multiplied back by
 ``norm``; a spike-driven output (binary slices ``(steps * B, *S)``) is merged back to counts
-first, so the statistics are per element of the integer-mode tensor ``(B, *S)`` either way.
+first, as is a LIF output ``(T * B, *S)``, so the statistics are per element of ``(B, *S)``.
 """
 from __future__ import annotations
 
@@ -20,7 +23,11 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
+from ..models.lif import LIFNeuron
 from ..models.neuron import SFANeuron, get_spike_slices, merge_spike_slices
+
+#: neuron types the analysis understands
+SPIKING_NEURONS = (SFANeuron, LIFNeuron)
 
 
 @dataclass
@@ -29,14 +36,16 @@ class NeuronStats:
 
     Attributes:
         name: module name in the model.
-        D: the neuron's integer ceiling ``D``.
-        steps: virtual timesteps in force when it ran (``D``, or its eval ceiling in eval mode).
-        norm: divisor of the count in integer mode.
+        D: the neuron's integer ceiling ``D`` (LIF: ``T``).
+        steps: timesteps in force when it ran (``D``, or its eval ceiling in eval mode; LIF: ``T``
+            real ones).
+        norm: divisor of the count in integer mode (LIF: 1).
         calls: forward calls seen.
         numel: output elements seen (integer-mode elements, summed over calls and batch).
         count_sum: sum of the integer counts.
         nonzero: number of elements with a non-zero count.
         histogram: ``histogram[k]`` = number of elements with count ``k`` (``k = 0..steps``).
+        neuron_type: ``'SFANeuron'`` or ``'LIFNeuron'``.
     """
 
     name: str
@@ -48,6 +57,7 @@ class NeuronStats:
     count_sum: int = 0
     nonzero: int = 0
     histogram: List[int] = field(default_factory=list)
+    neuron_type: str = 'SFANeuron'
 
     @property
     def mean_count(self) -> float:
@@ -70,17 +80,20 @@ class NeuronStats:
                     calls=self.calls, numel=self.numel, count_sum=self.count_sum,
                     nonzero=self.nonzero, mean_count=self.mean_count,
                     binary_firing_rate=self.binary_firing_rate,
-                    nonzero_fraction=self.nonzero_fraction, histogram=list(self.histogram))
+                    nonzero_fraction=self.nonzero_fraction, histogram=list(self.histogram),
+                    neuron_type=self.neuron_type)
 
 
-def output_counts(neuron: SFANeuron, output: Tensor) -> Tensor:
+def output_counts(neuron: nn.Module, output: Tensor) -> Tensor:
     """Integer spike counts ``(B, *S)`` behind a neuron output of either inference mode.
 
     Args:
-        neuron: the neuron that produced ``output`` (supplies ``norm``).
-        output: integer-mode ``(B, *S)`` values ``k / norm``, or spike-driven binary slices
-            ``(steps * B, *S)`` carrying a ``SpikeSlices`` tag.
+        neuron: the neuron that produced ``output`` (supplies ``norm``, or ``T`` for LIF).
+        output: integer-mode ``(B, *S)`` values ``k / norm``, spike-driven binary slices
+            ``(steps * B, *S)`` carrying a ``SpikeSlices`` tag, or LIF spikes ``(T * B, *S)``.
     """
+    if isinstance(neuron, LIFNeuron):  # spikes over T real timesteps: count them per element
+        return output.detach().unflatten(0, (neuron.T, -1)).sum(0).float()
     tag = get_spike_slices(output)
     norm = tag.norm if tag is not None else neuron.norm
     # k / norm * norm is not exact in floating point for every norm; the count is an integer.
@@ -99,17 +112,19 @@ class FiringRateMonitor:
             print(row.name, row.mean_count, row.binary_firing_rate)
 
     Args:
-        model: any module; every submodule that is an :class:`SFANeuron` (or a subclass) is hooked.
+        model: any module; every submodule that is an :class:`SFANeuron` or a
+            :class:`~sdt_dense.models.lif.LIFNeuron` (or a subclass) is hooked.
 
     Raises:
-        ValueError: ``model`` has no SFA neuron (nothing could be measured).
+        ValueError: ``model`` has no spiking neuron (nothing could be measured).
     """
 
     def __init__(self, model: nn.Module) -> None:
-        self.neurons: Dict[str, SFANeuron] = {
-            name: m for name, m in model.named_modules() if isinstance(m, SFANeuron)}
+        self.neurons: Dict[str, nn.Module] = {
+            name: m for name, m in model.named_modules() if isinstance(m, SPIKING_NEURONS)}
         if not self.neurons:
-            raise ValueError(f'{type(model).__name__} contains no SFANeuron to monitor')
+            raise ValueError(f'{type(model).__name__} contains no spiking neuron (SFANeuron or '
+                             'LIFNeuron) to monitor')
         self._stats: Dict[str, NeuronStats] = {}
         self._handles: list = []
 
@@ -124,16 +139,18 @@ class FiringRateMonitor:
         self._handles.clear()
 
     def _make_hook(self, name: str):
-        def hook(module: SFANeuron, args, output: Tensor) -> None:
+        def hook(module: nn.Module, args, output: Tensor) -> None:
             self._record(name, module, output)
         return hook
 
-    def _record(self, name: str, neuron: SFANeuron, output: Tensor) -> None:
-        steps = neuron.ceiling
+    def _record(self, name: str, neuron: nn.Module, output: Tensor) -> None:
+        lif = isinstance(neuron, LIFNeuron)
+        steps = neuron.T if lif else neuron.ceiling
         stats = self._stats.get(name)
         if stats is None:
-            stats = self._stats[name] = NeuronStats(name, neuron.D, steps, neuron.norm,
-                                                    histogram=[0] * (steps + 1))
+            stats = self._stats[name] = NeuronStats(
+                name, steps if lif else neuron.D, steps, neuron.norm,
+                histogram=[0] * (steps + 1), neuron_type=type(neuron).__name__)
         elif stats.steps != steps:
             # Train-mode (ceiling D) and eval-mode (eval_ceiling) counts must not be mixed.
             raise RuntimeError(f'neuron {name!r} ran with ceiling {steps} after {stats.steps}; '

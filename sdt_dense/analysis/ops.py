@@ -12,6 +12,13 @@ The model runs once (or several times) in spike-driven mode
   is added once per output and is not counted, as BN folding is free in the energy convention.
 * **Real input** (the stem on pixels, predictors on real features): charged as MACs, equal to the
   dense MACs of the layer.
+* **Multi-step LIF models** (:class:`~sdt_dense.models.lif.LIFNeuron`, ``T`` real timesteps folded
+  into the batch): a layer after a LIF neuron gets binary spikes ``(T * B, *S)`` (tagged
+  :class:`~sdt_dense.models.lif.TimeSteps`) and accumulates for every spike of every timestep;
+  ``dense_macs`` and ``input_numel`` are per timestep and ``input_count_sum`` counts the spikes of
+  all ``T``, so ``mean_firing_rate * dense_macs`` is the paper's ``fr * T * FLOPs``. The stem on the
+  image repeated over ``T`` (tagged ``repeated``) computes the same result ``T`` times and is
+  charged once.
 * **Spike-matrix products** of the attention (:class:`~sdt_dense.models.layers.SpikeMatMul`), in
   count units (an operand value ``c / norm`` stands for ``c`` binary spikes):
 
@@ -44,6 +51,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from ..models.layers import SpikeDrivenSelfAttention, SpikeMatMul
+from ..models.lif import get_time_steps
 from ..models.neuron import get_spike_slices, merge_spike_slices
 from ..models.spike_driven import SYNAPTIC_TYPES, spike_driven
 
@@ -122,16 +130,16 @@ def conv_exact_acs(module: nn.Module, counts: Tensor) -> int:
     return int(round(y.sum().item())) * out_per_group
 
 
-def _dense_macs(module: nn.Module, x: Tensor, out: Tensor) -> int:
-    """Dense MACs (FLOPs convention) of ``module`` for an input ``x`` (batch ``B``, merged)
-    giving ``out``."""
+def _dense_macs(module: nn.Module, x_numel: int, out_numel: int) -> int:
+    """Dense MACs (FLOPs convention) of ``module`` for ``x_numel`` input elements giving
+    ``out_numel`` output elements."""
     if isinstance(module, nn.Linear):
-        return x.numel() * module.out_features
+        return x_numel * module.out_features
     kernel = math.prod(module.kernel_size)
     if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d)):
         # each input element is multiplied into (out / groups) * kernel outputs
-        return x.numel() * (module.out_channels // module.groups) * kernel
-    return out.numel() * (module.in_channels // module.groups) * kernel
+        return x_numel * (module.out_channels // module.groups) * kernel
+    return out_numel * (module.in_channels // module.groups) * kernel
 
 
 class SynapticOpCounter:
@@ -145,8 +153,8 @@ class SynapticOpCounter:
         rows = counter.rows()
 
     Args:
-        model: any model with SFA neurons. Every ``Conv1d/Conv2d/ConvTranspose/Linear`` and every
-            :class:`SpikeMatMul` of an attention module is counted.
+        model: any model with SFA (or LIF) neurons. Every ``Conv1d/Conv2d/ConvTranspose/Linear``
+            and every :class:`SpikeMatMul` of an attention module is counted.
 
     Raises:
         ValueError: if the model has a :class:`SpikeMatMul` outside a
@@ -161,14 +169,17 @@ class SynapticOpCounter:
         self._matmul_norms = self._find_matmul_norms(model)
 
     @staticmethod
-    def _find_matmul_norms(model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float]]]:
+    def _find_matmul_norms(
+            model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float], int]]:
         """Per SpikeMatMul: the norms turning operand values back into spike counts
-        (``None``: a real-valued operand)."""
-        norms: Dict[nn.Module, Tuple[float, Optional[float]]] = {}
+        (``None``: a real-valued operand), and the real timesteps folded into the operands'
+        batch (LIF: ``T``; SFA: 1)."""
+        norms: Dict[nn.Module, Tuple[float, Optional[float], int]] = {}
         for m in model.modules():
             if isinstance(m, SpikeDrivenSelfAttention):
-                norms[m.kv_matmul] = (m.k_neuron.norm, m.v_neuron.norm)
-                norms[m.qkv_matmul] = (m.q_neuron.norm, None)
+                steps = getattr(m.q_neuron, 'T', 1)
+                norms[m.kv_matmul] = (m.k_neuron.norm, m.v_neuron.norm, steps)
+                norms[m.qkv_matmul] = (m.q_neuron.norm, None, steps)
         for name, m in model.named_modules():
             if isinstance(m, SpikeMatMul) and m not in norms:
                 raise ValueError(f'SpikeMatMul {name!r} is not part of a SpikeDrivenSelfAttention; '
@@ -189,21 +200,25 @@ class SynapticOpCounter:
     def _synaptic_hook(self, name: str):
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
             x = args[0]
-            tag = get_spike_slices(x)
-            if tag is None:
+            tag, time = get_spike_slices(x), get_time_steps(x)
+            if tag is None and (time is None or time.repeated):
                 row = self._row(name, module, 'real')
-                macs = _dense_macs(module, x, output)
+                once = time.steps if time is not None else 1  # T equal copies: computed once
+                macs = _dense_macs(module, x.numel() // once, output.numel() // once)
                 row.dense_macs += macs
                 row.mac_ops += macs
-                row.input_numel += x.numel()
+                row.input_numel += x.numel() // once
                 return
             row = self._row(name, module, 'spike')
-            counts = x.unflatten(0, (tag.steps, -1)).sum(0)  # (B, ...) integer counts
+            steps = tag.steps if tag is not None else time.steps
+            counts = x.unflatten(0, (steps, -1)).sum(0)  # (B, ...) integer counts
             row.input_numel += counts.numel()
             total = int(round(counts.double().sum().item()))
             row.input_count_sum += total
-            # output is already accumulated to (B, ...) by the spike-driven hook
-            row.dense_macs += _dense_macs(module, counts, output)
+            # (B, ...) per timestep: the spike-driven hook already merged an SFA layer's output;
+            # a LIF layer's output still has the T timesteps
+            out_numel = output.numel() * counts.shape[0] // output.shape[0]
+            row.dense_macs += _dense_macs(module, counts.numel(), out_numel)
             if isinstance(module, nn.Linear):
                 row.exact_acs += total * module.out_features
             else:
@@ -211,14 +226,16 @@ class SynapticOpCounter:
         return hook
 
     def _matmul_hook(self, name: str):
-        a_norm, b_norm = self._matmul_norms_by_name[name]
+        a_norm, b_norm, steps = self._matmul_norms_by_name[name]
 
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
             a, b = args[0], args[1]
             row = self._row(name, module, 'spike')
-            row.dense_macs += output.numel() * a.shape[-1]
+            # per timestep (LIF operands hold T of them); the counts below cover all of them,
+            # one product per timestep
+            row.dense_macs += output.numel() * a.shape[-1] // steps
             a_counts = (merge_spike_slices(a).double() * a_norm).round()
-            row.input_numel += a.numel()
+            row.input_numel += a.numel() // steps
             a_sum = int(a_counts.sum().item())
             row.input_count_sum += a_sum
             if b_norm is None:  # spikes x integer matrix: each spike adds a row of b

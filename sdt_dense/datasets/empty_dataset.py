@@ -2,9 +2,10 @@
 
 mmengine fails obscurely on an empty dataset: with ``serialize_data=True`` (the default) the build
 stops in ``BaseDataset._serialize_data`` with "need at least one array to concatenate"; over a
-non-serialised one, ``DefaultSampler`` divides by zero and ``InfiniteSampler`` loops forever. It happens when ``data_root``/``data_prefix`` point at an empty directory,
-when an annotation file lists no images, or when ``filter_cfg`` drops every image (e.g.
-``filter_empty_gt`` on a split without annotations).
+non-serialised one, ``DefaultSampler`` divides by zero and ``InfiniteSampler`` loops forever. It
+happens when ``data_root``/``data_prefix`` point at an empty directory, when an annotation file
+lists no images, or when ``filter_cfg`` drops every image (e.g. ``filter_empty_gt`` on a split
+without annotations).
 """
 from __future__ import annotations
 

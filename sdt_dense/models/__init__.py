@@ -5,9 +5,10 @@ from .backbones import (ARCH_ZOO, CheckpointMismatchError, ESpikeFormer, ESpikeF
 
 __all__ = ['SFANeuron', 'build_neuron', 'sfa_quantise', 'ARCH_ZOO', 'CheckpointMismatchError',
            'ESpikeFormer', 'ESpikeFormerClassifier', 'checkpoint_filter_fn', 'load_pretrained']
-from .lif import LIFNeuron, neuron_time_steps  # noqa: E402  (registers NEURONS['LIF'])
+from .lif import (LIFNeuron, TimeSteps, get_time_steps, neuron_time_steps,  # noqa: E402
+                  repeat_over_time)  # (registers NEURONS['LIF'])
 
-__all__ += ['LIFNeuron', 'neuron_time_steps']
+__all__ += ['LIFNeuron', 'TimeSteps', 'get_time_steps', 'neuron_time_steps', 'repeat_over_time']
 from .spike_driven import (SpikeDrivenError, convert_to_spike_driven,  # noqa: E402
                            is_spike_driven, spike_driven)
 from .bn_fold import BNFoldError, fold_bn  # noqa: E402

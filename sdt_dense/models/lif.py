@@ -20,17 +20,57 @@ Backward: the Heaviside step gets the sigmoid surrogate
 Time is folded into the batch: the neuron receives ``(T * B, *S)`` (timestep-major, as produced by
 ``x.repeat(T, ...)``), runs the recurrence over the leading ``T`` and returns binary spikes of the
 same shape. It is memoryful across timesteps within one call and stateless across calls (no
-``reset_net`` needed).
+``reset_net`` needed). Its output carries a :class:`TimeSteps` tag, as does an input repeated with
+:func:`repeat_over_time`, so that the analysis tools (:mod:`sdt_dense.analysis`) can tell binary
+spikes over ``T`` real timesteps from real values and count per timestep.
 """
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
 from .neuron import NEURONS
+
+
+# Attribute under which a time-folded tensor carries its TimeSteps tag.
+_TIME_STEPS_ATTR = '_sdt_time_steps'
+
+
+@dataclass(frozen=True)
+class TimeSteps:
+    """Tag of a tensor ``(T * B, *S)`` with ``T`` real timesteps folded in front of the batch
+    (timestep-major).
+
+    Attributes:
+        steps: ``T``.
+        repeated: the ``T`` timesteps are copies of one input (an image repeated over time): a
+            layer applied to it computes the same result ``T`` times, which hardware computes once.
+            ``False`` for binary spikes of a multi-step neuron.
+    """
+
+    steps: int
+    repeated: bool = False
+
+
+def get_time_steps(x: Tensor) -> Optional[TimeSteps]:
+    """Return the :class:`TimeSteps` tag of ``x``, or ``None``."""
+    return getattr(x, _TIME_STEPS_ATTR, None)
+
+
+def tag_time_steps(x: Tensor, steps: int, repeated: bool = False) -> Tensor:
+    """Tag ``x`` (in place, returned) as ``steps`` real timesteps folded into its leading dim."""
+    setattr(x, _TIME_STEPS_ATTR, TimeSteps(int(steps), bool(repeated)))
+    return x
+
+
+def repeat_over_time(x: Tensor, steps: int) -> Tensor:
+    """``(B, *S) -> (steps * B, *S)``: ``x`` repeated over ``steps`` real timesteps, tagged
+    ``repeated``."""
+    return tag_time_steps(x.repeat(steps, *([1] * (x.dim() - 1))), steps, repeated=True)
 
 
 class _MultiStepLIF(torch.autograd.Function):
@@ -93,7 +133,8 @@ class LIFNeuron(nn.Module):
             normalisation, so it is ignored.
 
     Shape:
-        input ``(T * B, *S)``, timestep-major; output the same shape with values in ``{0, 1}``.
+        input ``(T * B, *S)``, timestep-major; output the same shape with values in ``{0, 1}``,
+        tagged :class:`TimeSteps` ``(T)``.
     """
 
     #: the input must be repeated over ``T`` real timesteps (see :func:`neuron_time_steps`)
@@ -120,6 +161,8 @@ class LIFNeuron(nn.Module):
         # Binary spikes are spike-driven already: the flag exists for parity with SFANeuron and
         # changes nothing.
         self.spike_driven = False
+        #: a spike is worth 1 (SFANeuron's output is ``count / norm``), whatever ``norm`` was given
+        self.norm = 1.
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 0 or x.shape[0] % self.T:
@@ -130,7 +173,7 @@ class LIFNeuron(nn.Module):
         x_seq = x.unflatten(0, (self.T, -1))
         spikes = _MultiStepLIF.apply(x_seq, self.tau, self.v_threshold, self.v_reset,
                                      self.detach_reset, self.alpha)
-        return spikes.flatten(0, 1)
+        return tag_time_steps(spikes.flatten(0, 1), self.T)
 
     def extra_repr(self) -> str:
         return (f'T={self.T}, tau={self.tau:g}, v_threshold={self.v_threshold:g}, '

@@ -107,9 +107,10 @@ def test_empty_dataset_message_names_paths_and_wrapped_datasets():
     with pytest.raises(EmptyDatasetError) as err:
         check_not_empty(_Sized(0, cfg), 'val')
     msg = str(err.value)
-    assert msg.startswith("the val dataset has no samples: RepeatDataset(dataset=CocoDataset("
-                          "data_root='data/coco/', ann_file='a/b.json', "
-                          "data_prefix={'img': 'train2017/'}, filter_cfg={'filter_empty_gt': True}))")
+    assert msg.startswith(
+        "the val dataset has no samples: RepeatDataset(dataset=CocoDataset(data_root='data/coco/', "
+        "ann_file='a/b.json', data_prefix={'img': 'train2017/'}, "
+        "filter_cfg={'filter_empty_gt': True}))")
     check_not_empty(_Sized(1, cfg))  # one sample is enough
     check_not_empty(iter([]))  # no length (iterable-style): not checked
 

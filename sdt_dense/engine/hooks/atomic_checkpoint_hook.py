@@ -42,8 +42,8 @@ class AtomicCheckpointHook(CheckpointHook):
     renamed over the target, so a job killed at any moment leaves the previous checkpoint and the
     pointer to it intact, and ``tools/train.py CONFIG --resume`` continues from it. Temporary files
     of killed writes are removed when training starts. Under distributed training it also gathers
-    every rank's random state into the checkpoint (with :class:`RNGStateHook`). Arguments are those of ``CheckpointHook``;
-    remote ``out_dir``/``backend_args`` (e.g. ``s3://``) are used unchanged.
+    every rank's random state into the checkpoint (with :class:`RNGStateHook`). Arguments are those
+    of ``CheckpointHook``; remote ``out_dir``/``backend_args`` (e.g. ``s3://``) are used unchanged.
     """
 
     def before_train(self, runner) -> None:

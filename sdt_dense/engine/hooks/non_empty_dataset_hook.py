@@ -14,11 +14,12 @@ class NonEmptyDatasetHook(Hook):
 
     It runs before the first batch is drawn. mmengine itself stops in ``DefaultSampler`` with a
     ``ZeroDivisionError`` (or, with ``round_up=False``, trains zero iterations without a word), and
-    an empty validation or test set yields metrics over nothing. Serialised datasets (mmengine's default) fail earlier, while being built, with a numpy
-    message; ``tools/train.py`` and ``tools/test.py`` turn that into the same error
-    (:func:`~sdt_dense.datasets.empty_dataset_errors`). Not covered: a non-serialised empty
-    dataset with an ``InfiniteSampler`` and ``num_workers > 0`` hangs inside mmengine's loop
-    construction, before any hook runs.
+    an empty validation or test set yields metrics over nothing. Serialised datasets (mmengine's
+    default) fail earlier, while being built, with a numpy message; ``tools/train.py`` and
+    ``tools/test.py`` turn that into the same error
+    (:func:`~sdt_dense.datasets.empty_dataset_errors`). Not covered: a non-serialised empty dataset
+    with an ``InfiniteSampler`` and ``num_workers > 0`` hangs inside mmengine's loop construction,
+    before any hook runs.
     """
 
     priority = 'VERY_HIGH'

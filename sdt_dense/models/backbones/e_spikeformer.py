@@ -30,7 +30,7 @@ from ...checkpoint import extract_state_dict, safe_load
 from ...registry import register_model
 from ..layers import (ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention,
                       TokenMLP)
-from ..lif import neuron_time_steps
+from ..lif import neuron_time_steps, repeat_over_time
 from ..neuron import build_neuron
 
 # Published sizes: the embed dims are the only difference (heads 8, MLP ratio 4, blocks 1+1/2/6/2).
@@ -215,7 +215,7 @@ class ESpikeFormer(BaseModule):
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         T = self.time_steps
         if T > 1:  # multi-step neurons: time folded into the batch, (T * B, C, H, W)
-            x = x.repeat(T, *([1] * (x.dim() - 1)))
+            x = repeat_over_time(x, T)
         outs = []
         for i in range(max(self.out_indices) + 1):
             x = self._run_stage(i, x)
