@@ -17,7 +17,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import add_common_args, build_runner, init_scope, load_config, setup_cpu_distributed  # noqa: E402
+from train import (add_common_args, build_runner, init_scope, load_config,  # noqa: E402
+                   setup_cpu_distributed, shutdown_distributed)
 
 
 def parse_args():
@@ -108,6 +109,7 @@ def main():
     if is_main_process():
         path = write_metrics(metrics, cfg.work_dir)
         runner.logger.info(f'metrics written to {path}')
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -131,6 +131,18 @@ def setup_cpu_distributed(cfg):
         wrapper.setdefault('device_ids', None)
 
 
+def shutdown_distributed():
+    """Tear the process group down once every rank has finished (after a successful run).
+
+    Left to interpreter exit, gloo's background threads can be destroyed while still joinable
+    ("terminate called without an active exception"): a rank then dies with SIGABRT after its
+    work is done and torchrun reports the whole job as failed.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def build_runner(cfg):
     """``Runner.from_cfg``, or the registered ``runner_type`` when the config names one."""
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
@@ -170,6 +182,7 @@ def main():
     runner = build_runner(cfg)
     with empty_dataset_errors():  # the datasets are built here
         runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':
