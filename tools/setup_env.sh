@@ -208,8 +208,8 @@ import torch
 try:
     import mmcv._ext  # noqa: F401
 except ImportError as e:
-    mmcv_side = isinstance(e, ModuleNotFoundError) and (e.name or '').startswith('mmcv')
-    if not isinstance(e, ModuleNotFoundError) or mmcv_side:
+    # the ops library itself: missing, or undefined symbols (another torch's ABI)
+    if e.name == 'mmcv._ext' or 'undefined symbol' in str(e):
         print(f'  mmcv ops library does not load: {e}')
         sys.exit(2)
     traceback.print_exc()
