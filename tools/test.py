@@ -109,6 +109,7 @@ def main():
     if is_main_process():
         path = write_metrics(metrics, cfg.work_dir)
         runner.logger.info(f'metrics written to {path}')
+    del runner
     shutdown_distributed()
 
 

@@ -11,6 +11,7 @@ Without GPUs, ``--launcher pytorch`` runs on CPU processes over the gloo backend
 """
 import argparse
 import datetime
+import gc
 import os
 import os.path as osp
 
@@ -132,13 +133,15 @@ def setup_cpu_distributed(cfg):
 
 
 def shutdown_distributed():
-    """Tear the process group down once every rank has finished (after a successful run).
+    """Tear the process group down once every rank has finished (after a successful run; the
+    caller has dropped its runner, whose DDP wrapper holds the group).
 
     Left to interpreter exit, gloo's background threads can be destroyed while still joinable
     ("terminate called without an active exception"): a rank then dies with SIGABRT after its
     work is done and torchrun reports the whole job as failed.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()  # the runner and its DDP reducer sit in reference cycles
         torch_dist.barrier()
         torch_dist.destroy_process_group()
 
@@ -182,6 +185,7 @@ def main():
     runner = build_runner(cfg)
     with empty_dataset_errors():  # the datasets are built here
         runner.train()
+    del runner
     shutdown_distributed()
 
 
