@@ -183,12 +183,16 @@ def stream_worker(script: str, config: str, argv: Sequence[str]) -> None:
     subprocess.run([sys.executable, script, '--worker', config, *argv], check=True, env=env)
 
 
-def worker_argv(args: argparse.Namespace, names: Sequence[str]) -> List[str]:
-    """Re-create the command-line options ``names`` of ``args`` for a worker."""
+#: options of the orchestrating process only (add_common_args), never passed to a worker
+_PARENT_ONLY = ('rounds', 'out', 'worker')
+
+
+def worker_argv(args: argparse.Namespace, exclude: Sequence[str] = ()) -> List[str]:
+    """Re-create the command-line options of ``args`` for a worker: all of them except the
+    orchestration ones (``--rounds``, ``--out``) and ``exclude``."""
     argv = []
-    for name in names:
-        value = getattr(args, name)
-        if value is None or value is False:
+    for name, value in vars(args).items():
+        if name in _PARENT_ONLY or name in exclude or value is None or value is False:
             continue
         flag = '--' + name.replace('_', '-')
         argv += [flag] if value is True else [flag, str(value)]

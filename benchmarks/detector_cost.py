@@ -149,8 +149,7 @@ def main(argv: Optional[list] = None) -> None:
     print(f'detector_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
           f'{info["device"]} ({info.get("gpu", info["cpu"])}), threads {info["torch_threads"]}')
     script = os.path.abspath(__file__)
-    argv_w = worker_argv(args, ['img_size', 'batch_size', 'num_gt', 'device', 'threads',
-                                'warmup', 'steps', 'seed', 'no_flops'])
+    argv_w = worker_argv(args, exclude=['detectors'])  # each worker measures one detector
     runs = {name: [] for name in args.detectors}
     for r in range(args.rounds):
         order = args.detectors if r % 2 == 0 else list(reversed(args.detectors))

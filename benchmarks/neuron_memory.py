@@ -154,9 +154,7 @@ def main(argv: Optional[list] = None) -> None:
     print(f'neuron_memory: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, '
           f'{info["device"]}, threads {info["torch_threads"]}')
     script = os.path.abspath(__file__)
-    runs = alternating_runs(script, CONFIGS, args.rounds,
-                            worker_argv(args, ['arch', 'img_size', 'batch_size', 'device',
-                                               'threads', 'warmup', 'steps', 'seed']))
+    runs = alternating_runs(script, CONFIGS, args.rounds, worker_argv(args))
     mask, flt = summarise(runs['mask']), summarise(runs['float'])
     if hasattr(os, 'getloadavg'):
         info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]

@@ -104,8 +104,7 @@ def main() -> None:
 
     device = resolve_device(args.device)
     script = os.path.abspath(__file__)
-    argv = worker_argv(args, ['arch', 'img_size', 'batch_size', 'D', 'device', 'threads',
-                              'warmup', 'steps', 'seed'])
+    argv = worker_argv(args)
     info = machine_info(device, args.threads)
     print(f'spike_driven_cost: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, '
           f'D={args.D}, {info["device"]} ({info.get("gpu", info["cpu"])}), '

@@ -153,9 +153,7 @@ def main() -> None:
 
     device = resolve_device(args.device)
     script = os.path.abspath(__file__)
-    argv = worker_argv(args, ['arch', 'img_size', 'batch_size', 'num_classes', 'D', 'T', 'amp',
-                              'device', 'threads', 'warmup', 'steps', 'seed', 'profile',
-                              'profile_rows'])
+    argv = worker_argv(args)
     if args.profile:
         for config in CONFIGS:
             stream_worker(script, config, argv)

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 from ..models.neuron import merge_spike_slices
 from .firing import FiringRateMonitor, NeuronStats, mean_firing_rate
+from .ops import SynapticOpCounter, spike_matmul_operands
 
 SOP_MODES = ('estimate', 'exact')
 PJ_PER_MJ = 1e9
@@ -229,14 +230,10 @@ class _MatMulEstimator:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        from ..models.layers import SpikeDrivenSelfAttention
         names = {m: n for n, m in reversed(list(model.named_modules()))}
         # operand norms turn operand values (count / norm) back into counts; None = not spikes
-        self.norms: Dict[nn.Module, Tuple[float, Optional[float]]] = {}
-        for m in model.modules():
-            if isinstance(m, SpikeDrivenSelfAttention):
-                self.norms[m.kv_matmul] = (m.k_neuron.norm, m.v_neuron.norm)
-                self.norms[m.qkv_matmul] = (m.q_neuron.norm, None)
+        self.norms: Dict[nn.Module, Tuple[float, Optional[float]]] = {
+            m: (a_norm, b_norm) for m, (a_norm, b_norm, _) in spike_matmul_operands(model).items()}
         self.names = {m: names[m] for m in self.norms}
         self.estimates: Dict[str, float] = {}
         self._handles: list = []
@@ -284,7 +281,6 @@ class EnergyMeter:
     """
 
     def __init__(self, model: nn.Module) -> None:
-        from .ops import SynapticOpCounter
         self.model = model
         self.firing = FiringRateMonitor(model)
         self.counter = SynapticOpCounter(model)

@@ -55,7 +55,8 @@ from ..models.lif import get_time_steps
 from ..models.neuron import get_spike_slices, merge_spike_slices
 from ..models.spike_driven import SYNAPTIC_TYPES, spike_driven
 
-__all__ = ['SynapticLayerOps', 'SynapticOpCounter', 'count_synaptic_ops', 'conv_exact_acs']
+__all__ = ['SynapticLayerOps', 'SynapticOpCounter', 'count_synaptic_ops', 'conv_exact_acs',
+           'spike_matmul_operands']
 
 
 @dataclass
@@ -142,6 +143,29 @@ def _dense_macs(module: nn.Module, x_numel: int, out_numel: int) -> int:
     return out_numel * (module.in_channels // module.groups) * kernel
 
 
+def spike_matmul_operands(
+        model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float], int]]:
+    """Per :class:`SpikeMatMul` of ``model``: the norms turning its operand values back into spike
+    counts (``None``: a real-valued operand) and the real timesteps folded into the operands'
+    batch (LIF: ``T``; SFA: 1).
+
+    Raises:
+        ValueError: a :class:`SpikeMatMul` outside a :class:`SpikeDrivenSelfAttention` (the spike
+            units of its operands are unknown).
+    """
+    operands: Dict[nn.Module, Tuple[float, Optional[float], int]] = {}
+    for m in model.modules():
+        if isinstance(m, SpikeDrivenSelfAttention):
+            steps = getattr(m.q_neuron, 'T', 1)
+            operands[m.kv_matmul] = (m.k_neuron.norm, m.v_neuron.norm, steps)  # k^T v
+            operands[m.qkv_matmul] = (m.q_neuron.norm, None, steps)  # q (k^T v)
+    for name, m in model.named_modules():
+        if isinstance(m, SpikeMatMul) and m not in operands:
+            raise ValueError(f'SpikeMatMul {name!r} is not part of a SpikeDrivenSelfAttention; '
+                             f'cannot tell the spike units of its operands')
+    return operands
+
+
 class SynapticOpCounter:
     """Context manager that counts synaptic operations over any number of forward passes.
 
@@ -166,25 +190,7 @@ class SynapticOpCounter:
         self._rows: Dict[str, SynapticLayerOps] = OrderedDict()
         self._handles: List[RemovableHandle] = []
         self._stack = None
-        self._matmul_norms = self._find_matmul_norms(model)
-
-    @staticmethod
-    def _find_matmul_norms(
-            model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float], int]]:
-        """Per SpikeMatMul: the norms turning operand values back into spike counts
-        (``None``: a real-valued operand), and the real timesteps folded into the operands'
-        batch (LIF: ``T``; SFA: 1)."""
-        norms: Dict[nn.Module, Tuple[float, Optional[float], int]] = {}
-        for m in model.modules():
-            if isinstance(m, SpikeDrivenSelfAttention):
-                steps = getattr(m.q_neuron, 'T', 1)
-                norms[m.kv_matmul] = (m.k_neuron.norm, m.v_neuron.norm, steps)
-                norms[m.qkv_matmul] = (m.q_neuron.norm, None, steps)
-        for name, m in model.named_modules():
-            if isinstance(m, SpikeMatMul) and m not in norms:
-                raise ValueError(f'SpikeMatMul {name!r} is not part of a SpikeDrivenSelfAttention; '
-                                 f'cannot tell the spike units of its operands')
-        return norms
+        self._matmul_norms = spike_matmul_operands(model)
 
     def _row(self, name: str, module: nn.Module, kind: str) -> SynapticLayerOps:
         row = self._rows.get(name)

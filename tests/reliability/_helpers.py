@@ -13,12 +13,13 @@ import json
 import os
 import os.path as osp
 import random
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -176,6 +177,23 @@ def run_tool(args: List[str], timeout: float = 600, **env) -> subprocess.Complet
     cmd = (['bash'] if args[0].endswith('.sh') else [PYTHON]) + [str(REPO / 'tools' / args[0])]
     return subprocess.run(cmd + [str(a) for a in args[1:]], cwd=REPO, env=tool_env(**env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def sigkill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 600) -> None:
+    """Poll ``ready()`` while ``proc`` runs, then SIGKILL it and reap it (it is killed in any case)
+    and check that it died of the signal."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None, 'the process ended before reaching the kill point'
+            assert time.monotonic() < deadline, 'the process did not reach the kill point'
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
 
 
 def make_toy_data(task: str, out, num_train: int = 8, num_val: int = 4,

@@ -1,6 +1,5 @@
 """Atomic checkpoint writing: an interrupted write never replaces a good checkpoint."""
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ from sdt_dense.engine.atomic_io import (AtomicLocalBackend, atomic_write, remove
                                         stale_temp_files)
 from sdt_dense.engine.hooks import atomic_checkpoint_hook
 
-from ._helpers import REPO, tool_env, toy_runner_cfg
+from ._helpers import REPO, sigkill_when, tool_env, toy_runner_cfg
 
 
 def _umask() -> int:
@@ -67,14 +66,7 @@ def test_sigkill_during_write_keeps_the_old_checkpoint(tmp_path):
     """)
     proc = subprocess.Popen([sys.executable, '-c', script], cwd=REPO, env=tool_env(),
                             stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == 'WRITTEN'
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_when(proc, lambda: proc.stdout.readline().strip() == 'WRITTEN')
     loaded = torch.load(target)
     assert torch.equal(loaded['state_dict']['w'], good['state_dict']['w'])
     leftovers = stale_temp_files(target)

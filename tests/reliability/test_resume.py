@@ -1,16 +1,14 @@
 """Resume: a run killed after a checkpoint continues with exactly the losses of an uninterrupted
 run (fixed seed, deterministic algorithms, RNG states restored by RNGStateHook)."""
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from mmengine.runner import Runner
 
-from ._helpers import (HELPERS_MODULE, PYTHON, REPO, make_toy_data, read_losses, tool_env,
-                       toy_runner_cfg)
+from ._helpers import (HELPERS_MODULE, PYTHON, REPO, make_toy_data, read_losses, sigkill_when,
+                       tool_env, toy_runner_cfg)
 
 RNG = [dict(type='RNGStateHook')]
 
@@ -102,18 +100,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, toy_seg_data):
     job = subprocess.Popen(train + ['--work-dir', str(cut)], cwd=REPO,
                            env=tool_env(SDT_TEST_HANG_AT_ITER=str(KILL_AT)),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 600
-        while not (cut / 'hanging').exists():
-            assert job.poll() is None, 'the job ended before reaching the kill point'
-            assert time.monotonic() < deadline, 'the job did not reach the kill point'
-            time.sleep(0.2)
-        job.send_signal(signal.SIGKILL)
-        job.wait(timeout=60)
-    finally:
-        if job.poll() is None:
-            job.kill()
-    assert job.returncode == -signal.SIGKILL
+    sigkill_when(job, (cut / 'hanging').exists)
     assert (cut / 'last_checkpoint').read_text() == str(cut / f'iter_{INTERVAL}.pth')
     assert not (cut / f'iter_{ITERS}.pth').exists()
 
