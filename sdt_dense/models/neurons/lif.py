@@ -26,14 +26,13 @@ spikes over ``T`` real timesteps from real values and count per timestep.
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from .neuron import NEURONS
+from .builder import NEURONS
 
 
 # Attribute under which a time-folded tensor carries its TimeSteps tag.
@@ -118,6 +117,8 @@ class _MultiStepLIF(torch.autograd.Function):
         return grad_h.div_(tau), None, None, None, None, None
 
 
+@NEURONS.register_module(name='LIF')
+@NEURONS.register_module()
 class LIFNeuron(nn.Module):
     """Binary leaky integrate-and-fire neuron over ``T`` real timesteps (see the module docstring).
 
@@ -128,7 +129,7 @@ class LIFNeuron(nn.Module):
         v_reset: reset (and initial) membrane potential.
         detach_reset: stop the gradient through the reset spike (published V2 default ``True``).
         alpha: sharpness of the sigmoid surrogate gradient.
-        norm: accepted for interface compatibility with :class:`~sdt_dense.models.neuron.SFANeuron`
+        norm: accepted for interface compatibility with :class:`~sdt_dense.models.neurons.SFANeuron`
             (``build_neuron(cfg, norm=1)`` asks for integer counts); a binary spike needs no
             normalisation, so it is ignored.
 
@@ -178,22 +179,3 @@ class LIFNeuron(nn.Module):
     def extra_repr(self) -> str:
         return (f'T={self.T}, tau={self.tau:g}, v_threshold={self.v_threshold:g}, '
                 f'v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, alpha={self.alpha:g}')
-
-
-def neuron_time_steps(neuron_cfg: Optional[dict]) -> int:
-    """Real timesteps a network must repeat its input over for ``neuron_cfg``.
-
-    ``1`` for single-step neurons (SFA); ``T`` (or the class default) for neurons flagged
-    ``multi_step`` such as :class:`LIFNeuron`.
-    """
-    cfg = dict(neuron_cfg or {})
-    typ = cfg.get('type', 'SFA')
-    if typ not in NEURONS:
-        raise KeyError(f'unknown neuron type {typ!r}; valid: {sorted(NEURONS)}')
-    cls = NEURONS[typ]
-    if not getattr(cls, 'multi_step', False):
-        return 1
-    return int(cfg.get('T', inspect.signature(cls).parameters['T'].default))
-
-
-NEURONS.update(LIF=LIFNeuron, LIFNeuron=LIFNeuron)

@@ -2,9 +2,16 @@
 
 Training (integer mode): the neuron emits an integer spike count ``k = round(clamp(x, 0, D))`` per
 element, divided by ``norm``; the backward pass is a straight-through estimator (slope ``1/norm``)
-inside the inclusive window ``[0, D]`` and zero outside.
+inside a window and zero outside.
 
-Inference (spike-driven mode, see :mod:`sdt_dense.models.spike_driven`): the same count ``k`` is
+Two published families use two rule sets, both configuration of this one module:
+
+* Base (the defaults): ``rounding='half_even'`` (2.5 -> 2), ``window='inclusive'`` (0 <= x <= D).
+* Large (83M / 173M): ``rounding='half_up'`` (2.5 -> 3), ``window='exclusive'`` (0 < x < D).
+
+Exact ties occur in practice (attention inputs are dyadic rationals), so the rules matter.
+
+Inference (spike-driven mode, see :mod:`sdt_dense.deploy.spike_driven`): the same count ``k`` is
 emitted as ``D`` binary maps ``s_1..s_D`` with ``s_d = [k >= d]`` (so ``sum_d s_d = k``), stacked in
 front of the batch dimension: an input of shape ``(B, *S)`` gives ``(D * B, *S)`` with values in
 ``{0, 1}``. The tensor carries a :class:`SpikeSlices` tag so that the following synaptic layer can
@@ -20,7 +27,10 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from .builder import NEURONS
+
 ROUNDING_MODES = ('half_even', 'half_up')
+WINDOWS = ('inclusive', 'exclusive')
 
 # Attribute name under which a spike-slice tensor carries its SpikeSlices tag.
 _SLICES_ATTR = '_sfa_slices'
@@ -84,11 +94,12 @@ class _SFAQuantise(torch.autograd.Function):
         grad_in = grad_out * window
         if ctx.norm != 1:
             grad_in = grad_in / ctx.norm
-        return grad_in, None, None, None, None
+        return grad_in, None, None, None, None, None
 
 
 def sfa_quantise(x: Tensor, D: int = 4, norm: Optional[float] = None,
-                 rounding: str = 'half_even', ceiling: Optional[int] = None) -> Tensor:
+                 rounding: str = 'half_even', ceiling: Optional[int] = None,
+                 window: str = 'inclusive') -> Tensor:
     """Functional SFA quantiser.
 
     Args:
@@ -99,14 +110,24 @@ def sfa_quantise(x: Tensor, D: int = 4, norm: Optional[float] = None,
             (``floor(x + 0.5)``, the published Large models).
         ceiling: clamp ceiling of the forward pass if different from ``D`` (the published
             detection neck's binary-at-eval behaviour uses 1).
+        window: straight-through window, ``'inclusive'`` (``0 <= x <= D``, the Base models) or
+            ``'exclusive'`` (``0 < x < D``, the Large models).
     """
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f'rounding must be one of {ROUNDING_MODES}, got {rounding!r}')
+    _check_rules(rounding, window)
     norm = float(D if norm is None else norm)
     ceiling = D if ceiling is None else ceiling
-    return _SFAQuantise.apply(x, ceiling, norm, rounding, float(D))
+    return _SFAQuantise.apply(x, ceiling, norm, rounding, float(D), window)
 
 
+def _check_rules(rounding: str, window: str) -> None:
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f'rounding must be one of {ROUNDING_MODES}, got {rounding!r}')
+    if window not in WINDOWS:
+        raise ValueError(f'window must be one of {WINDOWS}, got {window!r}')
+
+
+@NEURONS.register_module(name='SFA')
+@NEURONS.register_module()
 class SFANeuron(nn.Module):
     """Spike Firing Approximation neuron (memoryless multi-level spiking neuron).
 
@@ -114,7 +135,10 @@ class SFANeuron(nn.Module):
         D: number of virtual timesteps = maximum spike count per element (default 4).
         norm: divisor applied to the count; ``None`` means ``D`` (outputs in ``[0, 1]``),
             ``1`` gives raw integer counts.
-        rounding: ``'half_even'`` (default, as the published Base models) or ``'half_up'``.
+        rounding: ``'half_even'`` (default, as the published Base models) or ``'half_up'``
+            (the published Large models).
+        window: straight-through window, ``'inclusive'`` (default, Base) or ``'exclusive'``
+            (Large).
         eval_ceiling: if set, the count is clamped to this ceiling in eval mode only. This is
             the published SpikeFPN's behaviour (``1``: binary at test time), kept only as an
             explicit option for reproduction; by default train and eval agree.
@@ -124,19 +148,19 @@ class SFANeuron(nn.Module):
     """
 
     def __init__(self, D: int = 4, norm: Optional[float] = None, rounding: str = 'half_even',
-                 eval_ceiling: Optional[int] = None) -> None:
+                 eval_ceiling: Optional[int] = None, window: str = 'inclusive') -> None:
         super().__init__()
         if int(D) != D or D < 1:
             raise ValueError(f'D must be a positive integer, got {D!r}')
-        if rounding not in ROUNDING_MODES:
-            raise ValueError(f'rounding must be one of {ROUNDING_MODES}, got {rounding!r}')
+        _check_rules(rounding, window)
         if norm is not None and norm <= 0:
             raise ValueError(f'norm must be positive, got {norm!r}')
         self.D = int(D)
         self.norm = float(self.D if norm is None else norm)
         self.rounding = rounding
+        self.window = window
         self.eval_ceiling = eval_ceiling
-        # Switched by sdt_dense.models.spike_driven; not part of the state dict.
+        # Switched by sdt_dense.deploy.spike_driven; not part of the state dict.
         self.spike_driven = False
 
     @property
@@ -153,7 +177,7 @@ class SFANeuron(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.spike_driven:
             return self.emit_spikes(x)
-        return sfa_quantise(x, self.D, self.norm, self.rounding, self.ceiling)
+        return sfa_quantise(x, self.D, self.norm, self.rounding, self.ceiling, self.window)
 
     def emit_spikes(self, x: Tensor) -> Tensor:
         """Binary spike slices ``(steps * B, *S)``: slice ``d`` fires where the count is ``>= d``."""
@@ -169,24 +193,8 @@ class SFANeuron(nn.Module):
         s = f'D={self.D}, norm={self.norm:g}'
         if self.rounding != 'half_even':
             s += f', rounding={self.rounding}'
+        if self.window != 'inclusive':
+            s += f', window={self.window}'
         if self.eval_ceiling is not None:
             s += f', eval_ceiling={self.eval_ceiling}'
         return s
-
-
-def build_neuron(cfg: Optional[dict] = None, **overrides) -> nn.Module:
-    """Build a neuron from a config dict such as ``dict(type='SFA', D=4)``.
-
-    ``overrides`` (e.g. ``norm=1``) are applied on top of ``cfg``. ``type`` may be ``'SFA'`` (default)
-    or any neuron registered in :data:`NEURONS`.
-    """
-    cfg = dict(cfg or {})
-    cfg.update(overrides)
-    typ = cfg.pop('type', 'SFA')
-    if typ not in NEURONS:
-        raise KeyError(f'unknown neuron type {typ!r}; valid: {sorted(NEURONS)}')
-    return NEURONS[typ](**cfg)
-
-
-# Neuron types selectable from configs via ``neuron=dict(type=...)``.
-NEURONS = {'SFA': SFANeuron, 'SFANeuron': SFANeuron}

@@ -1,0 +1,16 @@
+"""Spiking neurons, built from configs through the :data:`NEURONS` registry.
+
+* :mod:`.sfa`: the Spike Firing Approximation neuron (integer training, binary spike-driven
+  inference); its rounding and straight-through window are configuration, which covers both the
+  Base and the Large published families.
+* :mod:`.lif`: the multi-timestep binary LIF neuron, the baseline SFA is compared against.
+"""
+from .builder import NEURONS, build_neuron, neuron_class, neuron_time_steps
+from .lif import LIFNeuron, TimeSteps, get_time_steps, repeat_over_time, tag_time_steps
+from .sfa import (ROUNDING_MODES, WINDOWS, SFANeuron, SpikeSlices, get_spike_slices,
+                  merge_spike_slices, sfa_quantise)
+
+__all__ = ['NEURONS', 'build_neuron', 'neuron_class', 'neuron_time_steps', 'LIFNeuron',
+           'TimeSteps', 'get_time_steps', 'repeat_over_time', 'tag_time_steps', 'ROUNDING_MODES',
+           'WINDOWS', 'SFANeuron', 'SpikeSlices', 'get_spike_slices', 'merge_spike_slices',
+           'sfa_quantise']
