@@ -32,7 +32,7 @@ CONFIGS = ('mask', 'float')
 
 def _float_saving_neuron_cls():
     """Defined lazily so the parent process can run without importing sdt_dense first."""
-    from sdt_dense.models.neuron import SFANeuron, sfa_quantise
+    from sdt_dense.models.neurons import SFANeuron, sfa_quantise
 
     class _FloatSavingSFAQuantise(torch.autograd.Function):
         """Production SFA forward; saves the float input ``x`` and recomputes the clipped-STE

@@ -5,8 +5,8 @@ model of the project into the mmdet and mmseg ``MODELS`` registries that are ins
 the classes that mmengine checkpoints pickle so that they load under torch's ``weights_only`` default.
 """
 from .version import __version__
-from . import checkpoint  # noqa: F401  (installs the safe-loading allow-list)
+from . import checkpoint  # noqa: F401  (safe-loading allow-list, mmengine's local loader)
 from . import models  # noqa: F401  (registers the models)
-from . import engine, datasets  # noqa: F401  (hooks, safe checkpoint loader, transforms)
+from . import deploy, engine, datasets  # noqa: F401  (hooks, transforms)
 
 __all__ = ['__version__']

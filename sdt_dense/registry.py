@@ -1,40 +1,39 @@
-"""Registration of sdt-dense modules into the OpenMMLab registries.
+"""Where sdt-dense registers its modules.
 
-One class is registered into every downstream ``MODELS`` registry that is installed (mmdet's and/or
-mmseg's), so ``dict(type='ESpikeFormer')`` builds from either. The core modules import even when
-neither toolbox is installed.
+* Modules that both toolboxes use (the backbones) go into mmengine's root ``MODELS`` registry once.
+  mmdet's and mmseg's ``MODELS`` are children of it and look a type up in their parent when they do
+  not hold it themselves, so ``dict(type='ESpikeFormer')`` builds under either default scope. A user
+  module of the same name registered in mmdet or mmseg takes precedence in that scope.
+* Subclasses of one toolbox's modules (SpikeFPN of mmdet's FPN, SpikeFPNHead of mmseg's FPNHead) go
+  into that toolbox's ``MODELS``.
+* Spiking neurons have their own registry, :data:`sdt_dense.models.neurons.NEURONS`.
+
+Registration never uses ``force=True``: a name that is already taken raises instead of silently
+replacing somebody's module.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Iterable, List, Type
+from typing import Callable, Optional, Type
 
-_SCOPES = ('mmdet', 'mmseg')
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import Registry
 
-
-def available_model_registries(scopes: Iterable[str] = _SCOPES) -> List:
-    """Return the ``MODELS`` registries of the installed toolboxes among ``scopes``."""
-    registries = []
-    for scope in scopes:
-        try:
-            module = importlib.import_module(f'{scope}.registry')
-        except ImportError:
-            continue
-        registries.append(module.MODELS)
-    return registries
+__all__ = ['ROOT_MODELS', 'model_registry', 'register_model']
 
 
-def register_model(scopes: Iterable[str] = _SCOPES) -> Callable[[Type], Type]:
-    """Class decorator: register ``cls`` into the ``MODELS`` registry of every installed scope.
+def model_registry(scope: Optional[str] = None) -> Registry:
+    """The ``MODELS`` registry of ``scope`` (``'mmdet'``, ``'mmseg'``), or the root for ``None``."""
+    if scope is None:
+        return ROOT_MODELS
+    return importlib.import_module(f'{scope}.registry').MODELS
 
-    Args:
-        scopes: toolboxes to register into (``'mmdet'``, ``'mmseg'``). Missing ones are skipped.
-    """
-    scopes = tuple(scopes)
+
+def register_model(scope: Optional[str] = None) -> Callable[[Type], Type]:
+    """Class decorator: register ``cls`` once, into :func:`model_registry` of ``scope``."""
 
     def _register(cls: Type) -> Type:
-        for registry in available_model_registries(scopes):
-            registry.register_module(module=cls, force=True)
+        model_registry(scope).register_module(module=cls)
         return cls
 
     return _register

@@ -19,7 +19,7 @@ import sdt_dense
 from sdt_dense.checkpoint import (UnsafeCheckpointError, allowed_globals, extract_state_dict,
                                   safe_load)
 
-REPO = Path(__file__).resolve().parents[1]
+from sdt_testing import REPO, TEST_DATA, run_ok  # noqa: E402
 
 # A tiny regression task registered in mmengine's root registries (visible from the mmdet and mmseg
 # scopes). Written to a file so that subprocesses can load it with ``custom_imports``.
@@ -211,8 +211,8 @@ def test_safe_load_refuses_code_and_arbitrary_getattr(tmp_path):
         safe_load(tmp_path / 'missing.pth')
 
 
-def test_released_checkpoint_format_loads_safely(reference_dir):
-    ckpt = safe_load(reference_dir / 'e_spikeformer_t_official_format.pth')
+def test_released_checkpoint_format_loads_safely():
+    ckpt = safe_load(TEST_DATA / 'base' / 'e_spikeformer_t_official_format.pth')
     assert isinstance(ckpt['args'], argparse.Namespace)
     assert extract_state_dict(ckpt) is ckpt['model']
 
@@ -238,14 +238,6 @@ def test_package_base_configs_resolve(tmp_path, base, model_type, check):
 
 
 # --------------------------------------------------------------------------------------------------
-def _run(args, cwd, env_extra, timeout=300):
-    env = dict(os.environ, OMP_NUM_THREADS='1', **env_extra)
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def test_dist_train_and_test_on_cpu_over_gloo(toy_module, tmp_path):
     """tools/dist_train.sh (2 processes) and tools/dist_test.sh on CPU (gloo backend, DDP without
     device_ids, although the config asks for nccl); tools/test.py writes <work_dir>/metrics.json."""
@@ -263,16 +255,16 @@ def test_dist_train_and_test_on_cpu_over_gloo(toy_module, tmp_path):
     config.write_text('\n'.join(f'{k} = {v!r}' for k, v in cfg.items()) + '\n')
     env = dict(PYTHONPATH=os.pathsep.join([str(toy_module.parent), str(REPO)]),
                PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000))
-    log = _run(['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
-                '--work-dir', str(tmp_path / 'work')], tmp_path, env)
+    log = run_ok(['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
+                '--work-dir', str(tmp_path / 'work')], tmp_path, **env)
     ckpt = tmp_path / 'work' / 'iter_2.pth'
     assert ckpt.is_file(), log[-2000:]
     if not torch.cuda.is_available():  # the config asks for nccl; without GPUs gloo must be used
         assert 'World size: 2 (backend: gloo)' in log
 
     # one test process keeps the test short; it still goes through gloo and the DDP wrapper
-    _run(['bash', str(REPO / 'tools' / 'dist_test.sh'), str(config), str(ckpt), '1',
-          '--work-dir', str(tmp_path / 'test')], tmp_path, env)
+    run_ok(['bash', str(REPO / 'tools' / 'dist_test.sh'), str(config), str(ckpt), '1',
+          '--work-dir', str(tmp_path / 'test')], tmp_path, **env)
     metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
     assert set(metrics) == {'toy/mae', 'toy/n'}
     assert metrics['toy/n'] == 8  # the whole test set was evaluated

@@ -47,7 +47,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..models.neuron import merge_spike_slices
+from ..models.neurons import merge_spike_slices
 from .firing import FiringRateMonitor, NeuronStats, mean_firing_rate
 from .ops import SynapticOpCounter, spike_matmul_operands
 

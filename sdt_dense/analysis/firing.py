@@ -1,7 +1,7 @@
 """Firing statistics of spiking neurons.
 
-:class:`FiringRateMonitor` hooks every :class:`~sdt_dense.models.neuron.SFANeuron` and every
-:class:`~sdt_dense.models.lif.LIFNeuron` of a model (by module name) and accumulates, over any
+:class:`FiringRateMonitor` hooks every :class:`~sdt_dense.models.neurons.SFANeuron` and every
+:class:`~sdt_dense.models.neurons.LIFNeuron` of a model (by module name) and accumulates, over any
 number of forward passes, what each neuron emitted:
 
 * the **mean integer count** per element (the "firing rate" of this line of work, in ``[0, D]``);
@@ -23,8 +23,8 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
-from ..models.lif import LIFNeuron
-from ..models.neuron import SFANeuron, get_spike_slices, merge_spike_slices
+from ..models.neurons import LIFNeuron
+from ..models.neurons import SFANeuron, get_spike_slices, merge_spike_slices
 
 #: neuron types the analysis understands
 SPIKING_NEURONS = (SFANeuron, LIFNeuron)
@@ -113,7 +113,7 @@ class FiringRateMonitor:
 
     Args:
         model: any module; every submodule that is an :class:`SFANeuron` or a
-            :class:`~sdt_dense.models.lif.LIFNeuron` (or a subclass) is hooked.
+            :class:`~sdt_dense.models.neurons.LIFNeuron` (or a subclass) is hooked.
 
     Raises:
         ValueError: ``model`` has no spiking neuron (nothing could be measured).

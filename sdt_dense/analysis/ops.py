@@ -1,7 +1,7 @@
 """Exact operation counts of spike-driven inference, per synaptic layer.
 
 The model runs once (or several times) in spike-driven mode
-(:func:`sdt_dense.models.spike_driven`) and every synaptic layer reports what it really computes:
+(:func:`sdt_dense.deploy.spike_driven`) and every synaptic layer reports what it really computes:
 
 * **Spike input** (the layer follows an SFA neuron and receives binary slices ``s_1..s_D``): every
   binary spike adds one weight to each output it reaches, so the accumulates (ACs) are
@@ -12,9 +12,9 @@ The model runs once (or several times) in spike-driven mode
   is added once per output and is not counted, as BN folding is free in the energy convention.
 * **Real input** (the stem on pixels, predictors on real features): charged as MACs, equal to the
   dense MACs of the layer.
-* **Multi-step LIF models** (:class:`~sdt_dense.models.lif.LIFNeuron`, ``T`` real timesteps folded
+* **Multi-step LIF models** (:class:`~sdt_dense.models.neurons.LIFNeuron`, ``T`` real timesteps folded
   into the batch): a layer after a LIF neuron gets binary spikes ``(T * B, *S)`` (tagged
-  :class:`~sdt_dense.models.lif.TimeSteps`) and accumulates for every spike of every timestep;
+  :class:`~sdt_dense.models.neurons.TimeSteps`) and accumulates for every spike of every timestep;
   ``dense_macs`` and ``input_numel`` are per timestep and ``input_count_sum`` counts the spikes of
   all ``T``, so ``mean_firing_rate * dense_macs`` is the paper's ``fr * T * FLOPs``. The stem on the
   image repeated over ``T`` (tagged ``repeated``) computes the same result ``T`` times and is
@@ -51,9 +51,9 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from ..models.layers import SpikeDrivenSelfAttention, SpikeMatMul
-from ..models.lif import get_time_steps
-from ..models.neuron import get_spike_slices, merge_spike_slices
-from ..models.spike_driven import SYNAPTIC_TYPES, spike_driven
+from ..models.neurons import get_time_steps
+from ..models.neurons import get_spike_slices, merge_spike_slices
+from ..deploy.spike_driven import SYNAPTIC_TYPES, spike_driven
 
 __all__ = ['SynapticLayerOps', 'SynapticOpCounter', 'count_synaptic_ops', 'conv_exact_acs',
            'spike_matmul_operands']

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Convert a released E-SpikeFormer classification checkpoint to a plain sdt-dense weights file.
 
     python tools/model_converters/official2sdt.py SRC.pth DST.pth [--arch l]
@@ -14,13 +13,8 @@ import argparse
 import os
 import sys
 
-import torch
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
-
-from sdt_dense.checkpoint import extract_state_dict, safe_load  # noqa: E402
-from sdt_dense.models.backbones.e_spikeformer import (ESpikeFormerClassifier,  # noqa: E402
-                                                      convert_official_classifier)
+from ..checkpoint import BASE_FORMAT, extract_state_dict, safe_load, save_weights
+from ..models.backbones import ESpikeFormerClassifier
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -36,16 +30,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if os.path.abspath(args.src) == os.path.abspath(args.dst):
         sys.exit('refusing to overwrite the source checkpoint; choose another DST')
-    state_dict = convert_official_classifier(extract_state_dict(safe_load(args.src)))
+    state_dict = BASE_FORMAT.to_classifier(extract_state_dict(safe_load(args.src)))
     if args.arch:
         model = ESpikeFormerClassifier(args.arch)
         model.load_state_dict(state_dict, strict=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
-    tmp = f'{args.dst}.tmp'
-    torch.save({'state_dict': state_dict}, tmp)
-    os.replace(tmp, args.dst)  # never leave a half-written DST behind
+    save_weights(state_dict, args.dst)  # atomic: never a half-written DST
     print(f'wrote {len(state_dict)} tensors to {args.dst}')
 
-
-if __name__ == '__main__':
-    main()

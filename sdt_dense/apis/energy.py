@@ -1,5 +1,5 @@
-#!/usr/bin/env python
-"""Firing rates, synaptic operations and energy of an sdt-dense model.
+"""Firing rates, synaptic operations and energy of an sdt-dense model
+(``tools/analysis_tools/energy.py``).
 
     # detector / segmentor over N images of the config's test set (batch size 1)
     python tools/analysis_tools/energy.py CONFIG [CHECKPOINT] [--num-images N] [--out DIR]
@@ -29,8 +29,8 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import nn
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from train import init_scope  # noqa: E402  (tools/train.py: toolbox registration by default_scope)
+from ..checkpoint import load_pretrained
+from .launcher import init_scope
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -102,16 +102,7 @@ def load_weights(model: nn.Module, checkpoint: str, backbone_only: bool) -> None
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     if backbone_only:
-        from sdt_dense.checkpoint import extract_state_dict, safe_load
-        from sdt_dense.models.backbones.e_spikeformer import ESpikeFormer, load_pretrained
-        if isinstance(model, ESpikeFormer):
-            load_pretrained(model, checkpoint)  # strict, understands the released layout
-            return
-        state = extract_state_dict(safe_load(checkpoint))
-        if any(k.startswith('backbone.') for k in state):
-            state = {k[len('backbone.'):]: v for k, v in state.items()
-                     if k.startswith('backbone.')}
-        model.load_state_dict(state, strict=True)
+        load_pretrained(model, checkpoint)  # strict; released layouts, 'backbone.' prefix
         return
     from mmengine.runner import load_checkpoint
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='current')
@@ -264,6 +255,3 @@ def main(argv=None) -> dict:
         f'(binary {t["mean_binary_firing_rate"]:.4f}); written to {out}', logger='current')
     return report.to_dict()
 
-
-if __name__ == '__main__':
-    main()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Write a small procedurally generated dataset (no download needed).
 
     python tools/misc/make_toy_data.py --task det --out data/toy_coco   # COCO instances
@@ -9,14 +8,8 @@ The output is a pure function of the arguments (``--seed``). See ``sdt_dense/toy
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-try:
-    from sdt_dense.toy_data import make_det_dataset, make_seg_dataset
-except ImportError:  # run from a source checkout that is not pip-installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from sdt_dense.toy_data import make_det_dataset, make_seg_dataset
+from ..toy_data import make_det_dataset, make_seg_dataset
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,6 +45,3 @@ def main(argv=None) -> None:
             f'{split}: {n} images' for split, n in meta['counts'].items())
     print(f'wrote {args.task} toy dataset to {args.out} ({summary})')
 
-
-if __name__ == '__main__':
-    main()

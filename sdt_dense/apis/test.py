@@ -1,5 +1,4 @@
-# Copyright (c) OpenMMLab and sdt-dense contributors. Adapted from mmdet 3.3.0 / mmseg 1.2.2 tools/test.py.
-"""Test (and evaluate) an sdt-dense detector (mmdet) or segmentor (mmseg).
+"""Test (and evaluate) an sdt-dense detector (mmdet) or segmentor (mmseg) (``tools/test.py``).
 
     .venv/bin/python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE|DIR]
         [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
@@ -11,17 +10,13 @@ read with torch's ``weights_only`` safety on (``import sdt_dense`` allow-lists w
 checkpoints contain).
 """
 import argparse
-import json
-import os
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train import (add_common_args, build_runner, init_scope, load_config,  # noqa: E402
-                   setup_cpu_distributed, shutdown_distributed)
+from ..datasets import empty_dataset_errors
+from .launcher import (add_common_args, build_runner, init_scope, load_config, set_local_rank,
+                       setup_cpu_distributed, shutdown_distributed, write_metrics)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and eval) an sdt-dense model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -36,9 +31,8 @@ def parse_args():
         help='directory where painted images will be saved (under work_dir/timestamp/)')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     add_common_args(parser)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    args = parser.parse_args(argv)
+    set_local_rank(args)
     return args
 
 
@@ -59,30 +53,9 @@ def enable_visualization(cfg, args, scope):
             cfg.visualizer['save_dir'] = args.show_dir
 
 
-def to_jsonable(obj):
-    """Metrics as plain JSON types (numpy/torch scalars and arrays become floats and lists)."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, 'tolist'):  # numpy / torch
-        return obj.tolist()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
-
-
-def write_metrics(metrics, work_dir):
-    """Write ``metrics`` to ``<work_dir>/metrics.json`` and return the path."""
-    os.makedirs(work_dir, exist_ok=True)
-    path = osp.join(work_dir, 'metrics.json')
-    with open(path, 'w') as f:
-        json.dump(to_jsonable(metrics), f, indent=2, sort_keys=True)
-    return path
-
-
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Entry point of ``tools/test.py``."""
+    args = parse_args(argv)
     cfg = load_config(args)
     scope = init_scope(cfg)
     cfg.load_from = args.checkpoint
@@ -101,7 +74,6 @@ def main():
         assert args.out.endswith(('.pkl', '.pickle')), 'The dump file must be a pkl file.'
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
 
-    from sdt_dense.datasets import empty_dataset_errors
     with empty_dataset_errors():  # the dataset is built here
         metrics = runner.test()
 
@@ -112,6 +84,3 @@ def main():
     del runner
     shutdown_distributed()
 
-
-if __name__ == '__main__':
-    main()

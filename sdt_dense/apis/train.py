@@ -1,53 +1,21 @@
-# Copyright (c) OpenMMLab and sdt-dense contributors. Adapted from mmdet 3.3.0 / mmseg 1.2.2 tools/train.py.
-"""Train a detector (mmdet) or a segmentor (mmseg) with sdt-dense models.
+"""Train a detector (mmdet) or a segmentor (mmseg) with sdt-dense models (``tools/train.py``).
 
 The toolbox is chosen by the config's ``default_scope`` ('mmdet' or 'mmseg').
 
-    .venv/bin/python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
     bash tools/dist_train.sh CONFIG GPUS [same options]
 
 Without GPUs, ``--launcher pytorch`` runs on CPU processes over the gloo backend.
 """
 import argparse
-import datetime
-import gc
-import os
-import os.path as osp
 
-import torch
-import torch.distributed as torch_dist
-from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-SCOPES = ('mmdet', 'mmseg')
-DDP_WRAPPERS = ('MMDistributedDataParallel', 'DistributedDataParallel')
+from ..datasets import empty_dataset_errors
+from .launcher import (add_common_args, build_runner, init_scope, load_config, set_local_rank,
+                       setup_cpu_distributed, shutdown_distributed)
 
 
-def add_common_args(parser):
-    """Options shared by tools/train.py and tools/test.py."""
-    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher (without GPUs only "pytorch" is supported, over gloo)')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train an sdt-dense detector or segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
@@ -64,99 +32,14 @@ def parse_args():
     parser.add_argument(
         '--auto-scale-lr', action='store_true', help='enable automatically scaling LR.')
     add_common_args(parser)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    args = parser.parse_args(argv)
+    set_local_rank(args)
     return args
 
 
-def load_config(args):
-    """Read the config, apply --cfg-options and --launcher, and settle ``work_dir``
-    (CLI > config > ./work_dirs/<config name>)."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    return cfg
-
-
-def init_scope(cfg):
-    """Register the modules of the config's toolbox (``default_scope``) and of sdt-dense.
-
-    Returns:
-        str: 'mmdet' or 'mmseg'.
-    """
-    scope = cfg.get('default_scope', None)
-    if scope not in SCOPES:
-        raise ValueError(f'{cfg.filename}: default_scope must be one of {SCOPES}, got {scope!r} '
-                         "(inherit mmdet::_base_/default_runtime.py or mmseg::_base_/default_runtime.py)")
-    if scope == 'mmdet':
-        from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
-        setup_cache_size_limit_of_dynamo()
-    else:
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)  # the Runner sets the scope from the config
-    import sdt_dense  # noqa: F401  (registers the models, allow-lists checkpoint classes)
-    return scope
-
-
-def setup_cpu_distributed(cfg):
-    """Make ``--launcher pytorch`` work on a machine without GPUs (gloo backend, CPU DDP).
-
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper passes
-    ``device_ids=[LOCAL_RANK]``; both fail without a GPU. So the gloo process group is created here
-    (the Runner then skips ``init_dist``) and the DDP wrapper gets ``device_ids=None``.
-    """
-    if cfg.launcher == 'none' or torch.cuda.is_available():
-        return
-    if cfg.launcher != 'pytorch':
-        raise SystemExit(f'no GPU: --launcher {cfg.launcher} is not supported on CPU, use '
-                         '--launcher pytorch (tools/dist_train.sh, tools/dist_test.sh)')
-    if cfg.get('env_cfg', None) is None:
-        cfg.env_cfg = ConfigDict()
-    timeout = cfg.env_cfg.get('dist_cfg', {}).get('timeout', 1800)
-    cfg.env_cfg.dist_cfg = dict(backend='gloo', timeout=timeout)
-    if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend='gloo',
-                                      timeout=datetime.timedelta(seconds=timeout))
-    wrapper = cfg.get('model_wrapper_cfg', None)
-    if wrapper is None:
-        cfg.model_wrapper_cfg = dict(  # sdt_dense.engine: device_ids=None, SyncBN over gloo
-            type='CPUDistributedDataParallel', broadcast_buffers=False, device_ids=None,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
-    elif wrapper.get('type', 'MMDistributedDataParallel') in DDP_WRAPPERS:
-        wrapper.setdefault('device_ids', None)
-
-
-def shutdown_distributed():
-    """Tear the process group down once every rank has finished (after a successful run; the
-    caller has dropped its runner, whose DDP wrapper holds the group).
-
-    Left to interpreter exit, gloo's background threads can be destroyed while still joinable
-    ("terminate called without an active exception"): a rank then dies with SIGABRT after its
-    work is done and torchrun reports the whole job as failed.
-    """
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        gc.collect()  # the runner and its DDP reducer sit in reference cycles
-        torch_dist.barrier()
-        torch_dist.destroy_process_group()
-
-
-def build_runner(cfg):
-    """``Runner.from_cfg``, or the registered ``runner_type`` when the config names one."""
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    if runner.distributed:
-        runner.logger.info(f'World size: {runner.world_size} '
-                           f'(backend: {torch_dist.get_backend()})')
-    return runner
-
-
-def main():
-    args = parse_args()
+def main(argv=None):
+    """Entry point of ``tools/train.py``."""
+    args = parse_args(argv)
     cfg = load_config(args)
     init_scope(cfg)
 
@@ -181,13 +64,9 @@ def main():
         cfg.load_from = args.resume
 
     setup_cpu_distributed(cfg)
-    from sdt_dense.datasets import empty_dataset_errors
     runner = build_runner(cfg)
     with empty_dataset_errors():  # the datasets are built here
         runner.train()
     del runner
     shutdown_distributed()
 
-
-if __name__ == '__main__':
-    main()

@@ -2,7 +2,7 @@
 
 mmengine's local loader calls ``torch.load`` without ``weights_only``: safe under torch's
 ``weights_only=True`` default, but turned into arbitrary unpickling by the environment variable
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``. Registering :func:`sdt_dense.checkpoint.safe_load` as
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``. Registering :func:`~sdt_dense.checkpoint.safe_load` as
 mmengine's loader for local paths makes every checkpoint the runner reads go through the project's
 allow-list, whatever the environment, and a refused file raises
 :class:`~sdt_dense.checkpoint.UnsafeCheckpointError` naming it.
@@ -14,7 +14,7 @@ from typing import Any
 
 from mmengine.runner import CheckpointLoader
 
-from ..checkpoint import safe_load
+from .safe_load import safe_load
 
 
 def load_from_safe_local(filename: str, map_location: Any = None) -> Any:

@@ -1,4 +1,4 @@
-"""Safe checkpoint loading.
+"""Safe checkpoint reading: weights-only unpickling with the project's allow-list.
 
 torch >= 2.6 unpickles checkpoints with ``weights_only=True``: only tensors, containers and an
 allow-list of classes. Two kinds of files this project must read pickle other classes:

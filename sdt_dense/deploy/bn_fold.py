@@ -4,7 +4,7 @@ In eval mode a BatchNorm after a conv / linear layer is an affine map per output
 ``y = (z - mean) * g + beta`` with ``g = gamma / sqrt(var + eps)``, so it folds into the layer:
 ``W' = g * W`` (per output channel), ``b' = (b - mean) * g + beta``. The BN becomes ``nn.Identity``
 and the layer gets a bias. Folded models compute the same outputs (within float rounding), and in
-spike-driven mode (:mod:`sdt_dense.models.spike_driven`) the folded BN shift is part of the bias,
+spike-driven mode (:mod:`sdt_dense.deploy.spike_driven`) the folded BN shift is part of the bias,
 which is applied once per output, not once per binary slice.
 
 Pairs that are folded (the BN must directly follow the layer in the forward pass):
@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .layers import SpikeConvBN
+from ..models.layers import SpikeConvBN
 
 __all__ = ['fold_bn', 'fold_bn_into', 'BNFoldError']
 

@@ -3,13 +3,13 @@
 An SFA neuron in integer mode emits ``k / norm`` with ``k = round(clamp(x, 0, D))``. In spike-driven
 mode (:func:`spike_driven`, :func:`convert_to_spike_driven`) it emits ``D`` binary maps ``s_1..s_D``
 (``s_d = [k >= d]``, so ``sum_d s_d = k``), folded in front of the batch dimension:
-``(B, *S) -> (D * B, *S)``, tagged with :class:`~sdt_dense.models.neuron.SpikeSlices`.
+``(B, *S) -> (D * B, *S)``, tagged with :class:`~sdt_dense.models.neurons.SpikeSlices`.
 
 The synaptic layer that follows (``nn.Conv1d/2d``, ``nn.ConvTranspose1d/2d``, ``nn.Linear`` and
 their subclasses, e.g. mmcv's wrappers) receives exactly that binary tensor, so it only ever adds
 weights (accumulate, AC). A forward pre-hook takes the layer's bias away for the call; a forward
 hook sums the ``D`` partial results, divides by ``norm`` and adds the bias (which holds any folded
-BatchNorm shift, see :func:`~sdt_dense.models.bn_fold.fold_bn`) exactly once::
+BatchNorm shift, see :func:`~sdt_dense.deploy.bn_fold.fold_bn`) exactly once::
 
     W (k / norm) + b  ==  (sum_d W s_d) / norm + b
 
@@ -34,7 +34,7 @@ from typing import Iterator, List, Tuple
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from .neuron import SFANeuron, SpikeSlices, get_spike_slices
+from ..models.neurons import SFANeuron, SpikeSlices, get_spike_slices
 
 __all__ = ['spike_driven', 'convert_to_spike_driven', 'is_spike_driven', 'SpikeDrivenError',
            'SYNAPTIC_TYPES']

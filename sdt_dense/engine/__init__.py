@@ -8,7 +8,6 @@ Recommended config lines (the toy and released configs include them)::
     custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
                     dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]
 """
-from . import checkpoint_loader  # noqa: F401  (mmengine reads local checkpoints safely)
 from .atomic_io import ATOMIC_BACKEND, AtomicLocalBackend, atomic_write
 from .cpu_sync_bn import (CPUDistributedDataParallel, GlooSyncBatchNorm,
                           convert_gloo_sync_batchnorm)

@@ -1,27 +1,25 @@
-"""Models of sdt-dense. Importing this package registers them into mmdet's and mmseg's MODELS."""
-from .neuron import SFANeuron, build_neuron, sfa_quantise
-from .backbones import (ARCH_ZOO, CheckpointMismatchError, ESpikeFormer, ESpikeFormerClassifier,
-                        checkpoint_filter_fn, load_pretrained)
+"""Models of sdt-dense. Importing this package registers them into mmdet's and mmseg's MODELS.
 
-__all__ = ['SFANeuron', 'build_neuron', 'sfa_quantise', 'ARCH_ZOO', 'CheckpointMismatchError',
-           'ESpikeFormer', 'ESpikeFormerClassifier', 'checkpoint_filter_fn', 'load_pretrained']
-from .lif import (LIFNeuron, TimeSteps, get_time_steps, neuron_time_steps,  # noqa: E402
-                  repeat_over_time)  # (registers NEURONS['LIF'])
-
-__all__ += ['LIFNeuron', 'TimeSteps', 'get_time_steps', 'neuron_time_steps', 'repeat_over_time']
-from .spike_driven import (SpikeDrivenError, convert_to_spike_driven,  # noqa: E402
-                           is_spike_driven, spike_driven)
-from .bn_fold import BNFoldError, fold_bn  # noqa: E402
-
-__all__ += ['spike_driven', 'convert_to_spike_driven', 'is_spike_driven', 'SpikeDrivenError',
-            'fold_bn', 'BNFoldError']
-from .necks import DET_NEURON, SpikeFPN  # noqa: E402  (detection neck, issue 5)
-from .heads import (SpikeConvFCBBoxHead, SpikeFCNMaskHead, SpikeRetinaHead,  # noqa: E402
+Layout: ``neurons/`` (SFA, LIF and their registry), ``layers/`` (one building block per file),
+``backbones/``, ``necks/``, ``heads/``. Spike-driven conversion and BN folding live in
+:mod:`sdt_dense.deploy`; their names are re-exported here for backward compatibility.
+"""
+from .neurons import (NEURONS, LIFNeuron, SFANeuron, TimeSteps, build_neuron, get_time_steps,
+                      neuron_time_steps, repeat_over_time, sfa_quantise)
+from .layers import SpikingLayer
+from .backbones import ARCH_ZOO, ESpikeFormer, ESpikeFormerClassifier
+from .necks import DET_NEURON, SpikeFPN, SpikeSemanticFPN
+from .heads import (SpikeConvFCBBoxHead, SpikeFCNMaskHead, SpikeFPNHead, SpikeRetinaHead,
                     SpikeRPNHead, SpikeShared2FCBBoxHead, SpikeShared4Conv1FCBBoxHead)
+from ..checkpoint import CheckpointMismatchError, checkpoint_filter_fn, load_pretrained
+from ..deploy import (BNFoldError, SpikeDrivenError, convert_to_spike_driven, fold_bn,
+                      is_spike_driven, spike_driven)
 
-__all__ += ['DET_NEURON', 'SpikeFPN', 'SpikeConvFCBBoxHead', 'SpikeFCNMaskHead', 'SpikeRetinaHead',
-            'SpikeRPNHead', 'SpikeShared2FCBBoxHead', 'SpikeShared4Conv1FCBBoxHead']
-from .necks import SpikeSemanticFPN, SpikingLayer  # noqa: E402  (segmentation neck, issue 6)
-from .heads import SpikeFPNHead  # noqa: E402  (segmentation head, issue 6)
-
-__all__ += ['SpikeSemanticFPN', 'SpikingLayer', 'SpikeFPNHead']
+__all__ = ['NEURONS', 'LIFNeuron', 'SFANeuron', 'TimeSteps', 'build_neuron', 'get_time_steps',
+           'neuron_time_steps', 'repeat_over_time', 'sfa_quantise', 'SpikingLayer', 'ARCH_ZOO',
+           'ESpikeFormer', 'ESpikeFormerClassifier', 'DET_NEURON', 'SpikeFPN', 'SpikeSemanticFPN',
+           'SpikeConvFCBBoxHead', 'SpikeFCNMaskHead', 'SpikeFPNHead', 'SpikeRetinaHead',
+           'SpikeRPNHead', 'SpikeShared2FCBBoxHead', 'SpikeShared4Conv1FCBBoxHead',
+           'CheckpointMismatchError', 'checkpoint_filter_fn', 'load_pretrained', 'BNFoldError',
+           'SpikeDrivenError', 'convert_to_spike_driven', 'fold_bn', 'is_spike_driven',
+           'spike_driven']

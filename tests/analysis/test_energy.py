@@ -16,9 +16,9 @@ from sdt_dense.analysis import (EnergyAccumulator, EnergyConstants, EnergyMeter,
                                 FiringRateMonitor)
 from sdt_dense.models import ESpikeFormer, LIFNeuron, repeat_over_time
 from sdt_dense.models.layers import SpikeDrivenSelfAttention
-from sdt_dense.models.neuron import SFANeuron
+from sdt_dense.models.neurons import SFANeuron
 
-REPO = Path(__file__).resolve().parents[1]
+from sdt_testing import REPO  # noqa: E402
 
 # Membrane potentials (1, 2, 3, 3) -> SFA counts round(clamp(x, 0, 4)) (half-to-even):
 #   channel 0 [[0, 1, 2], [3, 4, 0], [0, 0, 1]]  (-1 -> 0, 2.5 -> 2, 6 -> 4, 0.6 -> 1), sum 11
@@ -318,13 +318,13 @@ def test_lif_backbone_estimate_and_exact_agree_where_they_must():
 def toy_detector_energy(tmp_path_factory):
     """The energy tool on the toy Mask R-CNN, 2 toy images of 64 px, with a checkpoint whose
     BatchNorm shifts are randomised so that every part of the network fires."""
-    pytest.importorskip('mmdet')
+    importlib.import_module('mmdet')
     from mmengine.config import Config
     from sdt_dense.toy_data import make_det_dataset
     root = tmp_path_factory.mktemp('energy')
     make_det_dataset(root / 'toy_coco', num_train=1, num_val=2, image_size=64, seed=0)
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py')
-    tool = _load_tool('energy')
+    from sdt_dense.apis import energy as tool
     cfg = Config.fromfile(config)
     tool.init_scope(cfg)
     torch.manual_seed(0)
@@ -388,9 +388,9 @@ def test_toy_detector_energy_tool(toy_detector_energy):
 
 def test_backbone_shape_mode(toy_detector_energy):
     """--shape: the detector checkpoint's backbone on constant input, batch 2, no dataset."""
-    from sdt_dense.models.backbones.e_spikeformer import CheckpointMismatchError
+    from sdt_dense.checkpoint import CheckpointMismatchError
     root = toy_detector_energy[0].parent
-    tool = _load_tool('energy')
+    from sdt_dense.apis import energy as tool
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py')
     data = tool.main([config, str(root / 'toy.pth'), '--shape', '32', '48', '--num-images', '2',
                       '--batch-size', '2', '--input', 'constant', '--input-value', '0.5',

@@ -10,13 +10,8 @@ import torch
 
 from sdt_dense.engine.hooks.rng_state_hook import RNG_RANKS_KEY
 
-from ._helpers import HELPERS_MODULE, REPO, make_toy_data, read_losses, run_tool, toy_runner_cfg
-
-
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return str(s.getsockname()[1])
+from sdt_testing import free_port, REPO, make_toy_data, run_tool
+from sdt_testing.toy_runner import HELPERS_MODULE, read_losses, toy_runner_cfg
 
 
 def _config(tmp_path, data):
@@ -47,7 +42,7 @@ def test_dist_train_and_dist_test_on_cpu(tmp_path):
     cfg = _config(tmp_path, data)
     work = tmp_path / 'work'
 
-    train = run_tool(['dist_train.sh', cfg, '2', '--work-dir', work], PORT=_free_port())
+    train = run_tool(['dist_train.sh', cfg, '2', '--work-dir', work], PORT=str(free_port()))
     log = train.stdout + train.stderr
     assert train.returncode == 0, log[-4000:]
     # every rank wrapped its model; SyncBN layers were converted and synchronise over gloo
@@ -62,7 +57,7 @@ def test_dist_train_and_dist_test_on_cpu(tmp_path):
     one, two = tmp_path / 'test1', tmp_path / 'test2'
     single = run_tool(['test.py', cfg, ckpt_path, '--work-dir', one])
     assert single.returncode == 0, (single.stdout + single.stderr)[-4000:]
-    dist = run_tool(['dist_test.sh', cfg, ckpt_path, '2', '--work-dir', two], PORT=_free_port())
+    dist = run_tool(['dist_test.sh', cfg, ckpt_path, '2', '--work-dir', two], PORT=str(free_port()))
     assert dist.returncode == 0, (dist.stdout + dist.stderr)[-4000:]
     m1 = json.loads((one / 'metrics.json').read_text())
     m2 = json.loads((two / 'metrics.json').read_text())
@@ -88,7 +83,7 @@ def _rel_toy_config(tmp_path):
 
 
 def _dist_train(cfg, work, *args):
-    proc = run_tool(['dist_train.sh', cfg, '2', '--work-dir', work, *args], PORT=_free_port())
+    proc = run_tool(['dist_train.sh', cfg, '2', '--work-dir', work, *args], PORT=str(free_port()))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc.stdout + proc.stderr
 

@@ -6,9 +6,9 @@ import torch
 from mmengine.runner import Runner
 
 from sdt_dense.models import CheckpointMismatchError, ESpikeFormer
-from sdt_dense.models.backbones.e_spikeformer import load_pretrained
+from sdt_dense.checkpoint import load_pretrained
 
-from ._helpers import toy_runner_cfg
+from sdt_testing.toy_runner import toy_runner_cfg
 
 
 def test_unknown_arch_lists_the_valid_ones():

@@ -11,7 +11,7 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_from_local
 from sdt_dense.checkpoint import UnsafeCheckpointError, safe_load
 from sdt_dense.models import ESpikeFormer
 
-from ._helpers import REPO, make_toy_data, run_tool
+from sdt_testing import REPO, make_toy_data, run_tool
 
 
 class _Payload:

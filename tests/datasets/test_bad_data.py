@@ -13,7 +13,8 @@ from PIL import Image
 
 from sdt_dense.datasets import EmptyDatasetError, ImageLoadError, check_not_empty
 
-from ._helpers import REPO, make_toy_data, run_tool, toy_runner_cfg
+from sdt_testing import REPO, make_toy_data, run_tool
+from sdt_testing.toy_runner import toy_runner_cfg
 
 SEG_CFG = REPO / 'configs/toy/fpn_e-spikeformer-t_toy.py'
 DET_CFG = REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py'

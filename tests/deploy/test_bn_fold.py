@@ -1,20 +1,15 @@
 """BatchNorm folding into the preceding conv / linear layer (deployment form)."""
+import importlib
 import pytest
 import torch
 from torch import nn
 
 from sdt_dense.models import BNFoldError, ESpikeFormer, fold_bn, spike_driven
 from sdt_dense.models.layers import SpikeConvBN
-from sdt_test_utils import randomise_bn
+from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 
 
 
-
-
-def assert_outputs_equal(a, b, atol=1e-4):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        torch.testing.assert_close(x, y, atol=atol, rtol=0)
 
 
 def test_fold_hand_computed():
@@ -113,7 +108,7 @@ def test_sync_bn_in_eval():
                                           (('act', 'conv', 'norm'), True),
                                           (('norm', 'conv', 'act'), False)])
 def test_mmcv_conv_module(order, folded):
-    cnn = pytest.importorskip('mmcv.cnn', reason='mmcv is not installed')
+    cnn = importlib.import_module('mmcv.cnn')
     torch.manual_seed(0)
     in_ch = 3 if order[0] != 'norm' else 4
     module = cnn.ConvModule(in_ch, 4, 3, padding=1, norm_cfg=dict(type='BN'),
@@ -128,13 +123,13 @@ def test_mmcv_conv_module(order, folded):
 
 def test_semantic_fpn_folded_equals_original_in_both_modes():
     """A whole segmentor (BN in the backbone, in mmcv ConvModules of the neck and head), float64."""
-    pytest.importorskip('mmcv.ops', reason='mmcv with compiled ops is not installed')
+    importlib.import_module('mmcv.ops')
     from pathlib import Path
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
     import sdt_dense  # noqa: F401  (registers the models)
-    cfg = Config.fromfile(str(Path(__file__).resolve().parents[1] / 'configs' / 'toy'
+    cfg = Config.fromfile(str(REPO / 'configs' / 'toy'
                               / 'fpn_e-spikeformer-t_toy.py'))
     cfg.model.backbone.init_cfg = None
     init_default_scope('mmseg')

@@ -4,6 +4,7 @@ Equality tests run in float64: the two modes sum the same products in a differen
 float32 a neuron input that lies within ~1e-6 of a rounding boundary (x.5) can round the other way
 in one of them. float64 makes such near-ties vanishingly rare, so any difference is a real bug.
 """
+import importlib
 import copy
 import pickle
 from pathlib import Path
@@ -14,28 +15,15 @@ from torch import nn
 
 from sdt_dense.models import (ESpikeFormer, SFANeuron, SpikeDrivenError, convert_to_spike_driven,
                               is_spike_driven, spike_driven)
-from sdt_dense.models.neuron import get_spike_slices
-from sdt_test_utils import randomise_bn
+from sdt_dense.models.neurons import get_spike_slices
+from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 
-REF = Path(__file__).resolve().parents[1].parent / 'shared' / 'reference'
+REF = REPO.parent / 'shared' / 'reference'  # noqa: E501
 OFFICIAL = REF / 'e_spikeformer_t_official_format.pth'
 EXPECTED = REF / 'e_spikeformer_t_expected.pt'
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
-
-
-def assert_outputs_equal(a, b, atol=1e-4):
-    if isinstance(a, torch.Tensor):
-        torch.testing.assert_close(a, b, atol=atol, rtol=0)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            assert_outputs_equal(a[k], b[k], atol)
-    else:
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_outputs_equal(x, y, atol)
 
 
 class SynapticInputRecorder:
@@ -290,7 +278,7 @@ def test_unbatched_spike_input_is_an_error():
 # every conv/linear sum is exact in float32 whatever the summation order, so integer and
 # spike-driven mode must agree to the last bit (float64 is not an option: mmcv's NMS is float32).
 
-CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'toy'
+CONFIGS = REPO / 'configs' / 'toy'
 
 
 def make_dyadic(model: nn.Module, scale: float = 4., bits: int = 10) -> nn.Module:
@@ -302,7 +290,7 @@ def make_dyadic(model: nn.Module, scale: float = 4., bits: int = 10) -> nn.Modul
 
 
 def build_toy(config: str, scope: str):
-    pytest.importorskip('mmcv.ops', reason='mmcv with compiled ops is not installed')
+    importlib.import_module('mmcv.ops')
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     import sdt_dense  # noqa: F401  (registers the models)

@@ -12,7 +12,8 @@ from sdt_dense.engine.atomic_io import (AtomicLocalBackend, atomic_write, remove
                                         stale_temp_files)
 from sdt_dense.engine.hooks import atomic_checkpoint_hook
 
-from ._helpers import REPO, sigkill_when, tool_env, toy_runner_cfg
+from sdt_testing import REPO, sigkill_when, tool_env
+from sdt_testing.toy_runner import toy_runner_cfg
 
 
 def _umask() -> int:

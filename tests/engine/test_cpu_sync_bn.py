@@ -7,17 +7,11 @@ from torch import nn
 
 from sdt_dense.engine.cpu_sync_bn import GlooSyncBatchNorm, convert_gloo_sync_batchnorm
 
-from . import _sync_bn_worker as W
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from sdt_testing import free_port, sync_bn_worker as W
 
 
 def test_gloo_sync_bn_equals_batchnorm_on_the_whole_batch(tmp_path):
-    mp.start_processes(W.worker, args=(_free_port(), str(tmp_path)), nprocs=W.WORLD,
+    mp.start_processes(W.worker, args=(free_port(), str(tmp_path)), nprocs=W.WORLD,
                        start_method='spawn')
     x, upstream = W.data()
     ref = nn.BatchNorm2d(W.C, momentum=0.3)  # the reference: one process, all samples

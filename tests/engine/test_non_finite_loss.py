@@ -7,7 +7,7 @@ from mmengine.runner import Runner
 
 from sdt_dense.engine import NonFiniteLossError
 
-from ._helpers import read_losses, toy_runner_cfg
+from sdt_testing.toy_runner import read_losses, toy_runner_cfg
 
 
 @pytest.mark.parametrize('value', [math.nan, math.inf])

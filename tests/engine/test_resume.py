@@ -7,8 +7,8 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from ._helpers import (HELPERS_MODULE, PYTHON, REPO, make_toy_data, read_losses, sigkill_when,
-                       tool_env, toy_runner_cfg)
+from sdt_testing import PYTHON, REPO, make_toy_data, sigkill_when, tool_env
+from sdt_testing.toy_runner import HELPERS_MODULE, read_losses, toy_runner_cfg
 
 RNG = [dict(type='RNGStateHook')]
 

@@ -28,7 +28,7 @@ from sdt_dense.toy_data import make_det_dataset
 
 register_all_modules(init_default_scope=True)
 
-ROOT = Path(__file__).resolve().parents[1]
+from sdt_testing import REPO as ROOT, run_ok  # noqa: E402
 MAIN_CONFIG = ROOT / 'configs' / 'mask_rcnn_sdt.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_fpn_toy.py'
 DET_CONFIGS = [MAIN_CONFIG, *sorted(
@@ -407,15 +407,6 @@ default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
     return path
 
 
-def run_tool(args, cwd, timeout=300, **extra_env):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''),
-               OMP_NUM_THREADS='1', **extra_env)
-    proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, timeout=timeout,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def test_toy_config_matches_toy_data():
     cfg = Config.fromfile(str(TOY_CONFIG))
     assert cfg.data_root == 'data/toy_coco/'
@@ -430,14 +421,14 @@ def test_toy_train_then_test_reports_coco_metrics(toy_coco, tmp_path):
 
     config = tiny_toy_config(tmp_path, toy_coco)
     work = tmp_path / 'work'
-    log = run_tool([sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir', work],
+    log = run_ok([sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir', work],
                    cwd=tmp_path)
     assert 'coco/bbox_mAP' in log  # validation after the epoch
     ckpt = work / 'epoch_1.pth'
     assert ckpt.exists()
 
     prefix = tmp_path / 'results'
-    log = run_tool([sys.executable, ROOT / 'tools' / 'test.py', config, ckpt,
+    log = run_ok([sys.executable, ROOT / 'tools' / 'test.py', config, ckpt,
                     '--work-dir', tmp_path / 'test',
                     '--cfg-options', f'test_evaluator.outfile_prefix={prefix}'], cwd=tmp_path)
     assert 'bbox_mAP' in log and 'segm_mAP' in log
@@ -461,7 +452,7 @@ def test_toy_train_then_test_reports_coco_metrics(toy_coco, tmp_path):
 def test_stock_mmdet_train_script_runs_the_config(toy_coco, tmp_path):
     config = tiny_toy_config(tmp_path, toy_coco)
     work = tmp_path / 'work'
-    run_tool([sys.executable, MMDET_TRAIN, config, '--work-dir', work,
+    run_ok([sys.executable, MMDET_TRAIN, config, '--work-dir', work,
               '--cfg-options', 'train_cfg.val_interval=100'], cwd=tmp_path)
     state = torch.load(work / 'epoch_1.pth', weights_only=True, map_location='cpu')['state_dict']
     assert any(k.startswith('neck.lateral_convs.0.layer.conv.') for k in state)
@@ -472,7 +463,7 @@ def test_stock_mmdet_train_script_runs_the_config(toy_coco, tmp_path):
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     config = tiny_toy_config(tmp_path, toy_coco)
     work = tmp_path / 'work'
-    log = run_tool(['bash', ROOT / 'tools' / 'dist_train.sh', config, 2, '--work-dir', work,
+    log = run_ok(['bash', ROOT / 'tools' / 'dist_train.sh', config, 2, '--work-dir', work,
                     '--cfg-options', 'train_cfg.val_interval=100'], cwd=tmp_path,
                    PORT=str(29500 + os.getpid() % 1000))
     assert 'World size: 2' in log or 'world_size: 2' in log.lower()

@@ -7,14 +7,15 @@ Convention under test (SpikingJelly LIF, decay_input, hard reset, v_0 = v_reset)
     s_t = [h_t >= v_th]
     v_t = h_t (1 - s_t) + v_reset s_t
 """
+import importlib
 import math
 
 import pytest
 import torch
 
 from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier, LIFNeuron, build_neuron
-from sdt_dense.models.lif import neuron_time_steps
-from sdt_dense.models.neuron import SFANeuron
+from sdt_dense.models.neurons import neuron_time_steps
+from sdt_dense.models.neurons import SFANeuron
 
 
 def _sg(u: float, alpha: float = 4.) -> float:
@@ -199,7 +200,7 @@ def test_classifier_with_lif_neurons():
 
 
 def test_lif_from_mm_config():
-    pytest.importorskip('mmdet')
+    importlib.import_module('mmdet')
     from mmdet.registry import MODELS
     model = MODELS.build(dict(type='ESpikeFormer', arch=MINI_ARCH, out_indices=(4,),
                               neuron_cfg=dict(type='LIF', T=2)))

@@ -1,4 +1,5 @@
 """ADE20K semantic segmentation: spiking Semantic-FPN neck and head, configs, tools end to end."""
+import importlib
 import copy
 import functools
 import json
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-pytest.importorskip('mmseg.models', reason='needs the OpenMMLab stack (mim extra)')
+import mmseg.models  # noqa: E402,F401  (the OpenMMLab stack is required)
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
@@ -27,13 +28,13 @@ from sdt_dense.checkpoint import safe_load  # noqa: E402
 from sdt_dense.models import ESpikeFormer, SFANeuron  # noqa: E402
 from sdt_dense.models.heads import SpikeFPNHead  # noqa: E402
 from sdt_dense.models.necks import SpikeSemanticFPN  # noqa: E402
-from sdt_dense.models.spike_driven import spike_driven  # noqa: E402
+from sdt_dense.deploy.spike_driven import spike_driven  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from sdt_testing import PYTHON, REPO as ROOT, randomise_bn, run_ok  # noqa: E402
 ADE_CONFIGS = sorted((ROOT / 'configs' / 'e_spikeformer').glob('fpn_*ade20k*.py'))
 CFG_10M = ROOT / 'configs' / 'e_spikeformer' / 'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'
-REF_CKPT = ROOT.parent / 'shared' / 'reference' / 'e_spikeformer_t_official_format.pth'
+REF_CKPT = ROOT / 'tests' / 'data' / 'base' / 'e_spikeformer_t_official_format.pth'
 MMSEG_TRAIN = Path(sys.modules['mmseg'].__file__).parent / '.mim' / 'tools' / 'train.py'
 
 
@@ -224,7 +225,6 @@ def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
         model.init_weights()
 
 
-@pytest.mark.skipif(not REF_CKPT.exists(), reason='reference checkpoint not found')
 def test_segmentor_loads_released_checkpoint_strictly():
     """The configs' Pretrained init reads a file in the released layout into the backbone."""
     cfg = load_config(CFG_10M)
@@ -272,16 +272,6 @@ def pyramid(channels=(8, 16, 24, 40), strides=(2, 4, 8, 16), size=32, batch=2, s
     g = torch.Generator().manual_seed(seed)
     return [2 * torch.randn(batch, c, math.ceil(size / s), math.ceil(size / s), generator=g)
             for c, s in zip(channels, strides)]
-
-
-def randomise_bn(module: nn.Module, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.5)
 
 
 def test_neck_matches_hand_written_qfpn():
@@ -475,15 +465,6 @@ default_hooks = dict(checkpoint=dict(interval=3), logger=dict(interval=1))
     return path
 
 
-def run_tool(args, cwd, timeout=600):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''),
-               OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, timeout=timeout,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def test_toy_config_matches_toy_data(toy_data):
     _, meta = toy_data
     cfg = load_config(TOY_CONFIG)
@@ -516,13 +497,13 @@ def test_toy_train_then_test_reports_miou(toy_data, tmp_path):
     data_root, meta = toy_data
     config = tiny_toy_config(tmp_path, data_root)
     work = tmp_path / 'work'
-    log = run_tool([ROOT / 'tools' / 'train.py', config, '--work-dir', work], cwd=tmp_path)
+    log = run_ok([PYTHON, ROOT / 'tools' / 'train.py', config, '--work-dir', work], cwd=tmp_path)
     assert 'mIoU' in log  # validation at the last iteration
     ckpt = work / 'iter_3.pth'
     assert ckpt.exists()
 
     out_dir = tmp_path / 'preds'
-    log = run_tool([ROOT / 'tools' / 'test.py', config, ckpt, '--work-dir', tmp_path / 'test',
+    log = run_ok([PYTHON, ROOT / 'tools' / 'test.py', config, ckpt, '--work-dir', tmp_path / 'test',
                     '--out', out_dir], cwd=tmp_path)
     assert 'mIoU' in log
     metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
@@ -537,7 +518,7 @@ def test_stock_mmseg_train_script_runs_the_config(toy_data, tmp_path):
     data_root, _ = toy_data
     config = tiny_toy_config(tmp_path, data_root)
     work = tmp_path / 'work'
-    run_tool([MMSEG_TRAIN, config, '--work-dir', work,
+    run_ok([PYTHON, MMSEG_TRAIN, config, '--work-dir', work,
               '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
               'default_hooks.checkpoint.interval=2'], cwd=tmp_path)
     state = safe_load(work / 'iter_2.pth')['state_dict']

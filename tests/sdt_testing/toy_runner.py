@@ -1,11 +1,10 @@
-"""Shared pieces of the reliability tests.
+"""A toy mmengine runner set-up for fast in-process engine tests.
 
 * A toy mmengine model and dataset (a few parameters, draws from every global RNG) for fast
   in-process Runner tests.
 * ``RecordLossHook`` (per-iteration raw losses to ``<work_dir>/losses.jsonl``) and
   ``HangForKillHook`` (blocks before an iteration so a test can SIGKILL the job at a known point);
   subprocess runs of ``tools/train.py`` import this module through ``custom_imports``.
-* Subprocess helpers for ``tools/*.py`` and toy data.
 """
 from __future__ import annotations
 
@@ -29,13 +28,8 @@ from mmengine.registry import DATASETS, HOOKS, MODELS
 from torch import nn
 from torch.utils.data import Dataset
 
-REPO = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
-#: how subprocesses import this module (``custom_imports``): pytest names it after the first
-#: directory above it without ``__init__.py``, which tool_env() puts on PYTHONPATH. (A top-level
-#: ``tests`` package installed by a third-party wheel may shadow ``tests.reliability``.)
+#: how subprocesses import this module (``custom_imports``; ``tool_env`` puts its root on the path)
 HELPERS_MODULE = __name__
-_HELPERS_ROOT = Path(__file__).resolve().parents[len(__name__.split('.')) - 1]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,51 +149,3 @@ def read_losses(work_dir, rank: int = 0) -> Dict[int, Dict[str, float]]:
         rec = json.loads(line)
         out[rec['iter']] = rec['losses']
     return out
-
-
-# ------------------------------------------------------------------------------------------------
-# Subprocesses
-
-
-def tool_env(**extra: str) -> dict:
-    """Environment of a ``tools/*`` subprocess: the repository importable, 1 thread."""
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([str(REPO), str(_HELPERS_ROOT)]
-                                        + [p for p in [env.get('PYTHONPATH')] if p])
-    env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
-    env.update(extra)
-    return env
-
-
-def run_tool(args: List[str], timeout: float = 600, **env) -> subprocess.CompletedProcess:
-    """Run ``python tools/<args>`` (or ``bash tools/<x>.sh``) from the repository root."""
-    cmd = (['bash'] if args[0].endswith('.sh') else [PYTHON]) + [str(REPO / 'tools' / args[0])]
-    return subprocess.run(cmd + [str(a) for a in args[1:]], cwd=REPO, env=tool_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def sigkill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 600) -> None:
-    """Poll ``ready()`` while ``proc`` runs, then SIGKILL it and reap it (it is killed in any case)
-    and check that it died of the signal."""
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert proc.poll() is None, 'the process ended before reaching the kill point'
-            assert time.monotonic() < deadline, 'the process did not reach the kill point'
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
-
-
-def make_toy_data(task: str, out, num_train: int = 8, num_val: int = 4,
-                  image_size: int = 64) -> Path:
-    """A small toy dataset (``sdt_dense.toy_data``, as ``tools/misc/make_toy_data.py`` writes)."""
-    from sdt_dense.toy_data import make_det_dataset, make_seg_dataset
-    make = make_det_dataset if task == 'det' else make_seg_dataset
-    make(out, num_train=num_train, num_val=num_val, image_size=image_size, seed=0)
-    return Path(out)

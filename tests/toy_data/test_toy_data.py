@@ -15,7 +15,7 @@ from sdt_dense.toy_data import (SHAPE_CLASSES, image_rng, make_det_dataset, make
                                 render_scene)
 from sdt_dense.toy_data.shapes import _CLASS_HUES
 
-REPO = Path(__file__).resolve().parents[1]
+from sdt_testing import REPO  # noqa: E402
 
 
 def _tree_digest(root: Path) -> dict:

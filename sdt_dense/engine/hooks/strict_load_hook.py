@@ -9,7 +9,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import Tensor
 
-from ...models.backbones.e_spikeformer import CheckpointMismatchError, match_state_dict
+from ...checkpoint import CheckpointMismatchError, match_state_dict
 
 
 @HOOKS.register_module()

@@ -1,5 +1,4 @@
-from .e_spikeformer import (ARCH_ZOO, CheckpointMismatchError, ESpikeFormer,
-                            ESpikeFormerClassifier, checkpoint_filter_fn, load_pretrained)
+"""Backbones: the published Base family (:class:`ESpikeFormer`)."""
+from .e_spikeformer import ARCH_ZOO, ESpikeFormer, ESpikeFormerClassifier
 
-__all__ = ['ARCH_ZOO', 'CheckpointMismatchError', 'ESpikeFormer', 'ESpikeFormerClassifier',
-           'checkpoint_filter_fn', 'load_pretrained']
+__all__ = ['ARCH_ZOO', 'ESpikeFormer', 'ESpikeFormerClassifier']

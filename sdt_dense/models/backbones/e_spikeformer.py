@@ -10,28 +10,26 @@ Layout (strides relative to the input, ``[C0, C1, C2, C3]`` = ``embed_dims``)::
                                                                                 last_stride=1) or 32
 
 Outputs are the real-valued residual streams ``(B, C_i, H_i, W_i)`` after the stages in
-``out_indices``. Module names differ from the released checkpoints; :func:`checkpoint_filter_fn`
+``out_indices``. Module names differ from the released checkpoints; :data:`sdt_dense.checkpoint.BASE_FORMAT`
 converts released files at load time.
 """
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.utils.checkpoint as cp
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from timm.layers import DropPath, trunc_normal_
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint import extract_state_dict, safe_load
+from ...checkpoint import (BASE_FORMAT, extract_state_dict, load_pretrained, match_state_dict,
+                          safe_load)
 from ...registry import register_model
 from ..layers import (ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention,
                       TokenMLP)
-from ..lif import neuron_time_steps, repeat_over_time
-from ..neuron import build_neuron
+from ..neurons import build_neuron, neuron_time_steps, repeat_over_time
 
 # Published sizes: the embed dims are the only difference (heads 8, MLP ratio 4, blocks 1+1/2/6/2).
 ARCH_ZOO: Dict[str, dict] = {
@@ -142,6 +140,9 @@ class ESpikeFormer(BaseModule):
         with ``H_i = ceil(H / stride_i)`` (each stride-2 conv rounds up).
     """
 
+    #: Layout of the released classification files (converted at load time).
+    released_format = BASE_FORMAT
+
     def __init__(self, arch: Union[str, dict] = 'l', in_channels: int = 3,
                  out_indices: Sequence[int] = (1, 2, 3, 4), last_stride: int = 1,
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
@@ -251,162 +252,6 @@ class ESpikeFormer(BaseModule):
 
 
 # ---------------------------------------------------------------------------------------------
-# Released checkpoints
-
-
-_OFFICIAL_STAGE_RENAMES = [
-    (r'^downsample1_1\.', 'downsamples.0.'),
-    (r'^downsample1_2\.', 'downsamples.1.'),
-    (r'^downsample([234])\.', r'downsamples.\1.'),
-    (r'^ConvBlock1_1\.0\.', 'stages.0.0.'),
-    (r'^ConvBlock1_2\.0\.', 'stages.1.0.'),
-    (r'^ConvBlock2_1\.0\.', 'stages.2.0.'),
-    (r'^ConvBlock2_2\.0\.', 'stages.2.1.'),
-    (r'^block3\.', 'stages.3.'),
-    (r'^block4\.', 'stages.4.'),
-]
-_OFFICIAL_LAYER_RENAMES = [
-    (r'\.encode_conv\.', '.conv.'), (r'\.encode_bn\.', '.bn.'),
-    (r'\.(?:Conv|conv)\.(pwconv1|dwconv|pwconv2)\.0\.', r'.sepconv.\1.conv.'),
-    (r'\.(?:Conv|conv)\.(pwconv1|dwconv|pwconv2)\.1\.', r'.sepconv.\1.bn.'),
-    (r'(stages\.[012]\.\d+)\.conv([12])\.', r'\1.mlp.conv\2.conv.'),
-    (r'(stages\.[012]\.\d+)\.bn([12])\.', r'\1.mlp.conv\2.bn.'),
-    (r'\.attn\.(q|k|v|proj)_conv\.0\.', r'.attn.\1.conv.'),
-    (r'\.attn\.(q|k|v|proj)_conv\.1\.', r'.attn.\1.bn.'),
-    (r'\.mlp\.(fc[12])_conv\.', r'.mlp.\1.conv.'),
-    (r'\.mlp\.(fc[12])_bn\.', r'.mlp.\1.bn.'),
-]
-# Keys of released classification checkpoints that a backbone does not use.
-_OFFICIAL_CLASSIFIER_KEYS = ('head.weight', 'head.bias')
-
-
-def is_official_state_dict(state_dict: Dict[str, Tensor]) -> bool:
-    """Whether ``state_dict`` uses the released (authors') module names."""
-    return any(k.startswith(('downsample1_1.', 'ConvBlock1_1.')) for k in state_dict)
-
-
-def convert_official_key(key: str) -> str:
-    """Released module name -> ours (``head.*`` becomes the classifier's ``head.*``)."""
-    for pattern, repl in _OFFICIAL_STAGE_RENAMES + _OFFICIAL_LAYER_RENAMES:
-        key = re.sub(pattern, repl, key)
-    return key
-
-
-def checkpoint_filter_fn(state_dict: Dict[str, Tensor],
-                         model: Optional[nn.Module] = None) -> Dict[str, Tensor]:
-    """Convert a released E-SpikeFormer state dict to this implementation's names.
-
-    The released layout (``official_state_dict_keys.json``) is recognised by its module names;
-    anything else is returned unchanged. ``model`` is accepted for timm compatibility.
-    """
-    if not is_official_state_dict(state_dict):
-        return dict(state_dict)
-    # Segmentation-style layer scales (gamma) of other codebases are not part of the Base models.
-    return {convert_official_key(k): v for k, v in state_dict.items()}
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint does not match the model (missing, unexpected or mis-shaped tensors)."""
-
-
-def _mismatch_table(rows: List[Tuple[str, str, str]]) -> str:
-    width = max(len(r[0]) for r in rows)
-    lines = [f'  {"key".ljust(width)}  {"problem":<12}  detail']
-    lines += [f'  {k.ljust(width)}  {p:<12}  {d}' for k, p, d in rows]
-    return '\n'.join(lines)
-
-
-def match_state_dict(model: nn.Module, state_dict: Dict[str, Tensor],
-                     ignorable_missing: Sequence[str] = (),
-                     ignorable_unexpected: Sequence[str] = ()) -> Dict[str, Tensor]:
-    """Check ``state_dict`` against ``model`` strictly and return it ready for ``load_state_dict``.
-
-    Every model tensor must be present with the right shape, except keys matching one of the
-    ``ignorable_missing`` regexes (reported, keep their init). Unexpected keys are an error unless
-    they match ``ignorable_unexpected`` (reported and skipped).
-
-    Raises:
-        CheckpointMismatchError: with a table of every offending key.
-    """
-    own = model.state_dict()
-    rows, skipped, kept_init = [], [], []
-    for key, tensor in own.items():
-        if key not in state_dict:
-            if any(re.search(p, key) for p in ignorable_missing):
-                kept_init.append(key)
-            else:
-                rows.append((key, 'missing', f'expected shape {tuple(tensor.shape)}'))
-        elif tuple(state_dict[key].shape) != tuple(tensor.shape):
-            rows.append((key, 'shape', f'checkpoint {tuple(state_dict[key].shape)} vs model '
-                                       f'{tuple(tensor.shape)}'))
-    for key in state_dict:
-        if key not in own:
-            if any(re.search(p, key) for p in ignorable_unexpected):
-                skipped.append(key)
-            else:
-                rows.append((key, 'unexpected', 'not a tensor of this model'))
-    if rows:
-        raise CheckpointMismatchError(
-            f'checkpoint does not match {type(model).__name__} ({len(rows)} problems):\n'
-            + _mismatch_table(rows))
-    if skipped:
-        print_log(f'checkpoint: skipped {len(skipped)} tensors not used by '
-                  f'{type(model).__name__}: {_summarise(skipped)}', logger='current')
-    if kept_init:
-        print_log(f'checkpoint: {len(kept_init)} tensors not in the checkpoint keep their '
-                  f'initial values: {_summarise(kept_init)}', logger='current')
-    return {k: v for k, v in state_dict.items() if k in own}
-
-
-def _summarise(keys: List[str], limit: int = 6) -> str:
-    return ', '.join(keys[:limit]) + (f', ... (+{len(keys) - limit})' if len(keys) > limit else '')
-
-
-def load_pretrained(model: ESpikeFormer, path: str, prefix: Optional[str] = None) -> None:
-    """Strictly load a released classification checkpoint or an mmengine checkpoint of one of our
-    detectors/segmentors/classifiers (``backbone.`` prefix) into ``model``.
-
-    Loading is safe (weights-only unpickling with an allow-list). Layer-scale parameters, which the
-    released Base checkpoints do not have, keep their initial value; tensors of the rest of the
-    network (classifier head, neck, heads) are reported and skipped; any backbone tensor that is
-    missing, unexpected or mis-shaped raises :class:`CheckpointMismatchError` with a table.
-    """
-    state_dict = extract_state_dict(safe_load(path))
-    official = is_official_state_dict(state_dict)
-    if official:
-        state_dict = checkpoint_filter_fn(state_dict, model)
-        ignorable_unexpected = [r'^head\.']
-    else:
-        if prefix is None and any(k.startswith('backbone.') for k in state_dict):
-            prefix = 'backbone.'
-        if prefix:
-            others = [k for k in state_dict if not k.startswith(prefix)]
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
-                          if k.startswith(prefix)}
-            if not state_dict:
-                raise CheckpointMismatchError(f'no tensor in {path} starts with {prefix!r}')
-            if others:
-                print_log(f'checkpoint: skipped {len(others)} tensors outside {prefix!r}: '
-                          f'{_summarise(others)}', logger='current')
-        ignorable_unexpected = []
-    # Layer scales are not part of the released Base models; they keep their initial value.
-    ignorable_missing = [r'\.ls[123]\.gamma$'] if official else []
-    state_dict = match_state_dict(model, state_dict, ignorable_missing, ignorable_unexpected)
-    model.load_state_dict(state_dict, strict=not ignorable_missing)
-    print_log(f'loaded {"released" if official else "sdt-dense"} checkpoint {path} into '
-              f'{type(model).__name__}', logger='current')
-
-
-def convert_official_classifier(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """Released classification state dict -> :class:`ESpikeFormerClassifier` state dict
-    (``backbone.*`` and ``head.*``)."""
-    if not is_official_state_dict(state_dict):
-        raise ValueError('not a released E-SpikeFormer state dict (no downsample1_1.* keys)')
-    return {(k if k.startswith('head.') else f'backbone.{k}'): v
-            for k, v in checkpoint_filter_fn(state_dict).items()}
-
-
-# ---------------------------------------------------------------------------------------------
 # ImageNet classifier (to evaluate released weights and check the reference logits)
 
 
@@ -439,8 +284,8 @@ class ESpikeFormerClassifier(nn.Module):
         """Strictly load a released classification checkpoint, or one converted by
         ``tools/model_converters/official2sdt.py`` (backbone and head)."""
         state_dict = extract_state_dict(safe_load(path))
-        if is_official_state_dict(state_dict):
-            state_dict = convert_official_classifier(state_dict)
+        if BASE_FORMAT.detect(state_dict):
+            state_dict = BASE_FORMAT.to_classifier(state_dict)
         self.load_state_dict(match_state_dict(self, state_dict))
 
     @classmethod

@@ -24,7 +24,7 @@ from ..necks.spike_fpn import det_neuron_cfg
 from ..layers import SpikingLayer
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeConvFCBBoxHead(ConvFCBBoxHead):
     """ConvFC box head with an SFA neuron in front of every conv and fc.
 
@@ -59,7 +59,7 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
         self.relu = nn.Identity()
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeShared2FCBBoxHead(SpikeConvFCBBoxHead):
     """Two shared spiking fcs (Mask R-CNN's box head; the published ``SharedSpike2FCBBoxHead``)."""
 
@@ -69,7 +69,7 @@ class SpikeShared2FCBBoxHead(SpikeConvFCBBoxHead):
                          fc_out_channels=fc_out_channels, **kwargs)
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeShared4Conv1FCBBoxHead(SpikeConvFCBBoxHead):
     """Four shared spiking convs and one fc (the Cascade Mask R-CNN box head; published
     ``SharedSpike4Conv1FCBBoxHead``)."""

@@ -26,7 +26,7 @@ from torch import Tensor
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..necks.spike_semantic_fpn import DEFAULT_NEURON
-from ..neuron import build_neuron
+from ..neurons import build_neuron
 
 
 def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[int]) -> None:
@@ -45,7 +45,7 @@ def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[
                          f'feature_strides={list(feature_strides)}')
 
 
-@register_model(scopes=('mmseg',))
+@register_model('mmseg')
 class SpikeFPNHead(FPNHead):
     """Spiking Semantic-FPN head.
 

@@ -18,10 +18,10 @@ from torch import Tensor, nn
 from ...registry import register_model
 from ..necks.spike_fpn import det_neuron_cfg
 from ..layers import SpikingLayer
-from ..neuron import build_neuron
+from ..neurons import build_neuron
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeFCNMaskHead(FCNMaskHead):
     """FCN mask head with an SFA neuron in front of every conv, the deconv and the logits conv.
 

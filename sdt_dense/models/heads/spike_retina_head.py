@@ -33,7 +33,7 @@ SPIKE_RETINA_INIT = dict(type='Kaiming', layer='Conv2d',
                                    dict(type='Normal', name='retina_reg', std=0.01)])
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeRetinaHead(RetinaHead):
     """RetinaNet head with an SFA neuron in front of every conv.
 

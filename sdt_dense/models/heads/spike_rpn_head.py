@@ -33,7 +33,7 @@ SPIKE_RPN_INIT = dict(type='Kaiming', layer='Conv2d',
                                 dict(type='Normal', name='rpn_reg', std=0.01)])
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeRPNHead(RPNHead):
     """RPN head with an SFA neuron in front of every conv.
 

@@ -16,3 +16,12 @@ from .spiking_layer import SpikingLayer
 
 __all__ = ['SpikeDrivenSelfAttention', 'LayerScale', 'ConvMLP', 'TokenMLP', 'build_norm', 'SepConv',
            'SpikeConvBN', 'SpikeMatMul', 'SpikingLayer']
+
+# Large family (83M / 173M) building blocks.
+from .channel_scale import ChannelScale  # noqa: E402
+from .drop_path import DROP_PATH_MODES, BatchDropPath, build_drop_path  # noqa: E402
+from .linear_attention import SpikeLinearAttention  # noqa: E402
+from .rep_conv import RepConv  # noqa: E402
+
+__all__ += ['ChannelScale', 'DROP_PATH_MODES', 'BatchDropPath', 'build_drop_path',
+            'SpikeLinearAttention', 'RepConv']

@@ -10,7 +10,7 @@ class SpikeMatMul(nn.Module):
     A module of its own so that analysis tools can hook both operands. The operands are always in
     integer form (spike-driven slices are merged before the call): a product of spike counts
     ``a_ij * b_jk`` stands for as many AND + accumulate operations on binary spikes (see
-    :mod:`sdt_dense.models.spike_driven` for the counting convention).
+    :mod:`sdt_dense.deploy.spike_driven` for the counting convention).
     """
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:

@@ -37,7 +37,7 @@ def det_neuron_cfg(neuron_cfg: Optional[dict] = None) -> dict:
     return cfg
 
 
-@register_model(scopes=('mmdet',))
+@register_model('mmdet')
 class SpikeFPN(SpikingPyramidMixin, FPN):
     """Spiking FPN neck for detection.
 

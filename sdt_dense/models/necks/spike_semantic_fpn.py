@@ -7,7 +7,7 @@ mmseg's :class:`~mmseg.models.necks.FPN` with an SFA neuron in front of every co
     out_i     = BN(Conv3x3(SFA(p_i)))
 
 The neuron feeds the conv directly (the spike-driven convention of
-:mod:`sdt_dense.models.spike_driven`), while additions and resizes act on the real-valued membrane
+:mod:`sdt_dense.deploy.spike_driven`), while additions and resizes act on the real-valued membrane
 tensors. Unlike the published module, the norm layers follow ``norm_cfg`` (``SyncBN`` gives
 ``nn.SyncBatchNorm``) and every FPN option of mmseg (``conv_cfg``, ``act_cfg``, ``start_level``,
 extra levels, ``upsample_cfg``) is honoured.
@@ -25,7 +25,7 @@ from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 DEFAULT_NEURON = dict(type='SFA', D=4)  # normalised by D, as the published QFPN (T = 4)
 
 
-@register_model(scopes=('mmseg',))
+@register_model('mmseg')
 class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
     """Spiking FPN neck of Semantic FPN (the published ``QFPN``).
 

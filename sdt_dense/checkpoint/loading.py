@@ -1,0 +1,47 @@
+"""Loading weights into a model: strict, safe, and aware of the released layouts."""
+from __future__ import annotations
+
+import io
+import os
+from typing import Dict, Optional
+
+import torch
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+from .matching import match_state_dict, select_prefix
+from .released import ReleasedFormat
+from .safe_load import extract_state_dict, safe_load
+
+
+def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
+                    released: Optional[ReleasedFormat] = None) -> None:
+    """Strictly load a released classification checkpoint, or an mmengine checkpoint of one of our
+    detectors/segmentors/classifiers (its ``prefix``, ``'backbone.'`` by default), into ``model``.
+
+    Loading is safe (weights-only unpickling with an allow-list). For a released file
+    (``released``, default ``model.released_format``), classifier-only tensors are skipped and the
+    tensors that format lacks keep their initial value; any other missing, unexpected or mis-shaped
+    tensor raises :class:`~sdt_dense.checkpoint.CheckpointMismatchError` with a table.
+    """
+    state_dict = extract_state_dict(safe_load(path))
+    released = released or getattr(model, 'released_format', None)
+    is_released = released is not None and released.detect(state_dict)
+    if is_released:
+        state_dict = released.convert(state_dict)
+        missing_ok, unexpected_ok = released.missing_ok, released.classifier_keys
+    else:
+        state_dict = select_prefix(state_dict, prefix, path)
+        missing_ok, unexpected_ok = (), ()
+    state_dict = match_state_dict(model, state_dict, missing_ok, unexpected_ok)
+    model.load_state_dict(state_dict, strict=not missing_ok)
+    print_log(f'loaded {released.name + " released" if is_released else "sdt-dense"} checkpoint '
+              f'{path} into {type(model).__name__}', logger='current')
+
+
+def save_weights(state_dict: Dict[str, Tensor], path: str) -> None:
+    """Write ``{'state_dict': state_dict}`` atomically: ``path`` is either complete or untouched."""
+    from ..engine.atomic_io import atomic_write  # engine imports this package
+    buffer = io.BytesIO()
+    torch.save({'state_dict': state_dict}, buffer)
+    atomic_write(buffer.getvalue(), os.fspath(path))
