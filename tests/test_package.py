@@ -16,9 +16,12 @@ import torch
 from mmengine.config import Config
 
 import sdt_dense
-from sdt_dense.checkpoint import (UnsafeCheckpointError, allowed_globals, extract_state_dict,
-                                  safe_load)
-
+from sdt_dense.checkpoint import (
+    UnsafeCheckpointError,
+    allowed_globals,
+    extract_state_dict,
+    safe_load,
+)
 from sdt_testing import REPO, TEST_DATA, run_ok  # noqa: E402
 
 # A tiny regression task registered in mmengine's root registries (visible from the mmdet and mmseg
@@ -108,6 +111,7 @@ def toy_module(tmp_path_factory):
 
 
 # --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_stack_imports_in_a_fresh_interpreter():
     code = ('import sdt_dense, mmdet, mmseg, mmcv, mmcv.ops; '
             'from mmcv.ops import nms; import torch; '
@@ -238,6 +242,7 @@ def test_package_base_configs_resolve(tmp_path, base, model_type, check):
 
 
 # --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dist_train_and_test_on_cpu_over_gloo(toy_module, tmp_path):
     """tools/dist_train.sh (2 processes) and tools/dist_test.sh on CPU (gloo backend, DDP without
     device_ids, although the config asks for nccl); tools/test.py writes <work_dir>/metrics.json."""

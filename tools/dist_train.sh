@@ -7,19 +7,4 @@ if [[ $# -lt 2 ]]; then
   echo "usage: bash tools/dist_train.sh CONFIG GPUS [tools/train.py options]" >&2
   exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PYTHON=${PYTHON:-$REPO/.venv/bin/python}
-
-exec "$PYTHON" -m torch.distributed.run \
-  --nnodes="$NNODES" \
-  --node_rank="$NODE_RANK" \
-  --master_addr="$MASTER_ADDR" \
-  --nproc_per_node="$GPUS" \
-  --master_port="$PORT" \
-  "$REPO/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/dist_run.sh" train.py "$2" "$1" "${@:3}"

@@ -76,8 +76,34 @@ def init_scope(cfg):
     return scope
 
 
+def slurm_env_to_torch_env(default_port: int = 29500) -> None:
+    """Translate Slurm's task variables into the ``env://`` rendezvous variables.
+
+    ``SLURM_PROCID`` -> ``RANK``, ``SLURM_NTASKS`` -> ``WORLD_SIZE``, ``SLURM_LOCALID`` ->
+    ``LOCAL_RANK``; ``MASTER_ADDR`` defaults to the first host of ``SLURM_NODELIST`` (through
+    ``scontrol``) or 127.0.0.1, ``MASTER_PORT`` to ``PORT`` or ``default_port``. Variables that are
+    already set are kept.
+    """
+    import subprocess
+    env = os.environ
+    env.setdefault('RANK', env['SLURM_PROCID'])
+    env.setdefault('WORLD_SIZE', env['SLURM_NTASKS'])
+    env.setdefault('LOCAL_RANK', env.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in env:
+        addr = '127.0.0.1'
+        nodes = env.get('SLURM_NODELIST')
+        if nodes:
+            try:
+                addr = subprocess.run(['scontrol', 'show', 'hostname', nodes], check=True,
+                                      capture_output=True, text=True).stdout.split()[0]
+            except (OSError, subprocess.CalledProcessError, IndexError):
+                pass
+        env['MASTER_ADDR'] = addr
+    env.setdefault('MASTER_PORT', env.get('PORT', str(default_port)))
+
+
 def setup_cpu_distributed(cfg):
-    """Make ``--launcher pytorch`` work on a machine without GPUs (gloo backend, CPU DDP).
+    """Make ``--launcher pytorch`` and ``--launcher slurm`` work without GPUs (gloo, CPU DDP).
 
     mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its DDP wrapper passes
     ``device_ids=[LOCAL_RANK]``; both fail without a GPU. So the gloo process group is created here
@@ -85,9 +111,11 @@ def setup_cpu_distributed(cfg):
     """
     if cfg.launcher == 'none' or torch.cuda.is_available():
         return
-    if cfg.launcher != 'pytorch':
+    if cfg.launcher == 'slurm':
+        slurm_env_to_torch_env()
+    elif cfg.launcher != 'pytorch':
         raise SystemExit(f'no GPU: --launcher {cfg.launcher} is not supported on CPU, use '
-                         '--launcher pytorch (tools/dist_train.sh, tools/dist_test.sh)')
+                         '--launcher pytorch (tools/dist_train.sh) or slurm')
     if cfg.get('env_cfg', None) is None:
         cfg.env_cfg = ConfigDict()
     timeout = cfg.env_cfg.get('dist_cfg', {}).get('timeout', 1800)

@@ -12,8 +12,16 @@ checkpoints contain).
 import argparse
 
 from ..datasets import empty_dataset_errors
-from .launcher import (add_common_args, build_runner, init_scope, load_config, set_local_rank,
-                       setup_cpu_distributed, shutdown_distributed, write_metrics)
+from .launcher import (
+    add_common_args,
+    build_runner,
+    init_scope,
+    load_config,
+    set_local_rank,
+    setup_cpu_distributed,
+    shutdown_distributed,
+    write_metrics,
+)
 
 
 def parse_args(argv=None):

@@ -11,8 +11,15 @@ Without GPUs, ``--launcher pytorch`` runs on CPU processes over the gloo backend
 import argparse
 
 from ..datasets import empty_dataset_errors
-from .launcher import (add_common_args, build_runner, init_scope, load_config, set_local_rank,
-                       setup_cpu_distributed, shutdown_distributed)
+from .launcher import (
+    add_common_args,
+    build_runner,
+    init_scope,
+    load_config,
+    set_local_rank,
+    setup_cpu_distributed,
+    shutdown_distributed,
+)
 
 
 def parse_args(argv=None):

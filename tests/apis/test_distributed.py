@@ -4,13 +4,12 @@ SyncBN synchronises over gloo, a checkpoint is saved, and 2-process evaluation g
 stream."""
 import json
 import shutil
-import socket
 
+import pytest
 import torch
 
 from sdt_dense.engine.hooks.rng_state_hook import RNG_RANKS_KEY
-
-from sdt_testing import free_port, REPO, make_toy_data, run_tool
+from sdt_testing import REPO, free_port, make_toy_data, run_tool
 from sdt_testing.toy_runner import HELPERS_MODULE, read_losses, toy_runner_cfg
 
 
@@ -37,6 +36,7 @@ randomness = dict(seed=0, deterministic=True)
     return cfg
 
 
+@pytest.mark.slow
 def test_dist_train_and_dist_test_on_cpu(tmp_path):
     data = make_toy_data('det', tmp_path / 'toy_coco', num_train=8, num_val=4)
     cfg = _config(tmp_path, data)
@@ -88,6 +88,7 @@ def _dist_train(cfg, work, *args):
     return proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_dist_resume_continues_every_ranks_random_stream(tmp_path):
     cfg = _rel_toy_config(tmp_path)
     full, cut, ctl = tmp_path / 'full', tmp_path / 'cut', tmp_path / 'control'

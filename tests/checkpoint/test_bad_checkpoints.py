@@ -5,9 +5,8 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from sdt_dense.models import CheckpointMismatchError, ESpikeFormer
 from sdt_dense.checkpoint import load_pretrained
-
+from sdt_dense.models import CheckpointMismatchError, ESpikeFormer
 from sdt_testing.toy_runner import toy_runner_cfg
 
 

@@ -10,7 +10,6 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_from_local
 
 from sdt_dense.checkpoint import UnsafeCheckpointError, safe_load
 from sdt_dense.models import ESpikeFormer
-
 from sdt_testing import REPO, make_toy_data, run_tool
 
 
@@ -113,6 +112,7 @@ def _assert_refused(proc, path, marker, work):
         assert not list(Path(work).glob('*.pth'))
 
 
+@pytest.mark.slow
 def test_tools_test_refuses(tmp_path, toy_cfg):
     """Even with torch's weights-only default switched off by the environment."""
     path, marker = _malicious(tmp_path)
@@ -123,6 +123,7 @@ def test_tools_test_refuses(tmp_path, toy_cfg):
     assert not (work / 'metrics.json').exists()
 
 
+@pytest.mark.slow
 def test_tools_train_resume_refuses(tmp_path, toy_cfg):
     """``--resume`` of a work_dir whose ``last_checkpoint`` names the file (a poisoned work_dir),
     with torch's weights-only default switched off by the environment."""

@@ -12,7 +12,6 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from sdt_dense.datasets import EmptyDatasetError, ImageLoadError, check_not_empty
-
 from sdt_testing import REPO, make_toy_data, run_tool
 from sdt_testing.toy_runner import toy_runner_cfg
 
@@ -91,6 +90,7 @@ def test_control_without_hook_mmengine_fails_obscurely(tmp_path):
 @pytest.mark.parametrize('split', ['val', 'test'])
 def test_empty_val_and_test_datasets_are_named(split):
     from types import SimpleNamespace
+
     from sdt_dense.engine import NonEmptyDatasetHook
     loop = SimpleNamespace(dataloader=SimpleNamespace(dataset=[]))
     runner = SimpleNamespace(**{f'{split}_loop': loop})
@@ -127,6 +127,7 @@ class _Sized(dict):
         return self.n
 
 
+@pytest.mark.slow
 def test_tools_train_names_an_empty_image_directory(tmp_path):
     """Serialised mmengine datasets fail while being built; tools/train.py names the dataset."""
     root = tmp_path / 'empty_ade'

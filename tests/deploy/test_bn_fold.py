@@ -1,5 +1,6 @@
 """BatchNorm folding into the preceding conv / linear layer (deployment form)."""
 import importlib
+
 import pytest
 import torch
 from torch import nn
@@ -7,9 +8,6 @@ from torch import nn
 from sdt_dense.models import BNFoldError, ESpikeFormer, fold_bn, spike_driven
 from sdt_dense.models.layers import SpikeConvBN
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn
-
-
-
 
 
 def test_fold_hand_computed():
@@ -124,10 +122,10 @@ def test_mmcv_conv_module(order, folded):
 def test_semantic_fpn_folded_equals_original_in_both_modes():
     """A whole segmentor (BN in the backbone, in mmcv ConvModules of the neck and head), float64."""
     importlib.import_module('mmcv.ops')
-    from pathlib import Path
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+
     import sdt_dense  # noqa: F401  (registers the models)
     cfg = Config.fromfile(str(REPO / 'configs' / 'toy'
                               / 'fpn_e-spikeformer-t_toy.py'))

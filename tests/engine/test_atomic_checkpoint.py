@@ -8,10 +8,13 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from sdt_dense.engine.atomic_io import (AtomicLocalBackend, atomic_write, remove_stale_temp_files,
-                                        stale_temp_files)
+from sdt_dense.engine.atomic_io import (
+    AtomicLocalBackend,
+    atomic_write,
+    remove_stale_temp_files,
+    stale_temp_files,
+)
 from sdt_dense.engine.hooks import atomic_checkpoint_hook
-
 from sdt_testing import REPO, sigkill_when, tool_env
 from sdt_testing.toy_runner import toy_runner_cfg
 
@@ -45,6 +48,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     assert stale_temp_files(target) == []  # the temporary file was removed
 
 
+@pytest.mark.slow
 def test_sigkill_during_write_keeps_the_old_checkpoint(tmp_path):
     """A process SIGKILLed after writing the new data but before the rename: the old checkpoint is
     intact and loads; only a hidden temporary file is left, and it is cleaned up."""

@@ -1,15 +1,16 @@
 """GlooSyncBatchNorm over 2 CPU processes equals BatchNorm over the concatenated batch."""
-import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import nn
 
 from sdt_dense.engine.cpu_sync_bn import GlooSyncBatchNorm, convert_gloo_sync_batchnorm
+from sdt_testing import free_port
+from sdt_testing import sync_bn_worker as W
 
-from sdt_testing import free_port, sync_bn_worker as W
 
-
+@pytest.mark.slow
 def test_gloo_sync_bn_equals_batchnorm_on_the_whole_batch(tmp_path):
     mp.start_processes(W.worker, args=(free_port(), str(tmp_path)), nprocs=W.WORLD,
                        start_method='spawn')

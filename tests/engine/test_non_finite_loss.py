@@ -6,7 +6,6 @@ import torch
 from mmengine.runner import Runner
 
 from sdt_dense.engine import NonFiniteLossError
-
 from sdt_testing.toy_runner import read_losses, toy_runner_cfg
 
 

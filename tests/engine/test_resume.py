@@ -88,6 +88,7 @@ def toy_seg_data(tmp_path_factory):
     return make_toy_data('seg', tmp_path_factory.mktemp('toy_ade') / 'toy_ade')
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, toy_seg_data):
     cfg = _toy_config(tmp_path, toy_seg_data)
     full, cut = tmp_path / 'full', tmp_path / 'cut'

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier, LIFNeuron, build_neuron
-from sdt_dense.models.neurons import neuron_time_steps
-from sdt_dense.models.neurons import SFANeuron
+from sdt_dense.models.neurons import SFANeuron, neuron_time_steps
 
 
 def _sg(u: float, alpha: float = 4.) -> float:

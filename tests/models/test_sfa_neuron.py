@@ -2,8 +2,13 @@
 import pytest
 import torch
 
-from sdt_dense.models.neurons import (SFANeuron, build_neuron, get_spike_slices,
-                                     merge_spike_slices, sfa_quantise)
+from sdt_dense.models.neurons import (
+    SFANeuron,
+    build_neuron,
+    get_spike_slices,
+    merge_spike_slices,
+    sfa_quantise,
+)
 
 X = torch.tensor([-1.0, 0.0, 0.4, 0.5, 1.5, 2.5, 3.49, 3.5, 4.0, 5.0])
 

@@ -12,13 +12,10 @@ import json
 import os
 import os.path as osp
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch

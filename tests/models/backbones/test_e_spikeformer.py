@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 
-from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier
 from sdt_dense.checkpoint import CheckpointMismatchError, load_pretrained
-
+from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier
 from sdt_testing import TEST_DATA
 
 # Copies of the reference data (see tests/data/README.md): the released-layout checkpoint of the
