@@ -9,13 +9,18 @@
   :func:`save_weights`.
 """
 from . import mmengine_loader  # noqa: F401  (mmengine reads local checkpoints safely)
-from .loading import load_pretrained, save_weights
+from .loading import load_pretrained, pretrained_to_init_cfg, save_weights
 from .matching import CheckpointMismatchError, match_state_dict, select_prefix, summarise_keys
 from .released import BASE_FORMAT, LARGE_FORMAT, ReleasedFormat, checkpoint_filter_fn
-from .safe_load import (UnsafeCheckpointError, allowed_globals, extract_state_dict,
-                        install_allowlist, safe_load)
+from .safe_load import (
+                        UnsafeCheckpointError,
+                        allowed_globals,
+                        extract_state_dict,
+                        install_allowlist,
+                        safe_load,
+)
 
-__all__ = ['load_pretrained', 'save_weights', 'CheckpointMismatchError', 'match_state_dict',
+__all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'CheckpointMismatchError', 'match_state_dict',
            'select_prefix', 'summarise_keys', 'BASE_FORMAT', 'LARGE_FORMAT', 'ReleasedFormat',
            'checkpoint_filter_fn', 'UnsafeCheckpointError', 'allowed_globals',
            'extract_state_dict', 'install_allowlist', 'safe_load']

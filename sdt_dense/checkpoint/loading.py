@@ -45,3 +45,22 @@ def save_weights(state_dict: Dict[str, Tensor], path: str) -> None:
     buffer = io.BytesIO()
     torch.save({'state_dict': state_dict}, buffer)
     atomic_write(buffer.getvalue(), os.fspath(path))
+
+
+def pretrained_to_init_cfg(pretrained: Optional[str], init_cfg: Optional[dict]) -> Optional[dict]:
+    """The deprecated ``pretrained=PATH`` backbone argument (mmseg's ``EncoderDecoder`` passes its
+    ``model.pretrained`` this way) as ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``.
+
+    Loading stays strict. Raises ``ValueError`` when both are given, ``TypeError`` for a
+    ``pretrained`` that is not a path.
+    """
+    if pretrained is None:
+        return init_cfg
+    if init_cfg is not None:
+        raise ValueError('init_cfg and pretrained cannot be set at the same time; use '
+                         'init_cfg=dict(type="Pretrained", checkpoint=...)')
+    if not isinstance(pretrained, (str, os.PathLike)):
+        raise TypeError(f'pretrained must be a checkpoint path, got {type(pretrained).__name__}')
+    print_log('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead',
+              logger='current', level=30)
+    return dict(type='Pretrained', checkpoint=os.fspath(pretrained))

@@ -24,11 +24,15 @@ from timm.layers import DropPath, trunc_normal_
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint import (BASE_FORMAT, extract_state_dict, load_pretrained, match_state_dict,
-                          safe_load)
+from ...checkpoint import (
+    BASE_FORMAT,
+    extract_state_dict,
+    load_pretrained,
+    match_state_dict,
+    safe_load,
+)
 from ...registry import register_model
-from ..layers import (ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention,
-                      TokenMLP)
+from ..layers import ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention, TokenMLP
 from ..neurons import build_neuron, neuron_time_steps, repeat_over_time
 
 # Published sizes: the embed dims are the only difference (heads 8, MLP ratio 4, blocks 1+1/2/6/2).
@@ -134,6 +138,8 @@ class ESpikeFormer(BaseModule):
         init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads a released
             classification checkpoint or one of our detectors/segmentors strictly (see
             :func:`load_pretrained`).
+        pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
+            (mmseg's ``EncoderDecoder`` passes ``model.pretrained`` this way); not with ``init_cfg``.
 
     Shape:
         input ``(B, in_channels, H, W)`` with any ``H, W``; output a tuple of ``(B, C_i, H_i, W_i)``
@@ -148,8 +154,8 @@ class ESpikeFormer(BaseModule):
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None) -> None:
+        super().__init__(init_cfg=pretrained_to_init_cfg(pretrained, init_cfg))
         self.arch_settings = resolve_arch(arch)
         C0, C1, C2, C3 = self.arch_settings['embed_dims']
         depths = self.arch_settings['depths']

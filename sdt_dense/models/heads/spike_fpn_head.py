@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ...registry import register_model
 from ..layers import SpikingLayer
-from ..necks.spike_semantic_fpn import DEFAULT_NEURON
+from ..neurons.defaults import SEG_NEURON
 from ..neurons import build_neuron
 
 
@@ -69,7 +69,7 @@ class SpikeFPNHead(FPNHead):
                  act_cfg: Optional[dict] = None, **kwargs) -> None:
         check_feature_strides(feature_strides, kwargs.get('in_channels'))
         super().__init__(list(feature_strides), act_cfg=act_cfg, **kwargs)
-        self.neuron_cfg = dict(neuron_cfg or DEFAULT_NEURON)
+        self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
         for scale_head in self.scale_heads:
             for idx, module in enumerate(scale_head):
                 if isinstance(module, ConvModule):

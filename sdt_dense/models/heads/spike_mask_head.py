@@ -16,7 +16,7 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from torch import Tensor, nn
 
 from ...registry import register_model
-from ..necks.spike_fpn import det_neuron_cfg
+from ..neurons.defaults import det_neuron_cfg
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
 

@@ -23,7 +23,7 @@ from mmdet.models.dense_heads import RPNHead
 from torch import nn
 
 from ...registry import register_model
-from ..necks.spike_fpn import det_neuron_cfg
+from ..neurons.defaults import det_neuron_cfg
 from ..layers import SpikingLayer
 
 

@@ -7,9 +7,11 @@ from torch import nn
 
 
 def build_norm(norm_cfg: Optional[dict], num_features: int, dim: int = 2) -> nn.Module:
-    """BatchNorm from a config: ``dict(type='BN')`` (default), ``'SyncBN'`` or ``None`` (identity).
+    """BatchNorm from a config: ``dict(type='BN')`` or ``dict(type='SyncBN')``; ``None`` gives
+    BatchNorm (the default, not an identity).
 
-    ``dim`` selects BatchNorm1d (Conv1d units) or BatchNorm2d.
+    ``dim`` selects BatchNorm1d (Conv1d units) or BatchNorm2d; other config keys (``eps``,
+    ``momentum``) are passed on and ``requires_grad`` is ignored.
     """
     cfg = dict(norm_cfg or dict(type='BN'))
     typ = cfg.pop('type', 'BN')

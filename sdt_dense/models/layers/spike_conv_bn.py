@@ -14,8 +14,11 @@ class SpikeConvBN(nn.Module):
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, groups, bias: of the conv.
-        neuron_cfg: neuron config (``None`` disables the neuron: the stem on real pixels).
-        norm_cfg: norm config; ``False`` disables the norm.
+        neuron_cfg: neuron config for :func:`~sdt_dense.models.neurons.build_neuron`; ``None``
+            builds the default SFA neuron.
+        with_neuron: ``False`` builds no neuron (the stem conv on real pixels, or a conv fed by
+            another module's neuron).
+        norm_cfg: norm config for :func:`build_norm` (``None``: BatchNorm).
         conv_dim: 2 (Conv2d, ``(B, C, H, W)``) or 1 (Conv1d, ``(B, C, N)``).
     """
 

@@ -21,21 +21,8 @@ from typing import List, Optional, Sequence
 from mmdet.models.necks import FPN
 
 from ...registry import register_model
+from ..neurons.defaults import DET_NEURON, det_neuron_cfg  # noqa: F401  (re-exported)
 from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
-
-#: Neuron of the detection neck and heads: spike counts 0..4 fed unnormalised, as published.
-DET_NEURON = dict(type='SFA', D=4, norm=1)
-
-
-def det_neuron_cfg(neuron_cfg: Optional[dict] = None) -> dict:
-    """The neuron config of a detection neck/head: ``neuron_cfg`` applied on top of
-    :data:`DET_NEURON` when it is an SFA config (so ``dict(eval_ceiling=1)`` keeps ``norm=1``), or
-    ``neuron_cfg`` as is for another neuron type."""
-    cfg = dict(neuron_cfg or {})
-    if cfg.get('type', 'SFA') in ('SFA', 'SFANeuron'):
-        return {**DET_NEURON, **cfg}
-    return cfg
-
 
 @register_model('mmdet')
 class SpikeFPN(SpikingPyramidMixin, FPN):

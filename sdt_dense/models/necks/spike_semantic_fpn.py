@@ -20,10 +20,8 @@ from mmseg.models.necks import FPN
 
 from ...registry import register_model
 from ..layers import SpikingLayer  # noqa: F401  (re-exported)
+from ..neurons.defaults import SEG_NEURON
 from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
-
-DEFAULT_NEURON = dict(type='SFA', D=4)  # normalised by D, as the published QFPN (T = 4)
-
 
 @register_model('mmseg')
 class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
@@ -53,7 +51,7 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
         check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg,
                          act_cfg=act_cfg, **kwargs)
-        self.neuron_cfg = dict(neuron_cfg or DEFAULT_NEURON)
+        self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
         self._add_neurons(self.neuron_cfg)
 
 
