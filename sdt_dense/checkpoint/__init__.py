@@ -24,3 +24,6 @@ __all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'Checkpo
            'select_prefix', 'summarise_keys', 'BASE_FORMAT', 'LARGE_FORMAT', 'ReleasedFormat',
            'checkpoint_filter_fn', 'UnsafeCheckpointError', 'allowed_globals',
            'extract_state_dict', 'install_allowlist', 'safe_load']
+from .released_mae import MAE_FORMAT, SPIKE_MAE_FORMAT, pretraining_format  # noqa: E402
+
+__all__ += ['MAE_FORMAT', 'SPIKE_MAE_FORMAT', 'pretraining_format']

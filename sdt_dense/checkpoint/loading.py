@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .matching import match_state_dict, select_prefix
 from .released import ReleasedFormat
+from .released_mae import pretraining_format
 from .safe_load import extract_state_dict, safe_load
 
 
@@ -19,13 +20,18 @@ def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
     """Strictly load a released classification checkpoint, or an mmengine checkpoint of one of our
     detectors/segmentors/classifiers (its ``prefix``, ``'backbone.'`` by default), into ``model``.
 
+    A spike-MAE pretraining checkpoint (published, or of our ``SpikeMAE``) loads its encoder:
+    see :mod:`sdt_dense.checkpoint.released_mae`.
+
     Loading is safe (weights-only unpickling with an allow-list). For a released file
     (``released``, default ``model.released_format``), classifier-only tensors are skipped and the
     tensors that format lacks keep their initial value; any other missing, unexpected or mis-shaped
     tensor raises :class:`~sdt_dense.checkpoint.CheckpointMismatchError` with a table.
     """
     state_dict = extract_state_dict(safe_load(path))
-    released = released or getattr(model, 'released_format', None)
+    # A pretraining checkpoint (spike-MAE) names its own layout, whatever the model.
+    released = (released or pretraining_format(state_dict)
+                or getattr(model, 'released_format', None))
     is_released = released is not None and released.detect(state_dict)
     if is_released:
         state_dict = released.convert(state_dict)

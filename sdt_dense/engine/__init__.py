@@ -9,12 +9,20 @@ Recommended config lines (the toy and released configs include them)::
                     dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]
 """
 from .atomic_io import ATOMIC_BACKEND, AtomicLocalBackend, atomic_write
-from .cpu_sync_bn import (CPUDistributedDataParallel, GlooSyncBatchNorm,
-                          convert_gloo_sync_batchnorm)
-from .hooks import (AtomicCheckpointHook, NonEmptyDatasetHook, NonFiniteLossError,
-                    NonFiniteLossHook, RNGStateHook, StrictLoadHook)
+from .cpu_sync_bn import CPUDistributedDataParallel, GlooSyncBatchNorm, convert_gloo_sync_batchnorm
+from .hooks import (
+                          AtomicCheckpointHook,
+                          NonEmptyDatasetHook,
+                          NonFiniteLossError,
+                          NonFiniteLossHook,
+                          RNGStateHook,
+                          StrictLoadHook,
+)
 
 __all__ = ['ATOMIC_BACKEND', 'AtomicLocalBackend', 'atomic_write', 'CPUDistributedDataParallel',
            'GlooSyncBatchNorm', 'convert_gloo_sync_batchnorm', 'AtomicCheckpointHook',
            'NonEmptyDatasetHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RNGStateHook',
            'StrictLoadHook']
+from .optimizers import LargeLayerDecayOptimWrapperConstructor  # noqa: E402
+
+__all__ += ['LargeLayerDecayOptimWrapperConstructor']

@@ -4,16 +4,45 @@ Layout: ``neurons/`` (SFA, LIF and their registry), ``layers/`` (one building bl
 ``backbones/``, ``necks/``, ``heads/``. Spike-driven conversion and BN folding live in
 :mod:`sdt_dense.deploy`; their names are re-exported here for backward compatibility.
 """
-from .neurons import (NEURONS, LIFNeuron, SFANeuron, TimeSteps, build_neuron, get_time_steps,
-                      neuron_time_steps, repeat_over_time, sfa_quantise)
-from .layers import SpikingLayer
-from .backbones import ARCH_ZOO, ESpikeFormer, ESpikeFormerClassifier
-from .necks import DET_NEURON, SpikeFPN, SpikeSemanticFPN
-from .heads import (SpikeConvFCBBoxHead, SpikeFCNMaskHead, SpikeFPNHead, SpikeRetinaHead,
-                    SpikeRPNHead, SpikeShared2FCBBoxHead, SpikeShared4Conv1FCBBoxHead)
 from ..checkpoint import CheckpointMismatchError, checkpoint_filter_fn, load_pretrained
-from ..deploy import (BNFoldError, SpikeDrivenError, convert_to_spike_driven, fold_bn,
-                      is_spike_driven, spike_driven)
+from ..deploy import (
+                      BNFoldError,
+                      SpikeDrivenError,
+                      convert_to_spike_driven,
+                      fold_bn,
+                      is_spike_driven,
+                      spike_driven,
+)
+from .backbones import (
+                      ARCH_ZOO,
+                      LARGE_ARCH_ZOO,
+                      ESpikeFormer,
+                      ESpikeFormerClassifier,
+                      ESpikeFormerLarge,
+                      ESpikeFormerLargeClassifier,
+)
+from .heads import (
+                      SpikeConvFCBBoxHead,
+                      SpikeFCNMaskHead,
+                      SpikeFPNHead,
+                      SpikeRetinaHead,
+                      SpikeRPNHead,
+                      SpikeShared2FCBBoxHead,
+                      SpikeShared4Conv1FCBBoxHead,
+)
+from .layers import SpikingLayer
+from .necks import DET_NEURON, SpikeFPN, SpikeSemanticFPN
+from .neurons import (
+                      NEURONS,
+                      LIFNeuron,
+                      SFANeuron,
+                      TimeSteps,
+                      build_neuron,
+                      get_time_steps,
+                      neuron_time_steps,
+                      repeat_over_time,
+                      sfa_quantise,
+)
 
 __all__ = ['NEURONS', 'LIFNeuron', 'SFANeuron', 'TimeSteps', 'build_neuron', 'get_time_steps',
            'neuron_time_steps', 'repeat_over_time', 'sfa_quantise', 'SpikingLayer', 'ARCH_ZOO',
@@ -23,3 +52,12 @@ __all__ = ['NEURONS', 'LIFNeuron', 'SFANeuron', 'TimeSteps', 'build_neuron', 'ge
            'CheckpointMismatchError', 'checkpoint_filter_fn', 'load_pretrained', 'BNFoldError',
            'SpikeDrivenError', 'convert_to_spike_driven', 'fold_bn', 'is_spike_driven',
            'spike_driven']
+__all__ += ['LARGE_ARCH_ZOO', 'ESpikeFormerLarge', 'ESpikeFormerLargeClassifier']
+from . import timm_models  # noqa: E402,F401  (registers the classifiers with timm)
+from .pretrainers import PatchMask, SpikeMAE  # noqa: E402  (masked-image pretraining)
+
+__all__ += ['PatchMask', 'SpikeMAE']
+from .backbones import MultiStepESpikeFormer  # noqa: E402  (event cameras)
+from .data_preprocessors import EventDetDataPreprocessor  # noqa: E402
+
+__all__ += ['MultiStepESpikeFormer', 'EventDetDataPreprocessor']

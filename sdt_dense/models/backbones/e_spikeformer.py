@@ -219,14 +219,18 @@ class ESpikeFormer(BaseModule):
                 x = block(x)
         return x
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None
+                ) -> Tuple[Tensor, ...]:
+        """``(B, C_in, H, W)`` -> the stage outputs of ``out_indices`` (default: the constructor's),
+        each ``(B, C_i, H_i, W_i)``; stages after the last requested one are not run."""
+        out_indices = self.out_indices if out_indices is None else tuple(out_indices)
         T = self.time_steps
         if T > 1:  # multi-step neurons: time folded into the batch, (T * B, C, H, W)
             x = repeat_over_time(x, T)
         outs = []
-        for i in range(max(self.out_indices) + 1):
+        for i in range(max(out_indices) + 1):
             x = self._run_stage(i, x)
-            if i in self.out_indices:
+            if i in out_indices:
                 outs.append(x if T == 1 else x.unflatten(0, (T, -1)).mean(0))
         return tuple(outs)
 
@@ -280,7 +284,39 @@ class ESpikeFormerClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.backbone(x)[0].mean((2, 3))
+        return self._classify(self.backbone(x)[0])
+
+    @property
+    def feature_info(self) -> List[dict]:
+        """timm's description of the dense taps (stages 0-4)."""
+        bb = self.backbone
+        return [dict(num_chs=c, reduction=r, module=f'backbone.stages.{i}')
+                for i, (c, r) in enumerate(zip(bb.stage_channels, bb.stage_strides))]
+
+    def forward_intermediates(self, x: Tensor, indices: Union[int, Sequence[int], None] = None,
+                              norm: bool = False, output_fmt: str = 'NCHW',
+                              intermediates_only: bool = False, stop_early: bool = False):
+        """timm's feature API (``features_only=True``): the stage outputs ``indices`` (stage
+        numbers 0-4, or an int ``n`` for the last ``n``), each ``(B, C_i, H_i, W_i)``.
+
+        With ``intermediates_only=False`` also returns the logits (the whole network is run).
+        """
+        if output_fmt != 'NCHW':
+            raise ValueError(f'output_fmt {output_fmt!r} is not supported (only NCHW)')
+        num = len(self.backbone.stage_channels)
+        if indices is None:
+            indices = list(range(num))
+        elif isinstance(indices, int):
+            indices = list(range(num - indices, num))
+        taps = list(self.backbone(x, indices if intermediates_only else sorted({*indices, 4})))
+        if intermediates_only:
+            return taps
+        last = taps[-1]
+        feats = [t for i, t in zip(sorted({*indices, 4}), taps) if i in indices]
+        return self._classify(last), feats
+
+    def _classify(self, x: Tensor) -> Tensor:
+        x = x.mean((2, 3))
         T = self.backbone.time_steps
         if T > 1:  # multi-step head neuron: fire over T steps, average the logits
             return self.head(self.head_neuron(x.repeat(T, 1))).unflatten(0, (T, -1)).mean(0)

@@ -5,7 +5,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from ..neurons import build_neuron, merge_spike_slices
+from ..neurons import build_neuron
 from .spike_conv_bn import SpikeConvBN
 from .spike_matmul import SpikeMatMul
 
@@ -17,6 +17,10 @@ class SpikeDrivenSelfAttention(nn.Module):
     ``num_heads`` heads; ``out = q (k^T v) * scale`` with ``scale = 2 / sqrt(C / heads)`` and no softmax,
     so the cost is linear in the number of tokens ``N = H * W``; then ``SFA -> 1x1 conv -> BN``.
     Heads are concatenated head-major (channel ``h * dv + j``) as in the published network.
+
+    Spike-driven mode: both products run on the binary spike slices of q, k and v (see
+    :func:`~sdt_dense.models.layers.spike_matmul.spike_slices_matmul`); the output equals integer
+    mode.
     """
 
     def __init__(self, dim: int, num_heads: int = 8, value_ratio: int = 4,
@@ -48,9 +52,9 @@ class SpikeDrivenSelfAttention(nn.Module):
         q = self.q_neuron(self.q(x))
         k = self.k_neuron(self.k(x))
         v = self.v_neuron(self.v(x))
-        # Spike-driven mode: merge the binary slices into integer form for the spike-matrix
-        # products (their AND + accumulate count is reported by the counters).
-        q, k, v = (merge_spike_slices(t) for t in (q, k, v))
+        # Spike-driven mode: q, k, v are binary slices (D * B, C', H, W). The head split and the
+        # transpose are layout ops on the non-leading dims, so the slices reach the products
+        # tagged and SpikeMatMul multiplies them slice by slice (binary x binary for k^T v).
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
         kv = self.kv_matmul(k.transpose(-1, -2), v)
         out = self.qkv_matmul(q, kv) * self.scale  # (B, h, N, dv)

@@ -5,7 +5,7 @@ from typing import Optional
 
 from torch import Tensor, nn
 
-from ..neurons import build_neuron, merge_spike_slices
+from ..neurons import build_neuron
 from .norm import build_norm
 from .rep_conv import RepConv
 from .spike_matmul import SpikeMatMul
@@ -26,6 +26,10 @@ class SpikeLinearAttention(nn.Module):
     published. ``k^T v`` (``d x d`` per head) is formed first, so the cost is linear in ``N``.
     Because q, k and v are multiples of ``1 / D``, the products are exact dyadic rationals: the
     attention neuron sees exact rounding ties, which is why the neuron's tie rule matters.
+
+    Spike-driven mode: both products run on the binary spike slices of q, k and v (see
+    :func:`~sdt_dense.models.layers.spike_matmul.spike_slices_matmul`); the output equals integer
+    mode.
 
     Args:
         dim: token width ``C``.
@@ -52,11 +56,11 @@ class SpikeLinearAttention(nn.Module):
         self.token_scale = token_scale
         self.head_neuron = build_neuron(neuron_cfg)
         # One shared neuron output feeds the first conv of q, k and v directly.
-        self.q_conv = RepConv(dim, dim, norm_cfg=norm_cfg)
+        self.q_conv = RepConv(dim, dim, norm_cfg=norm_cfg, with_neuron=False)
         self.q_bn = build_norm(norm_cfg, dim, 1)
-        self.k_conv = RepConv(dim, dim, norm_cfg=norm_cfg)
+        self.k_conv = RepConv(dim, dim, norm_cfg=norm_cfg, with_neuron=False)
         self.k_bn = build_norm(norm_cfg, dim, 1)
-        self.v_conv = RepConv(dim, dim, norm_cfg=norm_cfg)
+        self.v_conv = RepConv(dim, dim, norm_cfg=norm_cfg, with_neuron=False)
         self.v_bn = build_norm(norm_cfg, dim, 1)
         self.q_neuron = build_neuron(neuron_cfg)
         self.k_neuron = build_neuron(neuron_cfg)
@@ -78,9 +82,9 @@ class SpikeLinearAttention(nn.Module):
         q = self.q_neuron(self.q_bn(self.q_conv(u)))
         k = self.k_neuron(self.k_bn(self.k_conv(u)))
         v = self.v_neuron(self.v_bn(self.v_conv(u)))
-        # Spike-driven mode: merge the binary slices into integer form for the spike-matrix
-        # products (their AND + accumulate count is reported by the counters).
-        q, k, v = (merge_spike_slices(t) for t in (q, k, v))
+        # Spike-driven mode: q, k, v are binary slices (D * B, C, N). The head split and the
+        # transpose are layout ops on the non-leading dims, so the slices reach the products
+        # tagged and SpikeMatMul multiplies them slice by slice (binary x binary for k^T v).
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
         kv = self.kv_matmul(k.transpose(-1, -2), v)
         out = self.qkv_matmul(q, kv) * self.scale  # (B, h, N, d)

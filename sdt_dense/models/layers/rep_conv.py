@@ -19,20 +19,21 @@ class RepConv(nn.Module):
     Args:
         in_channels, out_channels: token widths.
         hidden_ratio: width of the inner map relative to ``in_channels`` (1.5 as published).
-        neuron_cfg: neuron in front of the first conv; ``None`` means the input is already a
-            neuron's output (the attention feeds one shared neuron into q, k and v).
+        neuron_cfg: config of the neuron in front of the first conv (``None``: default SFA).
         norm_cfg: norm config of both BNs.
+        with_neuron: build that neuron; ``False`` when the input already is a neuron's output
+            (the attention feeds one shared neuron into q, k and v).
 
     Shape: ``(B, C_in, N) -> (B, C_out, N)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, hidden_ratio: float = 1.5,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None) -> None:
+                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                 with_neuron: bool = True) -> None:
         super().__init__()
         hidden = int(in_channels * hidden_ratio)
         self.conv1 = SpikeConvBN(in_channels, hidden, 1, neuron_cfg=neuron_cfg,
-                                 norm_cfg=norm_cfg, conv_dim=1,
-                                 with_neuron=neuron_cfg is not None)
+                                 norm_cfg=norm_cfg, conv_dim=1, with_neuron=with_neuron)
         # Fed by BN output (real values), not by spikes: no neuron here.
         self.conv2 = SpikeConvBN(hidden, out_channels, 1, norm_cfg=norm_cfg, conv_dim=1,
                                  with_neuron=False)

@@ -34,7 +34,6 @@ from torch import Tensor, nn
 
 from .builder import NEURONS
 
-
 # Attribute under which a time-folded tensor carries its TimeSteps tag.
 _TIME_STEPS_ATTR = '_sdt_time_steps'
 
@@ -49,10 +48,14 @@ class TimeSteps:
         repeated: the ``T`` timesteps are copies of one input (an image repeated over time): a
             layer applied to it computes the same result ``T`` times, which hardware computes once.
             ``False`` for binary spikes of a multi-step neuron.
+        real: the ``T`` timesteps hold real values that differ between steps (event-camera
+            frames, one per time bin): a synaptic layer on them does dense MACs once per timestep.
+            ``False`` (with ``repeated=False``): binary spikes.
     """
 
     steps: int
     repeated: bool = False
+    real: bool = False
 
 
 def get_time_steps(x: Tensor) -> Optional[TimeSteps]:
@@ -60,9 +63,10 @@ def get_time_steps(x: Tensor) -> Optional[TimeSteps]:
     return getattr(x, _TIME_STEPS_ATTR, None)
 
 
-def tag_time_steps(x: Tensor, steps: int, repeated: bool = False) -> Tensor:
-    """Tag ``x`` (in place, returned) as ``steps`` real timesteps folded into its leading dim."""
-    setattr(x, _TIME_STEPS_ATTR, TimeSteps(int(steps), bool(repeated)))
+def tag_time_steps(x: Tensor, steps: int, repeated: bool = False, real: bool = False) -> Tensor:
+    """Tag ``x`` (in place, returned) as ``steps`` real timesteps folded into its leading dim
+    (see :class:`TimeSteps` for ``repeated`` and ``real``)."""
+    setattr(x, _TIME_STEPS_ATTR, TimeSteps(int(steps), bool(repeated), bool(real)))
     return x
 
 

@@ -28,12 +28,13 @@ import torch
 from torch import Tensor, nn
 
 from .builder import NEURONS
+from .spike_tensor import SLICES_ATTR, make_spike_tensor, plain_tensor
 
 ROUNDING_MODES = ('half_even', 'half_up')
 WINDOWS = ('inclusive', 'exclusive')
 
 # Attribute name under which a spike-slice tensor carries its SpikeSlices tag.
-_SLICES_ATTR = '_sfa_slices'
+_SLICES_ATTR = SLICES_ATTR
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,14 @@ def get_spike_slices(x: Tensor) -> Optional[SpikeSlices]:
 
 
 def merge_spike_slices(x: Tensor) -> Tensor:
-    """Fold a spike-slice tensor ``(D * B, *S)`` back to its integer-mode value ``(B, *S)``."""
+    """Fold a spike-slice tensor ``(D * B, *S)`` back to its integer-mode value ``(B, *S)``.
+
+    The result is an ordinary tensor: this is the sanctioned way out of spike form (analysis
+    tools), so it does not count as losing the slice structure."""
     tag = get_spike_slices(x)
     if tag is None:
         return x
-    counts = x.unflatten(0, (tag.steps, -1)).sum(0)
+    counts = plain_tensor(x).unflatten(0, (tag.steps, -1)).sum(0)
     return counts / tag.norm
 
 
@@ -79,12 +83,15 @@ class _SFAQuantise(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, ceiling: int, norm: float, rounding: str,
-                window_max: float) -> Tensor:
+                window_max: float, window: str = 'inclusive') -> Tensor:
         out = _round(torch.clamp(x, 0, ceiling), rounding)
         if norm != 1:
             out = out / norm
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward((x >= 0) & (x <= window_max))
+            if window == 'exclusive':
+                ctx.save_for_backward((x > 0) & (x < window_max))
+            else:
+                ctx.save_for_backward((x >= 0) & (x <= window_max))
         ctx.norm = norm
         return out
 
@@ -94,7 +101,7 @@ class _SFAQuantise(torch.autograd.Function):
         grad_in = grad_out * window
         if ctx.norm != 1:
             grad_in = grad_in / ctx.norm
-        return grad_in, None, None, None, None, None
+        return grad_in, None, None, None, None, None, None
 
 
 def sfa_quantise(x: Tensor, D: int = 4, norm: Optional[float] = None,
@@ -180,14 +187,16 @@ class SFANeuron(nn.Module):
         return sfa_quantise(x, self.D, self.norm, self.rounding, self.ceiling, self.window)
 
     def emit_spikes(self, x: Tensor) -> Tensor:
-        """Binary spike slices ``(steps * B, *S)``: slice ``d`` fires where the count is ``>= d``."""
+        """Binary spike slices ``(steps * B, *S)``: slice ``d`` fires where the count is ``>= d``.
+
+        Returned as a tagged :class:`~sdt_dense.models.neurons.spike_tensor.SpikeTensor`, so that
+        layout ops keep the tag and any other op before a synaptic layer is caught."""
         counts = self.counts(x)
         steps = self.ceiling
         levels = torch.arange(1, steps + 1, device=x.device, dtype=x.dtype)
         levels = levels.view(steps, *([1] * x.dim()))
         spikes = (counts.unsqueeze(0) >= levels).to(x.dtype).flatten(0, 1)
-        setattr(spikes, _SLICES_ATTR, SpikeSlices(steps, self.norm))
-        return spikes
+        return make_spike_tensor(spikes, SpikeSlices(steps, self.norm))
 
     def extra_repr(self) -> str:
         s = f'D={self.D}, norm={self.norm:g}'

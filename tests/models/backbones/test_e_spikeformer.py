@@ -8,6 +8,7 @@ import torch
 from sdt_dense.checkpoint import CheckpointMismatchError, load_pretrained
 from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier
 from sdt_testing import TEST_DATA
+from sdt_testing.reference import max_error, projection_weights
 
 # Copies of the reference data (see tests/data/README.md): the released-layout checkpoint of the
 # 't' size and what the published code computes from it in float64.
@@ -17,7 +18,10 @@ EXPECTED = TEST_DATA / 'base' / 'e_spikeformer_t_expected_f64.pt'
 
 @pytest.fixture(scope='module')
 def expected():
-    return torch.load(EXPECTED, weights_only=True)
+    e = torch.load(EXPECTED, weights_only=True)
+    assert torch.equal(e['projection_check'], projection_weights(7))
+    e['input'] = e['input_float32'].double()  # made from a float32 input: the cast is exact
+    return e
 
 
 @pytest.fixture(params=[1, 2], ids=['1-thread', '2-threads'])
@@ -54,7 +58,7 @@ def test_reference_logits_and_input_gradient_float64(expected, num_threads):
     logits = model(x)
     assert _max_err(logits, expected['train']['logits']) <= 1e-9
     (logits * expected['train']['loss_weights']).sum().backward()
-    assert _max_err(x.grad, expected['train']['input_grad']) <= 1e-7
+    assert max_error(x.grad, expected['train']['input_grad']) <= 1e-7
 
 
 def test_reference_float32_smoke(expected):

@@ -1,0 +1,147 @@
+"""E-SpikeFormer over T real timesteps: event-camera inputs ``(B, T, C, H, W)``.
+
+Event representations give ``T`` real timesteps (time bins), each a ``C``-channel frame. Each
+timestep runs through the E-SpikeFormer trunk, whose SFA neurons fire up to ``D`` spikes (virtual
+timesteps) per element: ``T x D`` binary timesteps in spike-driven inference.
+
+**State across T.** SFA neurons are memoryless (a spike count per input, no membrane carried from
+one input to the next), so the published multi-step SDT models run the ``T`` steps through the
+trunk independently, folded into the batch ``(T * B, C, H, W)``; information is combined across
+``T`` only where the per-step outputs are fused. This module does the same: the trunk sees the
+folded batch (timestep-major, tagged :class:`~sdt_dense.models.neurons.TimeSteps` with
+``repeated=False, real=True`` so that the energy analysis charges the stem's dense MACs once per
+real timestep, ``T`` times per sample), and each returned stage output is fused over ``T``.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from ...registry import register_model
+from ..neurons import tag_time_steps
+from .e_spikeformer import ESpikeFormer
+
+__all__ = ['MultiStepESpikeFormer', 'FUSIONS']
+
+FUSIONS = ('mean', 'last', 'learned')
+
+
+@register_model()
+class MultiStepESpikeFormer(BaseModule):
+    """An :class:`ESpikeFormer` applied to each of ``T`` real timesteps, stage outputs fused over
+    ``T``.
+
+    Args:
+        fusion: how each returned level is combined over ``T``:
+
+            * ``'mean'`` (default): the average of the ``T`` per-step maps. It is what the
+              published multi-step SDT models do with their time axis before the head, it needs no
+              parameter and no fixed ``T`` (a model trained with one window split can be tested
+              with another), and every time bin contributes, which matters here because the trunk
+              carries no state between steps: with ``'last'``, earlier bins could only matter
+              through nothing at all.
+            * ``'last'``: the last timestep's map (the most recent events only; ablation).
+            * ``'learned'``: a softmax-weighted sum with one weight vector over ``T`` per level,
+              initialised uniform (so it starts as ``'mean'``); needs ``num_steps``.
+        num_steps: ``T``; required by ``'learned'``, otherwise (if given) checked against inputs.
+        input_layout: ``'BTCHW'`` (mmdet batches from
+            :class:`~sdt_dense.models.data_preprocessors.EventDetDataPreprocessor`) or
+            ``'TBCHW'``. A 4-d input ``(B, C, H, W)`` is one timestep.
+        init_cfg: of this wrapper (the trunk's own ``init_cfg`` goes in ``**trunk``).
+        **trunk: arguments of :class:`ESpikeFormer` (``arch``, ``in_channels`` = ``C`` of the
+            representation, ``out_indices``, ``last_stride``, ``neuron_cfg`` (single-step neurons
+            only), ``norm_cfg``, ``drop_path_rate``, ...).
+
+    Shape:
+        input ``(B, T, C, H, W)``; output a tuple of ``(B, C_i, H_i, W_i)`` as
+        :class:`ESpikeFormer` (same :attr:`out_channels` / :attr:`out_strides`).
+    """
+
+    def __init__(self, fusion: str = 'mean', num_steps: Optional[int] = None,
+                 input_layout: str = 'BTCHW', init_cfg: Optional[dict] = None,
+                 **trunk) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if fusion not in FUSIONS:
+            raise ValueError(f'fusion must be one of {FUSIONS}, got {fusion!r}')
+        if input_layout not in ('BTCHW', 'TBCHW'):
+            raise ValueError(f"input_layout must be 'BTCHW' or 'TBCHW', got {input_layout!r}")
+        if num_steps is not None and (int(num_steps) != num_steps or num_steps < 1):
+            raise ValueError(f'num_steps must be a positive integer, got {num_steps!r}')
+        if fusion == 'learned' and num_steps is None:
+            raise ValueError("fusion='learned' needs num_steps (one weight per timestep)")
+        self.fusion = fusion
+        self.num_steps = None if num_steps is None else int(num_steps)
+        self.input_layout = input_layout
+        self.trunk = ESpikeFormer(**trunk)
+        if self.trunk.time_steps != 1:
+            raise ValueError('MultiStepESpikeFormer needs single-step neurons (SFA): the real '
+                             'timesteps come from the input; a multi-step neuron (LIF) would '
+                             'repeat every one of them again')
+        if fusion == 'learned':
+            # logits per (level, timestep); zeros = uniform softmax = 'mean' at initialisation
+            self.fusion_logits = nn.Parameter(torch.zeros(len(self.trunk.out_indices),
+                                                          self.num_steps))
+
+    @property
+    def out_channels(self) -> List[int]:
+        return self.trunk.out_channels
+
+    @property
+    def out_strides(self) -> List[int]:
+        return self.trunk.out_strides
+
+    @property
+    def in_channels(self) -> int:
+        return self.trunk.downsamples[0].conv.in_channels
+
+    def fusion_weights(self) -> Optional[Tensor]:
+        """``(levels, T)`` softmax weights of ``'learned'`` fusion (``None`` otherwise)."""
+        if self.fusion != 'learned':
+            return None
+        return self.fusion_logits.softmax(-1)
+
+    def _fold(self, x: Tensor) -> Tuple[Tensor, int]:
+        if x.dim() == 4:
+            x = x.unsqueeze(1 if self.input_layout == 'BTCHW' else 0)
+        if x.dim() != 5:
+            raise ValueError(f'expected a ({", ".join(self.input_layout)}) input, got shape '
+                             f'{tuple(x.shape)}')
+        if self.input_layout == 'BTCHW':
+            x = x.transpose(0, 1)
+        steps = x.shape[0]
+        if self.num_steps is not None and steps != self.num_steps:
+            raise ValueError(f'input has T={steps} timesteps, the model was built for '
+                             f'num_steps={self.num_steps}')
+        if x.shape[2] != self.in_channels:
+            raise ValueError(f'input has C={x.shape[2]} channels per timestep, the stem expects '
+                             f'in_channels={self.in_channels}')
+        x = x.flatten(0, 1)  # (T * B, C, H, W), timestep-major as repeat_over_time
+        if steps > 1:
+            tag_time_steps(x, steps, repeated=False, real=True)
+        return x, steps
+
+    def _fuse(self, level: int, y: Tensor) -> Tensor:
+        """``(T, B, C, H, W) -> (B, C, H, W)``."""
+        if self.fusion == 'mean':
+            return y.mean(0)
+        if self.fusion == 'last':
+            return y[-1]
+        w = self.fusion_logits[level].softmax(0).to(y.dtype)
+        return torch.einsum('t,tbchw->bchw', w, y)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        x, steps = self._fold(x)
+        outs = self.trunk(x)
+        return tuple(self._fuse(i, o.unflatten(0, (steps, -1))) for i, o in enumerate(outs))
+
+    def train(self, mode: bool = True) -> 'MultiStepESpikeFormer':
+        super().train(mode)
+        self.trunk.train(mode)  # frozen stages / norm_eval
+        return self
+
+    def extra_repr(self) -> str:
+        return f'fusion={self.fusion!r}, num_steps={self.num_steps}, layout={self.input_layout}'
+
