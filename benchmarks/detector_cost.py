@@ -30,10 +30,22 @@ from functools import partial
 from typing import Optional
 
 import torch
-
-from _common import (PeakMemory, REPO_ROOT, add_common_args, emit_result, machine_info,
-                     measure_steps, per_round_ratios, print_table, resolve_device, run_worker,
-                     setup_worker, synchronize, worker_argv, write_json)
+from _common import (
+    REPO_ROOT,
+    PeakMemory,
+    add_common_args,
+    emit_result,
+    machine_info,
+    measure_steps,
+    per_round_ratios,
+    print_table,
+    resolve_device,
+    run_worker,
+    setup_worker,
+    synchronize,
+    worker_argv,
+    write_json,
+)
 
 #: name -> (config, description)
 DETECTORS = {
@@ -48,13 +60,13 @@ DETECTORS = {
 
 def build_detector(name: str, device: torch.device):
     """Build a detector from its config without any checkpoint, in training mode."""
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.hub import get_config
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
 
     import sdt_dense  # noqa: F401  (registers the models; the configs' custom_imports)
-    from mmdet.registry import MODELS
 
     path = DETECTORS[name][0]
     if '::' not in path and not os.path.isfile(path):

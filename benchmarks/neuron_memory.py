@@ -21,11 +21,23 @@ import statistics
 from typing import Optional
 
 import torch
+from _common import (
+    PeakMemory,
+    add_common_args,
+    alternating_runs,
+    emit_result,
+    machine_info,
+    measure_steps,
+    per_round_ratios,
+    print_table,
+    resolve_device,
+    saved_for_backward_mb,
+    setup_worker,
+    summarise,
+    worker_argv,
+    write_json,
+)
 from torch import Tensor, nn
-
-from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     measure_steps, per_round_ratios, print_table, resolve_device,
-                     saved_for_backward_mb, setup_worker, summarise, worker_argv, write_json)
 
 CONFIGS = ('mask', 'float')
 

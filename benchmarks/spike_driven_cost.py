@@ -2,13 +2,20 @@
 
 Spike-driven mode feeds every synaptic layer after a neuron ``D`` binary slices instead of one
 integer map, so those layers do up to ``D`` times the work of integer mode on a dense (GPU/CPU)
-simulator; the stem, BN, residual additions and attention products do not grow. This script
+simulator; the attention's ``k^T v`` runs on the ``D^2`` binary slice pairs and ``q (k^T v)`` on
+the ``D`` binary slices of q; the stem, BN and residual additions do not grow. This script
 measures the resulting inference-time and peak-memory ratios, with and without BN folding:
 
 * ``integer``      -- the trained network (integer activations), eval mode;
 * ``spike``        -- the same network in spike-driven mode (``with spike_driven(model)``);
+* ``spike-merged-attn`` -- spike-driven, except that the attention products get their operands
+  merged back to integer counts (how they ran before they were executed on binary slices; a
+  benchmark-only patch), to isolate what the binary attention products cost;
 * ``folded``       -- BN folded into the convs (:func:`sdt_dense.models.fold_bn`), integer mode;
 * ``folded-spike`` -- the deployment form: BN folded and spike-driven.
+
+Besides whole forward passes, each configuration times its attention products alone
+(``SpikeMatMul`` calls, via hooks, in extra passes after the timed ones; wall and CPU time).
 
 Each configuration runs in a fresh subprocess (peaks do not mix), alternating the order across
 rounds, and the table reports ratios to ``integer`` measured in the same run (peak memory: see
@@ -27,14 +34,27 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
+import time
 
 import torch
+from _common import (
+    PeakMemory,
+    add_common_args,
+    alternating_runs,
+    emit_result,
+    machine_info,
+    measure_steps,
+    print_table,
+    resolve_device,
+    setup_worker,
+    summarise,
+    synchronize,
+    worker_argv,
+    write_json,
+)
 
-from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     print_table, resolve_device, setup_worker, summarise, time_steps, worker_argv,
-                     write_json)
-
-CONFIGS = ('integer', 'spike', 'folded', 'folded-spike')
+CONFIGS = ('integer', 'spike', 'spike-merged-attn', 'folded', 'folded-spike')
 
 
 def build(config: str, args: argparse.Namespace, device: torch.device):
@@ -59,9 +79,52 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
     reference = copy.deepcopy(model)
     if config.startswith('folded'):
         fold_bn(model)
-    if config.endswith('spike'):
+    if config.endswith('spike') or config.startswith('spike'):
         convert_to_spike_driven(model)
+    if config == 'spike-merged-attn':
+        _merge_attention_operands(model)
     return model.to(device), x.to(device), reference.to(device)
+
+
+def _merged_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    from sdt_dense.models.neurons import merge_spike_slices
+    return merge_spike_slices(a) @ merge_spike_slices(b)
+
+
+def _merge_attention_operands(model: torch.nn.Module) -> None:
+    """Benchmark-only: the attention products merge their spike operands to integer counts and
+    multiply those (what ran before the products were executed on binary slices)."""
+    from sdt_dense.models.layers import SpikeMatMul
+    for m in model.modules():
+        if isinstance(m, SpikeMatMul):
+            m.forward = _merged_matmul
+
+
+class ModuleTimer:
+    """Wall and CPU seconds spent inside the given modules' forward calls (hooks; synchronised on
+    CUDA, so use it only in passes that are not timed as a whole)."""
+
+    def __init__(self, modules, device: torch.device) -> None:
+        self.device = device
+        self.wall = self.cpu = 0.
+        self._start = (0., 0.)
+        self._handles = []
+        for m in modules:
+            self._handles.append(m.register_forward_pre_hook(self._pre))
+            self._handles.append(m.register_forward_hook(self._post))
+
+    def _pre(self, module, args) -> None:
+        synchronize(self.device)
+        self._start = (time.perf_counter(), time.process_time())
+
+    def _post(self, module, args, output) -> None:
+        synchronize(self.device)
+        self.wall += time.perf_counter() - self._start[0]
+        self.cpu += time.process_time() - self._start[1]
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -74,9 +137,20 @@ def worker(args: argparse.Namespace) -> None:
 
     meter = PeakMemory(device)
     meter.start()
-    step_s = time_steps(step, device, args.warmup, args.steps)
+    times = measure_steps(step, device, args.warmup, args.steps)
     mem = meter.stop()
-    result = dict(config=args.worker, step_s=step_s, **mem)
+    result = dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'], **mem)
+    # the attention products alone, per forward pass (extra passes: the hooks synchronise)
+    from sdt_dense.models.layers import SpikeMatMul
+    timer = ModuleTimer([m for m in model.modules() if isinstance(m, SpikeMatMul)], device)
+    matmul_wall, matmul_cpu = [], []
+    for _ in range(args.steps):
+        timer.wall = timer.cpu = 0.
+        step()
+        matmul_wall.append(timer.wall)
+        matmul_cpu.append(timer.cpu)
+    timer.remove()
+    result.update(matmul_s=matmul_wall, matmul_cpu_s=matmul_cpu)
     with torch.no_grad():
         diffs = [(o - r).abs() for o, r in zip(model(x), reference(x))]
     result['max_abs_diff'] = max(float(d.max()) for d in diffs)
@@ -113,10 +187,19 @@ def main() -> None:
     if hasattr(os, 'getloadavg'):
         info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
     summary = {c: summarise(runs[c]) for c in CONFIGS}
+    for c in CONFIGS:  # attention products: medians over all timed passes of all runs
+        for key in ('matmul_s', 'matmul_cpu_s'):
+            summary[c][key] = statistics.median(t for r in runs[c] for t in r[key])
     base = summary['integer']
     spike_run = runs['spike'][0]
     result = dict(
         time_ratio={c: summary[c]['step_s'] / base['step_s'] for c in CONFIGS},
+        cpu_time_ratio={c: summary[c]['step_cpu_s'] / base['step_cpu_s'] for c in CONFIGS},
+        matmul_time_ratio={c: summary[c]['matmul_s'] / base['matmul_s'] for c in CONFIGS},
+        matmul_cpu_time_ratio={c: summary[c]['matmul_cpu_s'] / base['matmul_cpu_s']
+                               for c in CONFIGS},
+        matmul_s={c: summary[c]['matmul_s'] for c in CONFIGS},
+        matmul_share={c: summary[c]['matmul_s'] / summary[c]['step_s'] for c in CONFIGS},
         memory_ratio={c: summary[c]['peak_mb'] / base['peak_mb'] if base['peak_mb'] > 0 else None
                       for c in CONFIGS},
         step_s={c: summary[c]['step_s'] for c in CONFIGS},
@@ -130,12 +213,18 @@ def main() -> None:
         machine=info, runs=runs)
     print()
     print_table(
-        ['mode', 'median (ms)', 'time / integer', 'peak mem (MB)', 'mem / integer',
-         'max |out - integer|', 'mean |out - integer|'],
+        ['mode', 'median (ms)', 'time / integer', 'CPU time / integer', 'peak mem (MB)',
+         'mem / integer', 'max |out - integer|', 'mean |out - integer|'],
         [[c, f'{summary[c]["step_s"] * 1e3:.1f}', f'{result["time_ratio"][c]:.2f}x',
-          f'{summary[c]["peak_mb"]:.0f}',
+          f'{result["cpu_time_ratio"][c]:.2f}x', f'{summary[c]["peak_mb"]:.0f}',
           '-' if result['memory_ratio'][c] is None else f'{result["memory_ratio"][c]:.2f}x',
           f'{result["max_abs_diff"][c]:.1e}', f'{result["mean_abs_diff"][c]:.1e}']
+         for c in CONFIGS])
+    print('\nAttention products (SpikeMatMul k^T v and q (k^T v), all blocks), per forward pass:')
+    print_table(
+        ['mode', 'median (ms)', 'time / integer', 'CPU time / integer', 'share of the pass'],
+        [[c, f'{summary[c]["matmul_s"] * 1e3:.2f}', f'{result["matmul_time_ratio"][c]:.2f}x',
+          f'{result["matmul_cpu_time_ratio"][c]:.2f}x', f'{result["matmul_share"][c]:.1%}']
          for c in CONFIGS])
     print(f'\nspike-driven run: {result["exact_acs"]:.4g} accumulates (exact) vs '
           f'{result["dense_macs_spiking"]:.4g} dense MACs of the spiking layers, '

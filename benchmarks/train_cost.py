@@ -26,11 +26,24 @@ import statistics
 
 import torch
 import torch.nn.functional as F
-
-from _common import (PeakMemory, add_common_args, alternating_runs, emit_result, machine_info,
-                     measure_steps, per_round_ratios, print_table, resolve_device,
-                     saved_for_backward_mb, setup_worker, stream_worker, summarise, synchronize,
-                     worker_argv, write_json)
+from _common import (
+    PeakMemory,
+    add_common_args,
+    alternating_runs,
+    emit_result,
+    machine_info,
+    measure_steps,
+    per_round_ratios,
+    print_table,
+    resolve_device,
+    saved_for_backward_mb,
+    setup_worker,
+    stream_worker,
+    summarise,
+    synchronize,
+    worker_argv,
+    write_json,
+)
 
 CONFIGS = ('sfa', 'lif')
 
@@ -104,7 +117,8 @@ _PROFILE_PARTS = {
 def profile(step, device: torch.device, args: argparse.Namespace) -> None:
     """Print where a training step spends its time (after warm-up): a breakdown by part of the
     network (inclusive times) and the top ops by self time."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
     for _ in range(max(args.warmup, 1)):
         step()
     cuda = device.type == 'cuda'

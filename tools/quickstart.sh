@@ -6,7 +6,7 @@
 # 1. sets up the environment (tools/setup_env.sh; seconds when already done);
 # 2. writes the toy COCO-format shapes dataset to data/toy_coco/ if it is missing;
 # 3. trains Mask R-CNN with the tiny E-SpikeFormer, SpikeFPN and spiking heads from scratch
-#    (configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py);
+#    (configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py);
 # 4. evaluates COCO bbox and segm mAP on the toy val split (pycocotools, mmdet's CocoMetric);
 # 5. measures firing rates, synaptic operations and energy (tools/analysis_tools/energy.py);
 # 6. prints where the checkpoint and the results are.
@@ -24,7 +24,7 @@ set -Eeuo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
 PY=${PYTHON:-$REPO/.venv/bin/python}
-CONFIG=configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py
+CONFIG=configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py
 DATA=data/toy_coco
 WORK=${WORK_DIR:-work_dirs/quickstart}
 ENERGY_IMAGES=${ENERGY_IMAGES:-20}

@@ -1,7 +1,7 @@
 # Mask R-CNN with the 10M E-SpikeFormer (arch 'm'), SpikeFPN and spiking heads, 192 channels
-# throughout and a 768-wide box fc: the published 10M detection config (spec §5.3), fixed as
-# configs/mask_rcnn_sdt.py (true feature strides, neurons equal in train/test, no decay on
-# norm/bias). 12 epochs, 8 GPUs x 4 images.
+# throughout and a 768-wide box fc: the published 10M detection network and recipe, with the same
+# deliberate differences as configs/mask_rcnn_sdt.py (docs/differences.md). 12 epochs, 8 GPUs x 4
+# images.
 #
 # Pretrained: the released 10M ImageNet checkpoint at `pretrained`; elsewhere:
 #     --cfg-options model.backbone.init_cfg.checkpoint=PATH

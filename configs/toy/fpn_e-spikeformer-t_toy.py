@@ -8,8 +8,8 @@
 #
 # Label 0 of the PNGs is background and ignored (reduce_zero_label, as ADE20K); classes 1..4 are the
 # shapes below (the default --num-classes 4 of make_toy_data.py, in its order).
-_base_ = ['mmseg::_base_/default_runtime.py']
-custom_imports = dict(imports=['sdt_dense'], allow_failed_imports=False)
+_base_ = ['mmseg::_base_/default_runtime.py',
+          '../_base_/sdt_runtime.py']  # custom_imports and the reliability custom_hooks
 
 data_root = 'data/toy_ade'
 classes = ('circle', 'square', 'triangle', 'star')
@@ -60,7 +60,7 @@ model = dict(
 dataset_type = 'BaseSegDataset'
 metainfo = dict(classes=classes, palette=palette)
 train_pipeline = [
-    dict(type='SafeLoadImageFromFile', on_error='skip'),  # a corrupt image is skipped, with a warning
+    dict(type='SafeLoadImageFromFile', on_error='skip'),  # a corrupt image: skipped, with a warning
     dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -109,12 +109,9 @@ param_scheduler = [
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=200)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
+# Checkpoints written atomically (the other default hooks: mmengine's defaults).
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=200))
-# Stop on a NaN/Inf loss naming the iteration; exact resume (RNG state in the checkpoint); strict
-# load_from/resume; empty datasets raise an error naming them (sdt_dense/engine).
-custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook')]
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

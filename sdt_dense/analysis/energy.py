@@ -30,6 +30,11 @@ steps, so ``SOP = fr * dense MACs`` is the paper's ``binary rate * T * FLOPs``, 
 adds every spike of every timestep. The stem runs on the image repeated over ``T`` and is charged
 once (its ``T`` results are equal). See :mod:`sdt_dense.analysis.ops`.
 
+Event-camera models (:class:`~sdt_dense.models.backbones.MultiStepESpikeFormer`) run ``T`` real
+timesteps that are *different* frames (time bins), each through SFA neurons with ``D`` virtual
+timesteps: every layer is charged for all ``T`` steps (``T x D`` binary timesteps after a neuron),
+and the stem, on real-valued event frames, is charged its dense MACs once per real timestep.
+
 The headline ``total_energy_mj`` uses one of them (``headline_sop``, default ``'estimate'`` so that
 numbers compare with published tables); both totals are always reported. BatchNorm is folded into
 the convolutions and costs nothing extra; additions, pooling, resizing, RoI ops and NMS are not
@@ -47,9 +52,10 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..models.layers import SpikeMatMul
 from ..models.neurons import merge_spike_slices
 from .firing import FiringRateMonitor, NeuronStats, mean_firing_rate
-from .ops import SynapticOpCounter, spike_matmul_operands
+from .ops import SynapticOpCounter, matmul_operand_slices, spike_matmul_operands
 
 SOP_MODES = ('estimate', 'exact')
 PJ_PER_MJ = 1e9
@@ -231,15 +237,16 @@ class _MatMulEstimator:
 
     def __init__(self, model: nn.Module) -> None:
         names = {m: n for n, m in reversed(list(model.named_modules()))}
-        # operand norms turn operand values (count / norm) back into counts; None = not spikes
+        # operand norms turn operand values (count / norm) back into counts; None = not spikes.
+        # Only needed for operands that are not spike slices (LIF): slices carry their units.
         self.norms: Dict[nn.Module, Tuple[float, Optional[float]]] = {
             m: (a_norm, b_norm) for m, (a_norm, b_norm, _) in spike_matmul_operands(model).items()}
-        self.names = {m: names[m] for m in self.norms}
+        self.names = {m: names[m] for m in names if isinstance(m, SpikeMatMul)}
         self.estimates: Dict[str, float] = {}
         self._handles: list = []
 
     def __enter__(self) -> '_MatMulEstimator':
-        for module in self.norms:
+        for module in self.names:
             self._handles.append(module.register_forward_hook(self._hook))
         return self
 
@@ -250,11 +257,20 @@ class _MatMulEstimator:
 
     def _hook(self, module: nn.Module, args: tuple, output: Tensor) -> None:
         a, b = args[0], args[1]
-        a_norm, b_norm = self.norms[module]
-        macs = output.numel() * a.shape[-1]
-        estimate = _mean_count(a, a_norm) * macs
-        if b_norm is not None:
-            estimate *= _mean_count(b, b_norm)
+        a_sl, b_sl = matmul_operand_slices(a), matmul_operand_slices(b)
+        if a_sl is not None or b_sl is not None:  # spike-driven: binary slices
+            macs = output.numel() * (a_sl.shape[-1] if a_sl is not None else a.shape[-1])
+            estimate = macs
+            for sl in (a_sl, b_sl):  # mean integer count = spikes over the slices / elements
+                if sl is not None:
+                    estimate *= float(sl.double().sum(0).mean())
+        else:  # integer-form operands (LIF spikes): units from the attention's neurons
+            if module not in self.norms:
+                return  # the op counter raises for this module, with its name
+            a_norm, b_norm = self.norms[module]
+            estimate = _mean_count(a, a_norm) * output.numel() * a.shape[-1]
+            if b_norm is not None:
+                estimate *= _mean_count(b, b_norm)
         name = self.names[module]
         self.estimates[name] = self.estimates.get(name, 0.0) + estimate
 

@@ -23,8 +23,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
-from ..models.neurons import LIFNeuron
-from ..models.neurons import SFANeuron, get_spike_slices, merge_spike_slices
+from ..models.neurons import LIFNeuron, SFANeuron, get_spike_slices, merge_spike_slices
 
 #: neuron types the analysis understands
 SPIKING_NEURONS = (SFANeuron, LIFNeuron)

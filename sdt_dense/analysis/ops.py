@@ -12,27 +12,35 @@ The model runs once (or several times) in spike-driven mode
   is added once per output and is not counted, as BN folding is free in the energy convention.
 * **Real input** (the stem on pixels, predictors on real features): charged as MACs, equal to the
   dense MACs of the layer.
-* **Multi-step LIF models** (:class:`~sdt_dense.models.neurons.LIFNeuron`, ``T`` real timesteps folded
-  into the batch): a layer after a LIF neuron gets binary spikes ``(T * B, *S)`` (tagged
+* **Multi-step LIF models** (:class:`~sdt_dense.models.neurons.LIFNeuron`, ``T`` real timesteps
+  folded into the batch): a layer after a LIF neuron gets binary spikes ``(T * B, *S)`` (tagged
   :class:`~sdt_dense.models.neurons.TimeSteps`) and accumulates for every spike of every timestep;
   ``dense_macs`` and ``input_numel`` are per timestep and ``input_count_sum`` counts the spikes of
   all ``T``, so ``mean_firing_rate * dense_macs`` is the paper's ``fr * T * FLOPs``. The stem on the
   image repeated over ``T`` (tagged ``repeated``) computes the same result ``T`` times and is
-  charged once.
-* **Spike-matrix products** of the attention (:class:`~sdt_dense.models.layers.SpikeMatMul`), in
-  count units (an operand value ``c / norm`` stands for ``c`` binary spikes):
+  charged once. Real-valued inputs whose ``T`` steps differ (event-camera time bins, tagged
+  ``real``) are charged dense MACs for every timestep.
+* **Spike-matrix products** of the attention (:class:`~sdt_dense.models.layers.SpikeMatMul`). In
+  spike-driven mode they run on the neurons' binary slices (see
+  :func:`~sdt_dense.models.layers.spike_matmul.spike_slices_matmul`), and the counter counts on the
+  binary operands the module receives, as executed (:func:`executed_matmul_acs`):
 
-  - ``k^T v`` (both operands spikes): the product of two spike trains is computed as AND of spike
-    pairs + accumulate of each coincidence; ``k_ni * v_nj`` coincidences contribute to
-    ``(k^T v)_ij``, so ``exact_acs = sum_{n,i,j} k_ni v_nj = sum_n (sum_i k_ni)(sum_j v_nj)``.
-  - ``q (k^T v)``: ``k^T v`` is an integer matrix of coincidence counts; each q spike at
-    ``(n, i)`` adds the row ``(k^T v)_i`` to the output: ``exact_acs = (sum q) * d_v``. The
+  - ``k^T v`` (both operands binary slices): every slice pair ``k_b^T v_c`` is a binary x binary
+    product, an AND of spike pairs + an accumulate per coincidence, so ``exact_acs`` is the number
+    of coinciding pairs over all slice pairs, ``sum_{b,c} sum_{n,i,j} k_b[n,i] v_c[n,j]``.
+  - ``q (k^T v)``: ``k^T v`` is an accumulated integer matrix (weight-like); each binary q spike at
+    ``(n, i)`` of each slice adds the row ``(k^T v)_i``: ``exact_acs = (q spikes) * d_v``. The
     constant attention scale is absorbed into the next neuron's threshold and not counted.
 
-  ``input_count_sum``/``input_numel`` describe the first operand (``k^T``, resp. ``q``), so that
-  ``mean_firing_rate * dense_macs`` is the usual SOP estimate (an upper bound of the exact count for
-  ``k^T v``, equal to it for ``q (k^T v)``); ``dense_macs`` is the MAC count of the dense product
-  (FLOPs convention).
+  Both equal the analytic counts on the integer operands (:func:`analytic_matmul_acs`:
+  ``sum_n (sum_i k_ni)(sum_j v_nj)`` and ``(sum q) * d_v``), which the counter uses for operands
+  that are not spike slices: multi-step LIF spikes (binary already, one product per timestep),
+  with the units of :func:`spike_matmul_operands`.
+
+  ``input_count_sum``/``input_numel`` describe the first spike operand (``k^T``, resp. ``q``), so
+  that ``mean_firing_rate * dense_macs`` is the usual SOP estimate (an upper bound of the exact
+  count for ``k^T v``, equal to it for ``q (k^T v)``); ``dense_macs`` is the MAC count of the dense
+  product (FLOPs convention).
 
 Rows are per module name, accumulated over calls and forward passes; ``dense_macs`` and the counts
 are summed over the batch.
@@ -50,13 +58,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from ..models.layers import SpikeDrivenSelfAttention, SpikeMatMul
-from ..models.neurons import get_time_steps
-from ..models.neurons import get_spike_slices, merge_spike_slices
 from ..deploy.spike_driven import SYNAPTIC_TYPES, spike_driven
+from ..models.layers import SpikeMatMul
+from ..models.neurons import get_spike_slices, get_time_steps, merge_spike_slices, plain_tensor
 
 __all__ = ['SynapticLayerOps', 'SynapticOpCounter', 'count_synaptic_ops', 'conv_exact_acs',
-           'spike_matmul_operands']
+           'spike_matmul_operands', 'executed_matmul_acs', 'analytic_matmul_acs',
+           'matmul_operand_slices']
 
 
 @dataclass
@@ -145,25 +153,81 @@ def _dense_macs(module: nn.Module, x_numel: int, out_numel: int) -> int:
 
 def spike_matmul_operands(
         model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float], int]]:
-    """Per :class:`SpikeMatMul` of ``model``: the norms turning its operand values back into spike
-    counts (``None``: a real-valued operand) and the real timesteps folded into the operands'
-    batch (LIF: ``T``; SFA: 1).
+    """Per attention :class:`SpikeMatMul` of ``model``: the norms turning its operand values back
+    into spike counts (``None``: a real-valued operand) and the real timesteps folded into the
+    operands' batch (LIF: ``T``; SFA: 1).
 
-    Raises:
-        ValueError: a :class:`SpikeMatMul` outside a :class:`SpikeDrivenSelfAttention` (the spike
-            units of its operands are unknown).
+    Needed only for operands that are not spike slices (multi-step LIF spikes): spike-driven SFA
+    operands carry their units in their tag. An attention is recognised by its attributes
+    ``q_neuron``, ``k_neuron``, ``v_neuron`` (neurons), ``kv_matmul`` (``k^T v``) and
+    ``qkv_matmul`` (``q (k^T v)``), the layout of every attention of the project.
     """
     operands: Dict[nn.Module, Tuple[float, Optional[float], int]] = {}
     for m in model.modules():
-        if isinstance(m, SpikeDrivenSelfAttention):
-            steps = getattr(m.q_neuron, 'T', 1)
-            operands[m.kv_matmul] = (m.k_neuron.norm, m.v_neuron.norm, steps)  # k^T v
-            operands[m.qkv_matmul] = (m.q_neuron.norm, None, steps)  # q (k^T v)
-    for name, m in model.named_modules():
-        if isinstance(m, SpikeMatMul) and m not in operands:
-            raise ValueError(f'SpikeMatMul {name!r} is not part of a SpikeDrivenSelfAttention; '
-                             f'cannot tell the spike units of its operands')
+        kv, qkv = getattr(m, 'kv_matmul', None), getattr(m, 'qkv_matmul', None)
+        neurons = [getattr(m, n, None) for n in ('q_neuron', 'k_neuron', 'v_neuron')]
+        if (isinstance(kv, SpikeMatMul) and isinstance(qkv, SpikeMatMul)
+                and all(hasattr(n, 'norm') for n in neurons)):
+            q, k, v = neurons
+            steps = getattr(q, 'T', 1)
+            operands[kv] = (k.norm, v.norm, steps)  # k^T v
+            operands[qkv] = (q.norm, None, steps)  # q (k^T v)
     return operands
+
+
+def matmul_operand_slices(x: Tensor) -> Optional[Tensor]:
+    """The binary slices ``(steps, B, ..., r, c)`` of a spike-slice matmul operand (an ordinary
+    tensor), or ``None`` for an operand that is not spike slices."""
+    tag = get_spike_slices(x)
+    if tag is None:
+        return None
+    return plain_tensor(x).detach().unflatten(0, (tag.steps, -1))
+
+
+def executed_matmul_acs(a_slices: Optional[Tensor], b_slices: Optional[Tensor],
+                        a_shape: torch.Size, b_shape: torch.Size) -> int:
+    """Accumulates that :func:`~sdt_dense.models.layers.spike_matmul.spike_slices_matmul`
+    performs on binary slices ``(steps, B, ..., r, c)`` (``None``: that operand is not spikes).
+
+    * both binary: one AND + accumulate per coinciding spike pair, over all slice pairs:
+      ``sum_{i,j} sum_{n,m,p} a_i[n,m] b_j[m,p] = sum_m (sum_{i,n} a_i[n,m])(sum_{j,p} b_j[m,p])``
+      (per batch entry, summed over the broadcast batch);
+    * one binary: each spike selects a row (column) of the other operand, ``spikes * length``,
+      times the broadcast batch entries it serves.
+
+    Args:
+        a_slices, b_slices: binary slices of the operands, or ``None``.
+        a_shape, b_shape: the operands' shapes per slice, ``(B, ..., n, m)`` and ``(B, ..., m, p)``.
+    """
+    batch = torch.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+    if a_slices is not None and b_slices is not None:
+        a_cols = a_slices.double().sum((0, -2))  # (B, ..., m): spikes in column m of a over slices
+        b_rows = b_slices.double().sum((0, -1))  # (B, ..., m)
+        return int(round((a_cols * b_rows).sum().item()))
+    if a_slices is not None:  # each spike of a adds a row of b (length p)
+        per_batch = a_slices.double().sum((0, -2, -1))
+        return int(round(per_batch.broadcast_to(batch).sum().item())) * b_shape[-1]
+    per_batch = b_slices.double().sum((0, -2, -1))  # each spike of b adds a column of a (length n)
+    return int(round(per_batch.broadcast_to(batch).sum().item())) * a_shape[-2]
+
+
+def analytic_matmul_acs(a_counts: Tensor, b_counts: Optional[Tensor], b_cols: int) -> int:
+    """Accumulates of a spike-matrix product derived from integer spike counts.
+
+    Args:
+        a_counts: integer counts of the first operand ``(B, ..., n, m)``.
+        b_counts: integer counts of the second operand ``(B, ..., m, p)``, or ``None`` for a
+            weight-like (accumulated, real-valued) second operand.
+        b_cols: ``p``, the row length of the second operand.
+
+    Returns:
+        ``sum_m (sum_n a_nm)(sum_p b_mp)`` (AND + accumulate of spike pairs), or
+        ``(sum a) * p`` when only ``a`` is spikes.
+    """
+    if b_counts is None:
+        return int(round(a_counts.double().sum().item())) * b_cols
+    coincidences = (a_counts.double().sum(-2) * b_counts.double().sum(-1)).sum()
+    return int(round(coincidences.item()))
 
 
 class SynapticOpCounter:
@@ -178,11 +242,12 @@ class SynapticOpCounter:
 
     Args:
         model: any model with SFA (or LIF) neurons. Every ``Conv1d/Conv2d/ConvTranspose/Linear``
-            and every :class:`SpikeMatMul` of an attention module is counted.
+            and every :class:`SpikeMatMul` is counted.
 
     Raises:
-        ValueError: if the model has a :class:`SpikeMatMul` outside a
-            :class:`SpikeDrivenSelfAttention` (its operands' spike units are unknown).
+        ValueError: during a forward pass, if a :class:`SpikeMatMul` gets operands that are not
+            spike slices and is not part of an attention (:func:`spike_matmul_operands`), so
+            the spike units of its operands are unknown.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -207,9 +272,11 @@ class SynapticOpCounter:
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
             x = args[0]
             tag, time = get_spike_slices(x), get_time_steps(x)
-            if tag is None and (time is None or time.repeated):
+            x = plain_tensor(x)  # count on the values; no spike-tensor bookkeeping needed here
+            if tag is None and (time is None or time.repeated or time.real):
                 row = self._row(name, module, 'real')
-                once = time.steps if time is not None else 1  # T equal copies: computed once
+                # T equal copies: computed once; T different real steps (events): T times
+                once = time.steps if time is not None and time.repeated else 1
                 macs = _dense_macs(module, x.numel() // once, output.numel() // once)
                 row.dense_macs += macs
                 row.mac_ops += macs
@@ -232,27 +299,42 @@ class SynapticOpCounter:
         return hook
 
     def _matmul_hook(self, name: str):
-        a_norm, b_norm, steps = self._matmul_norms_by_name[name]
-
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
             a, b = args[0], args[1]
+            a_sl, b_sl = matmul_operand_slices(a), matmul_operand_slices(b)
+            if a_sl is None and b_sl is None:
+                return self._count_matmul_analytic(name, module, a, b, output)
+            # spike-driven: count on the binary operands as SpikeMatMul multiplies them
             row = self._row(name, module, 'spike')
-            # per timestep (LIF operands hold T of them); the counts below cover all of them,
-            # one product per timestep
-            row.dense_macs += output.numel() * a.shape[-1] // steps
-            a_counts = (merge_spike_slices(a).double() * a_norm).round()
-            row.input_numel += a.numel() // steps
-            a_sum = int(a_counts.sum().item())
-            row.input_count_sum += a_sum
-            if b_norm is None:  # spikes x integer matrix: each spike adds a row of b
-                row.exact_acs += a_sum * b.shape[-1]
-                return
-            b_counts = (merge_spike_slices(b).double() * b_norm).round()
-            # AND + accumulate of spike pairs:
-            # sum_{i,k} sum_j a_ij b_jk = sum_j (sum_i a_ij)(sum_k b_jk)
-            coincidences = (a_counts.sum(-2) * b_counts.sum(-1)).sum()
-            row.exact_acs += int(round(coincidences.item()))
+            a_shape = a_sl.shape[1:] if a_sl is not None else a.shape
+            b_shape = b_sl.shape[1:] if b_sl is not None else b.shape
+            row.dense_macs += output.numel() * a_shape[-1]
+            spikes = a_sl if a_sl is not None else b_sl
+            row.input_numel += spikes[0].numel()
+            row.input_count_sum += int(round(spikes.double().sum().item()))
+            row.exact_acs += executed_matmul_acs(a_sl, b_sl, a_shape, b_shape)
         return hook
+
+    def _count_matmul_analytic(self, name: str, module: nn.Module, a: Tensor, b: Tensor,
+                               output: Tensor) -> None:
+        """Operands that are not spike slices (LIF spikes, binary per timestep): counts from
+        their values and the attention's neuron units."""
+        if module not in self._matmul_norms:
+            raise ValueError(
+                f'SpikeMatMul {name!r} got operands that are not spike slices and is not part '
+                f'of an attention (q/k/v_neuron, kv_matmul, qkv_matmul); cannot tell the spike '
+                f'units of its operands. In spike-driven mode feed it the neurons\' slices '
+                f'(do not merge them).')
+        a_norm, b_norm, steps = self._matmul_norms[module]
+        row = self._row(name, module, 'spike')
+        # per timestep (LIF operands hold T of them); the counts below cover all of them,
+        # one product per timestep
+        row.dense_macs += output.numel() * a.shape[-1] // steps
+        a_counts = (merge_spike_slices(a).double() * a_norm).round()
+        row.input_numel += a.numel() // steps
+        row.input_count_sum += int(a_counts.sum().item())
+        b_counts = None if b_norm is None else (merge_spike_slices(b).double() * b_norm).round()
+        row.exact_acs += analytic_matmul_acs(a_counts, b_counts, b.shape[-1])
 
     def __enter__(self) -> 'SynapticOpCounter':
         self._stack = contextlib.ExitStack()
@@ -261,7 +343,6 @@ class SynapticOpCounter:
         names = {}
         for name, m in self.model.named_modules():
             names.setdefault(m, name)
-        self._matmul_norms_by_name = {names[m]: v for m, v in self._matmul_norms.items()}
         for m, name in names.items():
             if isinstance(m, SYNAPTIC_TYPES):
                 self._handles.append(m.register_forward_hook(self._synaptic_hook(name)))

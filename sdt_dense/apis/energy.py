@@ -6,9 +6,11 @@
     # the bare backbone of the config on a (B, 3, H, W) input, no dataset
     python tools/analysis_tools/energy.py CONFIG [CHECKPOINT] --shape H W [--input random|constant]
 
-The model runs spike-driven (SFA neurons emit binary slices; results equal integer mode). Every SFA
-neuron and every synaptic layer is measured; the energy convention (45 nm, E_MAC = 4.6 pJ,
-E_AC = 0.9 pJ; first layer on pixels as MACs, spike-input layers as ACs) is documented in
+The model runs spike-driven (SFA neurons emit binary slices; results equal integer mode), with
+every RepConv of the Large family fused into one spike-fed conv first (its inference form; keep
+the two maps with ``--no-fuse-rep-conv``). Every SFA neuron and every synaptic layer is measured;
+the energy convention (45 nm, E_MAC = 4.6 pJ, E_AC = 0.9 pJ; first layer on pixels as MACs,
+spike-input layers as ACs) is documented in
 ``docs/energy.md`` and :mod:`sdt_dense.analysis.energy`. Writes ``energy.json``, ``energy.md`` and
 ``firing_rates.png`` to ``--out`` (default ``<work_dir>``, i.e. ``./work_dirs/<config name>``; in
 ``--shape`` mode ``<work_dir>/backbone_<H>x<W>``).
@@ -61,6 +63,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='SOP count of the headline energy: the paper convention (mean input '
                         'count x dense MACs) or the accumulates counted in spike-driven mode; '
                         'both are always reported')
+    parser.add_argument('--no-fuse-rep-conv', action='store_true',
+                        help='keep every RepConv (Large family) as two maps: its second map then '
+                        'reads real values and is charged as MACs. Default: fused into one '
+                        'spike-fed conv, the inference form (sdt_dense.deploy.fuse_rep_conv)')
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
     parser.add_argument('--num-workers', type=int, default=None,
                         help='dataloader workers (default: the config\'s)')
@@ -140,7 +146,8 @@ class InputSizeRecorder:
     def _hook(self, module, args, kwargs) -> None:
         x = kwargs.get('inputs', args[0] if args else None)
         if isinstance(x, torch.Tensor) and x.dim() >= 3:
-            self.sizes[tuple(x.shape[-2:])] += x.shape[0] if x.dim() == 4 else 1
+            # (B, C, H, W) images or (B, T, C, H, W) event tensors
+            self.sizes[tuple(x.shape[-2:])] += x.shape[0] if x.dim() in (4, 5) else 1
 
     def remove(self) -> None:
         self._handle.remove()
@@ -209,6 +216,13 @@ def main(argv=None) -> dict:
         print_log('no checkpoint given: the weights are random, so the firing rates and energy '
                   'describe an untrained network', logger='current', level=30)
     model.to(args.device).eval()
+    params = count_params(model)  # of the model as trained (fusing merges RepConv weights)
+    rep_convs = 0
+    if not args.no_fuse_rep_conv:  # the inference form: one accumulate-only layer per RepConv
+        from sdt_dense.deploy import fuse_rep_conv
+        from sdt_dense.models.layers import RepConv
+        rep_convs = sum(isinstance(m, RepConv) for m in model.modules())
+        fuse_rep_conv(model)
 
     stem = osp.splitext(osp.basename(args.config))[0]
     work_dir = cfg.get('work_dir', None) or osp.join('./work_dirs', stem)
@@ -238,7 +252,8 @@ def main(argv=None) -> dict:
                 else 'random normal (seed %d)' % args.seed) if backbone_only else 'test set'),
         input_size=describe_sizes(sizes.sizes),
         input_sizes={f'{h}x{w}': n for (h, w), n in sorted(sizes.sizes.items())},
-        **count_params(model))
+        rep_convs_fused=rep_convs,
+        **params)
     report = meter.report(constants, args.sop, meta)
     os.makedirs(out, exist_ok=True)
     report.write_json(osp.join(out, 'energy.json'))

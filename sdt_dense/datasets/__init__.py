@@ -11,3 +11,8 @@ else:
 
     __all__ = ['EmptyDatasetError', 'check_not_empty', 'empty_dataset_errors', 'ImageLoadError',
                'SafeLoadImageFromFile', 'truncation_problem']
+
+from .image_folder import IMG_EXTENSIONS, ImageFolderDataset  # noqa: E402
+
+__all__ += ['IMG_EXTENSIONS', 'ImageFolderDataset']
+from . import events  # noqa: E402,F401  (event cameras; registers its mmdet parts when installed)

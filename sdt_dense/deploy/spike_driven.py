@@ -14,27 +14,41 @@ BatchNorm shift, see :func:`~sdt_dense.deploy.bn_fold.fold_bn`) exactly once::
     W (k / norm) + b  ==  (sum_d W s_d) / norm + b
 
 so every layer output equals integer mode. Layers whose input is not a spike tensor (the stem conv
-on pixels, predictors on real values) run unchanged. The attention's spike-matrix products merge
-their operands to integer form (see ``SpikeDrivenSelfAttention`` and :mod:`sdt_dense.analysis.ops`
-for their AND + accumulate count).
+on pixels, predictors on real values) run unchanged. Modules that declare
+``consumes_spike_slices = True`` take spike slices and sum them themselves: the attention's
+:class:`~sdt_dense.models.layers.SpikeMatMul` multiplies the binary slices of q, k and v (binary x
+binary for ``k^T v``; binary spikes selecting rows of the accumulated ``k^T v`` for ``q (k^T v)``).
 
-Convention required from every model: a neuron's output goes directly into the synaptic layer(s) it
-feeds. A leaf module of another kind that receives spike slices raises :class:`SpikeDrivenError`
-(only shape-preserving pass-throughs such as ``nn.Identity`` and eval-mode dropout are allowed).
+Convention required from every model: a neuron's output goes into the synaptic layer(s) or spike
+consumers it feeds, through layout ops at most. The slices travel as a
+:class:`~sdt_dense.models.neurons.SpikeTensor`: layout ops that keep the leading (slice x batch)
+dim (reshape/flatten keeping ``shape[0]``, transposes of other dims, head splits, ...) keep the tag;
+any other op marks its result as *spike-derived*. A leaf module other than a synaptic layer that
+receives spike slices, and any module (synaptic layers included) or model output that receives a
+spike-derived tensor, raises :class:`SpikeDrivenError` naming the module: a lost tag is never a
+silently wrong result (only shape-preserving pass-throughs such as ``nn.Identity`` and eval-mode
+dropout take slices as they are).
 
-Cost: each synaptic layer after a neuron runs on ``D`` times as many rows (measured in
-``benchmarks/spike_driven_cost.py``, stated in ``docs/spike_driven.md``). Inference only: binary
-slices carry no gradient.
+Cost: each synaptic layer after a neuron runs on ``D`` times as many rows, ``k^T v`` on ``D^2``
+slice pairs and ``q (k^T v)`` on ``D`` slices (measured in ``benchmarks/spike_driven_cost.py``,
+stated in ``docs/spike_driven.md``). Inference only: binary slices carry no gradient.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, List, Tuple
+from typing import Any, Iterable, Iterator, List, Tuple
 
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from ..models.neurons import SFANeuron, SpikeSlices, get_spike_slices
+from ..models.neurons import (
+    SFANeuron,
+    SpikeDrivenError,
+    SpikeSlices,
+    get_spike_slices,
+    plain_tensor,
+    spikes_lost,
+)
 
 __all__ = ['spike_driven', 'convert_to_spike_driven', 'is_spike_driven', 'SpikeDrivenError',
            'SYNAPTIC_TYPES']
@@ -49,11 +63,8 @@ _PASS_THROUGH_TYPES: Tuple[type, ...] = (nn.Identity, nn.Dropout, nn.Dropout1d, 
 # Attributes kept on a synaptic module during one spike-driven call.
 _STASHED_BIAS = '_sdt_stashed_bias'
 _STASHED_TAG = '_sdt_stashed_tag'
-
-
-class SpikeDrivenError(RuntimeError):
-    """A model breaks the spike-driven convention (something other than a synaptic layer, or a
-    layer with an unsupported input layout, received binary spike slices)."""
+# The module's name in the converted model, for error messages (set while converted).
+_NAME = '_sdt_spike_driven_name'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,23 +78,57 @@ def _restore_bias(module: nn.Module):
     return bias
 
 
+def _describe(module: nn.Module) -> str:
+    name = module.__dict__.get(_NAME)
+    kind = type(module).__name__
+    return f'{name!r} ({kind})' if name else kind
+
+
+def _tensors(obj: Any) -> Iterable[Tensor]:
+    if isinstance(obj, Tensor):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            yield from _tensors(o)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            yield from _tensors(o)
+
+
+def _check_not_lost(module: nn.Module, values: Any, where: str = 'received') -> None:
+    """Raise if a tensor in ``values`` was computed from spike slices by an op that dropped
+    their slice structure (the tag is lost: its leading dim is no longer a plain batch)."""
+    for t in _tensors(values):
+        cause = spikes_lost(t)
+        if cause is not None:
+            raise SpikeDrivenError(
+                f'{_describe(module)} {where} a tensor of shape {tuple(t.shape)} computed from '
+                f'binary spike slices by {cause}, which does not keep their slice structure (D '
+                f'slices x batch folded into the leading dim), so it would be computed on (or '
+                f'broadcast) as if it were an ordinary batch. Between a neuron and its synaptic '
+                f'layer only layout ops that keep the leading dim are allowed (reshape/flatten '
+                f'keeping shape[0], transposes of other dims, ...); apply other ops before the '
+                f'neuron.')
+
+
 def _synaptic_pre_hook(module: nn.Module, args: tuple) -> None:
     """Before a synaptic layer: on spike slices, run the layer without its bias."""
     _restore_bias(module)  # a previous call that raised mid-forward left its bias stashed
     module.__dict__.pop(_STASHED_TAG, None)
+    _check_not_lost(module, args)
     tag = get_spike_slices(args[0]) if args else None
     if tag is None:
         return None
     x = args[0]
     if isinstance(module, nn.Linear):
         if x.dim() < 2:
-            raise SpikeDrivenError(f'{type(module).__name__} got an unbatched spike input of shape '
+            raise SpikeDrivenError(f'{_describe(module)} got an unbatched spike input of shape '
                                    f'{tuple(x.shape)}; spike-driven mode needs a batch dimension')
     else:
         spatial = len(module.kernel_size)
         if x.dim() != spatial + 2:
             raise SpikeDrivenError(
-                f'{type(module).__name__} got a spike input of shape {tuple(x.shape)}; '
+                f'{_describe(module)} got a spike input of shape {tuple(x.shape)}; '
                 f'spike-driven mode needs a batched {spatial + 2}-d input')
     bias = module._parameters.get('bias')
     if bias is not None:
@@ -99,7 +144,9 @@ def _synaptic_hook(module: nn.Module, args: tuple, output: Tensor):
     bias = _restore_bias(module)
     if tag is None:
         return None
-    out = output.unflatten(0, (tag.steps, -1)).sum(0)
+    # the layer ran on spike slices, so its raw output is marked spike-derived; summing the
+    # slices is exactly what makes it an ordinary (integer-mode) output again
+    out = plain_tensor(output).unflatten(0, (tag.steps, -1)).sum(0)
     if tag.norm != 1:
         out = out / tag.norm
     if bias is not None:
@@ -110,15 +157,29 @@ def _synaptic_hook(module: nn.Module, args: tuple, output: Tensor):
     return out
 
 
-def _guard_pre_hook(module: nn.Module, args: tuple) -> None:
-    """Before any other leaf module: spike slices must not reach it."""
-    for a in args:
+def _guard_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    """Before any other leaf module: spike slices (tagged or not) must not reach it."""
+    for a in _tensors((args, kwargs)):
         if get_spike_slices(a) is not None:
             raise SpikeDrivenError(
-                f'{type(module).__name__} received binary spike slices from an SFA neuron, but in '
+                f'{_describe(module)} received binary spike slices from an SFA neuron, but in '
                 f'spike-driven mode a neuron must feed a synaptic layer '
-                f'({", ".join(t.__name__ for t in SYNAPTIC_TYPES)}) directly; move reshapes and '
-                f'other ops before the neuron')
+                f'({", ".join(t.__name__ for t in SYNAPTIC_TYPES)}) or a spike consumer such as '
+                f'SpikeMatMul, through layout ops at most; move other ops before the neuron')
+    _check_not_lost(module, (args, kwargs))
+    return None
+
+
+def _consumer_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    """Before a module that takes spike slices itself (``consumes_spike_slices``): tagged slices
+    are fine, spike-derived tensors whose tag was lost are not."""
+    _check_not_lost(module, (args, kwargs))
+    return None
+
+
+def _output_hook(module: nn.Module, args: tuple, output: Any) -> None:
+    """After the converted model: a spike-derived tensor must not leave it unnoticed."""
+    _check_not_lost(module, output, where='returned')
     return None
 
 
@@ -134,32 +195,42 @@ def _has_hook(hooks: dict, fn) -> bool:
     return any(h is fn for h in hooks.values())
 
 
-def _install(model: nn.Module) -> Tuple[List[RemovableHandle], List[SFANeuron]]:
-    """Switch neurons to spikes and hook the layers; return what was changed (for undoing)."""
+def _install(model: nn.Module
+             ) -> Tuple[List[RemovableHandle], List[SFANeuron], List[nn.Module]]:
+    """Switch neurons to spikes and hook the layers; return what was changed (for undoing): the
+    hook handles, the neurons switched and the modules given a name."""
     handles: List[RemovableHandle] = []
     switched: List[SFANeuron] = []
-    for module in model.modules():
+    named: List[nn.Module] = []
+    for name, module in model.named_modules():
+        if _NAME not in module.__dict__:
+            module.__dict__[_NAME] = name or type(module).__name__
+            named.append(module)
         if isinstance(module, SFANeuron):
             if not module.spike_driven:
                 module.spike_driven = True
                 switched.append(module)
-            hooks, fns = module._forward_pre_hooks, [(_guard_pre_hook, False)]
+            hooks, fns = module._forward_pre_hooks, [(_guard_pre_hook, 'pre_kw')]
         elif isinstance(module, SYNAPTIC_TYPES):
             hooks = module._forward_pre_hooks
-            fns = [(_synaptic_pre_hook, False), (_synaptic_hook, True)]
+            fns = [(_synaptic_pre_hook, 'pre'), (_synaptic_hook, 'post')]
+        elif getattr(module, 'consumes_spike_slices', False):
+            hooks, fns = module._forward_pre_hooks, [(_consumer_pre_hook, 'pre_kw')]
         elif _is_leaf(module) and not isinstance(module, _PASS_THROUGH_TYPES):
-            hooks, fns = module._forward_pre_hooks, [(_guard_pre_hook, False)]
+            hooks, fns = module._forward_pre_hooks, [(_guard_pre_hook, 'pre_kw')]
         else:
             continue
         if _has_hook(hooks, fns[0][0]):  # already converted (nested use)
             continue
-        for fn, is_post in fns:
-            if is_post:
+        for fn, kind in fns:
+            if kind == 'post':
                 # prepend: user forward hooks see the accumulated (integer-mode) output
                 handles.append(module.register_forward_hook(fn, prepend=True))
             else:
-                handles.append(module.register_forward_pre_hook(fn))
-    return handles, switched
+                handles.append(module.register_forward_pre_hook(fn, with_kwargs=kind == 'pre_kw'))
+    if not _has_hook(model._forward_hooks, _output_hook):
+        handles.append(model.register_forward_hook(_output_hook))
+    return handles, switched, named
 
 
 def is_spike_driven(model: nn.Module) -> bool:
@@ -183,9 +254,10 @@ def spike_driven(model: nn.Module) -> Iterator[nn.Module]:
 
     Raises:
         SpikeDrivenError: during a forward pass, if spike slices reach a module that is not a
-            synaptic layer.
+            synaptic layer or spike consumer, or a tensor computed from spike slices by an op that
+            does not keep their slice structure reaches a module or the model's output.
     """
-    handles, switched = _install(model)
+    handles, switched, named = _install(model)
     try:
         yield model
     finally:
@@ -193,6 +265,8 @@ def spike_driven(model: nn.Module) -> Iterator[nn.Module]:
             h.remove()
         for neuron in switched:
             neuron.spike_driven = False
+        for module in named:
+            module.__dict__.pop(_NAME, None)
         for module in model.modules():
             if isinstance(module, SYNAPTIC_TYPES):
                 _restore_bias(module)

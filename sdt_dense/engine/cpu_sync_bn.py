@@ -16,8 +16,8 @@ from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
+from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class GlooSyncBatchNorm(_BatchNorm):

@@ -5,14 +5,6 @@ Layout: ``neurons/`` (SFA, LIF and their registry), ``layers/`` (one building bl
 :mod:`sdt_dense.deploy`; their names are re-exported here for backward compatibility.
 """
 from ..checkpoint import CheckpointMismatchError, checkpoint_filter_fn, load_pretrained
-from ..deploy import (
-                      BNFoldError,
-                      SpikeDrivenError,
-                      convert_to_spike_driven,
-                      fold_bn,
-                      is_spike_driven,
-                      spike_driven,
-)
 from .backbones import (
                       ARCH_ZOO,
                       LARGE_ARCH_ZOO,
@@ -49,9 +41,7 @@ __all__ = ['NEURONS', 'LIFNeuron', 'SFANeuron', 'TimeSteps', 'build_neuron', 'ge
            'ESpikeFormer', 'ESpikeFormerClassifier', 'DET_NEURON', 'SpikeFPN', 'SpikeSemanticFPN',
            'SpikeConvFCBBoxHead', 'SpikeFCNMaskHead', 'SpikeFPNHead', 'SpikeRetinaHead',
            'SpikeRPNHead', 'SpikeShared2FCBBoxHead', 'SpikeShared4Conv1FCBBoxHead',
-           'CheckpointMismatchError', 'checkpoint_filter_fn', 'load_pretrained', 'BNFoldError',
-           'SpikeDrivenError', 'convert_to_spike_driven', 'fold_bn', 'is_spike_driven',
-           'spike_driven']
+           'CheckpointMismatchError', 'checkpoint_filter_fn', 'load_pretrained']
 __all__ += ['LARGE_ARCH_ZOO', 'ESpikeFormerLarge', 'ESpikeFormerLargeClassifier']
 from . import timm_models  # noqa: E402,F401  (registers the classifiers with timm)
 from .pretrainers import PatchMask, SpikeMAE  # noqa: E402  (masked-image pretraining)
@@ -61,3 +51,15 @@ from .backbones import MultiStepESpikeFormer  # noqa: E402  (event cameras)
 from .data_preprocessors import EventDetDataPreprocessor  # noqa: E402
 
 __all__ += ['MultiStepESpikeFormer', 'EventDetDataPreprocessor']
+
+# The deployment API moved to sdt_dense.deploy (which imports this package); its names stay
+# importable from here, resolved on first use so that neither package imports the other eagerly.
+_DEPLOY_NAMES = ('BNFoldError', 'SpikeDrivenError', 'convert_to_spike_driven', 'fold_bn',
+                 'is_spike_driven', 'spike_driven')
+
+
+def __getattr__(name: str):
+    if name in _DEPLOY_NAMES:
+        from .. import deploy
+        return getattr(deploy, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

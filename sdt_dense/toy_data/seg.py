@@ -19,8 +19,7 @@ from typing import Dict, Tuple
 import numpy as np
 from PIL import Image
 
-from .shapes import (SHAPE_CLASSES, check_split_sizes, image_rng, polygon_mask,
-                     render_scene)
+from .shapes import SHAPE_CLASSES, check_split_sizes, image_rng, polygon_mask, render_scene
 
 SPLITS: Tuple[str, str] = ('training', 'validation')
 

@@ -323,7 +323,7 @@ def toy_detector_energy(tmp_path_factory):
     from sdt_dense.toy_data import make_det_dataset
     root = tmp_path_factory.mktemp('energy')
     make_det_dataset(root / 'toy_coco', num_train=1, num_val=2, image_size=64, seed=0)
-    config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py')
+    config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
     from sdt_dense.apis import energy as tool
     cfg = Config.fromfile(config)
     tool.init_scope(cfg)
@@ -351,11 +351,16 @@ def test_toy_detector_energy_tool(toy_detector_energy):
     assert saved['input_size'] == '64x64'
     assert (work_dir / 'energy.md').is_file() and (work_dir / 'firing_rates.png').is_file()
     layers = saved['layers']
-    # The only MACs are the stem's, counted by hand from its shape: a 7x7 conv, 3 -> C0/2 channels,
-    # stride 2 on the 64x64 input (32x32 outputs).
+    # MACs: the stem on pixels, counted by hand from its shape (a 7x7 conv, 3 -> C0/2 channels,
+    # stride 2 on the 64x64 input: 32x32 outputs), plus the box predictors, which read the real
+    # output of the last fc as in the published head; every other layer reads spikes.
     stem = modules['backbone.downsamples.0.conv']
     assert (stem.kernel_size, stem.stride, stem.in_channels) == ((7, 7), (2, 2), 3)
-    assert saved['mac_ops'] == 32 * 32 * stem.out_channels * 3 * 49
+    real = {r['name']: r for r in layers if r['input_kind'] == 'real'}
+    assert set(real) == {'backbone.downsamples.0.conv', 'roi_head.bbox_head.fc_cls',
+                         'roi_head.bbox_head.fc_reg'}
+    predictors = sum(real[n]['dense_macs'] for n in real if n.startswith('roi_head'))
+    assert saved['mac_ops'] == 32 * 32 * stem.out_channels * 3 * 49 + predictors
     # the energy convention: E = 4.6 pJ per MAC + 0.9 pJ per AC
     assert saved['total_energy_mj'] == pytest.approx(
         (saved['mac_ops'] * 4.6 + saved['ac_ops_estimate'] * 0.9) * 1e-9, rel=1e-9)
@@ -392,7 +397,7 @@ def test_backbone_shape_mode(toy_detector_energy):
     from sdt_dense.checkpoint import CheckpointMismatchError
     root = toy_detector_energy[0].parent
     from sdt_dense.apis import energy as tool
-    config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py')
+    config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
     data = tool.main([config, str(root / 'toy.pth'), '--shape', '32', '48', '--num-images', '2',
                       '--batch-size', '2', '--input', 'constant', '--input-value', '0.5',
                       '--out', str(root / 'backbone')])

@@ -4,8 +4,10 @@ import torch
 from torch import nn
 
 from sdt_dense.analysis import SynapticOpCounter, count_synaptic_ops
+from sdt_dense.analysis.ops import analytic_matmul_acs
 from sdt_dense.models import ESpikeFormer, SFANeuron, is_spike_driven
 from sdt_dense.models.layers import SpikeDrivenSelfAttention, SpikeMatMul
+from sdt_dense.models.neurons import get_spike_slices
 
 
 class TinyNet(nn.Module):
@@ -176,7 +178,60 @@ def test_backbone_rows_cover_every_synaptic_layer():
             assert 0 <= r.exact_acs <= r.dense_macs * 4
 
 
-def test_matmul_outside_attention_is_rejected():
-    net = nn.Sequential(SFANeuron(), SpikeMatMul())
-    with pytest.raises(ValueError, match='not part of a SpikeDrivenSelfAttention'):
-        count_synaptic_ops(net, torch.rand(2, 2))
+def test_attention_counts_executed_binary_operands_equal_analytic():
+    """The counter counts the binary slices SpikeMatMul really multiplies; on the same input this
+    equals the analytic count on the integer operands (the formula used before the products ran
+    on slices): sum_n (sum_i k_ni)(sum_j v_nj) for k^T v and (sum q) * d_v for q (k^T v)."""
+    torch.manual_seed(0)
+    attn = SpikeDrivenSelfAttention(16, num_heads=2).eval()
+    for bn in (attn.q.bn, attn.k.bn, attn.v.bn):
+        bn.running_mean.uniform_(-2, 0)
+    x = torch.randn(2, 16, 3, 4) * 3
+    counts, operands = {}, {}
+    for name in ('q_neuron', 'k_neuron', 'v_neuron'):
+        getattr(attn, name).register_forward_hook(
+            lambda m, a, out, name=name: counts.__setitem__(name, m.counts(a[0])))
+    for name in ('kv_matmul', 'qkv_matmul'):  # what the products receive, as run
+        getattr(attn, name).register_forward_pre_hook(
+            lambda m, a, name=name: operands.__setitem__(name, a))
+    rows = rows_by_name(count_synaptic_ops(attn, x))
+    # executed: k^T, v and q arrive as tagged binary slices, the second operand of q (k^T v) is
+    # the accumulated k^T v (an ordinary tensor)
+    (k_t, v), (q, kv) = operands['kv_matmul'], operands['qkv_matmul']
+    for t in (k_t, v, q):
+        assert get_spike_slices(t).steps == 4 and set(t.unique().tolist()) <= {0., 1.}
+    assert get_spike_slices(kv) is None and type(kv) is torch.Tensor
+    # analytic, on the integer counts of the same forward pass
+    heads = lambda t: t.flatten(2).unflatten(1, (2, -1)).transpose(-1, -2)  # (B, h, N, d)
+    kc, vc, qc = (heads(counts[n]) for n in ('k_neuron', 'v_neuron', 'q_neuron'))
+    kv_analytic = analytic_matmul_acs(kc.transpose(-1, -2), vc, vc.shape[-1])
+    qkv_analytic = analytic_matmul_acs(qc, None, vc.shape[-1])
+    assert rows['kv_matmul'].exact_acs == kv_analytic > 0
+    assert rows['qkv_matmul'].exact_acs == qkv_analytic > 0
+    assert rows['kv_matmul'].input_count_sum == kc.sum()
+    assert rows['qkv_matmul'].input_count_sum == qc.sum()
+
+
+class BareMatMul(nn.Module):
+    """A SpikeMatMul outside an attention: neuron spikes times a real matrix."""
+
+    def __init__(self, spikes: bool = True) -> None:
+        super().__init__()
+        self.neuron = SFANeuron() if spikes else nn.Identity()
+        self.mm = SpikeMatMul()
+
+    def forward(self, x, w):
+        return self.mm(self.neuron(x), w)
+
+
+def test_matmul_outside_attention_counts_spike_slices():
+    x = torch.tensor([[[1., 3.], [0., 2.]]])  # counts: 4 + 2 = 6 spikes per row pair
+    w = torch.arange(6.).reshape(1, 2, 3)
+    (row,) = count_synaptic_ops(BareMatMul(), x, w)
+    assert (row.exact_acs, row.input_count_sum, row.dense_macs) == (6 * 3, 6, 2 * 3 * 2)
+    torch.testing.assert_close(BareMatMul()(x, w), (x / 4) @ w)
+
+
+def test_matmul_outside_attention_without_spikes_is_rejected():
+    with pytest.raises(ValueError, match="'mm' got operands that are not spike slices"):
+        count_synaptic_ops(BareMatMul(spikes=False), torch.rand(1, 2, 2), torch.rand(1, 2, 3))

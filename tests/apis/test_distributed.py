@@ -16,7 +16,7 @@ from sdt_testing.toy_runner import HELPERS_MODULE, read_losses, toy_runner_cfg
 def _config(tmp_path, data):
     cfg = tmp_path / 'toy_dist.py'
     cfg.write_text(f"""
-_base_ = [{str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py')!r}]
+_base_ = [{str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')!r}]
 _root = {str(data) + '/'!r}
 _loader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=_root))
 train_dataloader = dict(batch_size=2, **_loader)

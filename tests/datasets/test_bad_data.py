@@ -16,7 +16,7 @@ from sdt_testing import REPO, make_toy_data, run_tool
 from sdt_testing.toy_runner import toy_runner_cfg
 
 SEG_CFG = REPO / 'configs/toy/fpn_e-spikeformer-t_toy.py'
-DET_CFG = REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_fpn_toy.py'
+DET_CFG = REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
 
 
 def _registries(scope):

@@ -15,7 +15,8 @@ from torch import nn
 
 from sdt_dense.models import (ESpikeFormer, SFANeuron, SpikeDrivenError, convert_to_spike_driven,
                               is_spike_driven, spike_driven)
-from sdt_dense.models.neurons import get_spike_slices
+from sdt_dense.models.layers import SpikeDrivenSelfAttention, SpikeMatMul
+from sdt_dense.models.neurons import SpikeTensor, get_spike_slices, spikes_lost
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 
 REF = REPO.parent / 'shared' / 'reference'  # noqa: E501
@@ -28,18 +29,26 @@ SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 class SynapticInputRecorder:
     """Records, for each synaptic layer, whether its input came straight from a neuron (the same
-    tensor object) and whether every input value was in {0, 1}."""
+    tensor object) and whether every input value was in {0, 1}; and for each SpikeMatMul, per
+    operand, whether it was in {0, 1} and whether it was the output of another SpikeMatMul (the
+    accumulated k^T v that q multiplies)."""
 
     def __init__(self, model: nn.Module) -> None:
         self.after_neuron, self.binary = {}, {}
         self.counts = {}  # neuron name -> spike counts emitted (integer mode)
+        self.matmul_binary, self.matmul_accumulated = {}, {}  # name -> [operand a, operand b]
         self._neuron_outputs = []
+        self._matmul_outputs = []
         self._handles = []
         for name, m in model.named_modules():
             if isinstance(m, SFANeuron):
                 self._handles.append(m.register_forward_hook(self._neuron_hook(name)))
             elif isinstance(m, SYNAPTIC):
                 self._handles.append(m.register_forward_pre_hook(self._layer_hook(name)))
+            elif isinstance(m, SpikeMatMul):
+                self._handles.append(m.register_forward_pre_hook(self._matmul_hook(name)))
+                self._handles.append(m.register_forward_hook(
+                    lambda m, a, out: self._matmul_outputs.append(out)))
 
     def _neuron_hook(self, name):
         def hook(module, args, out):
@@ -58,10 +67,21 @@ class SynapticInputRecorder:
             self.binary[name] = self.binary.get(name, True) and binary
         return hook
 
+    def _matmul_hook(self, name):
+        def hook(module, args):
+            binary = [bool(((x == 0) | (x == 1)).all()) for x in args]
+            accumulated = [any(x is o for o in self._matmul_outputs) for x in args]
+            old_b = self.matmul_binary.get(name, [True, True])
+            old_a = self.matmul_accumulated.get(name, [True, True])
+            self.matmul_binary[name] = [o and b for o, b in zip(old_b, binary)]
+            self.matmul_accumulated[name] = [o and a for o, a in zip(old_a, accumulated)]
+        return hook
+
     def remove(self):
         for h in self._handles:
             h.remove()
         self._neuron_outputs.clear()
+        self._matmul_outputs.clear()
 
     def spiking_layers(self):
         return {n for n, f in self.after_neuron.items() if f}
@@ -172,7 +192,60 @@ def test_backbone_random_weights_equivalence(backbone):
         with spike_driven(backbone):
             out = backbone(x)
     assert seen == {0, 1, 2, 3, 4}  # non-trivial: every spike count occurs in integer mode
-    assert_outputs_equal(out, ref)
+    # the attention products run on binary slices too (float64: only summation order differs)
+    assert_outputs_equal(out, ref, atol=1e-9)
+
+
+def test_attention_binary_products_equal_integer_float64():
+    """One E-SDSA on its own: k^T v from binary x binary slice pairs and q (k^T v) from binary q
+    slices equal the integer-mode products (float64, max difference <= 1e-9)."""
+    torch.manual_seed(0)
+    attn = randomise_bn(SpikeDrivenSelfAttention(16, num_heads=2, value_ratio=2))
+    attn = attn.double().eval()
+    attn.q.conv.weight.data *= 2  # so that q, like k and v, emits every count 0..4
+    x = torch.randn(2, 16, 6, 7, dtype=torch.float64) * 3
+    counts = {}
+    handles = [getattr(attn, n).register_forward_hook(
+        lambda m, a, out, n=n: counts.__setitem__(n, set(m.counts(a[0]).unique().tolist())))
+        for n in ('q_neuron', 'k_neuron', 'v_neuron')]
+    products = {}
+    for n in ('kv_matmul', 'qkv_matmul'):
+        getattr(attn, n).register_forward_hook(
+            lambda m, a, out, n=n: products.__setitem__(n, out))
+    with torch.no_grad():
+        ref = attn(x)
+        ref_products = dict(products)
+        for h in handles:
+            h.remove()
+        with spike_driven(attn):
+            out = attn(x)
+    assert all(c == {0, 1, 2, 3, 4} for c in counts.values()), counts  # every count occurs
+    for n in products:  # each product on its own, not only the attention output
+        assert type(products[n]) is torch.Tensor  # an ordinary tensor in integer-mode units
+        assert (products[n] - ref_products[n]).abs().max() <= 1e-9
+    assert ref.abs().max() > 1 and (out - ref).abs().max() <= 1e-9
+
+
+def test_spike_slices_matmul_every_operand_kind():
+    """SpikeMatMul on binary slices (different D and norm per operand, broadcast batch dims)
+    equals the product of the integer-mode operands, for spikes x spikes, spikes x real and
+    real x spikes."""
+    torch.manual_seed(0)
+    na, nb = SFANeuron(D=4), SFANeuron(D=2, norm=1)
+    xa = torch.rand(2, 3, 5, 6, dtype=torch.float64) * 5
+    xb = torch.rand(2, 1, 6, 7, dtype=torch.float64) * 3
+    real = torch.randn(2, 3, 6, 7, dtype=torch.float64)
+    ia, ib = na(xa), nb(xb)  # integer mode
+    mm = SpikeMatMul()
+    with spike_driven(nn.ModuleList([na, nb, mm])):
+        sa, sb = na(xa), nb(xb)
+        cases = {'spikes x spikes': (mm(sa, sb), ia @ ib),
+                 'spikes x real': (mm(sa, real), ia @ real),
+                 'real x spikes': (mm(xa, sb), xa @ ib)}
+    assert get_spike_slices(sa).steps == 4 and get_spike_slices(sb).steps == 2
+    for name, (out, ref) in cases.items():
+        assert type(out) is torch.Tensor and out.shape == ref.shape, name
+        torch.testing.assert_close(out, ref, atol=1e-12, rtol=0, msg=name)
 
 
 def test_hook_contract_backbone(backbone):
@@ -189,6 +262,22 @@ def test_hook_contract_backbone(backbone):
     assert sd.spiking_layers() == spiking
     assert all(sd.binary[n] for n in spiking)
     assert not sd.binary['downsamples.0.conv']
+    matmuls = {n for n, m in backbone.named_modules() if isinstance(m, SpikeMatMul)}
+    assert set(integer.matmul_binary) == set(sd.matmul_binary) == matmuls
+    _check_matmul_contract(integer, sd)
+
+
+def _check_matmul_contract(integer, spiking):
+    """Spike-matrix products: every operand is binary, except q (k^T v)'s k^T v, which is the
+    accumulated output of the k^T v product (a weight-like matrix that q's spikes select rows of),
+    never spikes merged to integers. Integer mode gets counts (so the check can fail)."""
+    assert set(integer.matmul_binary) == set(spiking.matmul_binary)
+    assert not any(all(b) for b in integer.matmul_binary.values())
+    for n, (a_bin, b_bin) in spiking.matmul_binary.items():
+        if n.endswith('qkv_matmul'):
+            assert a_bin and not b_bin and spiking.matmul_accumulated[n] == [False, True], n
+        else:
+            assert a_bin and b_bin and spiking.matmul_accumulated[n] == [False, False], n
 
 
 @pytest.mark.skipif(not OFFICIAL.exists(), reason=f'reference data not found in {REF}')
@@ -271,6 +360,137 @@ def test_unbatched_spike_input_is_an_error():
 
 
 # ---------------------------------------------------------------------------------------------
+# A user's functional op between a neuron and its synaptic layer: never silently wrong
+#
+# In spike-driven mode the neuron's output is D binary slices folded into the batch. An op that
+# dropped their tag would hand the conv a (D * B, ...) "batch"; at batch size 1 the residual
+# addition below would then broadcast it silently. Each op must either keep the slices (same
+# result as integer mode) or raise SpikeDrivenError naming the layer.
+
+# op(spikes (D * B, 4, 3, 5), B) -> input of a Conv1d(4, 3, 1) on (., 4, 15)
+OPS = {
+    'flatten': (lambda s, B: s.flatten(2), 'same'),
+    'torch.flatten': (lambda s, B: torch.flatten(s, 2), 'same'),
+    'reshape(shape[0])': (lambda s, B: s.reshape(s.shape[0], 4, -1), 'same'),
+    'view(-1)': (lambda s, B: s.view(-1, 4, 15), 'same'),
+    'permute-back': (lambda s, B: s.permute(0, 2, 3, 1).permute(0, 3, 1, 2).flatten(2), 'same'),
+    'contiguous-clone': (lambda s, B: s.clone().contiguous().flatten(2), 'same'),
+    'chunk-cat': (lambda s, B: torch.cat(s.flatten(2).chunk(3, dim=2), dim=2), 'same'),
+    'index[:,]': (lambda s, B: s[:, :, :, :].flatten(2), 'same'),
+    'reshape(B)': (lambda s, B: s.reshape(B, 4, -1), 'error'),
+    'mul 1': (lambda s, B: (s * 1).flatten(2), 'error'),
+    'add 0': (lambda s, B: (s + 0).flatten(2), 'error'),
+    'transpose(0, 1)': (lambda s, B: s.transpose(0, 1).transpose(0, 1).flatten(2), 'error'),
+    'in-place mul_': (lambda s, B: s.mul_(1).flatten(2), 'error'),
+    'view(dtype)': (lambda s, B: s.view(torch.int64).double().flatten(2), 'error'),
+    'index[0]': (lambda s, B: s[0:1].flatten(2), 'error'),
+}
+
+
+class UserNet(nn.Module):
+    """neuron -> user op -> Conv1d -> + residual, at any batch size."""
+
+    def __init__(self, op) -> None:
+        super().__init__()
+        self.op = op
+        self.neuron = SFANeuron()
+        self.conv = nn.Conv1d(4, 3, 1, bias=True)
+
+    def forward(self, x):
+        B = x.shape[0]
+        y = self.conv(self.op(self.neuron(x), B))  # (B, 3, 15)
+        return y + x[:, :3].flatten(2)
+
+
+@pytest.mark.parametrize('name', list(OPS))
+def test_user_op_between_neuron_and_conv_is_exact_or_raises(name):
+    op, expected = OPS[name]
+    torch.manual_seed(0)
+    model = UserNet(op).double().eval()
+    x = torch.rand(1, 4, 3, 5, dtype=torch.float64) * 5  # batch size 1: broadcasting would hide it
+    ref = model(x)
+    with spike_driven(model):
+        if expected == 'same':
+            torch.testing.assert_close(model(x), ref, atol=1e-12, rtol=0)
+        else:
+            with pytest.raises(SpikeDrivenError, match=r"'conv' \(Conv1d\)"):
+                model(x)
+    assert torch.equal(model(x), ref)  # integer mode afterwards: untouched
+
+
+def test_user_op_into_linear_and_residual_at_batch_one():
+    """flatten(1) into a Linear keeps the slices; a lost tag feeding the residual stream (the
+    silent broadcast of the issue) raises at the next neuron, naming it."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.neuron, self.fc = SFANeuron(), nn.Linear(12, 12)
+            self.neuron2, self.fc2 = SFANeuron(), nn.Linear(12, 2)
+
+        def forward(self, x, bad=False):
+            s = self.neuron(x)
+            h = x.flatten(1) + self.fc(torch.flatten(s, 1))  # (B, 12)
+            if bad:
+                h = h + torch.flatten(s, 1) * 0.5  # spike slices into the residual stream
+            return self.fc2(self.neuron2(h))
+
+    torch.manual_seed(0)
+    model = Net().double().eval()
+    x = torch.rand(1, 3, 2, 2, dtype=torch.float64) * 5
+    ref = model(x)
+    with spike_driven(model):
+        torch.testing.assert_close(model(x), ref, atol=1e-12, rtol=0)
+        with pytest.raises(SpikeDrivenError, match=r"'neuron2' \(SFANeuron\).*by mul"):
+            model(x, bad=True)
+
+
+def test_spike_derived_model_output_is_an_error():
+    model = nn.Sequential(nn.Conv2d(3, 3, 1), SFANeuron())
+    with spike_driven(model):
+        assert get_spike_slices(model(torch.rand(1, 3, 2, 2))) is not None  # slices: returned
+    sums = SumSpikes()
+    with spike_driven(sums), pytest.raises(SpikeDrivenError, match="'SumSpikes'.*returned"):
+        sums(torch.rand(1, 3, 2, 2) * 4)
+
+
+class SumSpikes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.neuron = SFANeuron()
+
+    def forward(self, x):
+        return self.neuron(x).sum(1)  # (D * B, ...) summed as if it were a batch
+
+
+def test_in_place_write_of_spikes_into_a_plain_tensor_raises():
+    neuron = SFANeuron()
+    with spike_driven(neuron):
+        s = neuron(torch.rand(1, 3) * 4)
+        acc = torch.zeros(4, 3)
+        with pytest.raises(SpikeDrivenError, match='in-place add_'):
+            acc += s
+
+
+def test_spike_tensor_rules_and_integer_mode():
+    neuron = SFANeuron()
+    x = torch.rand(2, 4, 3, 3) * 5
+    assert type(neuron(x)) is torch.Tensor  # integer mode: ordinary tensors, no tracking
+    with spike_driven(neuron):
+        s = neuron(x)
+    assert isinstance(s, SpikeTensor) and get_spike_slices(s).steps == 4
+    kept = [s.flatten(2), s.transpose(1, 3), s.permute(0, 2, 1, 3), s.unflatten(1, (2, 2)).mT,
+            s.float(), s[:, 1:], s.split(2, dim=1)[1], torch.cat([s, s], 1), s.unsqueeze(1)]
+    for t in kept:
+        assert get_spike_slices(t) == get_spike_slices(s) and spikes_lost(t) is None
+    lost = {'mul': s * 2, 'sum': s.sum(0), 'transpose': s.transpose(0, 1),
+            'reshape': s.reshape(2, -1), 'cat': torch.cat([s, s], 0), '__getitem__': s[1]}
+    for op, t in lost.items():
+        assert get_spike_slices(t) is None and spikes_lost(t).startswith(op), op
+    assert spikes_lost((s * 2).flatten(2) + 1).startswith('mul')  # the first cause is kept
+
+
+# ---------------------------------------------------------------------------------------------
 # Whole detector and segmentor
 #
 # Built from the project's toy configs. Their synaptic weights and biases are rounded to multiples
@@ -319,16 +539,17 @@ def _predict_both_modes(model, inputs, data_samples):
     return results
 
 
-def _check_contract(integer, spiking, stem):
+def _check_contract(integer, spiking, *real_input):
     layers = integer.spiking_layers()
-    assert set(integer.after_neuron) - layers == {stem}  # the only real-input layer
+    assert set(integer.after_neuron) - layers == set(real_input)  # the only real-input layers
     assert spiking.spiking_layers() == layers
     assert all(spiking.binary[n] for n in layers)
     assert not all(integer.binary[n] for n in layers)  # the check can fail
+    _check_matmul_contract(integer, spiking)
 
 
 def test_mask_rcnn_spike_driven_equals_integer():
-    model = build_toy('mask-rcnn_e-spikeformer-t_fpn_toy.py', 'mmdet')
+    model = build_toy('mask-rcnn_e-spikeformer-t_spike-fpn_toy.py', 'mmdet')
     from mmdet.testing import demo_mm_inputs
     packed = demo_mm_inputs(2, [[3, 64, 64], [3, 48, 64]], num_items=[2, 3], with_mask=True)
     data = model.data_preprocessor(packed, False)
@@ -336,7 +557,9 @@ def test_mask_rcnn_spike_driven_equals_integer():
     assert {n.split('.')[0] for n in integer.counts} == {'backbone', 'neck', 'rpn_head',
                                                           'roi_head'}
     assert all(c == {0, 1, 2, 3, 4} for c in integer.counts.values())  # not a trivial model
-    _check_contract(integer, spiking, 'backbone.downsamples.0.conv')
+    # the stem reads pixels; the box predictors read the last fc's real output, as published
+    _check_contract(integer, spiking, 'backbone.downsamples.0.conv',
+                    'roi_head.bbox_head.fc_cls', 'roi_head.bbox_head.fc_reg')
     assert any(n.startswith('roi_head.mask_head') for n in spiking.spiking_layers())
     for a, b in zip(integer.results, spiking.results):
         a, b = a.pred_instances, b.pred_instances

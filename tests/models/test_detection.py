@@ -30,7 +30,7 @@ register_all_modules(init_default_scope=True)
 
 from sdt_testing import REPO as ROOT, run_ok  # noqa: E402
 MAIN_CONFIG = ROOT / 'configs' / 'mask_rcnn_sdt.py'
-TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_fpn_toy.py'
+TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
 DET_CONFIGS = [MAIN_CONFIG, *sorted(
     p for pattern in ('mask-rcnn_*.py', 'cascade-mask-rcnn_*.py', 'retinanet_*.py')
     for p in (ROOT / 'configs' / 'e_spikeformer').glob(pattern)), TOY_CONFIG]
@@ -45,7 +45,8 @@ def test_all_detection_configs_present():
                      'retinanet_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
                      'mask-rcnn_e-spikeformer-19m_fpn_8xb4-1x_coco.py',
                      'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py',
-                     'mask-rcnn_e-spikeformer-t_fpn_toy.py'):
+                     'mask-rcnn_e-spikeformer-19m_spike-fpn_spiking-predictors_8xb4-1x_coco.py',
+                     'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'):
         assert expected in names
 
 
@@ -106,11 +107,23 @@ def test_declared_strides_are_the_true_strides(path):
     assert widths == pytest.approx([widths[0] * 2 ** i for i in range(len(widths))], rel=0.01)
 
 
+def real_input_predictors(model):
+    """Box predictors that read the last fc's real output (``spiking_predictors=False``)."""
+    if not hasattr(model, 'roi_head'):
+        return []
+    heads = model.roi_head.bbox_head
+    heads = heads if isinstance(heads, nn.ModuleList) else [heads]
+    return [fc for h in heads if not getattr(h, 'spiking_predictors', True)
+            for fc in (h.fc_cls, h.fc_reg)]
+
+
 def synapses_of(model):
-    """Neck and head synaptic layers (conv / linear / deconv) and SFA neurons."""
+    """Neck and head synaptic layers (conv / linear / deconv) fed by spikes, and SFA neurons."""
     parts = [m for m in (model.neck, dense_head(model), getattr(model, 'roi_head', None)) if m]
     neurons = [m for part in parts for m in part.modules() if isinstance(m, SFANeuron)]
-    synapses = [m for part in parts for m in part.modules() if isinstance(m, SYNAPSES)]
+    real = {id(m) for m in real_input_predictors(model)}
+    synapses = [m for part in parts for m in part.modules()
+                if isinstance(m, SYNAPSES) and id(m) not in real]
     return neurons, synapses
 
 
@@ -286,7 +299,7 @@ def test_head_initialisation_is_kept():
             math.prod(layer.weight.shape[2:])
         assert torch.count_nonzero(layer.bias) == 0
         assert layer.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.25)
-    fc_cls = model.roi_head.bbox_head.fc_cls.layer
+    fc_cls = model.roi_head.bbox_head.fc_cls  # a plain Linear (published predictors)
     assert fc_cls.weight.std().item() == pytest.approx(0.01, rel=0.2)
     retina = built(DET_CONFIGS[[p.name.startswith('retinanet') for p in DET_CONFIGS].index(True)])
     bias = retina.bbox_head.retina_cls.layer.bias

@@ -125,3 +125,42 @@ def run_ok(cmd: Sequence, cwd=REPO, timeout: float = 600, **env: str) -> str:
     """:func:`run` that must succeed; returns stdout and stderr together."""
     proc = run(cmd, cwd=cwd, timeout=timeout, check=True, **env)
     return proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Detectors: where the declared feature strides live
+
+
+def dense_head(model: nn.Module) -> nn.Module:
+    """The anchor head of a detector: ``rpn_head`` (two-stage) or ``bbox_head`` (one-stage)."""
+    return model.rpn_head if hasattr(model, 'rpn_head') else model.bbox_head
+
+
+def roi_extractors(model: nn.Module) -> List[nn.Module]:
+    """Every RoI extractor of a detector's ``roi_head`` (cascade stages included)."""
+    roi = getattr(model, 'roi_head', None)
+    out: List[nn.Module] = []
+    for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        ext = getattr(roi, name, None) if roi is not None else None
+        out += list(ext) if isinstance(ext, nn.ModuleList) else [ext] if ext is not None else []
+    return out
+
+
+def true_pyramid_strides(model: nn.Module, size: int = 64) -> dict:
+    """Measured strides of a detector's backbone and neck outputs on a ``(1, C, size, size)``
+    zero input (``size`` divisible by every stride), next to the declared ones: the backbone's
+    ``out_strides``, the anchor generator's strides and each RoI extractor's
+    ``featmap_strides``."""
+    in_channels = model.backbone.downsamples[0].conv.in_channels
+    with torch.no_grad():
+        feats = model.backbone(torch.zeros(1, in_channels, size, size))
+        outs = model.neck(feats)
+    for f in (*feats, *outs):
+        assert size % f.shape[-1] == 0, f'{size} is not divisible by a stride ({f.shape})'
+    return dict(
+        backbone=[size // f.shape[-1] for f in feats],
+        backbone_channels=[f.shape[1] for f in feats],
+        neck=[size // f.shape[-1] for f in outs],
+        declared_backbone=list(model.backbone.out_strides),
+        anchors=[s[0] for s in dense_head(model).prior_generator.strides],
+        roi=[list(e.featmap_strides) for e in roi_extractors(model)])

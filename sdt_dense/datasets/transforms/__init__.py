@@ -3,3 +3,6 @@ them)."""
 from .loading import ImageLoadError, SafeLoadImageFromFile, truncation_problem
 
 __all__ = ['ImageLoadError', 'SafeLoadImageFromFile', 'truncation_problem']
+from .pretrain import PackImageInputs, RandomResizedCropImage  # noqa: E402
+
+__all__ += ['PackImageInputs', 'RandomResizedCropImage']

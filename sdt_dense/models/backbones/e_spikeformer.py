@@ -29,6 +29,7 @@ from ...checkpoint import (
     extract_state_dict,
     load_pretrained,
     match_state_dict,
+    pretrained_to_init_cfg,
     safe_load,
 )
 from ...registry import register_model

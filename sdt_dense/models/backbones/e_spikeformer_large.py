@@ -424,10 +424,56 @@ class ESpikeFormerLargeClassifier(nn.Module):
         return x.flatten(2).mean(-1)  # (B, C2, H, W) -> (B, C2): mean over tokens
 
     def forward(self, x: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        logits, logits_kd = self._heads(self._pool(self.backbone(x)[0]))
+        return self._output(self.backbone(x)[0])
+
+    def _output(self, last: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """What :meth:`forward` returns, from the stride-16 map ``(B, C2, H/16, W/16)``."""
+        logits, logits_kd = self._heads(self._pool(last))
         if logits_kd is None:
             return logits
         return (logits, logits_kd) if self.training else (logits + logits_kd) / 2
+
+    #: levels timm's feature API offers: the released trunk's strides 2, 4, 8, 16 (the dense
+    #: stride-32 level is new and not part of the classifier)
+    num_feature_levels = 4
+
+    @property
+    def feature_info(self) -> List[dict]:
+        """timm's description of the dense taps (levels 0-3: strides 2, 4, 8, 16)."""
+        bb = self.backbone
+        modules = ('backbone.conv_stages.0', 'backbone.conv_stages.1', 'backbone.conv_stages.2',
+                   f'backbone.blocks.{bb.stride16_block}')
+        return [dict(num_chs=bb.stage_channels[i], reduction=bb.stage_strides[i],
+                     module=modules[i]) for i in range(self.num_feature_levels)]
+
+    def forward_intermediates(self, x: Tensor, indices: Union[int, Sequence[int], None] = None,
+                              norm: bool = False, output_fmt: str = 'NCHW',
+                              intermediates_only: bool = False, stop_early: bool = False):
+        """timm's feature API (``features_only=True``): the levels ``indices`` (0-3 = strides 2,
+        4, 8, 16, or an int ``n`` for the last ``n``), each ``(B, C_i, H_i, W_i)``; the
+        stride-16 level is the output of the backbone's ``stride16_block``.
+
+        With ``intermediates_only=False`` also returns what :meth:`forward` returns (the whole
+        network is run), as ``(output, features)``, like :class:`ESpikeFormerClassifier`.
+        ``norm`` and ``stop_early`` change nothing (there is no final norm; with
+        ``intermediates_only`` nothing after the last requested level is run anyway).
+        """
+        if output_fmt != 'NCHW':
+            raise ValueError(f'output_fmt {output_fmt!r} is not supported (only NCHW)')
+        num = self.num_feature_levels
+        if indices is None:
+            indices = list(range(num))
+        elif isinstance(indices, int):
+            indices = list(range(num - indices, num))
+        indices = list(indices)
+        if not indices or any(i not in range(num) for i in indices):
+            raise ValueError(f'indices must be levels 0..{num - 1}, got {indices}')
+        run = sorted(set(indices) if intermediates_only else {*indices, 3})
+        taps = dict(zip(run, self.backbone(x, run)))
+        feats = [taps[i] for i in indices]
+        if intermediates_only:
+            return feats
+        return self._output(taps[3]), feats
 
     def forward_taps(self, x: Tensor) -> Dict[str, Tensor]:
         """The backbone's :meth:`~ESpikeFormerLarge.forward_taps` plus ``pooled``,

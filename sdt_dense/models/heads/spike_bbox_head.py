@@ -6,11 +6,12 @@ For RoI features ``x`` (real-valued ``(R, C, 7, 7)``)::
     convs:      x -> [SFA -> ConvModule 3x3] x num_convs
     flatten:    (R, C * 7 * 7)                      (before the neuron of the first fc)
     fcs:        [SFA -> Linear] x num_fcs           (no ReLU: the next neuron clips at 0)
-    predictors: cls = Linear(SFA_cls(h)), reg = Linear(SFA_reg(h))
+    predictors: cls = Linear(h), reg = Linear(h)    (h: real-valued last fc output, as published)
+                or  Linear(SFA_cls(h)), Linear(SFA_reg(h))   with ``spiking_predictors=True``
 
-Every conv/fc has its own neuron object. The published head feeds the predictors the real-valued
-output of the last fc (no neuron, so they are not spike-driven); ``spiking_predictors=False``
-reproduces that.
+Every conv/fc has its own neuron object. By default the predictors read the real-valued output of
+the last fc, as in the published head (they are then the head's only non-spike-driven layers);
+``spiking_predictors=True`` gives them neurons of their own, so the whole head is spike-driven.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from torch import nn
 
 from ...registry import register_model
-from ..necks.spike_fpn import det_neuron_cfg
+from ..neurons.defaults import det_neuron_cfg
 from ..layers import SpikingLayer
 
 
@@ -30,8 +31,8 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
 
     Args:
         neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)``.
-        spiking_predictors: put neurons in front of ``fc_cls`` / ``fc_reg`` too (default). ``False``
-            feeds them the real-valued last hidden fc output, as published.
+        spiking_predictors: put neurons in front of ``fc_cls`` / ``fc_reg`` too. ``False``
+            (default, as published) feeds them the real-valued last hidden fc output.
         *args, **kwargs: the arguments of mmdet's ``ConvFCBBoxHead`` (``num_shared_convs``,
             ``num_shared_fcs``, ``fc_out_channels``, ``norm_cfg``, ``bbox_coder``, losses ...).
 
@@ -41,7 +42,7 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
     """
 
     def __init__(self, *args, neuron_cfg: Optional[dict] = None,
-                 spiking_predictors: bool = True, **kwargs) -> None:
+                 spiking_predictors: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
         self.spiking_predictors = spiking_predictors

@@ -13,9 +13,10 @@ from .spike_matmul import SpikeMatMul
 class SpikeDrivenSelfAttention(nn.Module):
     """E-SDSA: spike-driven linear attention, ``(B, C, H, W) -> (B, C, H, W)``.
 
-    ``q, k = SFA(BN(W x))`` (width ``C``), ``v = SFA(BN(W_v x))`` (width ``value_ratio * C``), split into
-    ``num_heads`` heads; ``out = q (k^T v) * scale`` with ``scale = 2 / sqrt(C / heads)`` and no softmax,
-    so the cost is linear in the number of tokens ``N = H * W``; then ``SFA -> 1x1 conv -> BN``.
+    ``q, k = SFA(BN(W x))`` (width ``C``), ``v = SFA(BN(W_v x))`` (width ``value_ratio * C``),
+    split into ``num_heads`` heads; ``out = q (k^T v) * scale`` with ``scale = 2 / sqrt(C / heads)``
+    and no softmax, so the cost is linear in the number of tokens ``N = H * W``; then
+    ``SFA -> 1x1 conv -> BN``.
     Heads are concatenated head-major (channel ``h * dv + j``) as in the published network.
 
     Spike-driven mode: both products run on the binary spike slices of q, k and v (see

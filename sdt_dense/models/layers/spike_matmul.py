@@ -22,8 +22,9 @@ def spike_slices_matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` with one or both operands given as binary spike slices, computed on the slices.
 
     An operand tagged :class:`~sdt_dense.models.neurons.SpikeSlices` ``(steps, norm)`` holds
-    ``steps`` binary slices ``s_1..s_steps`` folded in front of its batch, ``(steps * B, ..., r, c)``,
-    and stands for ``(sum_i s_i) / norm``; an untagged operand ``(B, ..., r, c)`` is used as is.
+    ``steps`` binary slices ``s_1..s_steps`` folded in front of its batch,
+    ``(steps * B, ..., r, c)``, and stands for ``(sum_i s_i) / norm``; an untagged operand
+    ``(B, ..., r, c)`` is used as is.
     By bilinearity:
 
     * both tagged (``k^T v``): ``(1 / (n_a n_b)) sum_{i, j} a_i @ b_j`` -- every product is

@@ -9,10 +9,10 @@ mmdet's :class:`~mmdet.models.necks.FPN` with an SFA neuron in front of every co
 
 Tensors are plain ``(B, C, H, W)`` (the published neck carried a fake time axis of length 1).
 
-Neurons default to ``dict(type='SFA', D=4, norm=1)``: raw spike counts 0..4, as published, and the
-same in training and evaluation. The published neck clamps to 1 in eval mode only (binary spikes at
-test time, a train/test mismatch, spec §9.1); reproduce it explicitly with
-``neuron_cfg=dict(type='SFA', D=4, norm=1, eval_ceiling=1)``.
+Neurons default to ``dict(type='SFA', D=4, norm=1)``: raw spike counts 0..4, which the published
+neck emits in training, and here in evaluation too. The published neck clamps to 1 in eval mode only
+(binary spikes at test time, a train/test mismatch, docs/differences.md); reproduce it explicitly
+with ``neuron_cfg=dict(type='SFA', D=4, norm=1, eval_ceiling=1)``.
 """
 from __future__ import annotations
 

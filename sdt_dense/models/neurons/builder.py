@@ -22,6 +22,7 @@ def build_neuron(cfg: Optional[dict] = None, **overrides) -> nn.Module:
     cfg = dict(cfg or {})
     cfg.update(overrides)
     cfg.setdefault('type', 'SFA')
+    neuron_class(cfg)  # an unknown type fails here, with the registered names
     return NEURONS.build(cfg)
 
 

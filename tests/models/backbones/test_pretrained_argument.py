@@ -25,9 +25,11 @@ def test_pretrained_and_init_cfg_together_raise():
                      init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
 
 
-def _upernet_with_e_spikeformer() -> Config:
+def _upernet_with_e_spikeformer(tmp_path) -> Config:
     """A user's config: mmseg's UPerNet-R50 base with the backbone swapped for ESpikeFormer."""
-    cfg = Config.fromfile('mmseg::_base_/models/upernet_r50.py')
+    path = tmp_path / 'user_upernet.py'
+    path.write_text("_base_ = ['mmseg::_base_/models/upernet_r50.py']\n")
+    cfg = Config.fromfile(str(path))
     cfg.model.backbone = dict(type='ESpikeFormer', arch='t', out_indices=(1, 2, 3, 4))
     cfg.model.decode_head.update(in_channels=[24, 48, 96, 128], channels=32,
                                  norm_cfg=dict(type='BN', requires_grad=True))
@@ -36,11 +38,11 @@ def _upernet_with_e_spikeformer() -> Config:
     return cfg
 
 
-def test_mmseg_encoder_decoder_model_pretrained_loads_our_backbone():
+def test_mmseg_encoder_decoder_model_pretrained_loads_our_backbone(tmp_path):
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
-    cfg = _upernet_with_e_spikeformer()
+    cfg = _upernet_with_e_spikeformer(tmp_path)
     cfg.model.pretrained = str(OFFICIAL)  # EncoderDecoder hands this to the backbone
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -1,0 +1,149 @@
+"""Dense representations of an event window, numpy only.
+
+All take events in :data:`~sdt_dense.datasets.events.io.EVENT_DTYPE` (fields ``t, x, y, p``;
+``p`` 1 = ON, 0 = OFF) that lie inside the ``height x width`` frame, and the window
+``[t_start, t_end)`` in µs, split into ``num_bins`` bins of equal duration::
+
+    bin(t) = floor((t - t_start) * num_bins / (t_end - t_start)),  clipped to [0, num_bins - 1]
+
+(``bin_range='events'`` spans the bins from the first to the last event instead, as RVT does).
+Outputs are ``float32`` arrays ``(T, C, H, W)``: ``T`` real timesteps for the network, ``C``
+channels per timestep.
+
+* :func:`polarity_histogram`: ``(T, 2, H, W)`` event counts per bin, channel 0 OFF, channel 1 ON.
+* :func:`last_polarity_frames`: ``(T, 1, H, W)``: per bin, the polarity of the *last* event at each
+  pixel (+1 ON, -1 OFF, 0 none). SpikeYOLO's Gen1 frames (grey 127, OFF 0, ON 255, last event
+  wins) up to the affine map ``(v - 127) / 128``.
+* :func:`stacked_histogram`: RVT's stacked histogram: ``num_bins`` bins x 2 polarities as
+  channels, channel ``p * bins + b`` (all OFF bins first), counts clipped at ``count_cutoff``
+  (RVT: 10 bins over 50 ms, cutoff 10). ``num_steps > 1`` splits the bins into that many real
+  timesteps of ``2 * num_bins / num_steps`` channels each.
+
+Normalisation of counts (:func:`normalize_counts`): ``'none'`` (raw counts), ``'cutoff'``
+(``min(count, cutoff)``, RVT), ``'cutoff_unit'`` (``min(count, cutoff) / cutoff``, in [0, 1]),
+``'log'`` (``log1p(count)``), ``'binary'`` (``count > 0``).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ['NORMALIZATIONS', 'BIN_RANGES', 'time_bins', 'normalize_counts', 'polarity_histogram',
+           'last_polarity_frames', 'stacked_histogram', 'representation_shape']
+
+NORMALIZATIONS = ('none', 'cutoff', 'cutoff_unit', 'log', 'binary')
+BIN_RANGES = ('window', 'events')
+
+
+def time_bins(t: np.ndarray, t_start: int, t_end: int, num_bins: int,
+              bin_range: str = 'window') -> np.ndarray:
+    """Bin index ``(N,)`` (int64, in ``[0, num_bins)``) of each timestamp.
+
+    ``bin_range='window'``: bins of equal length over ``[t_start, t_end)`` (integer arithmetic, so
+    an event exactly on a bin edge starts the later bin). ``'events'``: over ``[t[0], t[-1]]`` of
+    the events themselves (RVT).
+    """
+    if num_bins < 1:
+        raise ValueError(f'num_bins must be >= 1, got {num_bins}')
+    if bin_range not in BIN_RANGES:
+        raise ValueError(f'bin_range must be one of {BIN_RANGES}, got {bin_range!r}')
+    t = np.asarray(t, dtype=np.int64)
+    if bin_range == 'events' and len(t):
+        t_start, t_end = int(t.min()), int(t.max()) + 1
+    span = max(int(t_end) - int(t_start), 1)
+    return np.clip((t - int(t_start)) * num_bins // span, 0, num_bins - 1)
+
+
+def normalize_counts(counts: np.ndarray, normalize: str = 'none',
+                     count_cutoff: Optional[float] = None) -> np.ndarray:
+    """Apply one of :data:`NORMALIZATIONS` to an array of event counts (float32 result)."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {normalize!r}')
+    counts = counts.astype(np.float32, copy=False)
+    if normalize in ('cutoff', 'cutoff_unit'):
+        if not count_cutoff or count_cutoff <= 0:
+            raise ValueError(f'normalize={normalize!r} needs a positive count_cutoff')
+        counts = np.minimum(counts, np.float32(count_cutoff))
+        return counts / np.float32(count_cutoff) if normalize == 'cutoff_unit' else counts
+    if normalize == 'log':
+        return np.log1p(counts)
+    if normalize == 'binary':
+        return (counts > 0).astype(np.float32)
+    return counts
+
+
+def _check_shape(events: np.ndarray, height: int, width: int) -> None:
+    if len(events) and (int(events['x'].max()) >= width or int(events['y'].max()) >= height):
+        raise ValueError(f'events outside the {height}x{width} frame (sanitize them first)')
+
+
+def _counts(events: np.ndarray, num_bins: int, height: int, width: int, t_start: int,
+            t_end: int, bin_range: str) -> np.ndarray:
+    """``(2, num_bins, H, W)`` int64 counts, polarity-major."""
+    _check_shape(events, height, width)
+    counts = np.zeros(2 * num_bins * height * width, np.int64)
+    if len(events):
+        b = time_bins(events['t'], t_start, t_end, num_bins, bin_range)
+        p = events['p'].astype(np.int64) & 1
+        flat = ((p * num_bins + b) * height + events['y'].astype(np.int64)) * width \
+            + events['x'].astype(np.int64)
+        counts += np.bincount(flat, minlength=counts.size)
+    return counts.reshape(2, num_bins, height, width)
+
+
+def polarity_histogram(events: np.ndarray, num_bins: int, height: int, width: int,
+                       t_start: int, t_end: int, normalize: str = 'none',
+                       count_cutoff: Optional[float] = None,
+                       bin_range: str = 'window') -> np.ndarray:
+    """``(T, 2, H, W)`` per-bin event counts (channel 0 OFF, 1 ON), ``T = num_bins``."""
+    counts = _counts(events, num_bins, height, width, t_start, t_end, bin_range)
+    return np.ascontiguousarray(normalize_counts(counts, normalize, count_cutoff)
+                                .transpose(1, 0, 2, 3))
+
+
+def last_polarity_frames(events: np.ndarray, num_bins: int, height: int, width: int,
+                         t_start: int, t_end: int, values: Sequence[float] = (-1., 1.),
+                         bin_range: str = 'window') -> np.ndarray:
+    """``(T, 1, H, W)``: per bin and pixel, ``values[p]`` of the last event (``values[0]`` for
+    OFF, ``values[1]`` for ON), 0 where no event fired. Events must be sorted by time."""
+    _check_shape(events, height, width)
+    frames = np.zeros(num_bins * height * width, np.float32)
+    if len(events):
+        b = time_bins(events['t'], t_start, t_end, num_bins, bin_range)
+        flat = (b * height + events['y'].astype(np.int64)) * width + events['x'].astype(np.int64)
+        # the last occurrence of each pixel: the first one in the reversed stream
+        _, first_rev = np.unique(flat[::-1], return_index=True)
+        last = len(flat) - 1 - first_rev
+        lut = np.asarray(values, np.float32)
+        frames[flat[last]] = lut[events['p'][last].astype(np.int64) & 1]
+    return frames.reshape(num_bins, 1, height, width)
+
+
+def stacked_histogram(events: np.ndarray, num_bins: int, height: int, width: int,
+                      t_start: int, t_end: int, count_cutoff: Optional[float] = 10,
+                      normalize: str = 'cutoff', num_steps: int = 1,
+                      bin_range: str = 'window') -> np.ndarray:
+    """RVT-style stacked histogram, ``(num_steps, 2 * num_bins / num_steps, H, W)``.
+
+    Within each step the channels are polarity-major (``p * bins_per_step + b``), as RVT's
+    ``(2, bins, H, W) -> (2 * bins, H, W)`` reshape.
+    """
+    if num_steps < 1 or num_bins % num_steps:
+        raise ValueError(f'num_bins ({num_bins}) must be a multiple of num_steps ({num_steps})')
+    counts = _counts(events, num_bins, height, width, t_start, t_end, bin_range)
+    per = num_bins // num_steps
+    counts = counts.reshape(2, num_steps, per, height, width).transpose(1, 0, 2, 3, 4)
+    out = normalize_counts(counts, normalize, count_cutoff)
+    return np.ascontiguousarray(out.reshape(num_steps, 2 * per, height, width))
+
+
+def representation_shape(kind: str, num_bins: int, num_steps: int = 1) -> Tuple[int, int]:
+    """``(T, C)`` of a representation: ``'histogram'``, ``'last_polarity'`` or ``'stacked'``."""
+    if kind == 'histogram':
+        return num_bins, 2
+    if kind == 'last_polarity':
+        return num_bins, 1
+    if kind == 'stacked':
+        return num_steps, 2 * num_bins // num_steps
+    raise ValueError(f'unknown representation {kind!r}')

@@ -1,0 +1,4 @@
+"""Data preprocessors (mmdet ``MODELS``)."""
+from .event_det import EventDetDataPreprocessor
+
+__all__ = ['EventDetDataPreprocessor']
