@@ -15,7 +15,7 @@
 # Recipe as published (AdamW betas (0.9, 0.95), eps 1e-4, weight decay 0.05, warm-up + cosine,
 # 50 % masking, random resized crop 0.2-1 + flip) except: the learning rate is raised for a
 # 300-iteration toy run, norms and biases get no weight decay, and the decoder does not shuffle
-# its tokens (docs/differences_large_mae.md lists every deliberate difference).
+# its tokens (docs/differences.md, "Spike-MAE pretraining", lists every deliberate difference).
 _base_ = ['mmdet::_base_/default_runtime.py', '../_base_/sdt_runtime.py']
 
 # The 83M layout (RepConv token branch) at toy widths; strides 4/8/16 give 16/32/64 channels.
