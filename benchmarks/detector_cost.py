@@ -196,8 +196,9 @@ def main(argv: Optional[list] = None) -> None:
                 infer_cpu_s=statistics.median(per_round_ratios(runs, name, 'r50', 'infer_cpu_s')),
                 peak_mb=s['peak_mb'] / summary['r50']['peak_mb'])
     rows = []
-    for name, s in summary.items():
-        rel = (lambda k: f'{s["vs_r50"][k]:.2f}x') if 'vs_r50' in s else (lambda k: '-')
+    for s in summary.values():
+        def rel(k, s=s):
+            return f'{s["vs_r50"][k]:.2f}x' if 'vs_r50' in s else '-'
         rows.append([
             s['description'],
             f'{s["params"] / 1e6:.1f}' if s['params'] else '-',

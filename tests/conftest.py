@@ -1,6 +1,7 @@
 """Shared pytest set-up for sdt-dense.
 
-* Small, deterministic CPU runs: torch uses 1 thread by default (override with SDT_TEST_THREADS): on 2 shared cores, 2 threads made small backward convs 10-100x slower.
+* Small, deterministic CPU runs: torch uses 1 thread by default (override with
+  SDT_TEST_THREADS): on 2 shared cores, 2 threads made small backward convs 10-100x slower.
 * Test isolation: mmengine's global "current default scope" (set by every Runner, by
   ``register_all_modules`` and by ``init_default_scope``) is restored after each test, so a test that
   builds a Runner cannot make a later ``MODELS.build`` look in the wrong registry.

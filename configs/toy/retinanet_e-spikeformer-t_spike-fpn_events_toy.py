@@ -5,7 +5,7 @@
 #     python tools/misc/make_toy_data.py --task events --out data/toy_events
 #     python tools/train.py configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py
 #     python tools/test.py configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py \
-#         work_dirs/retinanet_e-spikeformer-t_spike-fpn_events_toy/iter_500.pth
+#         work_dirs/retinanet_e-spikeformer-t_spike-fpn_events_toy/iter_400.pth
 #
 # Input: 50 ms before each label as T = 2 polarity histograms (2 x 25 ms, C = 2), events
 # downsampled by 4 (76 x 60, padded to 80 x 64); predictions are scored in sensor pixels with the
@@ -57,9 +57,9 @@ test_dataloader = dict(
     batch_size=8, **_loader,
     dataset=dict(data_root=data_root, window_us=window_us, pipeline=test_pipeline))
 
-# From scratch: a higher lr, a short warmup and a cosine decay over 500 iterations of batch 4
-# (about 4 epochs of the 480 labelled timestamps).
-max_iters = 500
+# From scratch: a higher lr, a short warmup and a cosine decay over 400 iterations of batch 4
+# (about 3.3 epochs of the 480 labelled timestamps).
+max_iters = 400
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.01))
 param_scheduler = [

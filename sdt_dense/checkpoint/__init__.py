@@ -20,7 +20,8 @@ from .safe_load import (
                         safe_load,
 )
 
-__all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'CheckpointMismatchError', 'match_state_dict',
+__all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'CheckpointMismatchError',
+           'match_state_dict',
            'select_prefix', 'summarise_keys', 'BASE_FORMAT', 'LARGE_FORMAT', 'ReleasedFormat',
            'checkpoint_filter_fn', 'UnsafeCheckpointError', 'allowed_globals',
            'extract_state_dict', 'install_allowlist', 'safe_load']

@@ -6,18 +6,15 @@ below is computed by hand in the comments (fan-out maps of padded/strided convs 
 import csv
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from sdt_dense.analysis import (EnergyAccumulator, EnergyConstants, EnergyMeter,
-                                FiringRateMonitor)
+from sdt_dense.analysis import EnergyAccumulator, EnergyConstants, EnergyMeter, FiringRateMonitor
 from sdt_dense.models import ESpikeFormer, LIFNeuron, repeat_over_time
 from sdt_dense.models.layers import SpikeDrivenSelfAttention
 from sdt_dense.models.neurons import SFANeuron
-
 from sdt_testing import REPO  # noqa: E402
 
 # Membrane potentials (1, 2, 3, 3) -> SFA counts round(clamp(x, 0, 4)) (half-to-even):
@@ -320,6 +317,7 @@ def toy_detector_energy(tmp_path_factory):
     BatchNorm shifts are randomised so that every part of the network fires."""
     importlib.import_module('mmdet')
     from mmengine.config import Config
+
     from sdt_dense.toy_data import make_det_dataset
     root = tmp_path_factory.mktemp('energy')
     make_det_dataset(root / 'toy_coco', num_train=1, num_val=2, image_size=64, seed=0)

@@ -4,17 +4,22 @@ Equality tests run in float64: the two modes sum the same products in a differen
 float32 a neuron input that lies within ~1e-6 of a rounding boundary (x.5) can round the other way
 in one of them. float64 makes such near-ties vanishingly rare, so any difference is a real bug.
 """
-import importlib
 import copy
+import importlib
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from sdt_dense.models import (ESpikeFormer, SFANeuron, SpikeDrivenError, convert_to_spike_driven,
-                              is_spike_driven, spike_driven)
+from sdt_dense.models import (
+    ESpikeFormer,
+    SFANeuron,
+    SpikeDrivenError,
+    convert_to_spike_driven,
+    is_spike_driven,
+    spike_driven,
+)
 from sdt_dense.models.layers import SpikeDrivenSelfAttention, SpikeMatMul
 from sdt_dense.models.neurons import SpikeTensor, get_spike_slices, spikes_lost
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn
@@ -513,6 +518,7 @@ def build_toy(config: str, scope: str):
     importlib.import_module('mmcv.ops')
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
     import sdt_dense  # noqa: F401  (registers the models)
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     cfg = Config.fromfile(str(CONFIGS / config))

@@ -5,22 +5,21 @@ import functools
 import json
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 import sdt_dense  # noqa: F401  (registers the models)
-from mmdet.registry import MODELS
-from mmdet.testing import demo_mm_inputs
-from mmdet.utils import register_all_modules
 from sdt_dense.models import SFANeuron, spike_driven
 from sdt_dense.models.necks import SpikeFPN
 from sdt_dense.models.necks.spike_semantic_fpn import SpikingLayer
@@ -28,7 +27,9 @@ from sdt_dense.toy_data import make_det_dataset
 
 register_all_modules(init_default_scope=True)
 
-from sdt_testing import REPO as ROOT, run_ok  # noqa: E402
+from sdt_testing import REPO as ROOT  # noqa: E402
+from sdt_testing import run_ok  # noqa: E402
+
 MAIN_CONFIG = ROOT / 'configs' / 'mask_rcnn_sdt.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
 DET_CONFIGS = [MAIN_CONFIG, *sorted(

@@ -1,36 +1,33 @@
 """ADE20K semantic segmentation: spiking Semantic-FPN neck and head, configs, tools end to end."""
-import importlib
 import copy
 import functools
 import json
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
+import mmseg.models  # noqa: E402,F401  (the OpenMMLab stack is required)
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-import mmseg.models  # noqa: E402,F401  (the OpenMMLab stack is required)
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import PixelData  # noqa: E402
 from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 from PIL import Image  # noqa: E402
+from torch import nn
 
 import sdt_dense  # noqa: E402,F401  (registers the models)
 from sdt_dense.checkpoint import safe_load  # noqa: E402
+from sdt_dense.deploy.spike_driven import spike_driven  # noqa: E402
 from sdt_dense.models import ESpikeFormer, SFANeuron  # noqa: E402
 from sdt_dense.models.heads import SpikeFPNHead  # noqa: E402
 from sdt_dense.models.necks import SpikeSemanticFPN  # noqa: E402
-from sdt_dense.deploy.spike_driven import spike_driven  # noqa: E402
+from sdt_testing import PYTHON, randomise_bn, run_ok  # noqa: E402
+from sdt_testing import REPO as ROOT
 
-from sdt_testing import PYTHON, REPO as ROOT, randomise_bn, run_ok  # noqa: E402
 ADE_CONFIGS = sorted((ROOT / 'configs' / 'e_spikeformer').glob('fpn_*ade20k*.py'))
 CFG_10M = ROOT / 'configs' / 'e_spikeformer' / 'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'

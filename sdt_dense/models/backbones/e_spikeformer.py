@@ -191,7 +191,7 @@ class ESpikeFormer(BaseModule):
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         mlp, heads = self.arch_settings['mlp_ratio'], self.arch_settings['num_heads']
         self.stages = nn.ModuleList()
-        for i, depth in enumerate(depths):
+        for i in range(len(depths)):
             dim, rates = self.stage_channels[i], dpr[sum(depths[:i]):sum(depths[:i + 1])]
             if i < 3:
                 blocks = [ConvBlock(dim, mlp, r, **n) for r in rates]

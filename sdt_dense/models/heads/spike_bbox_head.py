@@ -21,8 +21,8 @@ from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from torch import nn
 
 from ...registry import register_model
-from ..neurons.defaults import det_neuron_cfg
 from ..layers import SpikingLayer
+from ..neurons.defaults import det_neuron_cfg
 
 
 @register_model('mmdet')

@@ -25,8 +25,8 @@ from torch import Tensor
 
 from ...registry import register_model
 from ..layers import SpikingLayer
-from ..neurons.defaults import SEG_NEURON
 from ..neurons import build_neuron
+from ..neurons.defaults import SEG_NEURON
 
 
 def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[int]) -> None:

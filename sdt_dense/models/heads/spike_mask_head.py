@@ -16,9 +16,9 @@ from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from torch import Tensor, nn
 
 from ...registry import register_model
-from ..neurons.defaults import det_neuron_cfg
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
+from ..neurons.defaults import det_neuron_cfg
 
 
 @register_model('mmdet')

@@ -23,9 +23,8 @@ from mmdet.models.dense_heads import RetinaHead
 from torch import nn
 
 from ...registry import register_model
-from ..neurons.defaults import det_neuron_cfg
 from ..layers import SpikingLayer
-
+from ..neurons.defaults import det_neuron_cfg
 
 #: Kaiming for the stacked convs (they feed neurons); predictors as mmdet's RetinaHead.
 SPIKE_RETINA_INIT = dict(type='Kaiming', layer='Conv2d',

@@ -24,6 +24,7 @@ from ...registry import register_model
 from ..neurons.defaults import DET_NEURON, det_neuron_cfg  # noqa: F401  (re-exported)
 from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 
+
 @register_model('mmdet')
 class SpikeFPN(SpikingPyramidMixin, FPN):
     """Spiking FPN neck for detection.

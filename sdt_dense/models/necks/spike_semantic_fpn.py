@@ -23,6 +23,7 @@ from ..layers import SpikingLayer  # noqa: F401  (re-exported)
 from ..neurons.defaults import SEG_NEURON
 from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 
+
 @register_model('mmseg')
 class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
     """Spiking FPN neck of Semantic FPN (the published ``QFPN``).
