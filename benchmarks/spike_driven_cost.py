@@ -1,4 +1,4 @@
-"""Cost of spike-driven simulation versus integer inference on the E-SpikeFormer backbone (issue 4).
+"""Cost of spike-driven simulation versus integer inference on the E-SpikeFormer backbone.
 
 Spike-driven mode feeds every synaptic layer after a neuron ``D`` binary slices instead of one
 integer map, so those layers do up to ``D`` times the work of integer mode on a dense (GPU/CPU)

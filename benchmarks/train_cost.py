@@ -1,5 +1,5 @@
 """Training cost of SFA integer training (T=1, D=4) versus binary LIF neurons over T real timesteps,
-on the same E-SpikeFormer architecture and batch (issue 8; the paper's "4.5x faster training").
+on the same E-SpikeFormer architecture and batch (the paper's "4.5x faster training").
 
 One training step = forward of the ImageNet classifier (backbone -> GAP -> neuron -> Linear),
 cross-entropy on random labels, backward, AdamW step. Each configuration runs in a fresh

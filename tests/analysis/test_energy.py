@@ -1,4 +1,4 @@
-"""Firing rates, synaptic operations and energy (issue 7).
+"""Firing rates, synaptic operations and energy.
 
 The tiny networks are fed hand-set membrane potentials whose spike counts are known, so every number
 below is computed by hand in the comments (fan-out maps of padded/strided convs included).

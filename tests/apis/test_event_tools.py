@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+import sdt_dense  # noqa: F401  (allow-lists the classes mmengine checkpoints pickle)
 from sdt_testing import REPO, free_port, run_tool
 
 TOY = REPO / 'configs' / 'toy' / 'retinanet_e-spikeformer-t_spike-fpn_events_toy.py'

@@ -193,7 +193,7 @@ def _batch(model, sizes=((60, 76), (56, 70)), steps=2, seed=0):
 def test_toy_detector_loss_and_predict():
     model = toy_detector().train()
     data = _batch(model)
-    assert data['inputs'].shape == (2, 2, 2, 64, 96)
+    assert data['inputs'].shape == (2, 2, 2, 64, 80)  # 60 x 76 and 56 x 70, padded to 16
     total, log_vars = model.parse_losses(model(**data, mode='loss'))
     assert torch.isfinite(total) and {'loss_cls', 'loss_bbox'} <= set(log_vars)
     total.backward()

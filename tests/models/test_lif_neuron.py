@@ -1,4 +1,4 @@
-"""LIF neuron option (issue 8): dynamics against hand-computed values and an independent autograd
+"""LIF neuron option: dynamics against hand-computed values and an independent autograd
 reference, and E-SpikeFormer with ``neuron_cfg=dict(type='LIF', T=...)``.
 
 Convention under test (SpikingJelly LIF, decay_input, hard reset, v_0 = v_reset)::

@@ -302,11 +302,11 @@ def test_head_structure_and_published_sizes():
     convs = [[m for m in sh.modules() if isinstance(m, nn.Conv2d)] for sh in head.scale_heads]
     assert [len(c) for c in convs] == [1, 1, 2, 3]
     assert all(c.kernel_size == (3, 3) and c.bias is None for cs in convs for c in cs)
-    # parameter count of the published QFPNHead (spec §4: 1.053 M): 7 convs 128x128x3x3 + BN,
+    # parameter count of the published QFPNHead (1.053 M): 7 convs 128x128x3x3 + BN,
     # conv_seg 128 -> 150 with bias
     n_params = sum(p.numel() for p in head.parameters())
     assert n_params == 7 * (128 * 128 * 9 + 2 * 128) + 128 * 150 + 150
-    # neck of the 19M config (spec §4: 0.668 M with conv biases; ours drops the biases that the
+    # neck of the 19M config (0.668 M with conv biases; ours drops the biases that the
     # following BN makes redundant: 8 x 128)
     neck = make_neck([32, 64, 128, 360], 128)
     assert sum(p.numel() for p in neck.parameters()) == 667_648 - 8 * 128

@@ -13,7 +13,7 @@ Each WORK_DIR contributes one **measured** row from what the project's tools wro
   ``accuracy/top1``.
 
 **Published** rows (numbers from the paper and third parties, see
-``/work/shared/docs/paper_facts.md``; not measured here) follow in a separate table, and in the CSV
+the paper; not measured here) follow in a separate table, and in the CSV
 carry ``source=published``. Writes ``PREFIX.md`` and ``PREFIX.csv`` (default
 ``./work_dirs/benchmark_table``) and prints the markdown.
 """

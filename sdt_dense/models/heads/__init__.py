@@ -10,6 +10,6 @@ from .spike_rpn_head import SpikeRPNHead
 
 __all__ = ['SpikeConvFCBBoxHead', 'SpikeShared2FCBBoxHead', 'SpikeShared4Conv1FCBBoxHead',
            'SpikeFCNMaskHead', 'SpikeRetinaHead', 'SpikeRPNHead']
-from .spike_fpn_head import SpikeFPNHead  # noqa: E402  (segmentation head, issue 6)
+from .spike_fpn_head import SpikeFPNHead  # noqa: E402  (segmentation head)
 
 __all__ += ['SpikeFPNHead']

@@ -1,4 +1,4 @@
-"""Spiking RoI box heads (the published ``SpikeConvFCBBoxHead`` family, spec §3), on mmdet's
+"""Spiking RoI box heads (the published ``SpikeConvFCBBoxHead`` family), on mmdet's
 ConvFCBBoxHead.
 
 For RoI features ``x`` (real-valued ``(R, C, 7, 7)``)::

@@ -1,4 +1,4 @@
-"""Spiking Semantic-FPN decode head (the published ``QFPNHead``, spec §4).
+"""Spiking Semantic-FPN decode head (the published ``QFPNHead``).
 
 mmseg's :class:`~mmseg.models.decode_heads.FPNHead` with an SFA neuron in front of every conv. For
 input level ``i`` at stride ``s_i`` a scale head of ``max(1, log2(s_i / s_0))`` stages

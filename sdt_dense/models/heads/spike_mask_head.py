@@ -1,4 +1,4 @@
-"""Spiking FCN mask head (the published ``SpikeFCNMaskHead``, spec §3), on mmdet's FCNMaskHead.
+"""Spiking FCN mask head (the published ``SpikeFCNMaskHead``), on mmdet's FCNMaskHead.
 
 For mask RoI features ``x`` (real-valued ``(R, C, 14, 14)``)::
 
@@ -6,7 +6,7 @@ For mask RoI features ``x`` (real-valued ``(R, C, 14, 14)``)::
 
 Every conv has its own neuron object. ``upsample`` and ``conv_logits`` stay plain mmdet layers
 (their neurons are separate attributes), so ``FCNMaskHead.init_weights`` Kaiming-initialises them;
-the published head wrapped them and silently lost that initialisation (spec §9.13).
+the published head wrapped them and silently lost that initialisation.
 """
 from __future__ import annotations
 

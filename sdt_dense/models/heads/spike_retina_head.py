@@ -1,4 +1,4 @@
-"""Spiking RetinaNet head (the published ``SpikeRetinaHead``, spec §3), on mmdet's RetinaHead.
+"""Spiking RetinaNet head (the published ``SpikeRetinaHead``), on mmdet's RetinaHead.
 
 Per pyramid level ``x`` (real-valued ``(B, C, H, W)``), two independent branches::
 
@@ -6,7 +6,7 @@ Per pyramid level ``x`` (real-valued ``(B, C, H, W)``), two independent branches
     reg: x -> [SFA -> ConvModule 3x3] x stacked_convs -> SFA -> Conv3x3 -> (B, A*4, H, W)
 
 Every conv has its own neuron object. The published head applied one stateful LIF neuron to both
-branches in turn (membrane state leaked from the cls to the reg branch, spec §9.13); here the
+branches in turn (membrane state leaked from the cls to the reg branch); here the
 branches share nothing. The focal-loss bias prior of ``retina_cls`` is kept (mmdet's ``init_cfg``
 override reaches the conv inside its :class:`SpikingLayer`).
 

@@ -1,4 +1,4 @@
-"""Spiking region proposal head (the published ``SpikeRPNHead``, spec §3), on mmdet's RPNHead.
+"""Spiking region proposal head (the published ``SpikeRPNHead``), on mmdet's RPNHead.
 
 Per pyramid level ``x`` (real-valued ``(B, C, H, W)``)::
 

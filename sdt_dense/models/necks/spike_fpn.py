@@ -1,4 +1,4 @@
-"""Spiking feature pyramid for detection (the published ``SpikeFPN``, spec §3), on mmdet's FPN.
+"""Spiking feature pyramid for detection (the published ``SpikeFPN``), on mmdet's FPN.
 
 mmdet's :class:`~mmdet.models.necks.FPN` with an SFA neuron in front of every conv::
 

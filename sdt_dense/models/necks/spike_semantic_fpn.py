@@ -1,4 +1,4 @@
-"""Spiking feature pyramid for semantic segmentation (the published ``QFPN``, spec §4).
+"""Spiking feature pyramid for semantic segmentation (the published ``QFPN``).
 
 mmseg's :class:`~mmseg.models.necks.FPN` with an SFA neuron in front of every conv::
 
