@@ -140,6 +140,7 @@ def test_models_registered_in_mmdet_and_mmseg(name):
 
 
 # --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_runner_checkpoint_round_trip_is_weights_only(toy_module, tmp_path, monkeypatch):
     """A Runner checkpoint (message hub, numpy scalars, ConfigDict meta, optimizer and scheduler
     state) loads through safe_load and through mmengine's own resume/load_checkpoint, with torch's

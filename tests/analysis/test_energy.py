@@ -342,6 +342,7 @@ def toy_detector_energy(tmp_path_factory):
     return root / 'work_dir', data, dict(model.named_modules())
 
 
+@pytest.mark.slow
 def test_toy_detector_energy_tool(toy_detector_energy):
     work_dir, data, modules = toy_detector_energy
     saved = json.loads((work_dir / 'energy.json').read_text())
@@ -390,6 +391,7 @@ def test_toy_detector_energy_tool(toy_detector_energy):
     assert saved['total_energy_mj_exact'] < saved['total_energy_mj']  # padding saves ACs
 
 
+@pytest.mark.slow
 def test_backbone_shape_mode(toy_detector_energy):
     """--shape: the detector checkpoint's backbone on constant input, batch 2, no dataset."""
     from sdt_dense.checkpoint import CheckpointMismatchError

@@ -40,6 +40,7 @@ def run_tool(checkpoint, out, *extra):
                       '--out', str(out), *extra])
 
 
+@pytest.mark.slow
 def test_backbone_shape_mode_counts_attention_products(toy_checkpoint, tmp_path):
     checkpoint, backbone = toy_checkpoint
     data = run_tool(checkpoint, tmp_path / 'fused')
@@ -66,6 +67,7 @@ def test_backbone_shape_mode_counts_attention_products(toy_checkpoint, tmp_path)
     assert 'extra_stride32.conv' in rows and rows['extra_stride32.conv']['sop_exact'] > 0
 
 
+@pytest.mark.slow
 def test_unfused_rep_convs_are_charged_as_macs(toy_checkpoint, tmp_path):
     checkpoint, _ = toy_checkpoint
     fused = run_tool(checkpoint, tmp_path / 'fused')

@@ -68,6 +68,7 @@ def test_readme_names_every_listed_config():
     assert '2411.16061' in readme and '@article' in readme
 
 
+@pytest.mark.slow
 @needs_toolboxes
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_shares_runtime_and_arch_spelling(path):

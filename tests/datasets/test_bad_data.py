@@ -236,6 +236,7 @@ SEG_ITEMS = [('odd_rgb', 72, 100, (10, 20, 50, 60), 'RGB', True),
              ('no_labels', 66, 66, (0, 0, 1, 1), 'RGB', False)]
 
 
+@pytest.mark.slow
 def test_seg_model_odd_sizes_color_layouts_and_empty_labels(tmp_path, seg_cfg):
     _write_seg(tmp_path, SEG_ITEMS)
     model = _model(seg_cfg, 'mmseg')
@@ -271,6 +272,7 @@ def det_cfg():
     return Config.fromfile(str(DET_CFG))
 
 
+@pytest.mark.slow
 def test_det_model_odd_sizes_color_layouts_and_no_annotations(tmp_path, det_cfg):
     items = [  # (file, h, w, box or None, mode)
         ('odd_rgb.png', 72, 100, (10, 20, 50, 60), 'RGB'),

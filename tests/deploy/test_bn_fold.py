@@ -119,6 +119,7 @@ def test_mmcv_conv_module(order, folded):
     torch.testing.assert_close(module(x), ref, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_semantic_fpn_folded_equals_original_in_both_modes():
     """A whole segmentor (BN in the backbone, in mmcv ConvModules of the neck and head), float64."""
     importlib.import_module('mmcv.ops')

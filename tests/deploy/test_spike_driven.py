@@ -554,6 +554,7 @@ def _check_contract(integer, spiking, *real_input):
     _check_matmul_contract(integer, spiking)
 
 
+@pytest.mark.slow
 def test_mask_rcnn_spike_driven_equals_integer():
     model = build_toy('mask-rcnn_e-spikeformer-t_spike-fpn_toy.py', 'mmdet')
     from mmdet.testing import demo_mm_inputs

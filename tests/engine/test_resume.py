@@ -17,6 +17,7 @@ def _train(cfg):
     Runner.from_cfg(cfg).train()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('by_epoch', [False, True], ids=['iter-based', 'epoch-based'])
 def test_resume_continues_the_same_random_stream(tmp_path, by_epoch):
     """In-process, toy model whose data and forward draw from Python, numpy and torch RNGs."""
@@ -34,6 +35,7 @@ def test_resume_continues_the_same_random_stream(tmp_path, by_epoch):
         assert a[it] == b[it], (it, a[it], b[it])
 
 
+@pytest.mark.slow
 def test_without_rng_state_resume_diverges(tmp_path):
     """Control: the same experiment without RNGStateHook does not reproduce the losses (so the test
     above can fail)."""

@@ -88,6 +88,7 @@ def roi_extractors(model):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.stem)
 def test_declared_strides_are_the_true_strides(path):
     model = built(path).eval()
@@ -128,6 +129,7 @@ def synapses_of(model):
     return neurons, synapses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', DET_CONFIGS, ids=lambda p: p.stem)
 def test_config_builds_and_runs_loss_and_predict(path):
     """Loss and predict on a small image; for the spiking configs, every neck/head synapse is fed
@@ -328,6 +330,7 @@ def test_bbox_head_published_predictors_option():
     assert cls.shape == (5, 4) and reg.shape == (5, 12)
 
 
+@pytest.mark.slow
 def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the config's relative checkpoints/ path does not exist here
     cfg = Config.fromfile(str(MAIN_CONFIG))
@@ -337,6 +340,7 @@ def test_missing_pretrained_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
         model.init_weights()
 
 
+@pytest.mark.slow
 def test_published_recipe():
     cfg = Config.fromfile(str(MAIN_CONFIG))
     assert cfg.custom_imports.imports == ['sdt_dense']
@@ -385,6 +389,7 @@ def test_published_recipe():
     assert lrs[11 * epoch] == lrs[-1] == pytest.approx(2e-6)
 
 
+@pytest.mark.slow
 def test_published_stride_option_on_the_command_line():
     cfg = Config.fromfile(str(MAIN_CONFIG))
     cfg.merge_from_dict({'model.neck.neuron_cfg.eval_ceiling': 1})
@@ -421,6 +426,7 @@ default_hooks = dict(checkpoint=dict(interval=1), logger=dict(interval=1))
     return path
 
 
+@pytest.mark.slow
 def test_toy_config_matches_toy_data():
     cfg = Config.fromfile(str(TOY_CONFIG))
     assert cfg.data_root == 'data/toy_coco/'

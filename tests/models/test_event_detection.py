@@ -62,6 +62,7 @@ def test_t1_equals_single_frame():
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_fusion_over_independent_timesteps():
     ms, single = _pair()
     x = event_input(steps=3)
@@ -139,6 +140,7 @@ def _representation(cfg: Config):
                                 step.get('num_steps', 1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', EVENT_CONFIGS, ids=lambda p: p.name)
 def test_event_config_true_strides_and_shapes(path):
     cfg = _cfg(path)
@@ -207,6 +209,7 @@ def test_toy_detector_loss_and_predict():
     assert len(boxes) and boxes[:, 2].max() <= 2 * 76 + 1e-3  # rescaled to sensor pixels
 
 
+@pytest.mark.slow
 def test_spike_driven_equals_integer_mode_event_detector():
     """float64: the two modes sum the same products in different orders (see
     tests/deploy/test_spike_driven.py)."""
@@ -220,6 +223,7 @@ def test_spike_driven_equals_integer_mode_event_detector():
     assert_outputs_equal(ref, out, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_energy_charges_every_real_timestep():
     """T different real timesteps are T computations (no 'repeated' discount): with T copies of a
     frame every layer's operation counts are exactly T times those of the frame alone; the stem

@@ -106,6 +106,7 @@ def test_all_large_configs_present():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', LARGE_CONFIGS + [TOY], ids=ids)
 def test_declared_widths_and_strides_are_the_full_size_backbones(path):
     """With the real arch (built on the meta device): the neck's in_channels are the backbone's
@@ -127,6 +128,7 @@ def test_declared_widths_and_strides_are_the_full_size_backbones(path):
         assert list(cfg.model.decode_head.feature_strides) == strides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', DET_CONFIGS + [TOY], ids=ids)
 def test_detector_runs_at_the_declared_strides_and_trains(path):
     """The detector (TINY arch, same levels): measured backbone, neck, anchor and RoI strides all
@@ -254,6 +256,7 @@ def test_missing_released_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
         model.init_weights()
 
 
+@pytest.mark.slow
 def test_toy_config_takes_the_spike_mae_weights(tmp_path):
     """The toy detector's arch is the spike-MAE toy arch (so those weights load), it starts from
     scratch by default, and the documented child config points init_cfg at the MAE file."""

@@ -291,6 +291,7 @@ def segmentation_recipe(cfg):
         assert set(decays.values()) == {0.005}, path.name  # norms and biases decayed too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(CASES))
 def test_published_option(name):
     path, options, check = CASES[name]

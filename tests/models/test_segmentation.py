@@ -99,6 +99,7 @@ def test_all_ade_configs_present():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', ADE_CONFIGS, ids=lambda p: p.stem)
 def test_ade_config_builds_and_runs(path):
     torch.manual_seed(0)

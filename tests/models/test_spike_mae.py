@@ -62,6 +62,7 @@ def _masked(active: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
     return feature.masked_select(~up.expand_as(feature))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('gather, key', [('published', 'train'),
                                          ('identity', 'train_unscrambled')])
 def test_train_loss_and_gradient_match_published(reference, gather, key):

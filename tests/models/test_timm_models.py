@@ -78,6 +78,7 @@ def test_large_models_and_tags_are_listed():
             'e_spikeformer_83m.in1k_1x8_384'} <= tagged
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(LARGE_PARAMS))
 def test_large_parameter_counts_and_released_names(name):
     """Full sizes, built on the meta device (no memory): the published parameter counts, the
@@ -116,6 +117,7 @@ def test_large_features_only_and_pretrained_file_use_our_loader(monkeypatch):
     assert seen == ['/x/171M_1x4.pth']
 
 
+@pytest.mark.slow
 def test_large_forward_intermediates_match_the_reference_fixture():
     from timm.models._features import FeatureGetterNet
 

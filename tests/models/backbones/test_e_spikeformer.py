@@ -38,6 +38,7 @@ def _max_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
+@pytest.mark.slow
 def test_reference_stage_outputs_eval_float64(expected, num_threads):
     model = ESpikeFormer('t', out_indices=(1, 2, 3, 4),
                          init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
@@ -49,6 +50,7 @@ def test_reference_stage_outputs_eval_float64(expected, num_threads):
         assert _max_err(out, expected['eval'][f'stage{i}']) <= 1e-9, f'stage{i}'
 
 
+@pytest.mark.slow
 def test_reference_logits_and_input_gradient_float64(expected, num_threads):
     model = ESpikeFormerClassifier.from_pretrained(str(OFFICIAL), 't').double().eval()
     with torch.no_grad():
@@ -159,6 +161,7 @@ def test_drop_path_is_applied():
     torch.testing.assert_close(dropped(x)[0], plain(x)[0])  # identity at eval
 
 
+@pytest.mark.slow
 def test_with_cp_matches_plain():
     torch.manual_seed(0)
     plain = ESpikeFormer('t', out_indices=(2, 4))
@@ -189,6 +192,7 @@ def _mmengine_style_checkpoint(tmp_path, mutate):
     return model, path
 
 
+@pytest.mark.slow
 def test_loads_own_detector_checkpoint(tmp_path):
     model, path = _mmengine_style_checkpoint(tmp_path, lambda s: None)
     fresh = ESpikeFormer('t', init_cfg=dict(type='Pretrained', checkpoint=str(path)))
@@ -216,6 +220,7 @@ def test_released_checkpoint_into_wrong_size_fails():
         load_pretrained(ESpikeFormer('s'), str(OFFICIAL))
 
 
+@pytest.mark.slow
 def test_official2sdt_converter(tmp_path, expected):
     from sdt_dense.apis.convert import main
     dst = tmp_path / 'converted.pth'

@@ -121,6 +121,7 @@ def official_keys():
 # fidelity to the published network (float64)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('threads', [1, 2])
 @pytest.mark.parametrize('D', [4, 8])
 def test_reference_fixture_float64(D, threads, expected, checkpoints):
@@ -144,6 +145,7 @@ def test_checkpoint_is_released_layout_and_not_plain_weights_only():
     assert LARGE_FORMAT.detect(ckpt['model'])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('rule', [dict(rounding='half_even'), dict(window='inclusive')],
                          ids=['half_even', 'inclusive'])
 def test_fixture_rejects_wrong_neuron_rules(rule, expected, checkpoints):
@@ -185,6 +187,7 @@ def test_neuron_rules_default_to_the_large_family():
 # sizes and the released checkpoint layout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch,key', [('83M', 'spikformer12_512'), ('173M', 'spikformer12_768')])
 def test_parameter_counts_match_published(arch, key, official_keys):
     params = official_keys[key]['params']
@@ -264,6 +267,7 @@ def test_backbone_loads_released_weights(expected, checkpoints):
     assert model.out_strides == [2, 4, 8, 16, 32]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('arch', ['83M', '173M'])
 def test_full_size_forward_shapes(arch):
     """Full-size backbones on a small odd-sized input: every level has the declared width and
@@ -284,6 +288,7 @@ def test_full_size_forward_shapes(arch):
 # spike-driven inference
 
 
+@pytest.mark.slow
 def test_spike_driven_equals_integer_mode(expected, checkpoints):
     """Binary spike slices through every synaptic layer give the integer-mode taps (float64),
     including the distillation head and the added stride-32 layer."""
