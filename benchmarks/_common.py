@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -211,12 +211,30 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
                     f'{statistics.median(res["step_s"]) * 1e3:8.1f} ms')
             if 'step_cpu_s' in res:
                 line += f' (CPU time {statistics.median(res["step_cpu_s"]) * 1e3:8.1f} ms)'
+            if 'infer_s' in res:
+                line += f', inference {statistics.median(res["infer_s"]) * 1e3:8.1f} ms'
             line += f', peak {res["peak_mb"]:8.1f} MB'
             if 'saved_mb' in res:
                 line += f', saved for backward {res["saved_mb"]:8.1f} MB'
             print(line, flush=True)
             results[config].append(res)
     return results
+
+
+def begin_driver(args: argparse.Namespace, header: str) -> Tuple[torch.device, Dict[str, object]]:
+    """The opening every driver shares: the device, the machine description and a header line
+    (``header`` plus where it runs)."""
+    device = resolve_device(args.device)
+    info = machine_info(device, args.threads)
+    print(f'{header}, {info["device"]} ({info.get("gpu", info["cpu"])}), '
+          f'threads {info["torch_threads"]}', flush=True)
+    return device, info
+
+
+def record_load(info: Dict[str, object]) -> None:
+    """Add the load average at the end of the measurements (how busy a shared machine was)."""
+    if hasattr(os, 'getloadavg'):
+        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
 
 
 def summarise(runs: List[dict]) -> Dict[str, float]:

@@ -34,13 +34,13 @@ from _common import (
     REPO_ROOT,
     PeakMemory,
     add_common_args,
+    alternating_runs,
+    begin_driver,
     emit_result,
-    machine_info,
     measure_steps,
     per_round_ratios,
     print_table,
-    resolve_device,
-    run_worker,
+    record_load,
     setup_worker,
     synchronize,
     worker_argv,
@@ -156,23 +156,12 @@ def main(argv: Optional[list] = None) -> None:
         return worker(args)
 
     import statistics
-    device = resolve_device(args.device)
-    info = machine_info(device, args.threads)
-    print(f'detector_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
-          f'{info["device"]} ({info.get("gpu", info["cpu"])}), threads {info["torch_threads"]}')
+    device, info = begin_driver(args, f'detector_cost: {args.img_size}x{args.img_size}, '
+                                      f'batch {args.batch_size}')
     script = os.path.abspath(__file__)
     argv_w = worker_argv(args, exclude=['detectors'])  # each worker measures one detector
-    runs = {name: [] for name in args.detectors}
-    for r in range(args.rounds):
-        order = args.detectors if r % 2 == 0 else list(reversed(args.detectors))
-        for name in order:
-            res = run_worker(script, name, argv_w)
-            print(f'  round {r + 1}/{args.rounds} {name:>8}: train step '
-                  f'{statistics.median(res["step_s"]) * 1e3:8.0f} ms, inference '
-                  f'{statistics.median(res["infer_s"]) * 1e3:8.0f} ms', flush=True)
-            runs[name].append(res)
-    if hasattr(os, 'getloadavg'):
-        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+    runs = alternating_runs(script, args.detectors, args.rounds, argv_w)
+    record_load(info)
 
     summary = {}
     for name, rs in runs.items():

@@ -36,13 +36,13 @@ from _common import (
     REPO_ROOT,
     PeakMemory,
     add_common_args,
+    alternating_runs,
+    begin_driver,
     emit_result,
-    machine_info,
     measure_steps,
     per_round_ratios,
     print_table,
-    resolve_device,
-    run_worker,
+    record_load,
     setup_worker,
     synchronize,
     worker_argv,
@@ -163,27 +163,14 @@ def main(argv: Optional[list] = None) -> None:
     if args.worker:
         return worker(args)
 
-    device = resolve_device(args.device)
-    info = machine_info(device, args.threads)
-    print(f'large_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
-          f'{info["device"]} ({info.get("gpu", info["cpu"])}), threads {info["torch_threads"]}, '
-          f'steps {args.steps or "1 (the first, which also counts saved bytes)"}, '
-          f'warmup {args.warmup}, rounds {args.rounds}')
+    device, info = begin_driver(
+        args, f'large_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
+              f'steps {args.steps or "1 (the first, which also counts saved bytes)"}, '
+              f'warmup {args.warmup}, rounds {args.rounds}')
     script = os.path.abspath(__file__)
-    argv_w = worker_argv(args, exclude=['detectors'])
-    runs = {name: [] for name in args.detectors}
-    for r in range(args.rounds):
-        order = args.detectors if r % 2 == 0 else list(reversed(args.detectors))
-        for name in order:
-            res = run_worker(script, name, argv_w)
-            print(f'  round {r + 1}/{args.rounds} {name:>8}: train step '
-                  f'{statistics.median(res["step_s"]):7.2f} s (CPU time '
-                  f'{statistics.median(res["step_cpu_s"]):7.2f} s), peak '
-                  f'{res["peak_mb"]:7.0f} MB, saved for backward {res["saved_mb"]:7.0f} MB',
-                  flush=True)
-            runs[name].append(res)
-    if hasattr(os, 'getloadavg'):
-        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+    argv_w = worker_argv(args, exclude=['detectors'])  # each worker measures one detector
+    runs = alternating_runs(script, args.detectors, args.rounds, argv_w)
+    record_load(info)
 
     summary = {}
     for name, rs in runs.items():

@@ -25,12 +25,12 @@ from _common import (
     PeakMemory,
     add_common_args,
     alternating_runs,
+    begin_driver,
     emit_result,
-    machine_info,
     measure_steps,
     per_round_ratios,
     print_table,
-    resolve_device,
+    record_load,
     saved_for_backward_mb,
     setup_worker,
     summarise,
@@ -159,17 +159,14 @@ def main(argv: Optional[list] = None) -> None:
     if args.worker:
         return worker(args)
 
-    device = resolve_device(args.device)
+    device, info = begin_driver(args, f'neuron_memory: arch {args.arch}, batch '
+                                      f'{args.batch_size}, {args.img_size} px')
     setup_worker(args)
     check_equivalence(device, args.seed)
-    info = machine_info(device, args.threads)
-    print(f'neuron_memory: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, '
-          f'{info["device"]}, threads {info["torch_threads"]}')
     script = os.path.abspath(__file__)
     runs = alternating_runs(script, CONFIGS, args.rounds, worker_argv(args))
     mask, flt = summarise(runs['mask']), summarise(runs['float'])
-    if hasattr(os, 'getloadavg'):
-        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+    record_load(info)
     result = dict(mask_peak_mb=mask['peak_mb'], float_peak_mb=flt['peak_mb'],
                   memory_ratio=mask['peak_mb'] / flt['peak_mb'],
                   mask_saved_mb=mask['saved_mb'], float_saved_mb=flt['saved_mb'],

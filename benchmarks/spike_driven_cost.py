@@ -42,11 +42,11 @@ from _common import (
     PeakMemory,
     add_common_args,
     alternating_runs,
+    begin_driver,
     emit_result,
-    machine_info,
     measure_steps,
     print_table,
-    resolve_device,
+    record_load,
     setup_worker,
     summarise,
     synchronize,
@@ -208,16 +208,12 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    device = resolve_device(args.device)
+    device, info = begin_driver(args, f'spike_driven_cost: arch {args.arch}, batch '
+                                      f'{args.batch_size}, {args.img_size} px, D={args.D}')
     script = os.path.abspath(__file__)
     argv = worker_argv(args)
-    info = machine_info(device, args.threads)
-    print(f'spike_driven_cost: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, '
-          f'D={args.D}, {info["device"]} ({info.get("gpu", info["cpu"])}), '
-          f'threads {info["torch_threads"]}')
     runs = alternating_runs(script, CONFIGS, args.rounds, argv)
-    if hasattr(os, 'getloadavg'):
-        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+    record_load(info)
     settings = dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
                     D=args.D, warmup=args.warmup, steps=args.steps, rounds=args.rounds)
     summary, result = summarise_runs(runs, settings, info)

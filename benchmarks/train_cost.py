@@ -30,12 +30,12 @@ from _common import (
     PeakMemory,
     add_common_args,
     alternating_runs,
+    begin_driver,
     emit_result,
-    machine_info,
     measure_steps,
     per_round_ratios,
     print_table,
-    resolve_device,
+    record_load,
     saved_for_backward_mb,
     setup_worker,
     stream_worker,
@@ -165,16 +165,14 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    device = resolve_device(args.device)
     script = os.path.abspath(__file__)
     argv = worker_argv(args)
     if args.profile:
         for config in CONFIGS:
             stream_worker(script, config, argv)
         return
-    info = machine_info(device, args.threads)
-    print(f'train_cost: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, '
-          f'{info["device"]} ({info.get("gpu", info["cpu"])}), threads {info["torch_threads"]}')
+    device, info = begin_driver(args, f'train_cost: arch {args.arch}, batch {args.batch_size}, '
+                                      f'{args.img_size} px')
     runs = alternating_runs(script, CONFIGS, args.rounds, argv)
     sfa, lif = summarise(runs['sfa']), summarise(runs['lif'])
     ratios = per_round_ratios(runs, 'lif', 'sfa')
@@ -195,8 +193,7 @@ def main() -> None:
                       D=args.D, T=args.T, amp=args.amp, warmup=args.warmup, steps=args.steps,
                       rounds=args.rounds),
         machine=info, runs=runs)
-    if hasattr(os, 'getloadavg'):
-        info['loadavg_end'] = [round(v, 2) for v in os.getloadavg()]
+    record_load(info)
     print()
     print_table(
         ['neuron', 'timesteps', 'median step (ms)', 'min-max (ms)', 'median step CPU time (ms)',
