@@ -16,12 +16,7 @@ import torch
 from mmengine.config import Config
 
 import sdt_dense
-from sdt_dense.checkpoint import (
-    UnsafeCheckpointError,
-    allowed_globals,
-    extract_state_dict,
-    safe_load,
-)
+from sdt_dense.checkpoint import UnsafeCheckpointError, allowed_globals, extract_state_dict, safe_load
 from sdt_testing import REPO, TEST_DATA, run_ok  # noqa: E402
 
 # A tiny regression task registered in mmengine's root registries (visible from the mmdet and mmseg

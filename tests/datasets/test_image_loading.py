@@ -4,12 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sdt_dense.datasets.transforms import (
-    ImageLoadError,
-    SafeLoadImageFromFile,
-    loading,
-    truncation_problem,
-)
+from sdt_dense.datasets.transforms import ImageLoadError, SafeLoadImageFromFile, loading, truncation_problem
 
 
 def _rgb(h=12, w=10):

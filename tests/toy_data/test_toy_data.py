@@ -11,13 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sdt_dense.toy_data import (
-    SHAPE_CLASSES,
-    image_rng,
-    make_det_dataset,
-    make_seg_dataset,
-    render_scene,
-)
+from sdt_dense.toy_data import SHAPE_CLASSES, image_rng, make_det_dataset, make_seg_dataset, render_scene
 from sdt_dense.toy_data.shapes import _CLASS_HUES
 from sdt_testing import REPO  # noqa: E402
 

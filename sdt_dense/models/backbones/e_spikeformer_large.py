@@ -47,14 +47,7 @@ from ...checkpoint import (
     safe_load,
 )
 from ...registry import register_model
-from ..layers import (
-    ChannelScale,
-    RepConv,
-    SpikeConvBN,
-    SpikeLinearAttention,
-    TokenMLP,
-    build_drop_path,
-)
+from ..layers import ChannelScale, RepConv, SpikeConvBN, SpikeLinearAttention, TokenMLP, build_drop_path
 from ..neurons import build_neuron, neuron_class, neuron_time_steps
 
 # Published sizes. "83M" is the 512-wide model with the extra RepConv token branch (83.02 M

@@ -1,9 +1,5 @@
 """Detection and segmentation heads of sdt-dense."""
-from .spike_bbox_head import (
-                              SpikeConvFCBBoxHead,
-                              SpikeShared2FCBBoxHead,
-                              SpikeShared4Conv1FCBBoxHead,
-)
+from .spike_bbox_head import SpikeConvFCBBoxHead, SpikeShared2FCBBoxHead, SpikeShared4Conv1FCBBoxHead
 from .spike_mask_head import SpikeFCNMaskHead
 from .spike_retina_head import SpikeRetinaHead
 from .spike_rpn_head import SpikeRPNHead
