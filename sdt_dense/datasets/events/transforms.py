@@ -17,6 +17,7 @@ otherwise, so flip and crop may also follow the representation.
 """
 from __future__ import annotations
 
+import abc
 import logging
 from typing import Optional, Sequence, Tuple
 
@@ -226,9 +227,10 @@ class _Representation(BaseTransform):
     def __init__(self, keep_events: bool = False) -> None:
         self.keep_events = keep_events
 
+    @abc.abstractmethod
     def _make(self, events: np.ndarray, height: int, width: int, t_start: int,
               t_end: int) -> np.ndarray:
-        raise NotImplementedError
+        """The representation ``(T, C, H, W)`` of ``events`` in ``[t_start, t_end)``."""
 
     def transform(self, results: dict) -> dict:
         events = results['events'] if self.keep_events else results.pop('events')
