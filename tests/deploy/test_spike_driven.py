@@ -24,9 +24,8 @@ from sdt_dense.models.layers import SpikeDrivenSelfAttention, SpikeMatMul
 from sdt_dense.models.neurons import SpikeTensor, get_spike_slices, spikes_lost
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 
-REF = REPO.parent / 'shared' / 'reference'  # noqa: E501
-OFFICIAL = REF / 'e_spikeformer_t_official_format.pth'
-EXPECTED = REF / 'e_spikeformer_t_expected.pt'
+OFFICIAL = REPO / 'tests' / 'data' / 'base' / 'e_spikeformer_t_official_format.pth'
+EXPECTED = REPO / 'tests' / 'data' / 'base' / 'e_spikeformer_t_expected_f64.pt'
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
@@ -285,22 +284,22 @@ def _check_matmul_contract(integer, spiking):
             assert a_bin and b_bin and spiking.matmul_accumulated[n] == [False, False], n
 
 
-@pytest.mark.skipif(not OFFICIAL.exists(), reason=f'reference data not found in {REF}')
+@pytest.mark.slow
 def test_reference_weights_reproduce_fixture_spike_driven():
-    """Released-layout weights, float32, one reference image at 224 px: the spike-driven backbone
+    """Released-layout weights, float64, one reference image at 224 px: the spike-driven backbone
     reproduces the published reference stage outputs and integer mode."""
     expected = torch.load(EXPECTED, weights_only=True)
     model = ESpikeFormer('t', init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
     model.init_weights()
-    model.eval()
-    x = expected['input'][:1]
+    model.double().eval()
+    x = expected['input_float32'][:1].double()  # the reference input is float32-exact
     with torch.no_grad():
         ref = model(x)
         with spike_driven(model):
             out = model(x)
     for i, (o, r) in enumerate(zip(out, ref), start=1):
-        torch.testing.assert_close(o, r, atol=1e-4, rtol=0)
-        torch.testing.assert_close(o, expected['eval'][f'stage{i}'][:1], atol=1e-4, rtol=0)
+        torch.testing.assert_close(o, r, atol=1e-9, rtol=0)
+        torch.testing.assert_close(o, expected['eval'][f'stage{i}'][:1], atol=1e-9, rtol=0)
 
 
 def test_context_restores_everything(backbone):
