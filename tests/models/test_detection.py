@@ -28,7 +28,7 @@ from sdt_dense.toy_data import make_det_dataset
 register_all_modules(init_default_scope=True)
 
 from sdt_testing import REPO as ROOT  # noqa: E402
-from sdt_testing import run_ok  # noqa: E402
+from sdt_testing import dense_head, roi_extractors, run_ok  # noqa: E402
 
 MAIN_CONFIG = ROOT / 'configs' / 'mask_rcnn_sdt.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
@@ -71,21 +71,6 @@ def built(path: Path) -> nn.Module:
     model = MODELS.build(small_cfg(path).model)
     model.init_weights()
     return revert_sync_batchnorm(model)  # as the Runner does without distributed training
-
-
-def dense_head(model):
-    return model.rpn_head if hasattr(model, 'rpn_head') else model.bbox_head
-
-
-def roi_extractors(model):
-    if not hasattr(model, 'roi_head'):
-        return []
-    roi = model.roi_head
-    out = []
-    for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
-        ext = getattr(roi, name, None)
-        out += list(ext) if isinstance(ext, nn.ModuleList) else [ext] if ext is not None else []
-    return out
 
 
 @pytest.mark.slow
