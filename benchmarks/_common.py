@@ -114,17 +114,20 @@ def saved_for_backward_mb(forward: Callable[[], object], params: Iterable[torch.
     counted exactly with saved-tensor hooks: each storage once, parameters excluded.
 
     Independent of the allocator and of the device, so it complements the peak measurements.
+    Activations a backbone keeps as spike-count codes or bit masks (``save_counts``) are counted
+    at their packed size.
     """
-    param_ptrs = {p.untyped_storage().data_ptr() for p in params}
-    saved: Dict[int, int] = {}
+    from sdt_dense.models.neurons.saved_counts import observe_saved, saved_storage
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in param_ptrs:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return t
+    param_keys = {('tensor', p.untyped_storage().data_ptr()) for p in params}
+    saved: Dict[tuple, int] = {}
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    def record(obj: object) -> None:
+        key, nbytes = saved_storage(obj)
+        if key not in param_keys:
+            saved[key] = nbytes
+
+    with observe_saved(record):
         out = forward()  # keeps the graph (and every saved storage) alive while counting
     del out
     return sum(saved.values()) / 2 ** 20
@@ -195,14 +198,97 @@ def worker_argv(args: argparse.Namespace, exclude: Sequence[str] = ()) -> List[s
         if name in _PARENT_ONLY or name in exclude or value is None or value is False:
             continue
         flag = '--' + name.replace('_', '-')
-        argv += [flag] if value is True else [flag, str(value)]
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, (list, tuple)):  # nargs='+' options
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
     return argv
+
+
+def img_hw(size: Sequence[int]) -> Tuple[int, int]:
+    """``(H, W)`` from an ``--img-size`` of one (square) or two numbers."""
+    if len(size) not in (1, 2):
+        raise SystemExit(f'--img-size takes H W or one number, got {list(size)}')
+    return (size[0], size[-1])
+
+
+def dense_cost_summary(runs: Dict[str, List[dict]], descriptions: Dict[str, str],
+                       baseline: str) -> Dict[str, dict]:
+    """Medians of train-step / inference times (wall and CPU) and of peak memory per model of a
+    detector or segmentor cost run, with drift-robust ratios to ``baseline`` (medians of the
+    per-round ratios) when the baseline was measured."""
+    summary = {}
+    for name, rs in runs.items():
+        summary[name] = dict(
+            description=descriptions[name],
+            train_step_s=statistics.median(t for r in rs for t in r['step_s']),
+            infer_s=statistics.median(t for r in rs for t in r['infer_s']),
+            train_step_cpu_s=statistics.median(t for r in rs for t in r['step_cpu_s']),
+            infer_cpu_s=statistics.median(t for r in rs for t in r['infer_cpu_s']),
+            peak_mb=statistics.median(r['peak_mb'] for r in rs),
+            peak_total_mb=statistics.median(r['peak_total_mb'] for r in rs),
+            params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
+            flops_per_image=rs[0].get('flops_per_image'),
+            backbone_flops_per_image=rs[0].get('backbone_flops_per_image'))
+    if baseline in runs:  # each round's runs are adjacent in time
+        for name, s in summary.items():
+            s[f'vs_{baseline}'] = dict(
+                {k: statistics.median(per_round_ratios(runs, name, baseline, key))
+                 for k, key in (('train_step_s', 'step_s'), ('infer_s', 'infer_s'),
+                                ('train_step_cpu_s', 'step_cpu_s'), ('infer_cpu_s', 'infer_cpu_s'))},
+                peak_mb=s['peak_mb'] / summary[baseline]['peak_mb'])
+    return summary
+
+
+def print_dense_cost_table(kind: str, summary: Dict[str, dict], baseline: str,
+                           baseline_label: str) -> None:
+    """The markdown table of :func:`dense_cost_summary`, each time followed by its ratio."""
+    rows = []
+    for s in summary.values():
+        def rel(k, s=s):
+            vs = s.get(f'vs_{baseline}')
+            return f'{vs[k]:.2f}x' if vs else '-'
+        rows.append([
+            s['description'],
+            f'{s["params"] / 1e6:.1f}' if s['params'] else '-',
+            f'{s["backbone_params"] / 1e6:.1f}',
+            f'{s["flops_per_image"] / 1e9:.1f}' if s['flops_per_image'] else '-',
+            f'{s["backbone_flops_per_image"] / 1e9:.2f}' if s['flops_per_image'] else '-',
+            f'{s["train_step_s"] * 1e3:.0f} ({rel("train_step_s")})',
+            f'{s["train_step_cpu_s"] * 1e3:.0f} ({rel("train_step_cpu_s")})',
+            f'{s["infer_s"] * 1e3:.0f} ({rel("infer_s")})',
+            f'{s["infer_cpu_s"] * 1e3:.0f} ({rel("infer_cpu_s")})',
+            f'{s["peak_mb"]:.0f} ({rel("peak_mb")})'])
+    vs = f'vs {baseline_label}'
+    print()
+    print_table([kind, 'params (M)', 'backbone (M)', 'GFLOPs / image', 'backbone GFLOPs',
+                 f'train step ms ({vs})', f'train CPU ms ({vs})', f'inference ms ({vs})',
+                 f'inference CPU ms ({vs})', f'peak train MB ({vs})'], rows)
+
+
+def progress_suffix(done: int, total: int, elapsed_s: float) -> str:
+    """``' [3/8, elapsed 0:01:30, ETA 0:02:30]'``: the ETA is the mean time per item so far times
+    the items left."""
+    eta = elapsed_s / done * (total - done) if done else float('nan')
+
+    def hms(t: float) -> str:
+        if t != t:  # NaN: nothing done yet
+            return '?'
+        t = int(round(t))
+        return f'{t // 3600}:{t // 60 % 60:02d}:{t % 60:02d}'
+    return f' [{done}/{total}, elapsed {hms(elapsed_s)}, ETA {hms(eta)}]'
 
 
 def alternating_runs(script: str, configs: Sequence[str], rounds: int,
                      argv: Sequence[str]) -> Dict[str, List[dict]]:
-    """Run every config ``rounds`` times in fresh subprocesses, order A B / B A / A B ..."""
+    """Run every config ``rounds`` times in fresh subprocesses, order A B / B A / A B ...
+
+    Each run prints one line ending in its place, the elapsed time and an ETA (the mean run time
+    so far times the runs left), so a long benchmark shows its progress in a readable log."""
     results: Dict[str, List[dict]] = {c: [] for c in configs}
+    total, start = rounds * len(configs), time.monotonic()
     for r in range(rounds):
         order = list(configs) if r % 2 == 0 else list(reversed(configs))
         for config in order:
@@ -216,8 +302,9 @@ def alternating_runs(script: str, configs: Sequence[str], rounds: int,
             line += f', peak {res["peak_mb"]:8.1f} MB'
             if 'saved_mb' in res:
                 line += f', saved for backward {res["saved_mb"]:8.1f} MB'
-            print(line, flush=True)
             results[config].append(res)
+            print(line + progress_suffix(sum(map(len, results.values())), total,
+                                         time.monotonic() - start), flush=True)
     return results
 
 

@@ -19,8 +19,8 @@ fan-out) are reported by the analysis tools, not here.
 
 Examples::
 
-    python benchmarks/detector_cost.py                       # CUDA if available, 800x800, batch 2
-    python benchmarks/detector_cost.py --device cpu --threads 1 --img-size 320 --batch-size 1
+    python benchmarks/detector_cost.py                  # CUDA if available, 800x1333 (HxW), batch 1
+    python benchmarks/detector_cost.py --device cpu --threads 1 --img-size 320 --rounds 2
 """
 from __future__ import annotations
 
@@ -36,10 +36,11 @@ from _common import (
     add_common_args,
     alternating_runs,
     begin_driver,
+    dense_cost_summary,
     emit_result,
+    img_hw,
     measure_steps,
-    per_round_ratios,
-    print_table,
+    print_dense_cost_table,
     record_load,
     setup_worker,
     synchronize,
@@ -55,6 +56,9 @@ DETECTORS = {
                 'E-SpikeFormer 10M + SpikeFPN'),
     'esf-19m': (os.path.join(REPO_ROOT, 'configs/mask_rcnn_sdt.py'),
                 'E-SpikeFormer 19M + SpikeFPN'),
+    'esf-19m-s32': (os.path.join(REPO_ROOT, 'configs/e_spikeformer/'
+                                 'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py'),
+                    'E-SpikeFormer 19M stride-32 + SpikeFPN'),
 }
 
 
@@ -87,7 +91,7 @@ def make_batch(args: argparse.Namespace, device: torch.device) -> dict:
     """A synthetic batch in the layout ``PackDetInputs`` produces (images uint8 CHW)."""
     from mmdet.testing import demo_mm_inputs
     return demo_mm_inputs(batch_size=args.batch_size,
-                          image_shapes=(3, args.img_size, args.img_size),
+                          image_shapes=(3, *img_hw(args.img_size)),
                           num_items=[args.num_gt] * args.batch_size, num_classes=80,
                           with_mask=True, device=str(device))
 
@@ -144,8 +148,9 @@ def worker(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[list] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--img-size', type=int, default=800)
-    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--img-size', type=int, nargs='+', default=[800, 1333],
+                        help='H W of the images (one number: square); COCO test scale is 800 1333')
+    parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--num-gt', type=int, default=5, help='ground-truth instances per image')
     parser.add_argument('--detectors', nargs='+', default=list(DETECTORS), choices=list(DETECTORS))
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
@@ -155,58 +160,18 @@ def main(argv: Optional[list] = None) -> None:
     if args.worker:
         return worker(args)
 
-    import statistics
-    device, info = begin_driver(args, f'detector_cost: {args.img_size}x{args.img_size}, '
-                                      f'batch {args.batch_size}')
+    h, w = img_hw(args.img_size)
+    device, info = begin_driver(args, f'detector_cost: {h}x{w}, batch {args.batch_size}')
     script = os.path.abspath(__file__)
     argv_w = worker_argv(args, exclude=['detectors'])  # each worker measures one detector
     runs = alternating_runs(script, args.detectors, args.rounds, argv_w)
     record_load(info)
 
-    summary = {}
-    for name, rs in runs.items():
-        summary[name] = dict(
-            description=DETECTORS[name][1],
-            train_step_s=statistics.median(t for r in rs for t in r['step_s']),
-            infer_s=statistics.median(t for r in rs for t in r['infer_s']),
-            train_step_cpu_s=statistics.median(t for r in rs for t in r['step_cpu_s']),
-            infer_cpu_s=statistics.median(t for r in rs for t in r['infer_cpu_s']),
-            peak_mb=statistics.median(r['peak_mb'] for r in rs),
-            params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
-            flops_per_image=rs[0].get('flops_per_image'),
-            backbone_flops_per_image=rs[0].get('backbone_flops_per_image'))
-    if 'r50' in runs:  # drift-robust ratios: each round's runs are adjacent in time
-        for name, s in summary.items():
-            s['vs_r50'] = dict(
-                train_step_s=statistics.median(per_round_ratios(runs, name, 'r50', 'step_s')),
-                infer_s=statistics.median(per_round_ratios(runs, name, 'r50', 'infer_s')),
-                train_step_cpu_s=statistics.median(
-                    per_round_ratios(runs, name, 'r50', 'step_cpu_s')),
-                infer_cpu_s=statistics.median(per_round_ratios(runs, name, 'r50', 'infer_cpu_s')),
-                peak_mb=s['peak_mb'] / summary['r50']['peak_mb'])
-    rows = []
-    for s in summary.values():
-        def rel(k, s=s):
-            return f'{s["vs_r50"][k]:.2f}x' if 'vs_r50' in s else '-'
-        rows.append([
-            s['description'],
-            f'{s["params"] / 1e6:.1f}' if s['params'] else '-',
-            f'{s["backbone_params"] / 1e6:.1f}',
-            f'{s["flops_per_image"] / 1e9:.1f}' if s['flops_per_image'] else '-',
-            f'{s["backbone_flops_per_image"] / 1e9:.2f}' if s['flops_per_image'] else '-',
-            f'{s["train_step_s"] * 1e3:.0f} ({rel("train_step_s")})',
-            f'{s["train_step_cpu_s"] * 1e3:.0f} ({rel("train_step_cpu_s")})',
-            f'{s["infer_s"] * 1e3:.0f} ({rel("infer_s")})',
-            f'{s["infer_cpu_s"] * 1e3:.0f} ({rel("infer_cpu_s")})',
-            f'{s["peak_mb"]:.0f} ({rel("peak_mb")})'])
-    print()
-    print_table(['Mask R-CNN', 'params (M)', 'backbone (M)', 'GFLOPs / image', 'backbone GFLOPs',
-                 'train step ms (vs R50)', 'train CPU ms (vs R50)', 'inference ms (vs R50)',
-                 'inference CPU ms (vs R50)', 'peak train MB (vs R50)'],
-                rows)
+    summary = dense_cost_summary(runs, {k: v[1] for k, v in DETECTORS.items()}, 'r50')
+    print_dense_cost_table('Mask R-CNN', summary, 'r50', 'R50')
     write_json(args.out, dict(
         detectors=summary, memory_kind=next(iter(runs.values()))[0]['memory_kind'],
-        settings=dict(img_size=args.img_size, batch_size=args.batch_size, num_gt=args.num_gt,
+        settings=dict(img_size=[h, w], batch_size=args.batch_size, num_gt=args.num_gt,
                       warmup=args.warmup, steps=args.steps, rounds=args.rounds),
         machine=info, runs=runs))
 

@@ -62,6 +62,9 @@ metainfo = dict(classes=classes, palette=palette)
 train_pipeline = [
     dict(type='SafeLoadImageFromFile', on_error='skip'),  # a corrupt image: skipped, with a warning
     dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
+    # a label value that is no class, or a label map of another size than its image: an error
+    # naming the PNG (sdt_dense.datasets.transforms.CheckSegLabel)
+    dict(type='CheckSegLabel', num_classes=len(classes)),
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -70,6 +73,9 @@ train_pipeline = [
 test_pipeline = [
     dict(type='SafeLoadImageFromFile', on_error='raise'),  # evaluation never skips an image
     dict(type='LoadAnnotations'),  # reduce_zero_label comes from the dataset
+    # a label value that is no class, or a label map of another size than its image: an error
+    # naming the PNG (sdt_dense.datasets.transforms.CheckSegLabel)
+    dict(type='CheckSegLabel', num_classes=len(classes)),
     dict(type='PackSegInputs'),
 ]
 # what the train and val splits share (labels 1..K; 0 = background, ignored via reduce_zero_label)

@@ -200,6 +200,16 @@ def run_shape(model: nn.Module, args: argparse.Namespace, in_channels: int, mete
     return seen
 
 
+def write_report(report, out: str) -> None:
+    """``energy.json`` and ``energy.md`` of ``report`` in ``out``, each written atomically: complete
+    or absent (a previous file unchanged), never half-written, even on a full disk."""
+    import json
+
+    from ..engine.atomic_io import atomic_write
+    atomic_write(json.dumps(report.to_dict(), indent=2), osp.join(out, 'energy.json'))
+    atomic_write(report.to_markdown(), osp.join(out, 'energy.md'))
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -256,8 +266,7 @@ def main(argv=None) -> dict:
         **params)
     report = meter.report(constants, args.sop, meta)
     os.makedirs(out, exist_ok=True)
-    report.write_json(osp.join(out, 'energy.json'))
-    report.write_markdown(osp.join(out, 'energy.md'))
+    write_report(report, out)
     report.plot_firing_rates(osp.join(out, 'firing_rates.png'))
 
     t = report.totals()

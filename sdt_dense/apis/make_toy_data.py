@@ -5,7 +5,8 @@
     python tools/misc/make_toy_data.py --task cls --out data/toy_cls    # ImageNet-style folders
     python tools/misc/make_toy_data.py --task events --out data/toy_events  # Prophesee Gen1 layout
 
-The output is a pure function of the arguments (``--seed``). See ``sdt_dense/toy_data``.
+The output is a pure function of the arguments (``--seed``). See ``sdt_dense/toy_data``. A progress
+bar with an ETA counts the images (recordings) written.
 """
 from __future__ import annotations
 
@@ -46,27 +47,28 @@ def main(argv=None) -> None:
     if args.task == 'det':
         result = make_det_dataset(args.out, num_train=args.num_train or 300, num_val=args.num_val,
                                   image_size=args.image_size, num_classes=args.num_classes or 3,
-                                  seed=args.seed)
+                                  seed=args.seed, progress=True)
         summary = ', '.join(f'{split}: {len(coco["images"])} images / '
                             f'{len(coco["annotations"])} instances'
                             for split, coco in result.items())
     elif args.task == 'cls':
         meta = make_cls_dataset(args.out, num_train=args.num_train or 200, num_val=args.num_val,
                                 image_size=args.image_size, num_classes=args.num_classes or 5,
-                                seed=args.seed)
+                                seed=args.seed, progress=True)
         summary = f'classes {meta["classes"]}, ' + ', '.join(
             f'{split}: {sum(n.values())} images' for split, n in meta['counts'].items())
     elif args.task == 'events':
         counts = make_events_dataset(args.out, num_train=args.num_train or 24,
                                      num_val=args.num_val, num_test=args.num_test,
-                                     duration_us=int(round(args.duration * 1e6)), seed=args.seed)
+                                     duration_us=int(round(args.duration * 1e6)), seed=args.seed,
+                                     progress=True)
         summary = 'classes car, pedestrian, ' + ', '.join(
             f'{split}: {c["recordings"]} recordings / {c["labelled_timestamps"]} labelled '
             f'timestamps / {c["boxes"]} boxes' for split, c in counts.items())
     else:
         meta = make_seg_dataset(args.out, num_train=args.num_train or 200, num_val=args.num_val,
                                 image_size=args.image_size, num_classes=args.num_classes or 4,
-                                seed=args.seed)
+                                seed=args.seed, progress=True)
         summary = f'classes {meta["classes"]}, ' + ', '.join(
             f'{split}: {n} images' for split, n in meta['counts'].items())
     print(f'wrote {args.task} toy dataset to {args.out} ({summary})')

@@ -12,6 +12,7 @@ checkpoints contain).
 import argparse
 
 from ..datasets import empty_dataset_errors
+from ..datasets.annotation_check import annotation_errors, check_annotation_files
 from .launcher import (
     add_common_args,
     build_runner,
@@ -61,6 +62,24 @@ def enable_visualization(cfg, args, scope):
             cfg.visualizer['save_dir'] = args.show_dir
 
 
+def atomic_dump_det_results(out_file_path: str):
+    """mmdet's ``DumpDetResults`` metric (``--out FILE.pkl``) writing its file atomically: the pickle
+    is complete or absent (an older one unchanged), never half-written, e.g. on a full disk."""
+    from mmdet.evaluation import DumpDetResults
+    from mmengine.fileio import dump
+    from mmengine.logging import print_log
+
+    from ..engine.atomic_io import ATOMIC_BACKEND
+
+    class AtomicDumpDetResults(DumpDetResults):
+        def compute_metrics(self, results: list) -> dict:
+            dump(results, self.out_file_path, backend_args=dict(backend=ATOMIC_BACKEND))
+            print_log(f'Results has been saved to {self.out_file_path}.', logger='current')
+            return {}
+
+    return AtomicDumpDetResults(out_file_path=out_file_path)
+
+
 def main(argv=None):
     """Entry point of ``tools/test.py``."""
     args = parse_args(argv)
@@ -74,15 +93,15 @@ def main(argv=None):
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    check_annotation_files(cfg)  # a broken annotation file is named before anything is built
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
 
     if args.out is not None and scope == 'mmdet':
-        from mmdet.evaluation import DumpDetResults
         assert args.out.endswith(('.pkl', '.pickle')), 'The dump file must be a pkl file.'
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+        runner.test_evaluator.metrics.append(atomic_dump_det_results(args.out))
 
-    with empty_dataset_errors():  # the dataset is built here
+    with empty_dataset_errors(), annotation_errors():  # the dataset is built here
         metrics = runner.test()
 
     from mmengine.dist import is_main_process

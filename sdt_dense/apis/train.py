@@ -10,7 +10,8 @@ Without GPUs, ``--launcher pytorch`` runs on CPU processes over the gloo backend
 """
 import argparse
 
-from ..datasets import empty_dataset_errors
+from ..datasets import check_not_empty, empty_dataset_errors
+from ..datasets.annotation_check import annotation_errors, check_annotation_files
 from .launcher import (
     add_common_args,
     build_runner,
@@ -44,6 +45,26 @@ def parse_args(argv=None):
     return args
 
 
+def build_train_dataloader_early(runner) -> None:
+    """Build the runner's train dataloader now, as its train loop would, and raise
+    :class:`~sdt_dense.datasets.EmptyDatasetError` if the dataset has no samples.
+
+    mmengine's ``IterBasedTrainLoop`` creates the dataloader iterator in its constructor; with
+    ``num_workers > 0`` that prefetches batches at once, and an ``InfiniteSampler`` over zero samples
+    loops forever without yielding, before any hook (``NonEmptyDatasetHook``) can run. The loop then
+    receives the built dataloader (mmengine accepts a ``DataLoader`` in place of its config), so the
+    dataset is built once, with the seed the loop would have used.
+    """
+    loader = getattr(runner, '_train_dataloader', None)
+    if loader is None or not isinstance(getattr(runner, '_train_loop', None), dict):
+        return  # nothing to train, or the loop is already built
+    if isinstance(loader, dict):
+        diff_rank_seed = getattr(runner, '_randomness_cfg', {}).get('diff_rank_seed', False)
+        loader = runner.build_dataloader(loader, seed=runner.seed, diff_rank_seed=diff_rank_seed)
+        runner._train_dataloader = loader
+    check_not_empty(loader.dataset, 'train')
+
+
 def main(argv=None):
     """Entry point of ``tools/train.py``."""
     args = parse_args(argv)
@@ -70,9 +91,11 @@ def main(argv=None):
         cfg.resume = True
         cfg.load_from = args.resume
 
+    check_annotation_files(cfg)  # a broken annotation file is named before anything is built
     setup_cpu_distributed(cfg)
     runner = build_runner(cfg)
-    with empty_dataset_errors():  # the datasets are built here
+    with empty_dataset_errors(), annotation_errors():  # the datasets are built here
+        build_train_dataloader_early(runner)
         runner.train()
     del runner
     shutdown_distributed()

@@ -1,13 +1,15 @@
 """Everything about checkpoints, in one place.
 
 * :mod:`.safe_load`: weights-only reading with the project's allow-list (installed on import, so
-  mmengine's own loads are safe too);
+  mmengine's own loads are safe too); an empty, truncated or corrupt file raises
+  :class:`~sdt_dense.errors.BrokenCheckpointError` naming it and the step that read it;
 * :mod:`.mmengine_loader`: mmengine reads local checkpoints through :func:`safe_load`;
 * :mod:`.matching`: strict key matching, prefix selection, :class:`CheckpointMismatchError`;
 * :mod:`.released`: the authors' released layouts and their conversion (``checkpoint_filter_fn``);
 * :mod:`.loading`: :func:`load_pretrained` (what ``init_cfg=dict(type='Pretrained')`` runs) and
   :func:`save_weights`.
 """
+from ..errors import BrokenCheckpointError
 from . import mmengine_loader  # noqa: F401  (mmengine reads local checkpoints safely)
 from .loading import load_pretrained, pretrained_to_init_cfg, save_weights
 from .matching import CheckpointMismatchError, match_state_dict, select_prefix, summarise_keys
@@ -27,4 +29,4 @@ __all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'Checkpo
            'extract_state_dict', 'install_allowlist', 'safe_load']
 from .released_mae import MAE_FORMAT, SPIKE_MAE_FORMAT, pretraining_format  # noqa: E402
 
-__all__ += ['MAE_FORMAT', 'SPIKE_MAE_FORMAT', 'pretraining_format']
+__all__ += ['MAE_FORMAT', 'SPIKE_MAE_FORMAT', 'pretraining_format', 'BrokenCheckpointError']

@@ -18,7 +18,8 @@ from .safe_load import safe_load
 
 
 def load_from_safe_local(filename: str, map_location: Any = None) -> Any:
-    """mmengine checkpoint loader for local paths (prefix ``''``): weights-only, allow-listed."""
+    """mmengine checkpoint loader for local paths (prefix ``''``): weights-only, allow-listed; a
+    broken file raises :class:`~sdt_dense.errors.BrokenCheckpointError` naming the step."""
     return safe_load(osp.expanduser(filename), map_location=map_location)
 
 

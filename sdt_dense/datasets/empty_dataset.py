@@ -2,7 +2,8 @@
 
 mmengine fails obscurely on an empty dataset: with ``serialize_data=True`` (the default) the build
 stops in ``BaseDataset._serialize_data`` with "need at least one array to concatenate"; over a
-non-serialised one, ``DefaultSampler`` divides by zero and ``InfiniteSampler`` loops forever. It
+non-serialised one, ``DefaultSampler`` divides by zero and ``InfiniteSampler`` loops forever
+(``tools/train.py`` checks the train dataset before mmengine builds its loop for that reason). It
 happens when ``data_root``/``data_prefix`` point at an empty directory, when an annotation file
 lists no images, or when ``filter_cfg`` drops every image (e.g. ``filter_empty_gt`` on a split
 without annotations).

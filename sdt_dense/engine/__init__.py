@@ -12,6 +12,7 @@ from .atomic_io import ATOMIC_BACKEND, AtomicLocalBackend, atomic_write
 from .cpu_sync_bn import CPUDistributedDataParallel, GlooSyncBatchNorm, convert_gloo_sync_batchnorm
 from .hooks import (
                           AtomicCheckpointHook,
+                          FiringRateHook,
                           NonEmptyDatasetHook,
                           NonFiniteLossError,
                           NonFiniteLossHook,
@@ -22,7 +23,7 @@ from .hooks import (
 __all__ = ['ATOMIC_BACKEND', 'AtomicLocalBackend', 'atomic_write', 'CPUDistributedDataParallel',
            'GlooSyncBatchNorm', 'convert_gloo_sync_batchnorm', 'AtomicCheckpointHook',
            'NonEmptyDatasetHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RNGStateHook',
-           'StrictLoadHook']
+           'StrictLoadHook', 'FiringRateHook']
 from .optimizers import LargeLayerDecayOptimWrapperConstructor  # noqa: E402
 
 __all__ += ['LargeLayerDecayOptimWrapperConstructor']

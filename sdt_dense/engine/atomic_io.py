@@ -38,14 +38,21 @@ def atomic_write(data: Union[bytes, str], path: Union[str, Path], encoding: str 
     """Write ``data`` to ``path`` atomically (temporary file in the same directory, fsync, rename).
 
     Missing parent directories are created. On any failure (including ``KeyboardInterrupt``) the
-    temporary file is removed and ``path`` keeps its previous content.
+    temporary file is removed and ``path`` keeps its previous content (or stays absent).
+
+    Raises:
+        OSError: a failed write (full disk, file size limit, I/O error) as an ``OSError`` of the
+            same ``errno`` whose message names ``path`` and says that it was left unchanged.
     """
     path = osp.abspath(os.fspath(path))
     directory, name = osp.split(path)
-    os.makedirs(directory, exist_ok=True)
     if isinstance(data, str):
         data = data.encode(encoding)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=directory)
+    except OSError as exc:
+        raise _write_error(exc, path) from exc
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
@@ -53,11 +60,21 @@ def atomic_write(data: Union[bytes, str], path: Union[str, Path], encoding: str 
             os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # a full disk can still unlink
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _write_error(exc, path) from exc
         raise
     _fsync_directory(directory)  # make the rename itself durable
+
+
+def _write_error(exc: OSError, path: str) -> OSError:
+    """``exc`` (whose message often lacks the file, e.g. ``[Errno 28] No space left on device``)
+    as an ``OSError`` of the same errno that names ``path``."""
+    reason = exc.strerror or str(exc)
+    kept = 'its previous content is unchanged' if osp.exists(path) else 'it was not created'
+    return OSError(exc.errno, f'{reason}: could not write {path} ({kept})')
 
 
 def _fsync_directory(directory: str) -> None:

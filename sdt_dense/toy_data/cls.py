@@ -17,7 +17,7 @@ from typing import Dict
 
 from PIL import Image
 
-from .shapes import SHAPE_CLASSES, check_split_sizes, image_rng, render_scene
+from .shapes import SHAPE_CLASSES, Progress, check_split_sizes, image_rng, render_scene
 
 SPLITS = ('train', 'val')
 
@@ -28,7 +28,8 @@ def make_cls_dataset(out: str | Path,
                      image_size: int = 64,
                      num_classes: int = 5,
                      seed: int = 0,
-                     jpeg_quality: int = 95) -> Dict:
+                     jpeg_quality: int = 95,
+                     progress: bool = False) -> Dict:
     """Write the toy folder-layout classification set and return its metadata.
 
     Every image shows one shape (class drawn at random) on a textured background; every class
@@ -41,6 +42,7 @@ def make_cls_dataset(out: str | Path,
         num_classes: number of shape classes (the first ``num_classes`` of ``SHAPE_CLASSES``).
         seed: all content is a function of ``seed`` (and the other arguments).
         jpeg_quality: JPEG quality of the images.
+        progress: show a progress bar with an ETA on stdout.
 
     Returns:
         The metadata written to ``meta.json``: ``classes``, ``counts`` (per split and class).
@@ -49,6 +51,7 @@ def make_cls_dataset(out: str | Path,
     out = Path(out)
     classes = list(SHAPE_CLASSES[:num_classes])
     counts: Dict[str, Dict[str, int]] = {}
+    bar = Progress(num_train + num_val, progress)
     for split, count in zip(SPLITS, (num_train, num_val)):
         counts[split] = {name: 0 for name in classes}
         for name in classes:
@@ -61,6 +64,8 @@ def make_cls_dataset(out: str | Path,
             counts[split][name] += 1
             Image.fromarray(scene.image).save(out / split / name / f'toy_{index:06d}.JPEG',
                                               format='JPEG', quality=jpeg_quality)
+            bar.update()
+    bar.close()
     meta = dict(task='cls', layout='imagenet-folder', classes=classes, counts=counts,
                 image_size=image_size, seed=seed)
     (out / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')

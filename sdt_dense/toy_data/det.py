@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from .shapes import SHAPE_CLASSES, check_split_sizes, image_rng, render_scene
+from .shapes import SHAPE_CLASSES, Progress, check_split_sizes, image_rng, render_scene
 
 SPLITS: Tuple[str, str] = ('train2017', 'val2017')
 
@@ -37,7 +37,8 @@ def make_det_dataset(out: str | Path,
                      image_size: int = 128,
                      num_classes: int = 3,
                      seed: int = 0,
-                     jpeg_quality: int = 95) -> Dict[str, Dict]:
+                     jpeg_quality: int = 95,
+                     progress: bool = False) -> Dict[str, Dict]:
     """Write the toy COCO dataset and return the two annotation dicts.
 
     Args:
@@ -47,6 +48,7 @@ def make_det_dataset(out: str | Path,
         num_classes: number of shape classes (the first ``num_classes`` of ``SHAPE_CLASSES``).
         seed: all content is a function of ``seed`` (and the other arguments).
         jpeg_quality: JPEG quality of the images.
+        progress: show a progress bar with an ETA on stdout.
 
     Returns:
         ``{'train2017': coco_dict, 'val2017': coco_dict}`` as written to ``annotations/``.
@@ -57,6 +59,7 @@ def make_det_dataset(out: str | Path,
     categories = [dict(id=k + 1, name=name, supercategory='shape')
                   for k, name in enumerate(SHAPE_CLASSES[:num_classes])]
     result = {}
+    bar = Progress(num_train + num_val, progress)
     for split, count in zip(SPLITS, (num_train, num_val)):
         (out / split).mkdir(parents=True, exist_ok=True)
         images: List[Dict] = []
@@ -67,6 +70,7 @@ def make_det_dataset(out: str | Path,
             file_name = f'toy_{index:06d}.jpg'
             Image.fromarray(scene.image).save(out / split / file_name, quality=jpeg_quality)
             image_id = index + 1
+            bar.update()
             images.append(dict(id=image_id, file_name=file_name, height=image_size,
                                width=image_size))
             for inst in scene.instances:
@@ -83,4 +87,5 @@ def make_det_dataset(out: str | Path,
                     licenses=[], images=images, annotations=annotations, categories=categories)
         (out / 'annotations' / f'instances_{split}.json').write_text(json.dumps(coco))
         result[split] = coco
+    bar.close()
     return result

@@ -28,7 +28,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .shapes import image_rng
+from .shapes import Progress, image_rng
 
 __all__ = ['EVENT_CLASSES', 'GEN1_BOX_DTYPE', 'make_events_dataset', 'simulate_recording']
 
@@ -196,7 +196,7 @@ def simulate_recording(rng: np.random.Generator, width: int = 304, height: int =
 def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
                         num_test: int = 4, duration_us: int = 2_000_000,
                         label_interval_us: int = 100_000, width: int = 304, height: int = 240,
-                        seed: int = 0) -> Dict[str, Dict[str, int]]:
+                        seed: int = 0, progress: bool = False) -> Dict[str, Dict[str, int]]:
     """Write the toy event dataset (see the module docstring) and return per-split counts.
 
     Args:
@@ -206,6 +206,7 @@ def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
         label_interval_us: time between labelled timestamps (µs).
         width, height: sensor size (the Gen1 sensor by default).
         seed: all content is a function of ``seed`` (and the other arguments).
+        progress: show a progress bar with an ETA (over recordings) on stdout.
 
     Returns:
         ``{split: {'recordings': n, 'events': n, 'boxes': n, 'labelled_timestamps': n}}``; also
@@ -219,6 +220,7 @@ def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
         raise ValueError('duration_us must exceed label_interval_us')
     out = Path(out)
     summary: Dict[str, Dict[str, int]] = {}
+    bar = Progress(num_train + num_val + num_test, progress)
     for split, count in zip(SPLITS, (num_train, num_val, num_test)):
         (out / split).mkdir(parents=True, exist_ok=True)
         stats = dict(recordings=count, events=0, boxes=0, labelled_timestamps=0)
@@ -232,7 +234,9 @@ def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
             stats['events'] += len(events)
             stats['boxes'] += len(boxes)
             stats['labelled_timestamps'] += len(np.unique(boxes['ts']))
+            bar.update()
         summary[split] = stats
+    bar.close()
     meta = dict(classes=list(EVENT_CLASSES), width=width, height=height, seed=seed,
                 duration_us=duration_us, label_interval_us=label_interval_us, splits=summary)
     (out / 'toy_events.json').write_text(json.dumps(meta, indent=2))

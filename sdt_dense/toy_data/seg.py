@@ -19,7 +19,7 @@ from typing import Dict, Tuple
 import numpy as np
 from PIL import Image
 
-from .shapes import SHAPE_CLASSES, check_split_sizes, image_rng, polygon_mask, render_scene
+from .shapes import SHAPE_CLASSES, Progress, check_split_sizes, image_rng, polygon_mask, render_scene
 
 SPLITS: Tuple[str, str] = ('training', 'validation')
 
@@ -30,7 +30,8 @@ def make_seg_dataset(out: str | Path,
                      image_size: int = 128,
                      num_classes: int = 4,
                      seed: int = 0,
-                     jpeg_quality: int = 95) -> Dict:
+                     jpeg_quality: int = 95,
+                     progress: bool = False) -> Dict:
     """Write the toy ADE20K-layout dataset and return its metadata.
 
     Args:
@@ -40,6 +41,7 @@ def make_seg_dataset(out: str | Path,
         num_classes: number of shape classes (the first ``num_classes`` of ``SHAPE_CLASSES``).
         seed: all content is a function of ``seed`` (and the other arguments).
         jpeg_quality: JPEG quality of the images.
+        progress: show a progress bar with an ETA on stdout.
 
     Returns:
         The metadata written to ``meta.json``: ``classes`` (names of labels 1..K), ``counts``.
@@ -47,6 +49,7 @@ def make_seg_dataset(out: str | Path,
     check_split_sizes(num_train, num_val, image_size)
     out = Path(out)
     counts = {'training': num_train, 'validation': num_val}
+    bar = Progress(num_train + num_val, progress)
     for split, count in counts.items():
         img_dir = out / 'images' / split
         ann_dir = out / 'annotations' / split
@@ -61,6 +64,8 @@ def make_seg_dataset(out: str | Path,
             name = f'toy_{index:06d}'
             Image.fromarray(scene.image).save(img_dir / f'{name}.jpg', quality=jpeg_quality)
             Image.fromarray(label_map).save(ann_dir / f'{name}.png')
+            bar.update()
+    bar.close()
     meta = dict(task='seg', layout='ade20k', classes=list(SHAPE_CLASSES[:num_classes]),
                 ignore_index_in_png=0, counts=counts, image_size=image_size, seed=seed)
     (out / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')

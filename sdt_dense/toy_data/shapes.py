@@ -199,3 +199,25 @@ def render_scene(rng: np.random.Generator,
                 break
     scene.image = np.clip(scene.image, 0, 255).round().astype(np.uint8)
     return scene
+
+
+class Progress:
+    """Progress bar with an ETA over ``total`` images (mmengine's ``ProgressBar``) when
+    ``enabled`` (the command line), silent otherwise (library calls, tests)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self._bar = None
+        if enabled and total > 0:
+            from mmengine.utils import ProgressBar
+            self._bar = ProgressBar(total)
+
+    def update(self) -> None:
+        if self._bar is not None:
+            self._bar.update()
+
+    def close(self) -> None:
+        """End the bar's line (it does not end it itself)."""
+        if self._bar is not None:
+            import sys
+            sys.stdout.write('\n')
+            sys.stdout.flush()

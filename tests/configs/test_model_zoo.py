@@ -23,7 +23,8 @@ ZOO = CONFIGS / 'e_spikeformer'
 METAFILE = ZOO / 'metafile.yml'
 #: every runnable config (the _base_ files are fragments)
 ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
-RELIABILITY_HOOKS = ['NonFiniteLossHook', 'RNGStateHook', 'StrictLoadHook', 'NonEmptyDatasetHook']
+RELIABILITY_HOOKS = ['NonFiniteLossHook', 'RNGStateHook', 'StrictLoadHook', 'NonEmptyDatasetHook',
+                     'NumClassesCheckHook']
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,3 +6,6 @@ __all__ = ['ImageLoadError', 'SafeLoadImageFromFile', 'truncation_problem']
 from .pretrain import PackImageInputs, RandomResizedCropImage  # noqa: E402
 
 __all__ += ['PackImageInputs', 'RandomResizedCropImage']
+from .label_check import CheckSegLabel  # noqa: E402
+
+__all__ += ['CheckSegLabel']

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 import shutil
-from typing import Any
+from typing import Any, List, Tuple
 
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
@@ -34,6 +34,32 @@ class _StagedWorkDir:
         return getattr(self._runner, name)
 
 
+class _DeferredRemovals:
+    """A file backend whose ``remove``/``rmtree`` are recorded, and only run by :meth:`apply`.
+
+    mmengine's ``CheckpointHook`` deletes the oldest checkpoint (``max_keep_ckpts``) *before* it
+    writes the new one; with a failed write (full disk) that could leave no loadable checkpoint.
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self._pending: List[Tuple[str, str]] = []
+
+    def remove(self, filepath: str) -> None:
+        self._pending.append(('remove', filepath))
+
+    def rmtree(self, dir_path: str) -> None:
+        self._pending.append(('rmtree', dir_path))
+
+    def apply(self) -> None:
+        for method, path in self._pending:
+            getattr(self._backend, method)(path)
+        self._pending.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` with atomic writes on local disks.
@@ -42,7 +68,10 @@ class AtomicCheckpointHook(CheckpointHook):
     renamed over the target, so a job killed at any moment leaves the previous checkpoint and the
     pointer to it intact, and ``tools/train.py CONFIG --resume`` continues from it. Temporary files
     of killed writes are removed when training starts. Under distributed training it also gathers
-    every rank's random state into the checkpoint (with :class:`RNGStateHook`). Arguments are those
+    every rank's random state into the checkpoint (with :class:`RNGStateHook`). A failed write (e.g.
+    a full disk) raises an ``OSError`` naming the file and leaves the previous checkpoints, the
+    pointer and the work directory as they were: with ``max_keep_ckpts`` the oldest checkpoint is
+    deleted only after the new one is complete. Arguments are those
     of ``CheckpointHook``; remote ``out_dir``/``backend_args`` (e.g. ``s3://``) are used unchanged.
     """
 
@@ -76,10 +105,25 @@ class AtomicCheckpointHook(CheckpointHook):
             super()._save_checkpoint_with_step(runner, step, meta)
             return
         staging = osp.join(runner.work_dir, f'.{_POINTER}.staging')
-        if is_main_process():
-            os.makedirs(staging, exist_ok=True)
-        super()._save_checkpoint_with_step(_StagedWorkDir(runner, staging), step, meta)
-        if is_main_process():
-            # The checkpoint file is complete on disk before the pointer names it.
-            atomic_write(self.last_ckpt, osp.join(runner.work_dir, _POINTER))
-            shutil.rmtree(staging, ignore_errors=True)
+        previous = getattr(self, 'last_ckpt', None)
+        backend = self.file_backend
+        self.file_backend = deferred = _DeferredRemovals(backend)
+        try:
+            if is_main_process():
+                os.makedirs(staging, exist_ok=True)
+            super()._save_checkpoint_with_step(_StagedWorkDir(runner, staging), step, meta)
+            if is_main_process():
+                # The checkpoint file is complete on disk before the pointer names it.
+                atomic_write(self.last_ckpt, osp.join(runner.work_dir, _POINTER))
+        except BaseException:
+            # e.g. a full disk: iter_<k>.pth and the pointer stay as they were; so does the
+            # pointer mmengine's auto-resume reads from the message hub
+            self.last_ckpt = previous
+            runner.message_hub.update_info('last_ckpt', previous)
+            raise
+        finally:
+            self.file_backend = backend
+            if is_main_process():
+                shutil.rmtree(staging, ignore_errors=True)
+        # max_keep_ckpts: the old checkpoints go only once the new one and its pointer are written
+        deferred.apply()

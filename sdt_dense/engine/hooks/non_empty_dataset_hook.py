@@ -17,9 +17,10 @@ class NonEmptyDatasetHook(Hook):
     an empty validation or test set yields metrics over nothing. Serialised datasets (mmengine's
     default) fail earlier, while being built, with a numpy message; ``tools/train.py`` and
     ``tools/test.py`` turn that into the same error
-    (:func:`~sdt_dense.datasets.empty_dataset_errors`). Not covered: a non-serialised empty dataset
-    with an ``InfiniteSampler`` and ``num_workers > 0`` hangs inside mmengine's loop construction,
-    before any hook runs.
+    (:func:`~sdt_dense.datasets.empty_dataset_errors`). A non-serialised empty dataset with an
+    ``InfiniteSampler`` and ``num_workers > 0`` would hang inside mmengine's loop construction,
+    before any hook runs; ``tools/train.py`` therefore builds the train dataloader first and checks
+    it (:func:`sdt_dense.apis.train.build_train_dataloader_early`), with the same error.
     """
 
     priority = 'VERY_HIGH'

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from .builder import NEURONS
+from .saved_counts import note_counts
 from .spike_tensor import SLICES_ATTR, make_spike_tensor, plain_tensor
 
 ROUNDING_MODES = ('half_even', 'half_up')
@@ -84,14 +85,15 @@ class _SFAQuantise(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, ceiling: int, norm: float, rounding: str,
                 window_max: float, window: str = 'inclusive') -> Tensor:
-        out = _round(torch.clamp(x, 0, ceiling), rounding)
-        if norm != 1:
-            out = out / norm
+        counts = _round(torch.clamp(x, 0, ceiling), rounding)
+        out = counts / norm if norm != 1 else counts
         if ctx.needs_input_grad[0]:
             if window == 'exclusive':
                 ctx.save_for_backward((x > 0) & (x < window_max))
             else:
                 ctx.save_for_backward((x >= 0) & (x <= window_max))
+            # inside SavedCounts the next layers will save the counts, not this float tensor
+            note_counts(out, counts, ceiling, norm)
         ctx.norm = norm
         return out
 

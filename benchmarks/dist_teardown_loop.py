@@ -1,0 +1,134 @@
+"""Run the 2-process CPU train/test pair (``tools/dist_train.sh`` then ``tools/dist_test.sh``, gloo)
+on the toy detector many times in a row and count the runs whose processes did not all exit
+cleanly -- in particular a rank dying of SIGABRT at gloo teardown ("terminate called without an
+active exception"), seen once before ``shutdown_distributed`` joined the ranks before tearing gloo
+down.
+
+    python benchmarks/dist_teardown_loop.py --runs 50 --out benchmarks/results/dist_teardown_cpu.json
+
+Each failed command's output is kept in ``--log-dir``. The JSON holds ``runs`` (pairs finished),
+``clean`` (pairs where both commands exited 0), ``sigabrt`` (commands where torchrun reported a rank
+with exit code -6), ``other_failures``, per-command wall times and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TOY_DET = REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _write_config(root: Path, data: Path) -> Path:
+    cfg = root / 'toy_dist_loop.py'
+    cfg.write_text(f"""
+_base_ = [{str(TOY_DET)!r}]
+_root = {str(data) + '/'!r}
+_loader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=_root))
+train_dataloader = dict(batch_size=2, **_loader)
+val_dataloader = dict(batch_size=1, **_loader)
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1, val_interval=100)
+param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2)]
+sync_bn = 'torch'  # as tests/apis/test_distributed.py: SyncBN over gloo
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(type='AtomicCheckpointHook', interval=1))
+randomness = dict(seed=0, deterministic=True)
+""")
+    return cfg
+
+
+def _run(cmd, env, timeout):
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        rc, log = proc.returncode, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        rc, log = 'timeout', f'{exc}\n{exc.stdout or ""}{exc.stderr or ""}'
+    return rc, log, time.monotonic() - start
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--runs', type=int, default=50, help='train/test pairs to run')
+    parser.add_argument('--max-minutes', type=float, default=None,
+                        help='stop starting new pairs after this long (report the count so far)')
+    parser.add_argument('--timeout', type=float, default=900, help='seconds per command')
+    parser.add_argument('--out', default=None, help='write the results as JSON to this file')
+    parser.add_argument('--log-dir', default='work_dirs/dist_teardown_loop',
+                        help='where the output of failed commands is kept')
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO))
+    from sdt_dense.toy_data import make_det_dataset
+
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    env['PYTHONPATH'] = os.pathsep.join([str(REPO)] + [p for p in [env.get('PYTHONPATH')] if p])
+    result = dict(runs=0, clean=0, sigabrt=0, other_failures=0, failures=[], train_s=[],
+                  test_s=[], machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
+                                          python=platform.python_version(),
+                                          load_avg_1min_start=os.getloadavg()[0]))
+    begin = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = root / 'toy_coco'
+        make_det_dataset(data, num_train=4, num_val=2, image_size=64, seed=0)
+        cfg = _write_config(root, data)
+        for i in range(args.runs):
+            if args.max_minutes is not None and time.monotonic() - begin > 60 * args.max_minutes:
+                break
+            work = root / f'work{i}'
+            train = ['bash', str(REPO / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir',
+                     str(work)]
+            test = ['bash', str(REPO / 'tools/dist_test.sh'), str(cfg), str(work / 'epoch_1.pth'),
+                    '2', '--work-dir', str(work / 'test')]
+            clean = True
+            for name, cmd in (('train', train), ('test', test)):
+                rc, log, secs = _run(cmd, dict(env, PORT=str(_free_port())), args.timeout)
+                result[f'{name}_s'].append(round(secs, 1))
+                if rc == 0:
+                    continue
+                clean = False
+                abort = bool(re.search(r'exitcode\s*: -6\b', log)) or 'SIGABRT' in log
+                result['sigabrt' if abort else 'other_failures'] += 1
+                path = log_dir / f'run{i}_{name}.log'
+                path.write_text(log)
+                result['failures'].append(dict(run=i, command=name, returncode=rc,
+                                               sigabrt=abort, log=str(path)))
+                break  # no checkpoint to test after a failed training
+            result['runs'] += 1
+            result['clean'] += int(clean)
+            print(f'run {i + 1}: {"clean" if clean else "FAILED"} '
+                  f'({result["clean"]}/{result["runs"]} clean, train {result["train_s"][-1]} s)',
+                  flush=True)
+    result['minutes'] = round((time.monotonic() - begin) / 60, 1)
+    result['machine']['load_avg_1min_end'] = os.getloadavg()[0]
+    print(json.dumps({k: v for k, v in result.items() if k not in ('train_s', 'test_s')}))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2) + '\n')
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,335 @@
+"""Saved activations at the size of the spike representation.
+
+An SFA neuron emits ``k / norm`` with an integer count ``0 <= k <= ceiling``, but every synaptic
+layer after it (conv, Conv1d, linear, the attention's matrix products) keeps that input for its
+weight gradient as a float tensor: 4 bytes per element in fp32 for what is 3 bits of information at
+``D = 4``. Inside :class:`SavedCounts`, autograd's saved-tensor hooks store such an input as its
+count code instead -- one byte per element, or two codes per byte (a nibble each) when
+``ceiling < 15`` -- and rebuild the float tensor in backward with the very operation the neuron's
+forward used (``float(k) / norm`` in the same dtype), so the rebuilt tensor is bit-identical and so
+is every gradient. The straight-through window masks (``bool``, 1 byte each) are stored as bits.
+
+How a saved tensor is recognised: while the context is active, the SFA quantiser registers each
+output it creates (:func:`note_counts`), keyed by its storage; the pack hook accepts a saved tensor
+only if its storage is a registered output that is still alive, with the same dtype and an
+unchanged version counter (no in-place write since the neuron), so views (head split, transposes)
+are recognised too and every other tensor passes through unchanged. Codes of one output are stored
+once, however many layers save it (the attention's q, k and v convs share their input).
+
+Exactness: the code of ``k`` is ``k`` itself, except a count of negative zero (``clamp`` keeps the
+sign of an input ``-0.0``), which gets the extra code ``ceiling + 1`` so that its sign bit is
+restored too; the rebuild ``code.to(dtype) / norm`` repeats the forward's division, the same
+elementwise operation on the same values.
+
+Bypassed (saved as today) where it cannot compose: under other saved-tensor hooks already in force
+(activation checkpointing of an outer region, profilers that count saved tensors), inside
+``torch.compile`` tracing, and for anything but the SFA neuron's outputs (LIF spikes, real-valued
+residual streams). Activation checkpointing inside the region (``with_cp``) installs its own hooks
+on top, which win there: checkpointed blocks save nothing and recompute as before.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Callable, Dict, Optional, Union
+
+import torch
+from torch import Tensor
+
+__all__ = ['SavedCounts', 'note_counts', 'observe_saved', 'saved_storage', 'PackedCounts',
+           'PackedBits', 'CountsView']
+
+_state = threading.local()
+# Largest ceiling whose codes (0..ceiling, plus the negative-zero code) fit a nibble / a byte.
+_NIBBLE_MAX_CEILING = 14
+_BYTE_MAX_CEILING = 254
+# Masks smaller than this stay bytes: packing costs more than it saves.
+_MIN_BITS = 64
+
+
+def _top_hooks() -> Optional[tuple]:
+    return torch._C._autograd._top_saved_tensors_default_hooks(False)
+
+
+def _active() -> Optional['SavedCounts']:
+    """The :class:`SavedCounts` whose hooks are the innermost in force now, else ``None``."""
+    ctx = getattr(_state, 'ctx', None)
+    if ctx is None:
+        return None
+    top = _top_hooks()
+    return ctx if top is not None and top[0] is ctx._pack_fn else None
+
+
+class PackedCounts:
+    """The count codes of one neuron output, stored once for all layers that save it.
+
+    Attributes:
+        codes: ``uint8`` ``(ceil(n / 2),)`` two codes per byte (low nibble first) or ``(n,)`` one
+            code per byte, in the output's storage order; ``n`` is its number of elements.
+    """
+
+    def __init__(self, codes: Tensor, numel: int, nibbles: bool, ceiling: int, norm: float,
+                 dtype: torch.dtype) -> None:
+        self.codes = codes
+        self.numel = numel
+        self.nibbles = nibbles
+        self.ceiling = ceiling
+        self.norm = norm
+        self.dtype = dtype
+        # the last rebuilt tensor, while backward still holds it (q, k, v convs share one input)
+        self._rebuilt: Optional[weakref.ref] = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.codes.numel()
+
+    def rebuild(self) -> Tensor:
+        """The neuron's output, flat ``(n,)`` in its dtype, bit-identical."""
+        cached = self._rebuilt() if self._rebuilt is not None else None
+        if cached is not None:
+            return cached
+        table = _decode_table(self.ceiling, self.norm, self.nibbles, self.dtype, self.codes.device)
+        out = table.index_select(0, self.codes.int()).flatten()[:self.numel]
+        self._rebuilt = weakref.ref(out)
+        return out
+
+
+_TABLES: Dict[tuple, Tensor] = {}
+
+
+def _decode_table(ceiling: int, norm: float, nibbles: bool, dtype: torch.dtype,
+                  device: torch.device) -> Tensor:
+    """``(256, 2)`` (nibbles: low, high) or ``(256, 1)``: the values a stored byte stands for.
+
+    The values are computed by the neuron's own operation, ``float(k) / norm`` (a tensor divided by
+    a Python number, same dtype and device), which is elementwise and so gives each ``k`` exactly
+    the value the forward gave it; code ``ceiling + 1`` is ``-0.0``."""
+    key = (ceiling, norm, nibbles, dtype, device)
+    if key not in _TABLES:
+        levels = torch.arange(ceiling + 1, device=device).to(dtype)
+        values = levels / norm if norm != 1 else levels
+        width = 16 if nibbles else 256
+        values = torch.cat((values, values.new_full((1,), -0.0),
+                            values.new_zeros(width - ceiling - 2)))  # unused codes
+        if nibbles:  # byte b holds codes (b & 15, b >> 4)
+            table = torch.stack((values.repeat(16), values.repeat_interleave(16)), -1)
+        else:
+            table = values.view(-1, 1)
+        _TABLES[key] = table
+    return _TABLES[key]
+
+
+class CountsView:
+    """What a layer saved: a view ``(size, stride, offset)`` of a neuron output's storage."""
+
+    def __init__(self, source: PackedCounts, t: Tensor) -> None:
+        self.source = source
+        self.size, self.stride, self.offset = t.size(), t.stride(), t.storage_offset()
+
+    def unpack(self) -> Tensor:
+        return self.source.rebuild().as_strided(self.size, self.stride, self.offset)
+
+
+class PackedBits:
+    """A saved ``bool`` tensor, 8 elements per byte (values only; unpacked contiguous)."""
+
+    _TABLES: Dict[torch.device, Tensor] = {}
+
+    def __init__(self, t: Tensor) -> None:
+        self.shape = t.shape
+        self.numel = t.numel()
+        flat = t.reshape(-1)
+        pad = (-self.numel) % 8
+        if pad:
+            flat = torch.cat((flat, flat.new_zeros(pad)))
+        b = flat.view(torch.uint8).view(-1, 8)  # bool is one byte, 0 or 1
+        bits = b[:, 0].clone()
+        for i in range(1, 8):
+            bits |= b[:, i] << i
+        self.bits = bits
+
+    @property
+    def nbytes(self) -> int:
+        return self.bits.numel()
+
+    def unpack(self) -> Tensor:
+        device = self.bits.device
+        if device not in self._TABLES:  # row b: the 8 bits of b, lowest first
+            self._TABLES[device] = ((torch.arange(256, device=device).view(-1, 1)
+                                     >> torch.arange(8, device=device)) & 1).to(torch.uint8)
+        bits = self._TABLES[device].index_select(0, self.bits.int())
+        return bits.flatten()[:self.numel].view(torch.bool).view(self.shape)
+
+
+class _Entry:
+    """A registered neuron output: its codes (packed on first save) and identity checks."""
+
+    def __init__(self, out: Tensor, codes: Tensor, ceiling: int, norm: float,
+                 nibbles: bool) -> None:
+        self.dtype, self.device, self.version = out.dtype, out.device, out._version
+        self.codes, self.ceiling, self.norm, self.nibbles = codes, ceiling, norm, nibbles
+        self.packed: Optional[PackedCounts] = None
+
+    def pack(self) -> PackedCounts:
+        if self.packed is None:
+            codes = self.codes.reshape(-1)
+            n = codes.numel()
+            if self.nibbles:
+                if n % 2:
+                    codes = torch.cat((codes, codes.new_zeros(1)))
+                codes = codes[0::2] | (codes[1::2] << 4)
+            self.packed = PackedCounts(codes, n, self.nibbles, self.ceiling, self.norm,
+                                       self.dtype)
+            self.codes = None  # the packed codes replace them
+        return self.packed
+
+
+class SavedCounts:
+    """Context manager: within it, saved neuron outputs are kept as count codes, masks as bits.
+
+    Args:
+        enabled: ``False`` makes the context a no-op (today's saving, for comparison).
+        nibbles: two codes per byte when the neuron's ceiling is at most 14 (``D = 4``: yes).
+        bits: store saved ``bool`` tensors (the neurons' gradient windows) 8 per byte.
+        observer: called with each object the pack hook returns (a tensor passed through, or a
+            :class:`CountsView` / :class:`PackedBits`), for measuring what autograd keeps.
+
+    Use it around the forward pass of a training step; backward may run after it has exited (the
+    packed activations live in the autograd graph). Re-entrant use nests (the inner one wins).
+    """
+
+    def __init__(self, enabled: bool = True, nibbles: bool = True, bits: bool = True,
+                 observer: Optional[Callable[[object], None]] = None) -> None:
+        self.enabled = enabled
+        self.nibbles = nibbles
+        self.bits = bits
+        self.observer = observer
+        self._registry: Dict[int, tuple] = {}
+        self._pack_fn = self._pack  # one bound method: identifies our hooks on the stack
+        self._hooks: Optional[torch.autograd.graph.saved_tensors_hooks] = None
+        self._outer: Optional[SavedCounts] = None
+        self._outer_observer: Optional[Callable[[object], None]] = None
+
+    def __enter__(self) -> 'SavedCounts':
+        top = _top_hooks()
+        observing = getattr(_state, 'observing', None)
+        self._outer_observer = None
+        if top is not None and observing is not None and top[0] is observing[0]:
+            self._outer_observer = observing[1]  # an observe_saved() counter: report to it
+        elif top is not None:
+            # other hooks in force (checkpointing): composing would change their meaning
+            self._hooks = None
+            return self
+        if not self.enabled or torch.compiler.is_compiling():
+            self._hooks = None
+            return self
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_fn, _unpack)
+        self._hooks.__enter__()
+        self._outer = getattr(_state, 'ctx', None)
+        _state.ctx = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._hooks is None:
+            return
+        _state.ctx = self._outer
+        self._hooks.__exit__(*exc)
+        self._hooks = None
+        self._registry.clear()  # the packed codes live on in the graph; the lookup is done
+
+    @property
+    def active(self) -> bool:
+        """Whether this context installed its hooks (``False`` when disabled or bypassed)."""
+        return self._hooks is not None
+
+    # -- registration (the neuron's side) ---------------------------------------------------------
+    def register(self, out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
+        if ceiling > _BYTE_MAX_CEILING or out.numel() == 0 or not out.is_contiguous() \
+                or out.storage_offset() != 0 \
+                or out.untyped_storage().nbytes() != out.numel() * out.element_size():
+            return  # the codes could not mirror the storage one to one
+        codes = counts.to(torch.uint8)
+        codes.add_(torch.signbit(counts), alpha=ceiling + 1)  # -0.0 keeps its sign: 0 + c + 1
+        entry = _Entry(out, codes, ceiling, norm, self.nibbles and ceiling <= _NIBBLE_MAX_CEILING)
+        key = out.untyped_storage().data_ptr()
+        registry = self._registry
+
+        def forget(_, key=key, entry=entry) -> None:
+            # the output died (and with it any view): its address may now be reused
+            if registry.get(key, (None,))[0] is entry:
+                del registry[key]
+
+        registry[key] = (entry, weakref.ref(out, forget))
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def _pack(self, t: Tensor) -> Union[Tensor, CountsView, PackedBits]:
+        packed: Union[Tensor, CountsView, PackedBits] = t
+        if t.dtype == torch.bool:
+            if self.bits and t.numel() >= _MIN_BITS:
+                packed = PackedBits(t)
+        elif t.is_floating_point() and t.numel():
+            found = self._registry.get(t.untyped_storage().data_ptr())
+            if found is not None:
+                entry, ref = found
+                # alive (so the address is still its storage), same dtype, no in-place write
+                if ref() is not None and t.dtype == entry.dtype and t.device == entry.device \
+                        and t._version == entry.version:
+                    packed = CountsView(entry.pack(), t)
+        if self.observer is not None:
+            self.observer(packed)
+        if self._outer_observer is not None:
+            self._outer_observer(packed)
+        return packed
+
+
+def _unpack(packed: Union[Tensor, CountsView, PackedBits]) -> Tensor:
+    return packed if isinstance(packed, Tensor) else packed.unpack()
+
+
+def note_counts(out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
+    """Called by the SFA quantiser: ``out`` (``counts / norm``, or ``counts`` itself when
+    ``norm == 1``) holds integer counts ``counts`` (same shape and dtype, values ``0..ceiling``).
+    A no-op unless a :class:`SavedCounts` context is the innermost saved-tensor hook."""
+    ctx = _active()
+    if ctx is not None:
+        ctx.register(out, counts, ceiling, norm)
+
+
+def saved_storage(packed: Union[Tensor, CountsView, PackedBits]) -> tuple:
+    """``(key, nbytes)`` of what autograd keeps for one saved object: the storage of a tensor
+    (key: its address), the shared codes of a :class:`CountsView`, the bits of a
+    :class:`PackedBits`. Equal keys are one allocation (count it once)."""
+    if isinstance(packed, CountsView):
+        return ('codes', id(packed.source)), packed.source.nbytes
+    if isinstance(packed, PackedBits):
+        return ('bits', id(packed)), packed.nbytes
+    storage = packed.untyped_storage()
+    return ('tensor', storage.data_ptr()), storage.nbytes()
+
+
+class observe_saved:  # noqa: N801 - used like a function, as torch's saved_tensors_hooks
+    """Context manager that calls ``callback`` with every object autograd saves for backward, in the
+    form it is kept: a :class:`SavedCounts` opened inside reports its packed objects here instead of
+    stepping aside (see :func:`saved_storage` for their sizes). Saves nothing differently itself.
+    """
+
+    def __init__(self, callback: Callable[[object], None]) -> None:
+        self.callback = callback
+
+        def pack(t: Tensor) -> Tensor:
+            callback(t)
+            return t
+
+        self._pack = pack
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(pack, _unpack)
+        self._outer: Optional[tuple] = None
+
+    def __enter__(self) -> 'observe_saved':
+        self._hooks.__enter__()
+        self._outer = getattr(_state, 'observing', None)
+        _state.observing = (self._pack, self.callback)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _state.observing = self._outer
+        self._hooks.__exit__(*exc)
