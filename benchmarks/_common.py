@@ -57,6 +57,10 @@ def setup_worker(args: argparse.Namespace) -> torch.device:
     torch.manual_seed(args.seed)
     if REPO_ROOT not in sys.path:
         sys.path.insert(0, REPO_ROOT)
+    if os.environ.get('SDT_BENCH_LIGHT_IMPORT') == '1':  # a GPU machine without mmcv's ops
+        sys.path.insert(0, os.path.join(REPO_ROOT, 'benchmarks', 'gpu'))
+        from light_import import import_backbones
+        import_backbones()
     return resolve_device(args.device)
 
 

@@ -149,6 +149,7 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--explain-only', action='store_true', help='graph breaks only, no timing')
+    parser.add_argument('--no-explain', action='store_true', help='timing only, no graph breaks')
     add_common_args(parser)
     parser.set_defaults(warmup=1, steps=3)
     args = parser.parse_args(argv)
@@ -159,16 +160,18 @@ def main(argv: Optional[list] = None) -> None:
                                       f'batch {args.batch_size}')
     if args.threads:
         torch.set_num_threads(args.threads)
-    breaks = explain_all(args)
-    print_table(['what', 'graphs', 'graph breaks', 'reasons'],
-                [[k, v.get('graphs', '-'), v.get('breaks', '-'),
-                  v.get('error') or '; '.join(v['reasons'][:3]) or '-'] for k, v in breaks.items()])
+    breaks = {} if args.no_explain else explain_all(args)
+    if breaks:
+        print_table(['what', 'graphs', 'graph breaks', 'reasons'],
+                    [[k, v.get('graphs', '-'), v.get('breaks', '-'),
+                      v.get('error') or '; '.join(v['reasons'][:3]) or '-']
+                     for k, v in breaks.items()])
     result = dict(graph_breaks=breaks, machine=info,
                   settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
                                 warmup=args.warmup, steps=args.steps, rounds=args.rounds))
     if not args.explain_only:
         script = os.path.abspath(__file__)
-        runs = alternating_runs(script, MODES, args.rounds, worker_argv(args, exclude=['explain_only']))
+        runs = alternating_runs(script, MODES, args.rounds, worker_argv(args, exclude=['explain_only', 'no_explain']))
         record_load(info)
         steady = {m: statistics.median(t for r in runs[m] for t in r['step_s']) for m in MODES}
         steady_cpu = {m: statistics.median(t for r in runs[m] for t in r['step_cpu_s'])

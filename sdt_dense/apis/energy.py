@@ -166,7 +166,7 @@ def run_dataset(model: nn.Module, cfg: Config, args: argparse.Namespace, meter) 
     total = min(args.num_images, len(loader.dataset))
     if total < args.num_images:
         print_log(f'the test set has {total} images; measuring all of them', logger='current')
-    progress, seen = ProgressBar(total), 0
+    progress, seen = ProgressBar(total, file=sys.stdout), 0  # stdout of now, not of import
     for data in loader:
         model.test_step(data)
         n = len(data['inputs'])
@@ -185,7 +185,7 @@ def run_shape(model: nn.Module, args: argparse.Namespace, in_channels: int, mete
     gen = torch.Generator().manual_seed(args.seed)
     device = next(model.parameters()).device
     total, seen = args.num_images, 0
-    progress = ProgressBar(total)
+    progress = ProgressBar(total, file=sys.stdout)
     with torch.no_grad():
         while seen < total:
             b = min(args.batch_size, total - seen)

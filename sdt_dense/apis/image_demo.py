@@ -174,11 +174,14 @@ def build_inferencer(config: Union[str, Config], weights: Optional[str] = None,
     if not ckpt_meta:
         # without dataset_meta the inferencers name the classes of COCO / Cityscapes
         meta = _config_metainfo(task, cfg)
-        inferencer.model.dataset_meta = meta
         if task == 'det':
+            inferencer.model.dataset_meta = meta
             inferencer.visualizer.dataset_meta = meta
         else:
-            inferencer.visualizer.set_dataset_meta(meta['classes'], meta.get('palette'))
+            # MMSegInferencer passes model.dataset_meta to set_dataset_meta(classes, palette)
+            meta = dict(classes=meta['classes'], palette=meta.get('palette'))
+            inferencer.model.dataset_meta = meta
+            inferencer.visualizer.set_dataset_meta(**meta)
     return inferencer, task
 
 

@@ -118,7 +118,8 @@ def main(argv=None) -> Dict[str, dict]:
     rgb = img[..., ::-1]
     name = osp.splitext(osp.basename(args.config))[0]
     written = {}
-    progress = ProgressBar(len(maps) + 1)  # the stage PNGs, then the distribution figure
+    # the stage PNGs, then the distribution figure; sys.stdout of now (mmengine binds import time)
+    progress = ProgressBar(len(maps) + 1, file=sys.stdout)
     for stage, stage_map in maps.items():
         path = osp.join(args.out, f'{stage}.png')
         size = plot_stage_map(rgb, stage_map, path, padded_hw=tuple(inputs.shape[-2:]),

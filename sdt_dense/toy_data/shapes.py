@@ -208,8 +208,12 @@ class Progress:
     def __init__(self, total: int, enabled: bool) -> None:
         self._bar = None
         if enabled and total > 0:
+            import sys
+
             from mmengine.utils import ProgressBar
-            self._bar = ProgressBar(total)
+
+            # sys.stdout of now: mmengine's default is the one of its import time
+            self._bar = ProgressBar(total, file=sys.stdout)
 
     def update(self) -> None:
         if self._bar is not None:

@@ -48,6 +48,18 @@ def test_demo_without_weights_runs_random_model(tmp_path):
 
 
 @pytest.mark.slow
+def test_seg_config_classes_without_checkpoint_meta(tmp_path):
+    """No dataset_meta: the config's class names (not Cityscapes'), in the form mmseg's
+    visualizer accepts."""
+    from sdt_dense.apis.image_demo import build_inferencer, predict
+    inferencer, task = build_inferencer(str(SEG))
+    assert inferencer.model.dataset_meta['classes'] == ('circle', 'square', 'triangle', 'star')
+    assert inferencer.visualizer.dataset_meta['classes'] == ('circle', 'square', 'triangle', 'star')
+    predict(inferencer, task, PHOTO, out_dir=str(tmp_path))  # the visualizer takes the meta
+    assert (tmp_path / 'vis/grace_hopper.jpg').is_file()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('config, message', [
     ('configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py',
      "does not load images (it starts with 'LoadPropheseeEvents')"),

@@ -41,6 +41,8 @@ class CheckSegLabel(BaseTransform):
         self.check_size = check_size
 
     def transform(self, results: dict) -> Optional[dict]:
+        if 'gt_seg_map' not in results:  # inference pipelines (mmseg's inferencer) load no labels
+            return results
         label = results['gt_seg_map']
         path = results.get('seg_map_path') or '<label map>'
         if self.check_size and 'img' in results:

@@ -54,7 +54,7 @@ def _top_hooks() -> Optional[tuple]:
 def _active() -> Optional['SavedCounts']:
     """The :class:`SavedCounts` whose hooks are the innermost in force now, else ``None``."""
     ctx = getattr(_state, 'ctx', None)
-    if ctx is None:
+    if ctx is None or torch.compiler.is_compiling():  # dynamo cannot trace the hook query
         return None
     top = _top_hooks()
     return ctx if top is not None and top[0] is ctx._pack_fn else None
@@ -211,6 +211,11 @@ class SavedCounts:
         self._outer_observer: Optional[Callable[[object], None]] = None
 
     def __enter__(self) -> 'SavedCounts':
+        if not self.enabled or torch.compiler.is_compiling():
+            # compiled graphs save what they need themselves; querying the hooks would break
+            # the graph (dynamo cannot trace it)
+            self._hooks = None
+            return self
         top = _top_hooks()
         observing = getattr(_state, 'observing', None)
         self._outer_observer = None

@@ -1,0 +1,82 @@
+"""The one-shot GPU check (benchmarks/gpu/): the scripts run end to end in their CPU modes, and the
+backbones import without mmcv, mmdet, mmseg and opencv, as on the GPU machine."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sdt_testing import PYTHON, REPO
+
+GPU = REPO / 'benchmarks' / 'gpu'
+
+# Runs in a fresh interpreter in which mmcv, mmdet, mmseg, opencv, pycocotools and matplotlib do
+# not exist (an import of any of them raises), like the GPU machine without the OpenMMLab stack.
+_WITHOUT_OPENMMLAB = r'''
+import importlib.abc, sys
+BLOCKED = ('mmcv', 'mmdet', 'mmseg', 'cv2', 'pycocotools', 'matplotlib')
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError(f'{name} is not installed here')
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, sys.argv[1])
+from light_import import import_backbones
+import_backbones()
+import torch
+from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier
+torch.manual_seed(0)
+model = ESpikeFormerClassifier('t', num_classes=7)
+loss = model(torch.randn(2, 3, 32, 32)).sum()
+loss.backward()
+feats = ESpikeFormer('t')(torch.randn(1, 3, 64, 64))
+print([tuple(f.shape) for f in feats])
+print(sorted(m for m in sys.modules if m.split('.')[0] in ('mmdet', 'mmseg', 'mmcv')))
+'''
+
+
+def test_backbones_train_without_openmmlab_toolboxes():
+    proc = subprocess.run([str(PYTHON), '-c', _WITHOUT_OPENMMLAB, str(GPU)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shapes, loaded = proc.stdout.strip().splitlines()[-2:]
+    # arch t at 64 px: the default taps are stages 1-4 (strides 4, 8, 16, 16)
+    assert shapes == '[(1, 32, 16, 16), (1, 64, 8, 8), (1, 128, 4, 4), (1, 256, 4, 4)]'
+    assert loaded == '[]'
+
+
+def test_prepare_dry_run_lists_pinned_packages():
+    proc = subprocess.run(['bash', str(GPU / 'prepare.sh'), '--dry-run'], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for pin in ('mmengine==0.10.7', 'mmdet==3.3.0', 'mmsegmentation==1.2.2', 'pycocotools==',
+                'mmcv==2.1.0 (source archive)'):
+        assert pin in proc.stdout
+    assert 'nothing downloaded' in proc.stdout
+
+
+@pytest.mark.slow
+def test_check_dry_run_measures_every_part(tmp_path):
+    env = dict(os.environ, OUT=str(tmp_path), SDT_CHECK_LIGHT='1', PYTHON=str(PYTHON))
+    proc = subprocess.run(['bash', str(GPU / 'check.sh'), '--dry-run'], capture_output=True,
+                          text=True, timeout=1500, env=env, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for part in ('A_train_cost_t_fp32', 'A_train_cost_t_bf16', 'B_seg_toy_train',
+                 'C_detector_cost'):
+        assert (tmp_path / f'{part}.rc').read_text().strip() == '0', \
+            (tmp_path / f'{part}.log').read_text()[-3000:]
+    fp32 = json.loads((tmp_path / 'A_train_cost_t_fp32.json').read_text())
+    bf16 = json.loads((tmp_path / 'A_train_cost_t_bf16.json').read_text())
+    assert fp32['settings']['amp'] is False and bf16['settings']['amp'] is True
+    for r in (fp32, bf16):
+        assert r['sfa_step_s'] > 0 and r['lif_step_s'] > 0
+        # LIF T=4 keeps at least T times the activations of SFA for backward
+        assert r['saved_ratio'] < 0.25
+    det = json.loads((tmp_path / 'C_detector_cost.json').read_text())
+    assert set(det['detectors']) == {'esf-19m', 'r50'}
+    # the toy training ran its iterations and saved its last checkpoint
+    assert list((tmp_path / 'seg_toy').glob('iter_5.pth'))
+    summary = (tmp_path / 'summary.md').read_text()
+    assert summary.count('| t | 32 | 2 |') == 6  # fp32 and bf16: SFA, LIF and the ratio row
+    assert 'B_seg_toy_train: done' in summary and 'C_detector_cost: done' in summary
