@@ -29,6 +29,7 @@ def test_toy_data_cli_shows_progress_and_library_is_quiet(tmp_path, capfd):
     assert capfd.readouterr().out == ''
 
 
+@pytest.mark.slow  # simulates three event recordings
 def test_events_cli_counts_recordings(tmp_path, capfd):
     make_toy_data_main(['--task', 'events', '--out', str(tmp_path / 'e'), '--num-train', '1',
                         '--num-val', '1', '--num-test', '1', '--duration', '0.3'])
