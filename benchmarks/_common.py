@@ -392,3 +392,56 @@ def write_json(path: Optional[str], payload: dict) -> None:
         with open(path, 'w') as f:
             json.dump(payload, f, indent=2)
         print(f'wrote {path}')
+
+
+def count_dense_complexity(model, batch: dict) -> Dict[str, float]:
+    """Parameters and FLOPs of one inference forward of an mmdet/mmseg model, whole model and
+    backbone (mmengine's ``FlopAnalyzer`` over a ``mode='tensor'`` forward, as the toolboxes'
+    ``tools/analysis_tools/get_flops.py`` count; one multiply-add = one FLOP)."""
+    from functools import partial
+
+    from mmengine.analysis import FlopAnalyzer
+    model.eval()
+    data = model.data_preprocessor(batch, False)
+    forward = model.forward
+    model.forward = partial(forward, data_samples=data['data_samples'], mode='tensor')
+    try:
+        with torch.no_grad():
+            flops = FlopAnalyzer(model, data['inputs'])
+            flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            total, backbone = flops.total(), flops.total('backbone')
+    finally:
+        model.forward = forward
+    model.train()
+    images = data['inputs'].shape[0]
+    return dict(params=sum(p.numel() for p in model.parameters()),
+                flops_per_image=total / images, backbone_flops_per_image=backbone / images)
+
+
+def measure_dense_model(args: argparse.Namespace, device: torch.device, model, batch: dict) -> None:
+    """Worker side of the detector / segmentor cost scripts: train steps (``model.train_step`` with
+    AdamW) with their peak memory, inference steps (``model.test_step``), FLOPs unless
+    ``args.no_flops``; the result goes to the parent (:func:`emit_result`)."""
+    from mmengine.optim import OptimWrapper
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4,
+                                                   weight_decay=0.05))
+    backbone_params = sum(p.numel() for p in model.backbone.parameters())
+
+    meter = PeakMemory(device)
+    meter.start()
+    train = measure_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
+                          args.steps)
+    memory = meter.stop()
+
+    model.eval()
+
+    def infer() -> None:
+        with torch.no_grad():
+            model.test_step(batch)
+
+    test = measure_steps(infer, device, args.warmup, args.steps)
+    complexity = count_dense_complexity(model, batch) if not args.no_flops else {}
+    synchronize(device)
+    emit_result(dict(config=args.worker, step_s=train['wall'], step_cpu_s=train['cpu'],
+                     infer_s=test['wall'], infer_cpu_s=test['cpu'],
+                     backbone_params=backbone_params, **memory, **complexity))

@@ -25,6 +25,7 @@ import argparse
 import os
 import statistics
 import time
+from functools import partial
 from typing import Callable, Dict, Optional
 
 import torch
@@ -109,8 +110,7 @@ def explain_all(args: argparse.Namespace) -> Dict[str, dict]:
         net, batch = _toy_model_and_batch(config)
         data = net.data_preprocessor(batch, True)
         report[f'{name} loss (model forward)'] = explain(
-            lambda inputs, samples: net(inputs, samples, mode='loss'),
-            data['inputs'], data['data_samples'])
+            partial(net.forward, mode='loss'), data['inputs'], data['data_samples'])
         report[f'{name} backbone + neck'] = explain(net.extract_feat, data['inputs'])
     return report
 
@@ -171,7 +171,8 @@ def main(argv: Optional[list] = None) -> None:
                                 warmup=args.warmup, steps=args.steps, rounds=args.rounds))
     if not args.explain_only:
         script = os.path.abspath(__file__)
-        runs = alternating_runs(script, MODES, args.rounds, worker_argv(args, exclude=['explain_only', 'no_explain']))
+        runs = alternating_runs(script, MODES, args.rounds,
+                                worker_argv(args, exclude=['explain_only', 'no_explain']))
         record_load(info)
         steady = {m: statistics.median(t for r in runs[m] for t in r['step_s']) for m in MODES}
         steady_cpu = {m: statistics.median(t for r in runs[m] for t in r['step_cpu_s'])

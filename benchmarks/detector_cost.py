@@ -26,24 +26,20 @@ from __future__ import annotations
 
 import argparse
 import os
-from functools import partial
 from typing import Optional
 
 import torch
 from _common import (
     REPO_ROOT,
-    PeakMemory,
     add_common_args,
     alternating_runs,
     begin_driver,
     dense_cost_summary,
-    emit_result,
     img_hw,
-    measure_steps,
+    measure_dense_model,
     print_dense_cost_table,
     record_load,
     setup_worker,
-    synchronize,
     worker_argv,
     write_json,
 )
@@ -96,54 +92,9 @@ def make_batch(args: argparse.Namespace, device: torch.device) -> dict:
                           with_mask=True, device=str(device))
 
 
-def count_complexity(model, batch: dict) -> dict:
-    """Parameters and FLOPs of one inference forward, whole model and backbone (traced as mmdet's
-    ``tools/analysis_tools/get_flops.py`` does, ``mode='tensor'``)."""
-    from mmengine.analysis import FlopAnalyzer
-    model.eval()
-    data = model.data_preprocessor(batch, False)
-    forward = model.forward
-    model.forward = partial(forward, data_samples=data['data_samples'], mode='tensor')
-    try:
-        with torch.no_grad():
-            flops = FlopAnalyzer(model, data['inputs'])
-            flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            total, backbone = flops.total(), flops.total('backbone')
-    finally:
-        model.forward = forward
-    model.train()
-    images = data['inputs'].shape[0]
-    return dict(params=sum(p.numel() for p in model.parameters()),
-                flops_per_image=total / images, backbone_flops_per_image=backbone / images)
-
-
 def worker(args: argparse.Namespace) -> None:
-    from mmengine.optim import OptimWrapper
     device = setup_worker(args)
-    model = build_detector(args.worker, device)
-    batch = make_batch(args, device)
-    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4,
-                                                   weight_decay=0.05))
-    backbone_params = sum(p.numel() for p in model.backbone.parameters())
-
-    meter = PeakMemory(device)
-    meter.start()
-    train = measure_steps(lambda: model.train_step(batch, optim_wrapper), device, args.warmup,
-                          args.steps)
-    memory = meter.stop()
-
-    model.eval()
-
-    def infer() -> None:
-        with torch.no_grad():
-            model.test_step(batch)
-
-    test = measure_steps(infer, device, args.warmup, args.steps)
-    complexity = count_complexity(model, batch) if not args.no_flops else {}
-    synchronize(device)
-    emit_result(dict(config=args.worker, step_s=train['wall'], step_cpu_s=train['cpu'],
-                     infer_s=test['wall'], infer_cpu_s=test['cpu'],
-                     backbone_params=backbone_params, **memory, **complexity))
+    measure_dense_model(args, device, build_detector(args.worker, device), make_batch(args, device))
 
 
 def main(argv: Optional[list] = None) -> None:

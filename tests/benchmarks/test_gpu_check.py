@@ -3,7 +3,6 @@ backbones import without mmcv, mmdet, mmseg and opencv, as on the GPU machine.""
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
