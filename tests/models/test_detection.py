@@ -25,7 +25,15 @@ from sdt_dense.models.necks import SpikeFPN
 from sdt_dense.models.necks.spike_semantic_fpn import SpikingLayer
 from sdt_dense.toy_data import make_det_dataset
 
-register_all_modules(init_default_scope=True)
+register_all_modules(init_default_scope=False)
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    """Every test here builds through mmdet's registries, whatever scope earlier tests left."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
 
 from sdt_testing import REPO as ROOT  # noqa: E402
 from sdt_testing import dense_head, roi_extractors, run_ok  # noqa: E402
