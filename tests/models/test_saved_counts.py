@@ -243,12 +243,37 @@ def test_toy_mask_rcnn_gradients_bit_identical():
         total.backward()
         return {n: p.grad.clone() for n, p in detector.named_parameters() if p.grad is not None}
 
-    backbone = detector.backbone
-    backbone.save_counts = False
+    switched = (detector.backbone, detector.neck)  # the SpikeFPN saves counts too
+
+    def saved_kinds():
+        kinds = set()
+        with observe_saved(lambda obj: kinds.add(type(obj).__name__)):
+            detector.neck([torch.randn(1, c, 8, 8) for c in detector.neck.in_channels])
+        return kinds - {'Parameter'}  # weights are saved as they are
+
+    for m in switched:
+        m.save_counts = False
+    assert saved_kinds() == {'Tensor'}  # float activations
     ref = grads()
-    backbone.save_counts = True
+    for m in switched:
+        m.save_counts = True
+    assert 'CountsView' in saved_kinds()
     new = grads()
     assert ref.keys() == new.keys() and len(ref) > 100
-    assert any(n.startswith('backbone.') for n in ref)
+    assert any(n.startswith('backbone.') for n in ref) and any(n.startswith('neck.') for n in ref)
     for name in ref:
         assert torch.equal(bits_of(ref[name]), bits_of(new[name])), name
+
+
+@pytest.mark.slow
+def test_large_backbone_and_semantic_neck_gradients_bit_identical():
+    """The Large family (half-up rounding, norm = D) and the segmentation neck save counts too."""
+    from sdt_dense.models import ESpikeFormerLarge, SpikeSemanticFPN
+    _seeded(0)
+    large = ESpikeFormerLarge(arch=dict(embed_dims=[16, 32, 64], depth=2, num_heads=4,
+                                        rep_branch=True), drop_path_rate=0.1).train()
+    x = torch.randn(2, 3, 64, 64)
+    assert_grads_bit_identical(large, lambda: backbone_grads(large, x))
+    neck = SpikeSemanticFPN([16, 32, 64, 64], 16, 4).train()
+    feats = [f.detach() for f in large(x)]
+    assert_grads_bit_identical(neck, lambda: backbone_grads(neck, feats))

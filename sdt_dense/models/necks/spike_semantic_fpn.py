@@ -38,6 +38,9 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
             convs with bias and no norm.
         act_cfg: activation after the norm; ``None`` (default, published) since the next neuron
             already clips at 0.
+        save_counts: keep the neurons' outputs that the convs save for backward as count codes
+            (bit-identical gradients, see :class:`~sdt_dense.models.neurons.SavedCounts`);
+            ``False`` saves float tensors.
         **kwargs: the other arguments of mmseg's ``FPN`` (``start_level``, ``end_level``,
             ``add_extra_convs``, ``conv_cfg``, ``upsample_cfg``, ``init_cfg`` ...).
 
@@ -48,12 +51,14 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None, **kwargs) -> None:
+                 act_cfg: Optional[dict] = None, save_counts: bool = True,
+                 **kwargs) -> None:
         check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg,
                          act_cfg=act_cfg, **kwargs)
         self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
         self._add_neurons(self.neuron_cfg)
+        self.save_counts = save_counts
 
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from ..layers import SpikingLayer
+from ..neurons import SavedCounts
 
 
 def check_pyramid_args(in_channels: Sequence[int], num_outs: int, start_level: int = 0) -> None:
@@ -24,6 +26,9 @@ class SpikingPyramidMixin:
     """Mixin for a subclass of mmdet's or mmseg's ``FPN`` (put it first in the bases)."""
 
     in_channels: Sequence[int]
+    #: keep the neurons' outputs that the convs save for backward as count codes (see
+    #: :class:`~sdt_dense.models.neurons.SavedCounts`); set by the neck's ``save_counts`` argument
+    save_counts: bool = True
 
     def _add_neurons(self, neuron_cfg: dict) -> None:
         """Give each lateral and output ConvModule its own neuron; the FPN forward is reused."""
@@ -38,4 +43,5 @@ class SpikingPyramidMixin:
             if x.dim() != 4 or x.shape[1] != c:
                 raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
                                  f'{tuple(x.shape)}')
-        return super().forward(tuple(inputs))
+        with SavedCounts(self.save_counts and torch.is_grad_enabled()):
+            return super().forward(tuple(inputs))
