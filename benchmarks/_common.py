@@ -445,3 +445,28 @@ def measure_dense_model(args: argparse.Namespace, device: torch.device, model, b
     emit_result(dict(config=args.worker, step_s=train['wall'], step_cpu_s=train['cpu'],
                      infer_s=test['wall'], infer_cpu_s=test['cpu'],
                      backbone_params=backbone_params, **memory, **complexity))
+
+
+def build_dense_model(path: str, scope: str, device: torch.device,
+                      edit: Optional[Callable] = None):
+    """An mmdet/mmseg model from its config file (``'mmdet::...'``/``'mmseg::...'`` for a config
+    shipped with the toolbox), without any checkpoint (``backbone.init_cfg=None``), with SyncBN
+    reverted to BN, in training mode. ``edit(cfg)`` may change the config before the build."""
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.hub import get_config
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    import sdt_dense  # noqa: F401  (registers the models; the configs' custom_imports)
+    if '::' not in path and not os.path.isfile(path):
+        raise FileNotFoundError(f'config not found: {path}')
+    cfg = get_config(path) if '::' in path else Config.fromfile(path)
+    init_default_scope(cfg.get('default_scope', scope))
+    cfg.model.backbone.init_cfg = None
+    if edit is not None:
+        edit(cfg)
+    model = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model)
+    model.init_weights()
+    return revert_sync_batchnorm(model).to(device).train()

@@ -34,6 +34,7 @@ from _common import (
     add_common_args,
     alternating_runs,
     begin_driver,
+    build_dense_model,
     dense_cost_summary,
     img_hw,
     measure_dense_model,
@@ -60,27 +61,12 @@ DETECTORS = {
 
 def build_detector(name: str, device: torch.device):
     """Build a detector from its config without any checkpoint, in training mode."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-    from mmengine.hub import get_config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-
-    import sdt_dense  # noqa: F401  (registers the models; the configs' custom_imports)
-
-    path = DETECTORS[name][0]
-    if '::' not in path and not os.path.isfile(path):
-        raise FileNotFoundError(f'config of detector {name!r} not found: {path}')
-    # 'mmdet::...' names a config shipped inside the installed mmdet package
-    cfg = get_config(path) if '::' in path else Config.fromfile(path)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    cfg.model.backbone.init_cfg = None
-    # Random weights score every box below the usual 0.05 threshold, and how many survive would
-    # differ between detectors; keeping the top max_per_img (100) makes inference work comparable.
-    cfg.model.test_cfg.rcnn.score_thr = 0.
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return revert_sync_batchnorm(model).to(device).train()
+    def edit(cfg) -> None:
+        # Random weights score every box below the usual 0.05 threshold, and how many survive
+        # would differ between detectors; keeping the top max_per_img (100) makes inference work
+        # comparable.
+        cfg.model.test_cfg.rcnn.score_thr = 0.
+    return build_dense_model(DETECTORS[name][0], 'mmdet', device, edit=edit)
 
 
 def make_batch(args: argparse.Namespace, device: torch.device) -> dict:

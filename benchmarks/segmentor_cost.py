@@ -29,6 +29,7 @@ from _common import (
     add_common_args,
     alternating_runs,
     begin_driver,
+    build_dense_model,
     dense_cost_summary,
     img_hw,
     measure_dense_model,
@@ -56,24 +57,9 @@ SEGMENTORS = {
 
 def build_segmentor(name: str, device: torch.device):
     """Build a segmentor from its config without any checkpoint, in training mode."""
-    from mmengine.config import Config
-    from mmengine.hub import get_config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
-    import sdt_dense  # noqa: F401  (registers the models; the configs' custom_imports)
-
-    path = SEGMENTORS[name][0]
-    if '::' not in path and not os.path.isfile(path):
-        raise FileNotFoundError(f'config of segmentor {name!r} not found: {path}')
-    cfg = get_config(path) if '::' in path else Config.fromfile(path)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    cfg.model.pop('pretrained', None)  # mmseg's R-50 would download ImageNet weights
-    cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return revert_sync_batchnorm(model).to(device).train()
+    # mmseg's R-50 config would download ImageNet weights through model.pretrained
+    return build_dense_model(SEGMENTORS[name][0], 'mmseg', device,
+                             edit=lambda cfg: cfg.model.pop('pretrained', None))
 
 
 def make_batch(args: argparse.Namespace, device: torch.device, num_classes: int = 150) -> dict:
