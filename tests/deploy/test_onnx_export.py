@@ -111,7 +111,11 @@ def _checkpoint(cfg_path, out) -> torch.nn.Module:
     from sdt_dense.apis.energy import build_model
     from sdt_dense.apis.launcher import init_scope
     cfg = Config.fromfile(cfg_path)
-    model = randomise_bn(build_model(cfg, init_scope(cfg), backbone_only=False)).eval()
+    # the weights come from the global generator: seed it so that the model (and whether its
+    # segmentation map is non-trivial) does not depend on the tests that ran before
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = randomise_bn(build_model(cfg, init_scope(cfg), backbone_only=False)).eval()
     torch.save({'state_dict': model.state_dict()}, out)
     return model
 
