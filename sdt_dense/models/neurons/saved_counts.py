@@ -225,9 +225,6 @@ class SavedCounts:
             # other hooks in force (checkpointing): composing would change their meaning
             self._hooks = None
             return self
-        if not self.enabled or torch.compiler.is_compiling():
-            self._hooks = None
-            return self
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_fn, _unpack)
         self._hooks.__enter__()
         self._outer = getattr(_state, 'ctx', None)
