@@ -17,7 +17,7 @@ import json
 import os
 import platform
 import re
-import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,44 +25,27 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TOY_DET = REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _write_config(root: Path, data: Path) -> Path:
-    cfg = root / 'toy_dist_loop.py'
-    cfg.write_text(f"""
-_base_ = [{str(TOY_DET)!r}]
-_root = {str(data) + '/'!r}
-_loader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=_root))
-train_dataloader = dict(batch_size=2, **_loader)
-val_dataloader = dict(batch_size=1, **_loader)
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=_root + 'annotations/instances_val2017.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_epochs=1, val_interval=100)
-param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2)]
-sync_bn = 'torch'  # as tests/apis/test_distributed.py: SyncBN over gloo
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(type='AtomicCheckpointHook', interval=1))
-randomness = dict(seed=0, deterministic=True)
-""")
-    return cfg
 
 
 def _run(cmd, env, timeout):
+    """Run ``cmd`` in its own process group. On timeout, SIGTERM the group: torchrun then stops its
+    ranks (they run in sessions of their own, out of reach of the group) before exiting; SIGKILL
+    whatever is left after 30 s."""
     start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-        rc, log = proc.returncode, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        rc, log = 'timeout', f'{exc}\n{exc.stdout or ""}{exc.stderr or ""}'
+        log, _ = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            log, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            log, _ = proc.communicate()
+        rc, log = 'timeout', f'timed out after {timeout} s: {" ".join(cmd)}\n{log}'
     return rc, log, time.monotonic() - start
 
 
@@ -77,8 +60,10 @@ def main(argv=None) -> dict:
                         help='where the output of failed commands is kept')
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(REPO))
+    # the pair is that of tests/apis/test_distributed.py: the same config, from the same helper
+    sys.path[:0] = [str(REPO), str(REPO / 'tests')]
     from sdt_dense.toy_data import make_det_dataset
+    from sdt_testing import free_port, toy_dist_config
 
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +78,7 @@ def main(argv=None) -> dict:
         root = Path(tmp)
         data = root / 'toy_coco'
         make_det_dataset(data, num_train=4, num_val=2, image_size=64, seed=0)
-        cfg = _write_config(root, data)
+        cfg = toy_dist_config(root, data)
         for i in range(args.runs):
             if args.max_minutes is not None and time.monotonic() - begin > 60 * args.max_minutes:
                 break
@@ -104,7 +89,7 @@ def main(argv=None) -> dict:
                     '2', '--work-dir', str(work / 'test')]
             clean = True
             for name, cmd in (('train', train), ('test', test)):
-                rc, log, secs = _run(cmd, dict(env, PORT=str(_free_port())), args.timeout)
+                rc, log, secs = _run(cmd, dict(env, PORT=str(free_port())), args.timeout)
                 result[f'{name}_s'].append(round(secs, 1))
                 if rc == 0:
                     continue

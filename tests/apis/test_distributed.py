@@ -9,31 +9,14 @@ import pytest
 import torch
 
 from sdt_dense.engine.hooks.rng_state_hook import RNG_RANKS_KEY
-from sdt_testing import REPO, free_port, make_toy_data, run_tool
+from sdt_testing import free_port, make_toy_data, run_tool, toy_dist_config
 from sdt_testing.toy_runner import HELPERS_MODULE, read_losses, toy_runner_cfg
 
 
 def _config(tmp_path, data):
-    cfg = tmp_path / 'toy_dist.py'
-    cfg.write_text(f"""
-_base_ = [{str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')!r}]
-_root = {str(data) + '/'!r}
-_loader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=_root))
-train_dataloader = dict(batch_size=2, **_loader)
-val_dataloader = dict(batch_size=1, **_loader)
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=_root + 'annotations/instances_val2017.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_epochs=1, val_interval=100)
-param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2)]
-sync_bn = 'torch'  # the runner converts every BN to SyncBN under distributed training
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(type='AtomicCheckpointHook', interval=1))
-custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook')]
-randomness = dict(seed=0, deterministic=True)
-""")
-    return cfg
+    return toy_dist_config(tmp_path, data, extra=(
+        "custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),\n"
+        "                dict(type='StrictLoadHook')]\n"))
 
 
 @pytest.mark.slow

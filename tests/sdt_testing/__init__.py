@@ -2,7 +2,8 @@
 
 * repository paths (:data:`REPO`, :data:`TEST_DATA`);
 * subprocess runs of the scripts in ``tools/`` (:func:`run_tool`, :func:`run`, :func:`tool_env`,
-  :func:`sigkill_when`) and a free TCP port for gloo (:func:`free_port`);
+  :func:`sigkill_when`), a free TCP port for gloo (:func:`free_port`) and the toy detector's
+  2-process CPU config (:func:`toy_dist_config`);
 * tiny networks' state (:func:`randomise_bn`) and output comparison (:func:`assert_outputs_equal`);
 * toy data (:func:`make_toy_data`).
 
@@ -63,6 +64,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def toy_dist_config(root: Path, data: Path, extra: str = '') -> Path:
+    """Write ``root/toy_dist.py``: the toy detector for 2 CPU processes (gloo) on the toy COCO data
+    in ``data``, one epoch, SyncBN over gloo, a checkpoint per epoch; ``extra`` is appended."""
+    cfg = Path(root) / 'toy_dist.py'
+    cfg.write_text(f"""
+_base_ = [{str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')!r}]
+_root = {str(data) + '/'!r}
+_loader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root=_root))
+train_dataloader = dict(batch_size=2, **_loader)
+val_dataloader = dict(batch_size=1, **_loader)
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=_root + 'annotations/instances_val2017.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1, val_interval=100)
+param_scheduler = [dict(type='LinearLR', start_factor=0.5, by_epoch=False, begin=0, end=2)]
+sync_bn = 'torch'  # the runner converts every BN to SyncBN under distributed training
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(type='AtomicCheckpointHook', interval=1))
+randomness = dict(seed=0, deterministic=True)
+{extra}""")
+    return cfg
 
 
 def tool_env(**extra: str) -> dict:
