@@ -118,23 +118,63 @@ def saved_for_backward_mb(forward: Callable[[], object], params: Iterable[torch.
     counted exactly with saved-tensor hooks: each storage once, parameters excluded.
 
     Independent of the allocator and of the device, so it complements the peak measurements.
-    Activations a backbone keeps as spike-count codes or bit masks (``save_counts``) are counted
-    at their packed size.
+    Activations kept as spike-count codes, bit masks or recipes (``save_counts``) are counted at
+    their packed size.
     """
-    from sdt_dense.models.neurons.saved_counts import observe_saved, saved_storage
+    return sum(saved_for_backward_breakdown(forward, params)['by_kind'].values())
+
+
+def saved_for_backward_breakdown(forward: Callable[[], object], params: Iterable[torch.Tensor],
+                                 model: Optional[torch.nn.Module] = None) -> Dict[str, Dict[str, float]]:
+    """What autograd keeps for backward after ``forward()``, in MB, each storage once, parameters
+    excluded: ``by_kind`` (``count codes``, ``bits``, ``recomputed`` (always 0: a recipe keeps
+    only codes counted under their own kind), or a float dtype) and, with ``model``, ``by_source``:
+    ``'<kind> <- <class of the innermost module running when it was saved>'``, with the
+    ``model.<child>`` it belongs to (``backbone``, ``neck``, ``rpn_head`` ...)."""
+    from sdt_dense.models.neurons.saved_counts import PackedBits, observe_saved, saved_storages
 
     param_keys = {('tensor', p.untyped_storage().data_ptr()) for p in params}
-    saved: Dict[tuple, int] = {}
+    names = {}
+    if model is not None:
+        for name, child in model.named_children():
+            for m in child.modules():
+                names.setdefault(id(m), name)
+    stack: List[torch.nn.Module] = []
+    by_kind: Dict[str, Dict[tuple, int]] = {}
+    by_source: Dict[str, Dict[tuple, int]] = {}
 
     def record(obj: object) -> None:
-        key, nbytes = saved_storage(obj)
-        if key not in param_keys:
-            saved[key] = nbytes
+        for key, nbytes in saved_storages(obj):
+            if key in param_keys:
+                continue
+            kind = {'codes': 'count codes', 'recompute': 'recomputed'}.get(key[0]) or (
+                'bits' if isinstance(obj, PackedBits) else str(obj.dtype).replace('torch.', ''))
+            by_kind.setdefault(kind, {})[key] = nbytes
+            if model is not None:
+                where = next((m for m in reversed(stack) if id(m) in names), None)
+                source = (f'{kind} <- {names[id(where)]}.{type(where).__name__}'
+                          if where is not None else f'{kind} <- (outside the model\'s children)')
+                by_source.setdefault(source, {})[key] = nbytes
 
-    with observe_saved(record):
-        out = forward()  # keeps the graph (and every saved storage) alive while counting
+    def push(module, args):
+        stack.append(module)
+
+    def pop(module, args, out):
+        if stack and stack[-1] is module:
+            stack.pop()
+
+    from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+    handles = [register_module_forward_pre_hook(push), register_module_forward_hook(pop)] \
+        if model is not None else []
+    try:
+        with observe_saved(record):
+            out = forward()  # keeps the graph (and every saved storage) alive while counting
+    finally:
+        for h in handles:
+            h.remove()
     del out
-    return sum(saved.values()) / 2 ** 20
+    mb = lambda d: {k: sum(v.values()) / 2 ** 20 for k, v in sorted(d.items())}  # noqa: E731
+    return dict(by_kind=mb(by_kind), by_source=mb(by_source))
 
 
 def time_steps(step: Callable[[], None], device: torch.device, warmup: int,
@@ -235,7 +275,9 @@ def dense_cost_summary(runs: Dict[str, List[dict]], descriptions: Dict[str, str]
             peak_total_mb=statistics.median(r['peak_total_mb'] for r in rs),
             params=rs[0].get('params'), backbone_params=rs[0]['backbone_params'],
             flops_per_image=rs[0].get('flops_per_image'),
-            backbone_flops_per_image=rs[0].get('backbone_flops_per_image'))
+            backbone_flops_per_image=rs[0].get('backbone_flops_per_image'),
+            saved_mb=rs[0].get('saved_mb'), saved_by_kind_mb=rs[0].get('saved_by_kind_mb'),
+            saved_by_source_mb=rs[0].get('saved_by_source_mb'))
     if baseline in runs:  # each round's runs are adjacent in time
         for name, s in summary.items():
             s[f'vs_{baseline}'] = dict(
@@ -264,12 +306,14 @@ def print_dense_cost_table(kind: str, summary: Dict[str, dict], baseline: str,
             f'{s["train_step_cpu_s"] * 1e3:.0f} ({rel("train_step_cpu_s")})',
             f'{s["infer_s"] * 1e3:.0f} ({rel("infer_s")})',
             f'{s["infer_cpu_s"] * 1e3:.0f} ({rel("infer_cpu_s")})',
-            f'{s["peak_mb"]:.0f} ({rel("peak_mb")})'])
+            f'{s["peak_mb"]:.0f} ({rel("peak_mb")})',
+            f'{s["saved_mb"]:.0f}' if s.get('saved_mb') is not None else '-'])
     vs = f'vs {baseline_label}'
     print()
     print_table([kind, 'params (M)', 'backbone (M)', 'GFLOPs / image', 'backbone GFLOPs',
                  f'train step ms ({vs})', f'train CPU ms ({vs})', f'inference ms ({vs})',
-                 f'inference CPU ms ({vs})', f'peak train MB ({vs})'], rows)
+                 f'inference CPU ms ({vs})', f'peak train MB ({vs})', 'saved for backward MB'],
+                rows)
 
 
 def progress_suffix(done: int, total: int, elapsed_s: float) -> str:
@@ -442,16 +486,27 @@ def measure_dense_model(args: argparse.Namespace, device: torch.device, model, b
     test = measure_steps(infer, device, args.warmup, args.steps)
     complexity = count_dense_complexity(model, batch) if not args.no_flops else {}
     synchronize(device)
+
+    model.train()
+
+    def loss() -> torch.Tensor:
+        losses = model(**model.data_preprocessor(batch, True), mode='loss')
+        return model.parse_losses(losses)[0]
+
+    saved = saved_for_backward_breakdown(loss, model.parameters(), model)
     emit_result(dict(config=args.worker, step_s=train['wall'], step_cpu_s=train['cpu'],
                      infer_s=test['wall'], infer_cpu_s=test['cpu'],
-                     backbone_params=backbone_params, **memory, **complexity))
+                     backbone_params=backbone_params, saved_mb=sum(saved['by_kind'].values()),
+                     saved_by_kind_mb=saved['by_kind'], saved_by_source_mb=saved['by_source'],
+                     **memory, **complexity))
 
 
 def build_dense_model(path: str, scope: str, device: torch.device,
-                      edit: Optional[Callable] = None):
+                      edit: Optional[Callable] = None, save_counts=None):
     """An mmdet/mmseg model from its config file (``'mmdet::...'``/``'mmseg::...'`` for a config
     shipped with the toolbox), without any checkpoint (``backbone.init_cfg=None``), with SyncBN
-    reverted to BN, in training mode. ``edit(cfg)`` may change the config before the build."""
+    reverted to BN, in training mode. ``edit(cfg)`` may change the config before the build;
+    ``save_counts`` (``False``, ``True``, ``'recompute'``) sets every module's switch."""
     import importlib
 
     from mmengine.config import Config
@@ -469,4 +524,7 @@ def build_dense_model(path: str, scope: str, device: torch.device,
         edit(cfg)
     model = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model)
     model.init_weights()
+    if save_counts is not None:
+        from sdt_dense.models.neurons.saved_counts import set_save_counts
+        set_save_counts(model, save_counts)
     return revert_sync_batchnorm(model).to(device).train()

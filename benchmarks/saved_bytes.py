@@ -7,10 +7,12 @@ Configurations (same model, data and seed; each in a fresh subprocess, alternati
   behaviour before the option), the neurons' windows are bytes;
 * ``bytes``: count codes one per byte, windows as bytes;
 * ``nibbles``: count codes two per byte (``D = 4``), windows as bytes;
-* ``packed``: the default ``save_counts=True``: codes two per byte and windows as bits.
+* ``packed``: ``save_counts=True``: codes two per byte and windows as bits;
+* ``recompute``: the default ``save_counts='recompute'``: as ``packed``, and the conv and BN outputs
+  (and what layer scales and ``k^T v`` give) kept as recipes run again in backward.
 
 (``bytes`` and ``nibbles`` wrap the step in a :class:`~sdt_dense.models.neurons.SavedCounts`
-context with those settings; the backbone's own switch only knows on and off.)
+context with those settings; the backbone's own switch knows ``False``, ``True``, ``'recompute'``.)
 
 One training step = forward of the ImageNet classifier (backbone -> GAP -> neuron -> Linear),
 cross-entropy, backward, AdamW step, as ``train_cost.py``. Saved bytes are counted exactly
@@ -43,13 +45,15 @@ from _common import (
     per_round_ratios,
     print_table,
     record_load,
+    saved_for_backward_breakdown,
     setup_worker,
     summarise,
     worker_argv,
     write_json,
 )
 
-CONFIGS = ('float', 'bytes', 'nibbles', 'packed')
+CONFIGS = ('float', 'bytes', 'nibbles', 'packed', 'recompute')
+_SWITCH = {'packed': True, 'recompute': 'recompute'}
 # SavedCounts settings of the configs that wrap the step in an explicit context
 _EXPLICIT = {'bytes': dict(nibbles=False, bits=False), 'nibbles': dict(nibbles=True, bits=False)}
 
@@ -61,7 +65,7 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
     if config not in CONFIGS:
         raise ValueError(f'unknown config {config!r}; valid: {CONFIGS}')
     model = ESpikeFormerClassifier(args.arch, num_classes=args.num_classes,
-                                   save_counts=config == 'packed').to(device).train()
+                                   save_counts=_SWITCH.get(config, False)).to(device).train()
 
     def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ctx = SavedCounts(**_EXPLICIT[config]) if config in _EXPLICIT else contextlib.nullcontext()
@@ -73,22 +77,7 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
 
 def saved_breakdown(run, x, y, params) -> Dict[str, float]:
     """MB kept for backward by kind (each allocation once, parameters excluded)."""
-    from sdt_dense.models.neurons.saved_counts import CountsView, PackedBits, observe_saved, saved_storage
-    param_keys = {('tensor', p.untyped_storage().data_ptr()) for p in params}
-    kinds: Dict[str, Dict[tuple, int]] = {}
-
-    def record(obj: object) -> None:
-        key, nbytes = saved_storage(obj)
-        if key in param_keys:
-            return
-        kind = ('count codes' if isinstance(obj, CountsView) else
-                'window bits' if isinstance(obj, PackedBits) else str(obj.dtype).replace('torch.', ''))
-        kinds.setdefault(kind, {})[key] = nbytes
-
-    with observe_saved(record):
-        loss = run(x, y)  # the graph keeps every saved object alive while counting
-    del loss
-    return {k: sum(v.values()) / 2 ** 20 for k, v in sorted(kinds.items())}
+    return saved_for_backward_breakdown(lambda: run(x, y), params)['by_kind']
 
 
 def grad_digest(model, run, x, y) -> str:

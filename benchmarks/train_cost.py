@@ -1,5 +1,6 @@
 """Training cost of SFA integer training (T=1, D=4) versus binary LIF neurons over T real timesteps,
-on the same E-SpikeFormer architecture and batch (the paper's "4.5x faster training").
+on the same E-SpikeFormer architecture and batch (the paper's "4.5x faster training"), and versus
+the authors' published classifier code on the same batch (``--authors-repo``).
 
 One training step = forward of the ImageNet classifier (backbone -> GAP -> neuron -> Linear),
 cross-entropy on random labels, backward, AdamW step. Each configuration runs in a fresh
@@ -10,6 +11,11 @@ Examples::
     python benchmarks/train_cost.py                      # CUDA if available: arch m (10M), 224 px
     python benchmarks/train_cost.py --device cpu --threads 1 --arch s --img-size 128 --batch-size 4
     python benchmarks/train_cost.py --profile            # + where the time goes (torch.profiler)
+    # against the authors' code: a checkout of their public repository, and a folder with the two
+    # packages their model file imports and this project does not (einops, torchinfo):
+    #   pip install --target DEPS einops torchinfo
+    python benchmarks/train_cost.py --arch l --batch-size 4 --configs sfa,authors \
+        --authors-repo PATH/TO/Spike-Driven-Transformer-V3 --authors-deps DEPS
 
 Prints a table and writes JSON (``--out``) with ``sfa_step_s``, ``lif_step_s`` (medians over all
 timed steps), ``speedup`` (median over rounds of the LIF / SFA step-time ratio of the two runs of
@@ -45,7 +51,43 @@ from _common import (
     write_json,
 )
 
-CONFIGS = ('sfa', 'lif')
+CONFIGS = ('sfa', 'lif', 'authors')
+#: --save-counts -> the models' switch
+SAVE_COUNTS = {'recompute': 'recompute', 'true': True, 'false': False}
+#: the authors' classifier model file, inside a checkout of their repository
+AUTHORS_MODELS = os.path.join('SDT_V3', 'Classification', 'Model_Base', 'models.py')
+#: our arch name -> the authors' constructor of the same network
+AUTHORS_ARCHS = {'t': 'Efficient_Spiking_Transformer_t', 's': 'Efficient_Spiking_Transformer_s',
+                 'm': 'Efficient_Spiking_Transformer_m', 'l': 'Efficient_Spiking_Transformer_l'}
+
+
+def authors_model_file(repo: str) -> str:
+    """The authors' model file in ``repo``, or a plain error saying what is missing."""
+    path = os.path.join(repo, AUTHORS_MODELS)
+    if not os.path.isfile(path):
+        raise SystemExit(f'--authors-repo {repo!r}: {AUTHORS_MODELS} not found there; give the '
+                         f'root of a checkout of the authors\' public Spike-Driven-Transformer-V3 '
+                         f'repository')
+    return path
+
+
+def build_authors_model(args: argparse.Namespace) -> torch.nn.Module:
+    """The authors' classifier of ``args.arch``, imported from their file unchanged."""
+    import importlib.util
+    import sys
+    if args.arch not in AUTHORS_ARCHS:
+        raise SystemExit(f'--arch {args.arch!r}: the authors\' code has {sorted(AUTHORS_ARCHS)}')
+    if args.authors_deps:
+        sys.path.append(args.authors_deps)
+    spec = importlib.util.spec_from_file_location('authors_models',
+                                                  authors_model_file(args.authors_repo))
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except ImportError as e:
+        raise SystemExit(f'the authors\' model file needs {e.name!r}: pip install --target DEPS '
+                         f'einops torchinfo, then pass --authors-deps DEPS') from e
+    return getattr(module, AUTHORS_ARCHS[args.arch])(num_classes=args.num_classes)
 
 
 def neuron_cfg(config: str, args: argparse.Namespace) -> dict:
@@ -59,8 +101,12 @@ def neuron_cfg(config: str, args: argparse.Namespace) -> dict:
 def build_step(config: str, args: argparse.Namespace, device: torch.device):
     """Model, data and a closure doing one full training step."""
     from sdt_dense.models import ESpikeFormerClassifier
-    model = ESpikeFormerClassifier(args.arch, num_classes=args.num_classes,
-                                   neuron_cfg=neuron_cfg(config, args)).to(device).train()
+    if config == 'authors':
+        model = build_authors_model(args).to(device).train()
+    else:
+        model = ESpikeFormerClassifier(args.arch, num_classes=args.num_classes,
+                                       neuron_cfg=neuron_cfg(config, args),
+                                       save_counts=SAVE_COUNTS[args.save_counts]).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
     labels = torch.randint(0, args.num_classes, (args.batch_size,), device=device)
@@ -156,7 +202,16 @@ def main() -> None:
     parser.add_argument('--num-classes', type=int, default=1000)
     parser.add_argument('--D', type=int, default=4, help='SFA integer ceiling (virtual timesteps)')
     parser.add_argument('--T', type=int, default=4, help='LIF real timesteps')
-    parser.add_argument('--amp', action='store_true', help='bf16 autocast for both configs')
+    parser.add_argument('--amp', action='store_true', help='bf16 autocast for every config')
+    parser.add_argument('--save-counts', default='recompute', choices=['recompute', 'true', 'false'],
+                        help="our models' save_counts switch (default: the models' default)")
+    parser.add_argument('--configs', default='sfa,lif',
+                        help=f'comma-separated subset of {CONFIGS}; sfa is the reference')
+    parser.add_argument('--authors-repo', default=None,
+                        help="root of a checkout of the authors' repository (config 'authors')")
+    parser.add_argument('--authors-deps', default=None,
+                        help='a folder with einops and torchinfo (pip install --target), added to '
+                             'the path of the authors\' run only')
     parser.add_argument('--profile', action='store_true',
                         help='instead of timing, print a torch.profiler table for each config')
     parser.add_argument('--profile-rows', type=int, default=25)
@@ -165,50 +220,58 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
+    configs = [c for c in args.configs.split(',') if c]
+    if 'sfa' not in configs or set(configs) - set(CONFIGS):
+        raise SystemExit(f'--configs {args.configs!r}: a subset of {CONFIGS} including sfa')
+    if 'authors' in configs:
+        if not args.authors_repo:
+            raise SystemExit("config 'authors' needs --authors-repo PATH (a checkout of the "
+                             "authors' public repository); none was given")
+        authors_model_file(args.authors_repo)
     script = os.path.abspath(__file__)
-    argv = worker_argv(args)
+    argv = worker_argv(args, exclude=('configs',))
     if args.profile:
-        for config in CONFIGS:
+        for config in configs:
             stream_worker(script, config, argv)
         return
     device, info = begin_driver(args, f'train_cost: arch {args.arch}, batch {args.batch_size}, '
                                       f'{args.img_size} px')
-    runs = alternating_runs(script, CONFIGS, args.rounds, argv)
-    sfa, lif = summarise(runs['sfa']), summarise(runs['lif'])
-    ratios = per_round_ratios(runs, 'lif', 'sfa')
-    cpu_ratios = per_round_ratios(runs, 'lif', 'sfa', 'step_cpu_s')
-    result = dict(
-        sfa_step_s=sfa['step_s'], lif_step_s=lif['step_s'],
-        speedup=statistics.median(ratios), speedup_per_round=ratios,
-        speedup_pooled=lif['step_s'] / sfa['step_s'],
-        sfa_step_cpu_s=sfa['step_cpu_s'], lif_step_cpu_s=lif['step_cpu_s'],
-        speedup_cpu_time=statistics.median(cpu_ratios), speedup_cpu_time_per_round=cpu_ratios,
-        sfa_peak_mb=sfa['peak_mb'], lif_peak_mb=lif['peak_mb'],
-        memory_ratio=sfa['peak_mb'] / lif['peak_mb'],
-        sfa_saved_mb=sfa['saved_mb'], lif_saved_mb=lif['saved_mb'],
-        saved_ratio=sfa['saved_mb'] / lif['saved_mb'],
-        sfa_peak_total_mb=sfa['peak_total_mb'], lif_peak_total_mb=lif['peak_total_mb'],
-        memory_kind=runs['sfa'][0]['memory_kind'], params=runs['sfa'][0]['params'],
-        settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
-                      D=args.D, T=args.T, amp=args.amp, warmup=args.warmup, steps=args.steps,
-                      rounds=args.rounds),
-        machine=info, runs=runs)
+    runs = alternating_runs(script, configs, args.rounds, argv)
     record_load(info)
+    summary = {c: summarise(runs[c]) for c in configs}
+    sfa = summary['sfa']
+    result = dict(summary=summary, memory_kind=runs['sfa'][0]['memory_kind'],
+                  params={c: runs[c][0]['params'] for c in configs},
+                  settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
+                                D=args.D, T=args.T, amp=args.amp, save_counts=args.save_counts,
+                                warmup=args.warmup, steps=args.steps, rounds=args.rounds),
+                  machine=info, runs=runs)
+    names = {'sfa': f'SFA D={args.D} (ours)', 'lif': f'LIF T={args.T} (ours)',
+             'authors': "authors' code, SFA D=4"}
+    fmt = lambda rs: ', '.join(f'{r:.2f}' for r in rs)  # noqa: E731
+    lines = []
+    for c in configs[1:] if configs[0] == 'sfa' else [c for c in configs if c != 'sfa']:
+        ratios = per_round_ratios(runs, c, 'sfa')
+        cpu_ratios = per_round_ratios(runs, c, 'sfa', 'step_cpu_s')
+        result[f'sfa_vs_{c}'] = dict(
+            speedup=statistics.median(ratios), speedup_per_round=ratios,
+            speedup_cpu_time=statistics.median(cpu_ratios), speedup_cpu_time_per_round=cpu_ratios,
+            memory_ratio=sfa['peak_mb'] / summary[c]['peak_mb'],
+            saved_ratio=sfa['saved_mb'] / summary[c]['saved_mb'])
+        r = result[f'sfa_vs_{c}']
+        lines.append(f'SFA (ours) vs {names[c]}: {r["speedup"]:.2f}x faster per step in wall time '
+                     f'({fmt(ratios)}), {r["speedup_cpu_time"]:.2f}x in CPU time '
+                     f'({fmt(cpu_ratios)}); peak training memory {r["memory_ratio"]:.2f}x '
+                     f'({result["memory_kind"]}); saved for backward {r["saved_ratio"]:.2f}x.')
     print()
     print_table(
-        ['neuron', 'timesteps', 'median step (ms)', 'min-max (ms)', 'median step CPU time (ms)',
+        ['config', 'median step (ms)', 'min-max (ms)', 'median step CPU time (ms)',
          'peak train mem (MB)', 'peak total (MB)', 'saved for backward (MB)'],
-        [[name, steps, f'{r["step_s"] * 1e3:.1f}',
-          f'{r["step_s_min"] * 1e3:.0f}-{r["step_s_max"] * 1e3:.0f}',
+        [[names[c], f'{r["step_s"] * 1e3:.1f}', f'{r["step_s_min"] * 1e3:.0f}-{r["step_s_max"] * 1e3:.0f}',
           f'{r["step_cpu_s"] * 1e3:.1f}', f'{r["peak_mb"]:.0f}', f'{r["peak_total_mb"]:.0f}',
-          f'{r["saved_mb"]:.1f}']
-         for name, steps, r in ((f'SFA D={args.D}', 1, sfa), (f'LIF T={args.T}', args.T, lif))])
-    fmt = lambda rs: ', '.join(f'{r:.2f}' for r in rs)  # noqa: E731
-    print(f'\nSFA vs LIF T={args.T}: {result["speedup"]:.2f}x faster per step in wall time '
-          f'(median of the per-round ratios {fmt(ratios)}), {result["speedup_cpu_time"]:.2f}x in '
-          f'CPU time ({fmt(cpu_ratios)}); peak training memory {result["memory_ratio"]:.2f}x '
-          f'({result["memory_kind"]}); activations saved for backward '
-          f'{result["saved_ratio"]:.2f}x.')
+          f'{r["saved_mb"]:.1f}'] for c, r in summary.items()])
+    print()
+    print('\n'.join(lines))
     write_json(args.out, result)
 
 

@@ -34,7 +34,8 @@ from ...checkpoint import (
 )
 from ...registry import register_model
 from ..layers import ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention, TokenMLP
-from ..neurons import SavedCounts, build_neuron, neuron_time_steps, repeat_over_time
+from ..neurons import build_neuron, neuron_time_steps, repeat_over_time
+from ..neurons.saved_counts import check_save_counts, saving_context
 
 # Published sizes: the embed dims are the only difference (heads 8, MLP ratio 4, blocks 1+1/2/6/2).
 ARCH_ZOO: Dict[str, dict] = {
@@ -136,10 +137,11 @@ class ESpikeFormer(BaseModule):
             nothing.
         norm_eval: keep every BN in eval mode during training (frozen statistics).
         with_cp: activation checkpointing of each block (saves memory, costs a recomputation).
-        save_counts: keep the neurons' outputs that layers save for backward as their integer
-            count codes (two per byte at ``D <= 14``) and the gradient windows as bits, instead of
-            float tensors (see :class:`~sdt_dense.models.neurons.SavedCounts`); gradients are
-            bit-identical. ``False`` saves float tensors as before (for comparison).
+        save_counts: what backward keeps of the spiking units: ``'recompute'`` (default) the
+            neurons' outputs as count codes (two per byte at ``D <= 14``), the gradient windows as
+            bits, and the conv and BN outputs as recipes run again in backward; ``True`` codes and
+            bits only; ``False`` float tensors (see :class:`~sdt_dense.models.neurons.SavedCounts`).
+            Gradients are the same bits in all three.
         init_cfg: mmengine init config; ``dict(type='Pretrained', checkpoint=PATH)`` loads a released
             classification checkpoint or one of our detectors/segmentors strictly (see
             :func:`load_pretrained`).
@@ -160,9 +162,9 @@ class ESpikeFormer(BaseModule):
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
                  init_cfg: Optional[dict] = None, pretrained: Optional[str] = None,
-                 save_counts: bool = True) -> None:
+                 save_counts: Union[bool, str] = 'recompute') -> None:
         super().__init__(init_cfg=pretrained_to_init_cfg(pretrained, init_cfg))
-        self.save_counts = save_counts
+        self.save_counts = check_save_counts(save_counts)
         self.arch_settings = resolve_arch(arch)
         C0, C1, C2, C3 = self.arch_settings['embed_dims']
         depths = self.arch_settings['depths']
@@ -235,7 +237,7 @@ class ESpikeFormer(BaseModule):
         if T > 1:  # multi-step neurons: time folded into the batch, (T * B, C, H, W)
             x = repeat_over_time(x, T)
         outs = []
-        with SavedCounts(self.save_counts and torch.is_grad_enabled()):
+        with saving_context(self.save_counts):
             for i in range(max(out_indices) + 1):
                 x = self._run_stage(i, x)
                 if i in out_indices:

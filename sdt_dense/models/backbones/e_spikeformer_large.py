@@ -48,7 +48,8 @@ from ...checkpoint import (
 )
 from ...registry import register_model
 from ..layers import ChannelScale, RepConv, SpikeConvBN, SpikeLinearAttention, TokenMLP, build_drop_path
-from ..neurons import SavedCounts, build_neuron, neuron_class, neuron_time_steps
+from ..neurons import build_neuron, neuron_class, neuron_time_steps
+from ..neurons.saved_counts import check_save_counts, saving_context
 
 # Published sizes. "83M" is the 512-wide model with the extra RepConv token branch (83.02 M
 # parameters with both classifier heads); "173M" is the 768-wide model without it (the authors
@@ -190,9 +191,11 @@ class ESpikeFormerLarge(BaseModule):
             classification checkpoint or one of our detectors/segmentors strictly.
         pretrained: deprecated spelling of that ``init_cfg`` (mmseg's ``EncoderDecoder`` passes
             its ``pretrained`` this way).
-        save_counts: keep the neurons' outputs that layers save for backward as count codes and
-            the gradient windows as bits (bit-identical gradients, see
-            :class:`~sdt_dense.models.neurons.SavedCounts`); ``False`` saves float tensors.
+        save_counts: what backward keeps of the spiking units: ``'recompute'`` (default) the
+            neurons' outputs as count codes (two per byte at ``D <= 14``), the gradient windows as
+            bits, and the conv and BN outputs as recipes run again in backward; ``True`` codes and
+            bits only; ``False`` float tensors (see :class:`~sdt_dense.models.neurons.SavedCounts`).
+            Gradients are the same bits in all three.
 
     Shape:
         input ``(B, in_channels, H, W)`` with any ``H, W``; outputs ``(B, C_i, H_i, W_i)`` with
@@ -210,9 +213,9 @@ class ESpikeFormerLarge(BaseModule):
                  attn_token_scale: Optional[int] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False,
                  init_cfg: Optional[dict] = None, pretrained: Optional[str] = None,
-                 save_counts: bool = True) -> None:
+                 save_counts: Union[bool, str] = 'recompute') -> None:
         super().__init__(init_cfg=pretrained_to_init_cfg(pretrained, init_cfg))
-        self.save_counts = save_counts
+        self.save_counts = check_save_counts(save_counts)
         self.arch_settings = resolve_arch(arch)
         C0, C1, C2 = self.arch_settings['embed_dims']
         depth = self.arch_settings['depth']
@@ -316,7 +319,7 @@ class ESpikeFormerLarge(BaseModule):
         if 4 in out_indices and self.extra_stride32 is None:
             raise ValueError('the stride-32 level (index 4) is only built when the constructor\'s '
                              'out_indices include 4')
-        with SavedCounts(self.save_counts and torch.is_grad_enabled()):
+        with saving_context(self.save_counts):
             feats = self._forward(x, last=max(out_indices))
         return tuple(feats[i] for i in out_indices)
 

@@ -15,7 +15,7 @@ the last fc, as in the published head (they are then the head's only non-spike-d
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
 from torch import nn
@@ -23,6 +23,7 @@ from torch import nn
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons.defaults import det_neuron_cfg
+from ..neurons.saved_counts import check_save_counts
 
 
 @register_model('mmdet')
@@ -33,6 +34,8 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
         neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)``.
         spiking_predictors: put neurons in front of ``fc_cls`` / ``fc_reg`` too. ``False``
             (default, as published) feeds them the real-valued last hidden fc output.
+        save_counts: what backward keeps of the spiking layers (``'recompute'``, ``True`` or
+            ``False``; see :class:`~sdt_dense.models.layers.SpikingLayer`); same gradients.
         *args, **kwargs: the arguments of mmdet's ``ConvFCBBoxHead`` (``num_shared_convs``,
             ``num_shared_fcs``, ``fc_out_channels``, ``norm_cfg``, ``bbox_coder``, losses ...).
 
@@ -42,19 +45,21 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
     """
 
     def __init__(self, *args, neuron_cfg: Optional[dict] = None,
-                 spiking_predictors: bool = False, **kwargs) -> None:
+                 spiking_predictors: bool = False, save_counts: Union[bool, str] = 'recompute',
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
+        self.save_counts = check_save_counts(save_counts)
         self.spiking_predictors = spiking_predictors
         for name in ('shared_convs', 'shared_fcs', 'cls_convs', 'cls_fcs', 'reg_convs',
                      'reg_fcs'):
-            setattr(self, name, nn.ModuleList(SpikingLayer(m, self.neuron_cfg)
+            setattr(self, name, nn.ModuleList(SpikingLayer(m, self.neuron_cfg, self.save_counts)
                                               for m in getattr(self, name)))
         if spiking_predictors:
             if self.with_cls:
-                self.fc_cls = SpikingLayer(self.fc_cls, self.neuron_cfg)
+                self.fc_cls = SpikingLayer(self.fc_cls, self.neuron_cfg, self.save_counts)
             if self.with_reg:
-                self.fc_reg = SpikingLayer(self.fc_reg, self.neuron_cfg)
+                self.fc_reg = SpikingLayer(self.fc_reg, self.neuron_cfg, self.save_counts)
         # ConvFCBBoxHead.forward applies self.relu after every fc; the neurons already clip at 0,
         # and without spiking predictors the published head also feeds them the raw fc output.
         self.relu = nn.Identity()

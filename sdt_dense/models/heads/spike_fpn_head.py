@@ -15,7 +15,7 @@ applied (the published code disabled dropout globally), the first conv of a leve
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn import ConvModule
@@ -27,6 +27,7 @@ from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
 from ..neurons.defaults import SEG_NEURON
+from ..neurons.saved_counts import check_save_counts, saving_context
 
 
 def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[int]) -> None:
@@ -56,6 +57,8 @@ class SpikeFPNHead(FPNHead):
             by ``D``, as the published head with ``T = 4``).
         act_cfg: activation after each norm; ``None`` (default, published): the next neuron
             already clips at 0.
+        save_counts: what backward keeps of the spiking layers (``'recompute'``, ``True`` or
+            ``False``; see :class:`~sdt_dense.models.layers.SpikingLayer`); same gradients.
         **kwargs: arguments of mmseg's ``BaseDecodeHead`` (``in_channels``, ``channels``,
             ``num_classes``, ``in_index``, ``dropout_ratio``, ``norm_cfg``, ``conv_cfg``,
             ``loss_decode``, ``align_corners`` ...).
@@ -66,19 +69,22 @@ class SpikeFPNHead(FPNHead):
     """
 
     def __init__(self, feature_strides: Sequence[int], neuron_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None, **kwargs) -> None:
+                 act_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute',
+                 **kwargs) -> None:
         check_feature_strides(feature_strides, kwargs.get('in_channels'))
         super().__init__(list(feature_strides), act_cfg=act_cfg, **kwargs)
         self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
+        self.save_counts = check_save_counts(save_counts)
         for scale_head in self.scale_heads:
             for idx, module in enumerate(scale_head):
                 if isinstance(module, ConvModule):
-                    scale_head[idx] = SpikingLayer(module, self.neuron_cfg)
+                    scale_head[idx] = SpikingLayer(module, self.neuron_cfg, self.save_counts)
         self.out_neuron = build_neuron(self.neuron_cfg)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tensor:
         self._check_inputs(self._transform_inputs(inputs))
-        return super().forward(inputs)
+        with saving_context(self.save_counts):
+            return super().forward(inputs)
 
     def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
              train_cfg: ConfigType) -> dict:

@@ -10,7 +10,7 @@ the published head wrapped them and silently lost that initialisation.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
 from torch import Tensor, nn
@@ -19,6 +19,7 @@ from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
 from ..neurons.defaults import det_neuron_cfg
+from ..neurons.saved_counts import check_save_counts, saving_context
 
 
 @register_model('mmdet')
@@ -30,25 +31,34 @@ class SpikeFCNMaskHead(FCNMaskHead):
         **kwargs: the arguments of mmdet's ``FCNMaskHead``. ``upsample_cfg`` may be ``deconv``
             (default; gets a neuron), ``nearest``, ``bilinear`` or ``None`` (no synapses, so no
             neuron). ``carafe`` is refused: its kernel predictor is not a single synaptic layer.
+        save_counts: what backward keeps of the spiking layers (``'recompute'``, ``True`` or
+            ``False``; see :class:`~sdt_dense.models.layers.SpikingLayer`); same gradients.
 
     Shape:
         ``forward``: ``(R, in_channels, S, S)`` -> mask logits ``(R, num_classes, 2S, 2S)``
         (deconv).
     """
 
-    def __init__(self, neuron_cfg: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self, neuron_cfg: Optional[dict] = None,
+                 save_counts: Union[bool, str] = 'recompute', **kwargs) -> None:
         upsample = kwargs.get('upsample_cfg', dict(type='deconv'))
         if upsample is not None and upsample.get('type') == 'carafe':
             raise ValueError('SpikeFCNMaskHead does not support upsample_cfg type "carafe"; use '
                              '"deconv", "nearest", "bilinear" or None')
         super().__init__(**kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
-        self.convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.convs)
+        self.save_counts = check_save_counts(save_counts)
+        self.convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg, self.save_counts)
+                                   for m in self.convs)
         self.upsample_neuron = (build_neuron(self.neuron_cfg)
                                 if self.upsample_method == 'deconv' else None)
         self.logits_neuron = build_neuron(self.neuron_cfg)
 
     def forward(self, x: Tensor) -> Tensor:
+        with saving_context(self.save_counts):
+            return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         for conv in self.convs:
             x = conv(x)
         if self.upsample is not None:

@@ -17,7 +17,7 @@ for the predictors and no weight gradient anywhere in the head (measured on the 
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from mmdet.models.dense_heads import RetinaHead
 from torch import nn
@@ -25,6 +25,7 @@ from torch import nn
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons.defaults import det_neuron_cfg
+from ..neurons.saved_counts import check_save_counts
 
 #: Kaiming for the stacked convs (they feed neurons); predictors as mmdet's RetinaHead.
 SPIKE_RETINA_INIT = dict(type='Kaiming', layer='Conv2d',
@@ -40,6 +41,8 @@ class SpikeRetinaHead(RetinaHead):
         num_classes: number of object classes.
         in_channels: channels of the input feature maps.
         neuron_cfg: neuron config; SFA settings override ``dict(type='SFA', D=4, norm=1)``.
+        save_counts: what backward keeps of the spiking layers (``'recompute'``, ``True`` or
+            ``False``; see :class:`~sdt_dense.models.layers.SpikingLayer`); same gradients.
         **kwargs: the arguments of mmdet's ``RetinaHead`` (``stacked_convs``, ``feat_channels``,
             ``anchor_generator``, losses ...).
         init_cfg: default :data:`SPIKE_RETINA_INIT`.
@@ -49,16 +52,19 @@ class SpikeRetinaHead(RetinaHead):
     """
 
     def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = SPIKE_RETINA_INIT, **kwargs) -> None:
+                 init_cfg: Optional[dict] = SPIKE_RETINA_INIT,
+                 save_counts: Union[bool, str] = 'recompute', **kwargs) -> None:
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
+        self.save_counts = check_save_counts(save_counts)
         super().__init__(num_classes, in_channels, init_cfg=init_cfg, **kwargs)
 
     def _init_layers(self) -> None:
         super()._init_layers()
-        self.cls_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.cls_convs)
-        self.reg_convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg) for m in self.reg_convs)
-        self.retina_cls = SpikingLayer(self.retina_cls, self.neuron_cfg)
-        self.retina_reg = SpikingLayer(self.retina_reg, self.neuron_cfg)
+        cfg, saving = self.neuron_cfg, self.save_counts
+        self.cls_convs = nn.ModuleList(SpikingLayer(m, cfg, saving) for m in self.cls_convs)
+        self.reg_convs = nn.ModuleList(SpikingLayer(m, cfg, saving) for m in self.reg_convs)
+        self.retina_cls = SpikingLayer(self.retina_cls, cfg, saving)
+        self.retina_reg = SpikingLayer(self.retina_reg, cfg, saving)
 
 
 __all__: List[str] = ['SPIKE_RETINA_INIT', 'SpikeRetinaHead']

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from ..neurons import build_neuron
+from ..neurons.saved_counts import note_recompute
 from .spike_conv_bn import SpikeConvBN
 from .spike_matmul import SpikeMatMul
 
@@ -57,7 +59,10 @@ class SpikeDrivenSelfAttention(nn.Module):
         # transpose are layout ops on the non-leading dims, so the slices reach the products
         # tagged and SpikeMatMul multiplies them slice by slice (binary x binary for k^T v).
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
-        kv = self.kv_matmul(k.transpose(-1, -2), v)
+        k_t = k.transpose(-1, -2)
+        kv = self.kv_matmul(k_t, v)
+        # save_counts='recompute': q (k^T v) keeps a recipe of k^T v, read from the codes of k, v
+        note_recompute(kv, torch.matmul, (k_t, v))
         out = self.qkv_matmul(q, kv) * self.scale  # (B, h, N, dv)
         out = out.transpose(-1, -2).reshape(B, -1, H, W)
         return self.proj(out)

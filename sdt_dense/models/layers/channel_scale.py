@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..neurons.saved_counts import note_recompute
+
 
 class ChannelScale(nn.Module):
     """Layer scale ``x * gamma`` with ``gamma`` of shape ``(C,)`` broadcast over dim 1.
@@ -20,7 +22,11 @@ class ChannelScale(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), float(init_value)))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * self.gamma.view(-1, *([1] * (x.dim() - 2)))
+        gamma = self.gamma.view(-1, *([1] * (x.dim() - 2)))
+        out = x * gamma
+        # save_counts='recompute': a drop-path product saves this output; keep it as a recipe
+        note_recompute(out, lambda y, g=gamma: y * g, (x,), (self.gamma,))
+        return out
 
     def extra_repr(self) -> str:
         return f'dim={self.gamma.numel()}'

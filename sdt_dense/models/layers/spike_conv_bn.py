@@ -6,7 +6,9 @@ from typing import Optional
 from torch import Tensor, nn
 
 from ..neurons import build_neuron
+from ..neurons.saved_counts import recompute_active
 from .norm import build_norm
+from .recompute import note_batch_norm, note_synapse
 
 
 class SpikeConvBN(nn.Module):
@@ -37,4 +39,12 @@ class SpikeConvBN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.neuron is not None:
             x = self.neuron(x)
-        return self.bn(self.conv(x))
+        y = self.conv(x)
+        if recompute_active() is None:
+            return self.bn(y)
+        # save_counts='recompute': BN keeps a recipe for y (the conv of saved codes), and whoever
+        # saves the BN output (a second conv, a layer scale) keeps a recipe for it
+        note_synapse(y, self.conv, x)
+        out = self.bn(y)
+        note_batch_norm(out, self.bn, y)
+        return out

@@ -16,7 +16,7 @@ with ``neuron_cfg=dict(type='SFA', D=4, norm=1, eval_ceiling=1)``.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from mmdet.models.necks import FPN
 
@@ -36,9 +36,9 @@ class SpikeFPN(SpikingPyramidMixin, FPN):
         neuron_cfg: neuron in front of every lateral, output and extra conv (one neuron object per
             conv); SFA settings override :data:`DET_NEURON` (see :func:`det_neuron_cfg`), e.g.
             ``dict(eval_ceiling=1)`` for the published binary-at-test-time behaviour.
-        save_counts: keep the neurons' outputs that the convs save for backward as count codes
-            (bit-identical gradients, see :class:`~sdt_dense.models.neurons.SavedCounts`);
-            ``False`` saves float tensors.
+        save_counts: what backward keeps of the spiking layers: ``'recompute'`` (default) count
+            codes, bit masks and recomputed norm inputs, ``True`` codes and bit masks, ``False``
+            float tensors (see :class:`~sdt_dense.models.neurons.SavedCounts`); same gradients.
         **kwargs: the other arguments of mmdet's ``FPN`` (``start_level``, ``end_level``,
             ``add_extra_convs``, ``conv_cfg``, ``norm_cfg``, ``act_cfg``, ``upsample_cfg``,
             ``init_cfg``). ``relu_before_extra_convs`` changes nothing: the neuron clips at 0.
@@ -49,13 +49,12 @@ class SpikeFPN(SpikingPyramidMixin, FPN):
     """
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
-                 neuron_cfg: Optional[dict] = None, save_counts: bool = True,
+                 neuron_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute',
                  **kwargs) -> None:
         check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, **kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
-        self._add_neurons(self.neuron_cfg)
-        self.save_counts = save_counts
+        self._add_neurons(self.neuron_cfg, save_counts)
 
 
 

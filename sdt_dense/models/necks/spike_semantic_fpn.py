@@ -14,7 +14,7 @@ extra levels, ``upsample_cfg``) is honoured.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from mmseg.models.necks import FPN
 
@@ -38,9 +38,9 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
             convs with bias and no norm.
         act_cfg: activation after the norm; ``None`` (default, published) since the next neuron
             already clips at 0.
-        save_counts: keep the neurons' outputs that the convs save for backward as count codes
-            (bit-identical gradients, see :class:`~sdt_dense.models.neurons.SavedCounts`);
-            ``False`` saves float tensors.
+        save_counts: what backward keeps of the spiking layers: ``'recompute'`` (default) count
+            codes, bit masks and recomputed norm inputs, ``True`` codes and bit masks, ``False``
+            float tensors (see :class:`~sdt_dense.models.neurons.SavedCounts`); same gradients.
         **kwargs: the other arguments of mmseg's ``FPN`` (``start_level``, ``end_level``,
             ``add_extra_convs``, ``conv_cfg``, ``upsample_cfg``, ``init_cfg`` ...).
 
@@ -51,14 +51,13 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
 
     def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None, save_counts: bool = True,
+                 act_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute',
                  **kwargs) -> None:
         check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg,
                          act_cfg=act_cfg, **kwargs)
         self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
-        self._add_neurons(self.neuron_cfg)
-        self.save_counts = save_counts
+        self._add_neurons(self.neuron_cfg, save_counts)
 
 
 

@@ -2,13 +2,12 @@
 every lateral/output conv of the toolbox's FPN, and input validation before its forward."""
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, Union
 
-import torch
 from torch import Tensor, nn
 
 from ..layers import SpikingLayer
-from ..neurons import SavedCounts
+from ..neurons.saved_counts import check_save_counts, saving_context
 
 
 def check_pyramid_args(in_channels: Sequence[int], num_outs: int, start_level: int = 0) -> None:
@@ -28,12 +27,15 @@ class SpikingPyramidMixin:
     in_channels: Sequence[int]
     #: keep the neurons' outputs that the convs save for backward as count codes (see
     #: :class:`~sdt_dense.models.neurons.SavedCounts`); set by the neck's ``save_counts`` argument
-    save_counts: bool = True
+    save_counts: Union[bool, str] = 'recompute'
 
-    def _add_neurons(self, neuron_cfg: dict) -> None:
+    def _add_neurons(self, neuron_cfg: dict, save_counts: Union[bool, str]) -> None:
         """Give each lateral and output ConvModule its own neuron; the FPN forward is reused."""
-        self.lateral_convs = nn.ModuleList(SpikingLayer(m, neuron_cfg) for m in self.lateral_convs)
-        self.fpn_convs = nn.ModuleList(SpikingLayer(m, neuron_cfg) for m in self.fpn_convs)
+        self.save_counts = check_save_counts(save_counts)
+        self.lateral_convs = nn.ModuleList(SpikingLayer(m, neuron_cfg, save_counts)
+                                           for m in self.lateral_convs)
+        self.fpn_convs = nn.ModuleList(SpikingLayer(m, neuron_cfg, save_counts)
+                                       for m in self.fpn_convs)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         if len(inputs) != len(self.in_channels):
@@ -43,5 +45,5 @@ class SpikingPyramidMixin:
             if x.dim() != 4 or x.shape[1] != c:
                 raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
                                  f'{tuple(x.shape)}')
-        with SavedCounts(self.save_counts and torch.is_grad_enabled()):
+        with saving_context(self.save_counts):
             return super().forward(tuple(inputs))

@@ -21,6 +21,16 @@ sign of an input ``-0.0``), which gets the extra code ``ceiling + 1`` so that it
 restored too; the rebuild ``code.to(dtype) / norm`` repeats the forward's division, the same
 elementwise operation on the same values.
 
+Recomputation (``recompute=True``, the switch value ``save_counts='recompute'``): a layer that
+computes a tensor from registered tensors with no side effect -- the conv after a neuron, the BN
+after that conv, a product of spike matrices -- registers its output with :func:`note_recompute`
+and the function that made it. Whoever saves that output (BN saves its input, a layer scale or a
+second conv saves a BN output, ``q (k^T v)`` saves ``k^T v``) then keeps nothing but the recipe;
+backward runs the same function on the rebuilt inputs, under the autocast state of the forward, and
+gets the same bits (the same deterministic kernel on the same values; on CUDA, cuDNN may choose
+another algorithm, so there the result is equal within float tolerance). Parameters and buffers the
+function reads are checked unchanged (version counters) when it runs again.
+
 Bypassed (saved as today) where it cannot compose: under other saved-tensor hooks already in force
 (activation checkpointing of an outer region, profilers that count saved tensors), inside
 ``torch.compile`` tracing, and for anything but the SFA neuron's outputs (LIF spikes, real-valued
@@ -31,13 +41,18 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ['SavedCounts', 'note_counts', 'observe_saved', 'saved_storage', 'PackedCounts',
-           'PackedBits', 'CountsView']
+__all__ = ['SAVE_COUNTS_MODES', 'SavedCounts', 'check_save_counts', 'saving_context',
+           'set_save_counts', 'note_counts', 'note_recompute', 'recompute_active', 'saving_active',
+           'observe_saved', 'saved_storage', 'saved_storages', 'PackedCounts', 'PackedBits',
+           'PackedRecompute', 'CountsView', 'RecomputedView']
+
+#: values of the models' ``save_counts`` switch: float tensors, count codes, codes + recomputation
+SAVE_COUNTS_MODES = (False, True, 'recompute')
 
 _state = threading.local()
 # Largest ceiling whose codes (0..ceiling, plus the negative-zero code) fit a nibble / a byte.
@@ -120,14 +135,66 @@ def _decode_table(ceiling: int, norm: float, nibbles: bool, dtype: torch.dtype,
 
 
 class CountsView:
-    """What a layer saved: a view ``(size, stride, offset)`` of a neuron output's storage."""
+    """What a layer saved: a view ``(size, stride, offset)`` of a registered tensor's storage, kept
+    as the packed form of that tensor (:class:`PackedCounts` or :class:`PackedRecompute`)."""
 
-    def __init__(self, source: PackedCounts, t: Tensor) -> None:
+    def __init__(self, source: Union['PackedCounts', 'PackedRecompute'], t: Tensor) -> None:
         self.source = source
         self.size, self.stride, self.offset = t.size(), t.stride(), t.storage_offset()
 
     def unpack(self) -> Tensor:
         return self.source.rebuild().as_strided(self.size, self.stride, self.offset)
+
+
+class RecomputedView(CountsView):
+    """A saved view of a tensor that backward recomputes (see :class:`PackedRecompute`)."""
+
+
+def _autocast_state(device: torch.device) -> Tuple[str, bool, torch.dtype]:
+    kind = device.type if device.type in ('cpu', 'cuda') else 'cpu'
+    return kind, torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind)
+
+
+class PackedRecompute:
+    """The recipe of a registered tensor: ``fn(*sources)``, run again in backward.
+
+    Attributes:
+        sources: ``(packed, size, stride, offset)`` per argument: a :class:`PackedCounts` or another
+            :class:`PackedRecompute` and the view of it that ``fn`` read.
+        guards: ``(tensor, version)`` of the parameters and buffers ``fn`` reads; they must be
+            unchanged when it runs again.
+    """
+
+    nbytes = 0  # keeps no tensor data of its own: its sources are what the layers save anyway
+
+    def __init__(self, fn: Callable[..., Tensor], sources: list, guards: Sequence[tuple],
+                 numel: int, shape: torch.Size, dtype: torch.dtype, autocast: tuple) -> None:
+        self.fn, self.sources, self.guards = fn, sources, guards
+        self.numel, self.shape, self.dtype, self.autocast = numel, shape, dtype, autocast
+        self._rebuilt: Optional[weakref.ref] = None
+
+    def rebuild(self) -> Tensor:
+        """The tensor, flat ``(n,)`` in its storage order, from the same function on the same
+        inputs."""
+        cached = self._rebuilt() if self._rebuilt is not None else None
+        if cached is not None:
+            return cached
+        for t, version in self.guards:
+            if t._version != version:
+                raise RuntimeError(
+                    'a parameter or buffer read by a recomputed layer was modified in place between '
+                    'forward and backward; set save_counts=True (no recomputation) for this model')
+        args = [src.rebuild().as_strided(size, stride, offset)
+                for src, size, stride, offset in self.sources]
+        kind, enabled, dtype = self.autocast
+        with torch.no_grad(), torch.autocast(kind, dtype=dtype, enabled=enabled):
+            out = self.fn(*args)
+        if out.shape != self.shape or out.dtype != self.dtype:
+            raise RuntimeError(f'recomputation gave {tuple(out.shape)} {out.dtype}, the forward '
+                               f'gave {tuple(self.shape)} {self.dtype}')
+        out = out.contiguous().view(-1)
+        self._rebuilt = weakref.ref(out)
+        return out
 
 
 class PackedBits:
@@ -167,6 +234,7 @@ class _Entry:
     def __init__(self, out: Tensor, codes: Tensor, ceiling: int, norm: float,
                  nibbles: bool) -> None:
         self.dtype, self.device, self.version = out.dtype, out.device, out._version
+        self.shape = out.shape
         self.codes, self.ceiling, self.norm, self.nibbles = codes, ceiling, norm, nibbles
         self.packed: Optional[PackedCounts] = None
 
@@ -184,6 +252,28 @@ class _Entry:
         return self.packed
 
 
+class _RecomputeEntry:
+    """A registered tensor that backward recomputes: ``fn`` of views of registered tensors."""
+
+    def __init__(self, out: Tensor, fn: Callable[..., Tensor], sources: list,
+                 guards: Sequence[Tensor]) -> None:
+        self.dtype, self.device, self.version = out.dtype, out.device, out._version
+        self.shape = out.shape
+        self.fn, self.sources = fn, sources
+        self.guards = tuple((g, g._version) for g in guards)
+        self.autocast = _autocast_state(out.device)
+        self.packed: Optional[PackedRecompute] = None
+
+    def pack(self) -> PackedRecompute:
+        if self.packed is None:
+            sources = [(entry.pack(), size, stride, offset)
+                       for entry, size, stride, offset in self.sources]
+            self.packed = PackedRecompute(self.fn, sources, self.guards, self.shape.numel(),
+                                          self.shape, self.dtype, self.autocast)
+            self.sources = None
+        return self.packed
+
+
 class SavedCounts:
     """Context manager: within it, saved neuron outputs are kept as count codes, masks as bits.
 
@@ -192,15 +282,20 @@ class SavedCounts:
         nibbles: two codes per byte when the neuron's ceiling is at most 14 (``D = 4``: yes).
         bits: store saved ``bool`` tensors (the neurons' gradient windows) 8 per byte.
         observer: called with each object the pack hook returns (a tensor passed through, or a
-            :class:`CountsView` / :class:`PackedBits`), for measuring what autograd keeps.
+            :class:`CountsView` / :class:`RecomputedView` / :class:`PackedBits`), for measuring
+            what autograd keeps.
+        recompute: also keep the outputs registered with :func:`note_recompute` as recipes, run
+            again in backward, instead of float tensors.
 
     Use it around the forward pass of a training step; backward may run after it has exited (the
     packed activations live in the autograd graph). Re-entrant use nests (the inner one wins).
     """
 
     def __init__(self, enabled: bool = True, nibbles: bool = True, bits: bool = True,
-                 observer: Optional[Callable[[object], None]] = None) -> None:
+                 observer: Optional[Callable[[object], None]] = None,
+                 recompute: bool = False) -> None:
         self.enabled = enabled
+        self.recompute = recompute
         self.nibbles = nibbles
         self.bits = bits
         self.observer = observer
@@ -244,15 +339,14 @@ class SavedCounts:
         """Whether this context installed its hooks (``False`` when disabled or bypassed)."""
         return self._hooks is not None
 
-    # -- registration (the neuron's side) ---------------------------------------------------------
-    def register(self, out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
-        if ceiling > _BYTE_MAX_CEILING or out.numel() == 0 or not out.is_contiguous() \
-                or out.storage_offset() != 0 \
-                or out.untyped_storage().nbytes() != out.numel() * out.element_size():
-            return  # the codes could not mirror the storage one to one
-        codes = counts.to(torch.uint8)
-        codes.add_(torch.signbit(counts), alpha=ceiling + 1)  # -0.0 keeps its sign: 0 + c + 1
-        entry = _Entry(out, codes, ceiling, norm, self.nibbles and ceiling <= _NIBBLE_MAX_CEILING)
+    # -- registration (the layers' side) ---------------------------------------------------------
+    @staticmethod
+    def _mirrorable(out: Tensor) -> bool:
+        """Whether a flat rebuild of ``out`` can stand for its storage one to one."""
+        return out.numel() > 0 and out.is_contiguous() and out.storage_offset() == 0 \
+            and out.untyped_storage().nbytes() == out.numel() * out.element_size()
+
+    def _add(self, out: Tensor, entry: Union[_Entry, _RecomputeEntry]) -> None:
         key = out.untyped_storage().data_ptr()
         registry = self._registry
 
@@ -263,6 +357,41 @@ class SavedCounts:
 
         registry[key] = (entry, weakref.ref(out, forget))
 
+    def _lookup(self, t: Tensor) -> Optional[Union[_Entry, _RecomputeEntry]]:
+        """The live entry whose storage ``t`` views, unchanged since it was registered."""
+        found = self._registry.get(t.untyped_storage().data_ptr())
+        if found is None:
+            return None
+        entry, ref = found
+        # alive (so the address is still its storage), same dtype, no in-place write
+        if ref() is not None and t.dtype == entry.dtype and t.device == entry.device \
+                and t._version == entry.version:
+            return entry
+        return None
+
+    def register(self, out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
+        if ceiling > _BYTE_MAX_CEILING or not self._mirrorable(out):
+            return  # the codes could not mirror the storage one to one
+        codes = counts.to(torch.uint8)
+        codes.add_(torch.signbit(counts), alpha=ceiling + 1)  # -0.0 keeps its sign: 0 + c + 1
+        self._add(out, _Entry(out, codes, ceiling, norm,
+                              self.nibbles and ceiling <= _NIBBLE_MAX_CEILING))
+
+    def register_recompute(self, out: Tensor, fn: Callable[..., Tensor],
+                           inputs: Sequence[Tensor], guards: Sequence[Tensor]) -> bool:
+        """Register ``out == fn(*inputs)`` if every input views a registered tensor; returns
+        whether it did."""
+        if not self.recompute or not self._mirrorable(out):
+            return False
+        sources = []
+        for t in inputs:
+            entry = self._lookup(t)
+            if entry is None:
+                return False
+            sources.append((entry, t.size(), t.stride(), t.storage_offset()))
+        self._add(out, _RecomputeEntry(out, fn, sources, guards))
+        return True
+
     # -- hooks ------------------------------------------------------------------------------------
     def _pack(self, t: Tensor) -> Union[Tensor, CountsView, PackedBits]:
         packed: Union[Tensor, CountsView, PackedBits] = t
@@ -270,13 +399,11 @@ class SavedCounts:
             if self.bits and t.numel() >= _MIN_BITS:
                 packed = PackedBits(t)
         elif t.is_floating_point() and t.numel():
-            found = self._registry.get(t.untyped_storage().data_ptr())
-            if found is not None:
-                entry, ref = found
-                # alive (so the address is still its storage), same dtype, no in-place write
-                if ref() is not None and t.dtype == entry.dtype and t.device == entry.device \
-                        and t._version == entry.version:
-                    packed = CountsView(entry.pack(), t)
+            entry = self._lookup(t)
+            if isinstance(entry, _Entry):
+                packed = CountsView(entry.pack(), t)
+            elif entry is not None:
+                packed = RecomputedView(entry.pack(), t)
         if self.observer is not None:
             self.observer(packed)
         if self._outer_observer is not None:
@@ -297,10 +424,87 @@ def note_counts(out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
         ctx.register(out, counts, ceiling, norm)
 
 
+def check_save_counts(value: Union[bool, str]) -> Union[bool, str]:
+    """Validate a model's ``save_counts`` switch (one of :data:`SAVE_COUNTS_MODES`)."""
+    if not any(value is m or (isinstance(m, str) and value == m) for m in SAVE_COUNTS_MODES):
+        raise ValueError(f'save_counts must be one of {SAVE_COUNTS_MODES} (False: float tensors, '
+                         f'True: count codes, "recompute": codes and recomputed conv/BN outputs), '
+                         f'got {value!r}')
+    return value
+
+
+def set_save_counts(model: torch.nn.Module, save_counts: Union[bool, str]) -> torch.nn.Module:
+    """Set the ``save_counts`` switch of every module of ``model`` that has one (backbone, neck,
+    heads, their spiking layers); returns ``model``."""
+    check_save_counts(save_counts)
+    for module in model.modules():
+        if hasattr(module, 'save_counts'):
+            module.save_counts = save_counts
+    return model
+
+
+def saving_context(save_counts: Union[bool, str]) -> 'SavedCounts':
+    """The :class:`SavedCounts` context a model's forward opens for its ``save_counts`` switch;
+    a no-op without gradients (eval, inference)."""
+    return SavedCounts(bool(save_counts) and torch.is_grad_enabled(),
+                       recompute=save_counts == 'recompute')
+
+
+def saving_active() -> Optional['SavedCounts']:
+    """The :class:`SavedCounts` whose hooks are the innermost in force now, else ``None``."""
+    return _active()
+
+
+def recompute_active() -> Optional['SavedCounts']:
+    """The innermost :class:`SavedCounts` if it recomputes, else ``None``: a layer asks this before
+    it builds the function it would register (so eval and inference pay nothing)."""
+    ctx = _active()
+    return ctx if ctx is not None and ctx.recompute else None
+
+
+def note_recompute(out: Tensor, fn: Callable[..., Tensor], inputs: Sequence[Tensor],
+                   guards: Sequence[Tensor] = ()) -> bool:
+    """Register ``out``, computed as ``fn(*inputs)`` with no side effect, for recomputation.
+
+    Args:
+        out: the result, as the forward computed it.
+        fn: a function that gives ``out`` again, bit for bit, from equal inputs (e.g. a conv's
+            ``forward`` bound method, which bypasses the module's hooks).
+        inputs: tensors that view registered tensors (neuron outputs, or other recomputable
+            results); if one does not, nothing is registered and ``out`` is saved as usual.
+        guards: the parameters and buffers ``fn`` reads (checked unchanged when it runs again).
+
+    Returns whether ``out`` was registered. A no-op (``False``) unless a recomputing
+    :class:`SavedCounts` is the innermost saved-tensor hook.
+    """
+    ctx = recompute_active()
+    return ctx is not None and ctx.register_recompute(out, fn, inputs, guards)
+
+
+def saved_storages(packed: Union[Tensor, CountsView, PackedBits]) -> list:
+    """``[(key, nbytes), ...]``: every allocation one saved object keeps alive (a recomputed view
+    keeps the packed codes its recipe reads). Equal keys are one allocation (count it once)."""
+    if isinstance(packed, CountsView) and isinstance(packed.source, PackedRecompute):
+        out, todo = [], [packed.source]
+        while todo:
+            recipe = todo.pop()
+            out.append((('recompute', id(recipe)), 0))
+            for src, *_ in recipe.sources:
+                if isinstance(src, PackedRecompute):
+                    todo.append(src)
+                else:
+                    out.append((('codes', id(src)), src.nbytes))
+        return out
+    return [saved_storage(packed)]
+
+
 def saved_storage(packed: Union[Tensor, CountsView, PackedBits]) -> tuple:
     """``(key, nbytes)`` of what autograd keeps for one saved object: the storage of a tensor
     (key: its address), the shared codes of a :class:`CountsView`, the bits of a
-    :class:`PackedBits`. Equal keys are one allocation (count it once)."""
+    :class:`PackedBits`, nothing for a recomputed view (see :func:`saved_storages`). Equal keys
+    are one allocation (count it once)."""
+    if isinstance(packed, RecomputedView):
+        return ('recompute', id(packed.source)), 0
     if isinstance(packed, CountsView):
         return ('codes', id(packed.source)), packed.source.nbytes
     if isinstance(packed, PackedBits):
