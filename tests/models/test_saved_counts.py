@@ -1,6 +1,8 @@
-"""Saved activations at the spike representation's size (``SavedCounts``, backbone ``save_counts``):
-what is stored, that it rebuilds bit for bit, and that gradients are bit-identical with it on and off
-(E-SpikeFormer ``m``, with_cp, bf16 autocast, LIF, DDP, the toy Mask R-CNN)."""
+"""Saved activations at the spike representation's size (``SavedCounts``, the ``save_counts``
+switch): what is stored, that it rebuilds or recomputes bit for bit, and that gradients are
+bit-identical with ``save_counts`` ``False``, ``True`` and ``'recompute'`` (E-SpikeFormer ``m``,
+with_cp, bf16 autocast, LIF, DDP, D=8, float64, the Large family, the toy Mask R-CNN and the
+segmentation neck)."""
 from __future__ import annotations
 
 import random
@@ -12,7 +14,14 @@ import torch.nn.functional as F
 
 from sdt_dense.models.backbones.e_spikeformer import ESpikeFormer
 from sdt_dense.models.neurons import SavedCounts, SFANeuron, sfa_quantise
-from sdt_dense.models.neurons.saved_counts import CountsView, PackedBits, observe_saved, saved_storage
+from sdt_dense.models.neurons.saved_counts import (
+    CountsView,
+    PackedBits,
+    RecomputedView,
+    observe_saved,
+    saved_storage,
+    set_save_counts,
+)
 
 
 def bits_of(t: torch.Tensor) -> torch.Tensor:
@@ -157,14 +166,18 @@ def backbone_grads(model, x, amp: bool = False):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def assert_grads_bit_identical(model, run):
-    model.save_counts = False
+def assert_grads_bit_identical(model, run, modes=(True, 'recompute')):
+    """Gradients with every ``save_counts`` mode equal those of ``False`` bit for bit (every
+    trainable parameter has one)."""
+    set_save_counts(model, False)
     ref = run()
-    model.save_counts = True
-    new = run()
-    assert ref.keys() == new.keys() and len(ref) == sum(p.requires_grad for p in model.parameters())
-    for name in ref:
-        assert torch.equal(bits_of(ref[name]), bits_of(new[name])), name
+    assert len(ref) == sum(p.requires_grad for p in model.parameters())
+    for mode in modes:
+        set_save_counts(model, mode)
+        new = run()
+        assert ref.keys() == new.keys()
+        for name in ref:
+            assert torch.equal(bits_of(ref[name]), bits_of(new[name])), (mode, name)
 
 
 @pytest.mark.slow
@@ -243,26 +256,20 @@ def test_toy_mask_rcnn_gradients_bit_identical():
         total.backward()
         return {n: p.grad.clone() for n, p in detector.named_parameters() if p.grad is not None}
 
-    switched = (detector.backbone, detector.neck)  # the SpikeFPN saves counts too
-
     def saved_kinds():
         kinds = set()
         with observe_saved(lambda obj: kinds.add(type(obj).__name__)):
             detector.neck([torch.randn(1, c, 8, 8) for c in detector.neck.in_channels])
         return kinds - {'Parameter'}  # weights are saved as they are
 
-    for m in switched:
-        m.save_counts = False
+    set_save_counts(detector, False)
     assert saved_kinds() == {'Tensor'}  # float activations
-    ref = grads()
-    for m in switched:
-        m.save_counts = True
+    set_save_counts(detector, True)
     assert 'CountsView' in saved_kinds()
-    new = grads()
-    assert ref.keys() == new.keys() and len(ref) > 100
-    assert any(n.startswith('backbone.') for n in ref) and any(n.startswith('neck.') for n in ref)
-    for name in ref:
-        assert torch.equal(bits_of(ref[name]), bits_of(new[name])), name
+    assert_grads_bit_identical(detector, grads)
+    ref = grads()
+    assert len(ref) > 100 and {n.split('.')[0] for n in ref} >= {'backbone', 'neck', 'rpn_head',
+                                                                 'roi_head'}
 
 
 @pytest.mark.slow
