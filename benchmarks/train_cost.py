@@ -87,7 +87,10 @@ def build_authors_model(args: argparse.Namespace) -> torch.nn.Module:
     except ImportError as e:
         raise SystemExit(f'the authors\' model file needs {e.name!r}: pip install --target DEPS '
                          f'einops torchinfo, then pass --authors-deps DEPS') from e
-    return getattr(module, AUTHORS_ARCHS[args.arch])(num_classes=args.num_classes)
+    model = getattr(module, AUTHORS_ARCHS[args.arch])()  # 1000 classes, fixed in their constructors
+    if args.num_classes != 1000:
+        raise SystemExit('--num-classes: the authors\' constructors fix 1000 classes')
+    return model
 
 
 def neuron_cfg(config: str, args: argparse.Namespace) -> dict:

@@ -46,6 +46,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from .bitwise import count_codes, pack_bits, unpack_bits
+
 __all__ = ['SAVE_COUNTS_MODES', 'SavedCounts', 'check_save_counts', 'saving_context',
            'set_save_counts', 'note_counts', 'note_recompute', 'recompute_active', 'saving_active',
            'observe_saved', 'saved_storage', 'saved_storages', 'PackedCounts', 'PackedBits',
@@ -200,55 +202,30 @@ class PackedRecompute:
 class PackedBits:
     """A saved ``bool`` tensor, 8 elements per byte (values only; unpacked contiguous)."""
 
-    _TABLES: Dict[torch.device, Tensor] = {}
-
     def __init__(self, t: Tensor) -> None:
         self.shape = t.shape
         self.numel = t.numel()
-        flat = t.reshape(-1)
-        pad = (-self.numel) % 8
-        if pad:
-            flat = torch.cat((flat, flat.new_zeros(pad)))
-        b = flat.view(torch.uint8).view(-1, 8)  # bool is one byte, 0 or 1
-        bits = b[:, 0].clone()
-        for i in range(1, 8):
-            bits |= b[:, i] << i
-        self.bits = bits
+        self.bits = pack_bits(t)
 
     @property
     def nbytes(self) -> int:
         return self.bits.numel()
 
     def unpack(self) -> Tensor:
-        device = self.bits.device
-        if device not in self._TABLES:  # row b: the 8 bits of b, lowest first
-            self._TABLES[device] = ((torch.arange(256, device=device).view(-1, 1)
-                                     >> torch.arange(8, device=device)) & 1).to(torch.uint8)
-        bits = self._TABLES[device].index_select(0, self.bits.int())
-        return bits.flatten()[:self.numel].view(torch.bool).view(self.shape)
+        return unpack_bits(self.bits, self.numel).view(self.shape)
 
 
 class _Entry:
-    """A registered neuron output: its codes (packed on first save) and identity checks."""
+    """A registered neuron output: its packed codes and identity checks."""
 
-    def __init__(self, out: Tensor, codes: Tensor, ceiling: int, norm: float,
+    def __init__(self, out: Tensor, counts: Tensor, ceiling: int, norm: float,
                  nibbles: bool) -> None:
         self.dtype, self.device, self.version = out.dtype, out.device, out._version
         self.shape = out.shape
-        self.codes, self.ceiling, self.norm, self.nibbles = codes, ceiling, norm, nibbles
-        self.packed: Optional[PackedCounts] = None
+        self.packed = PackedCounts(count_codes(counts, ceiling, nibbles), out.numel(), nibbles,
+                                   ceiling, norm, out.dtype)
 
     def pack(self) -> PackedCounts:
-        if self.packed is None:
-            codes = self.codes.reshape(-1)
-            n = codes.numel()
-            if self.nibbles:
-                if n % 2:
-                    codes = torch.cat((codes, codes.new_zeros(1)))
-                codes = codes[0::2] | (codes[1::2] << 4)
-            self.packed = PackedCounts(codes, n, self.nibbles, self.ceiling, self.norm,
-                                       self.dtype)
-            self.codes = None  # the packed codes replace them
         return self.packed
 
 
@@ -372,9 +349,7 @@ class SavedCounts:
     def register(self, out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
         if ceiling > _BYTE_MAX_CEILING or not self._mirrorable(out):
             return  # the codes could not mirror the storage one to one
-        codes = counts.to(torch.uint8)
-        codes.add_(torch.signbit(counts), alpha=ceiling + 1)  # -0.0 keeps its sign: 0 + c + 1
-        self._add(out, _Entry(out, codes, ceiling, norm,
+        self._add(out, _Entry(out, counts, ceiling, norm,
                               self.nibbles and ceiling <= _NIBBLE_MAX_CEILING))
 
     def register_recompute(self, out: Tensor, fn: Callable[..., Tensor],

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from .builder import NEURONS
+from .bitwise import within
 from .saved_counts import note_counts
 from .spike_tensor import SLICES_ATTR, make_spike_tensor, plain_tensor
 
@@ -85,15 +86,19 @@ class _SFAQuantise(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, ceiling: int, norm: float, rounding: str,
                 window_max: float, window: str = 'inclusive') -> Tensor:
-        counts = _round(torch.clamp(x, 0, ceiling), rounding)
-        out = counts / norm if norm != 1 else counts
+        counts = torch.clamp(x, 0, ceiling)
         if ctx.needs_input_grad[0]:
             if window == 'exclusive':
                 ctx.save_for_backward((x > 0) & (x < window_max))
+            elif ceiling == window_max:  # 0 <= x <= D: one comparison with the clamped input
+                ctx.save_for_backward(within(x, counts))
             else:
                 ctx.save_for_backward((x >= 0) & (x <= window_max))
-            # inside SavedCounts the next layers will save the counts, not this float tensor
-            note_counts(out, counts, ceiling, norm)
+        counts = counts.round_() if rounding == 'half_even' else counts.add_(0.5).floor_()
+        out = counts / norm if norm != 1 else counts
+        # inside SavedCounts the next layers will save the counts, not this float tensor (also
+        # when x needs no gradient: a trainable layer after frozen stages saves its input)
+        note_counts(out, counts, ceiling, norm)
         ctx.norm = norm
         return out
 
@@ -102,7 +107,7 @@ class _SFAQuantise(torch.autograd.Function):
         (window,) = ctx.saved_tensors
         grad_in = grad_out * window
         if ctx.norm != 1:
-            grad_in = grad_in / ctx.norm
+            grad_in = grad_in.div_(ctx.norm)
         return grad_in, None, None, None, None, None, None
 
 
