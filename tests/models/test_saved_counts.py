@@ -17,7 +17,6 @@ from sdt_dense.models.neurons import SavedCounts, SFANeuron, sfa_quantise
 from sdt_dense.models.neurons.saved_counts import (
     CountsView,
     PackedBits,
-    RecomputedView,
     observe_saved,
     saved_storage,
     set_save_counts,

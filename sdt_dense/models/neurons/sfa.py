@@ -27,8 +27,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .builder import NEURONS
 from .bitwise import within
+from .builder import NEURONS
 from .saved_counts import note_counts
 from .spike_tensor import SLICES_ATTR, make_spike_tensor, plain_tensor
 
