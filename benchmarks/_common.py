@@ -177,6 +177,56 @@ def saved_for_backward_breakdown(forward: Callable[[], object], params: Iterable
     return dict(by_kind=mb(by_kind), by_source=mb(by_source))
 
 
+# Profiler rows (inclusive time) that make up a training step, by part of the network.
+PROFILE_PARTS = {
+    'conv forward': ('aten::convolution',),
+    'conv backward': ('aten::convolution_backward',),
+    'BN forward': ('aten::batch_norm',),
+    'BN backward': ('aten::native_batch_norm_backward',),
+    'neuron forward': ('_SFAQuantise', '_MultiStepLIF'),
+    'neuron backward': ('_SFAQuantiseBackward', '_MultiStepLIFBackward'),
+    'matmul (attention)': ('aten::matmul',),
+    'optimizer': ('Optimizer.step#AdamW.step',),
+}
+
+
+def profile_step(step: Callable[[], None], device: torch.device, warmup: int, steps: int,
+                 rows: int = 25) -> Dict[str, object]:
+    """Where a training step spends its time, after ``warmup`` steps: prints a breakdown by part
+    of the network (:data:`PROFILE_PARTS`, inclusive times) and the top ``rows`` ops by self time;
+    returns both (ms per step)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    for _ in range(max(warmup, 1)):
+        step()
+    cuda = device.type == 'cuda'
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with torch_profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        synchronize(device)
+    events = prof.key_averages()
+    total_of = (lambda e: e.device_time_total) if cuda else (lambda e: e.cpu_time_total)
+    self_of = (lambda e: e.self_device_time_total) if cuda else (lambda e: e.self_cpu_time_total)
+    step_us = sum(self_of(e) for e in events) / steps
+    parts, covered = {}, 0.
+    for part, keys in PROFILE_PARTS.items():
+        us = sum(total_of(e) for e in events if e.key in keys) / steps
+        covered += us
+        parts[part] = us / 1e3
+    parts['everything else'] = (step_us - covered) / 1e3
+    top = sorted(events, key=self_of, reverse=True)[:rows]
+    print(f'{step_us / 1e3:.1f} ms {"CUDA" if cuda else "CPU"} time per step ({steps} profiled '
+          f'steps)')
+    print_table(['part', 'ms / step', '%'],
+                [[k, f'{v:.1f}', f'{100 * v * 1e3 / step_us:.1f}'] for k, v in parts.items()])
+    print()
+    print(events.table(sort_by='self_cuda_time_total' if cuda else 'self_cpu_time_total',
+                       row_limit=rows))
+    return dict(profile_step_ms=step_us / 1e3, profile_parts_ms=parts,
+                profile_top_self_ms={e.key: self_of(e) / steps / 1e3 for e in top})
+
+
 def time_steps(step: Callable[[], None], device: torch.device, warmup: int,
                steps: int) -> List[float]:
     """Wall-clock seconds of each of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
@@ -470,6 +520,11 @@ def measure_dense_model(args: argparse.Namespace, device: torch.device, model, b
     optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4,
                                                    weight_decay=0.05))
     backbone_params = sum(p.numel() for p in model.backbone.parameters())
+    if getattr(args, 'profile', False):  # where a train step's time goes, instead of timing
+        print(f'=== {args.worker} ===')
+        emit_result(dict(config=args.worker, **profile_step(
+            lambda: model.train_step(batch, optim_wrapper), device, args.warmup, args.steps)))
+        return
 
     meter = PeakMemory(device)
     meter.start()

@@ -42,6 +42,7 @@ from _common import (
     record_load,
     setup_worker,
     worker_argv,
+    stream_worker,
     write_json,
 )
 
@@ -119,12 +120,19 @@ def main(argv: Optional[list] = None) -> None:
                         help=f'any of {sorted(DETECTORS)}, each optionally NAME:MODE with MODE in '
                              f'{sorted(SAVE_MODES)} (the save_counts switch of every module)')
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
+    parser.add_argument('--profile', action='store_true',
+                        help='instead of timing, print where a train step spends its time '
+                             '(torch.profiler), per model')
     add_common_args(parser)
     parser.set_defaults(warmup=1, steps=3)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
 
+    if args.profile:
+        for name in args.detectors:
+            stream_worker(os.path.abspath(__file__), name, worker_argv(args, exclude=['detectors']))
+        return
     h, w = img_hw(args.img_size)
     device, info = begin_driver(args, f'detector_cost: {h}x{w}, batch {args.batch_size}')
     script = os.path.abspath(__file__)

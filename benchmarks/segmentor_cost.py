@@ -37,6 +37,7 @@ from _common import (
     record_load,
     setup_worker,
     worker_argv,
+    stream_worker,
     write_json,
 )
 
@@ -91,12 +92,19 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument('--segmentors', nargs='+', default=list(SEGMENTORS),
                         choices=list(SEGMENTORS))
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
+    parser.add_argument('--profile', action='store_true',
+                        help='instead of timing, print where a train step spends its time '
+                             '(torch.profiler), per model')
     add_common_args(parser)
     parser.set_defaults(warmup=1, steps=3)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
 
+    if args.profile:
+        for name in args.segmentors:
+            stream_worker(os.path.abspath(__file__), name, worker_argv(args, exclude=['segmentors']))
+        return
     h, w = img_hw(args.img_size)
     device, info = begin_driver(args, f'segmentor_cost: {h}x{w}, batch {args.batch_size}')
     script = os.path.abspath(__file__)

@@ -41,6 +41,7 @@ from _common import (
     measure_steps,
     per_round_ratios,
     print_table,
+    profile_step,
     record_load,
     saved_for_backward_mb,
     setup_worker,
@@ -151,49 +152,11 @@ def worker(args: argparse.Namespace) -> None:
                      params=params, saved_mb=saved_mb, **memory))
 
 
-# Profiler rows (inclusive time) that make up a training step, by part of the network.
-_PROFILE_PARTS = {
-    'conv forward': ('aten::convolution',),
-    'conv backward': ('aten::convolution_backward',),
-    'BN forward': ('aten::batch_norm',),
-    'BN backward': ('aten::native_batch_norm_backward',),
-    'neuron forward': ('_SFAQuantise', '_MultiStepLIF'),
-    'neuron backward': ('_SFAQuantiseBackward', '_MultiStepLIFBackward'),
-    'optimizer': ('Optimizer.step#AdamW.step',),
-}
-
-
 def profile(step, device: torch.device, args: argparse.Namespace) -> None:
-    """Print where a training step spends its time (after warm-up): a breakdown by part of the
-    network (inclusive times) and the top ops by self time."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-    for _ in range(max(args.warmup, 1)):
-        step()
-    cuda = device.type == 'cuda'
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with torch_profile(activities=activities) as prof:
-        for _ in range(args.steps):
-            step()
-        synchronize(device)
-    events = prof.key_averages()
-    total_of = (lambda e: e.device_time_total) if cuda else (lambda e: e.cpu_time_total)
-    self_of = (lambda e: e.self_device_time_total) if cuda else (lambda e: e.self_cpu_time_total)
-    step_us = sum(self_of(e) for e in events) / args.steps
-    rows, covered = [], 0.
-    for part, keys in _PROFILE_PARTS.items():
-        us = sum(total_of(e) for e in events if e.key in keys) / args.steps
-        covered += us
-        rows.append([part, f'{us / 1e3:.1f}', f'{100 * us / step_us:.1f}'])
-    rows.append(['everything else', f'{(step_us - covered) / 1e3:.1f}',
-                 f'{100 * (step_us - covered) / step_us:.1f}'])
-    print(f'=== {args.worker}: {step_us / 1e3:.1f} ms {"CUDA" if cuda else "CPU"} time per step '
-          f'({args.steps} profiled steps) ===')
-    print_table(['part', 'ms / step', '%'], rows)
-    print()
-    print(events.table(sort_by='self_cuda_time_total' if cuda else 'self_cpu_time_total',
-                       row_limit=args.profile_rows))
-    emit_result(dict(config=args.worker))
+    """Print where a training step spends its time (see :func:`_common.profile_step`)."""
+    print(f'=== {args.worker} ===')
+    emit_result(dict(config=args.worker, **profile_step(step, device, args.warmup, args.steps,
+                                                         args.profile_rows)))
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ class SpikingLayer(nn.Module):
         self.layer = layer
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.save_counts or not torch.is_grad_enabled():
+        if not self.save_counts or not torch.is_grad_enabled() or torch.compiler.is_compiling():
             return self.layer(self.neuron(x))
         if saving_active() is not None:  # inside a neck's (or a head's) own context
             return self._saving_forward(x)
