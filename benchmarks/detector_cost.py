@@ -41,8 +41,8 @@ from _common import (
     print_dense_cost_table,
     record_load,
     setup_worker,
-    worker_argv,
     stream_worker,
+    worker_argv,
     write_json,
 )
 

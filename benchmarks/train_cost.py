@@ -47,7 +47,6 @@ from _common import (
     setup_worker,
     stream_worker,
     summarise,
-    synchronize,
     worker_argv,
     write_json,
 )
