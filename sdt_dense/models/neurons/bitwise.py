@@ -17,6 +17,7 @@ from torch import Tensor
 
 __all__ = ['within', 'pack_bits', 'unpack_bits', 'count_codes']
 
+_SIGNED = {2: np.int16, 4: np.int32, 8: np.int64}
 _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bool, torch.uint8)
 
 
@@ -76,14 +77,16 @@ def count_codes(counts: Tensor, ceiling: int, nibbles: bool) -> Tensor:
     flat = counts.reshape(-1)
     a = _numpy(flat)
     if a is not None:
-        codes = a.astype(np.uint8)
-        neg_zero = np.signbit(a)
-        if neg_zero.any():
-            codes[neg_zero] = ceiling + 1
+        codes = np.zeros(a.size + (a.size % 2 if nibbles else 0), np.uint8)
+        codes[:a.size] = a  # the counts are whole numbers: the cast is exact
+        # -0.0 is the only count with its sign bit set: a negative integer view, found without a
+        # temporary of the tensor's size (the usual case: none)
+        if a.view(_SIGNED[a.dtype.itemsize]).min() < 0:
+            codes[:a.size][np.signbit(a)] = ceiling + 1
         if nibbles:
-            if codes.size % 2:
-                codes = np.append(codes, np.uint8(0))
-            codes = codes[0::2] | (codes[1::2] << 4)
+            odd = codes[1::2]
+            np.left_shift(odd, 4, out=odd)
+            codes = np.bitwise_or(codes[0::2], odd)
         return torch.from_numpy(codes)
     codes = flat.to(torch.uint8)
     codes.add_(torch.signbit(flat), alpha=ceiling + 1)
