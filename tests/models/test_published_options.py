@@ -283,6 +283,30 @@ def backbone_default_init_without_checkpoint(cfg):
         assert torch.equal(v, before[k]), k
 
 
+@case(MASK_RCNN_10M, 'model.backbone.save_counts=False',
+      'model.neck.save_counts=False',
+      'model.rpn_head.save_counts=False',
+      'model.roi_head.bbox_head.save_counts=False',
+      'model.roi_head.mask_head.save_counts=False')
+def float_saved_activations(cfg):
+    from mmdet.testing import demo_mm_inputs
+
+    from sdt_dense.models.neurons.saved_counts import observe_saved
+    detector = DET_MODELS.build(cfg.model)
+    detector.train()
+    batch = detector.data_preprocessor(demo_mm_inputs(1, [(3, 64, 64)], num_classes=80,
+                                                      with_mask=True), True)
+    kinds = set()
+    with observe_saved(lambda obj: kinds.add(type(obj).__name__)):
+        detector(**batch, mode='loss')
+    assert kinds <= {'Tensor', 'Parameter'}  # float activations everywhere, as published
+    # the default (recompute) saves codes, bits and recipes in the same places
+    default = DET_MODELS.build(load(MASK_RCNN_10M).model).train()
+    with observe_saved(lambda obj: kinds.add(type(obj).__name__)):
+        default(**batch, mode='loss')
+    assert {'CountsView', 'RecomputedView', 'PackedBits'} <= kinds
+
+
 @case(SEG_10M)
 def segmentation_recipe(cfg):
     assert cfg.train_cfg.val_interval == 2500 and _read(SEG_19M).train_cfg.val_interval == 8000
