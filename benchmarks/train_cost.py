@@ -228,6 +228,12 @@ def main() -> None:
                      f'({fmt(ratios)}), {r["speedup_cpu_time"]:.2f}x in CPU time '
                      f'({fmt(cpu_ratios)}); peak training memory {r["memory_ratio"]:.2f}x '
                      f'({result["memory_kind"]}); saved for backward {r["saved_ratio"]:.2f}x.')
+    for c, r in summary.items():  # flat keys, as read by benchmarks/gpu/summarise.py
+        result.update({f'{c}_{k}': r[k] for k in ('step_s', 'step_cpu_s', 'peak_mb', 'saved_mb',
+                                                   'peak_total_mb')})
+    if 'lif' in configs:
+        result.update({k: result['sfa_vs_lif'][k] for k in ('speedup', 'speedup_cpu_time',
+                                                            'memory_ratio', 'saved_ratio')})
     print()
     print_table(
         ['config', 'median step (ms)', 'min-max (ms)', 'median step CPU time (ms)',
