@@ -182,11 +182,22 @@ def rvt_stacked_histogram(events: np.ndarray, num_bins: int, height: int, width:
     if count_cutoff is not None and count_cutoff < 1:
         raise ValueError(f'count_cutoff must be >= 1 or None, got {count_cutoff}')
     cutoff = 255 if count_cutoff is None else min(int(count_cutoff), 255)
-    counts = _counts(events, num_bins, height, width, 0, 1, 'rvt')
-    counts = np.minimum(counts, cutoff).reshape(2 * num_bins, height, width)
-    if downsample_by_2:
-        counts = counts[:, 1:2 * (height // 2):2, 1:2 * (width // 2):2]
-    return np.ascontiguousarray(counts)
+    if not downsample_by_2:
+        counts = _counts(events, num_bins, height, width, 0, 1, 'rvt')
+        return np.minimum(counts, cutoff).reshape(2 * num_bins, height, width)
+    _check_shape(events, height, width)
+    # Only pixels (2i + 1, 2j + 1) survive, and clipping commutes with the selection: bin all
+    # events (the span is the whole window's), then count the odd-pixel ones at half resolution.
+    h2, w2 = height // 2, width // 2
+    counts = np.zeros(2 * num_bins * h2 * w2, np.int64)
+    if len(events):
+        b = time_bins(events['t'], 0, 1, num_bins, 'rvt')
+        x, y = events['x'].astype(np.int64), events['y'].astype(np.int64)
+        keep = (x & 1).astype(bool) & (y & 1).astype(bool) & (x < 2 * w2) & (y < 2 * h2)
+        p = events['p'][keep].astype(np.int64) & 1
+        flat = ((p * num_bins + b[keep]) * h2 + y[keep] // 2) * w2 + x[keep] // 2
+        counts += np.bincount(flat, minlength=counts.size)
+    return np.minimum(counts, cutoff).reshape(2 * num_bins, h2, w2)
 
 
 def representation_shape(kind: str, num_bins: int, num_steps: int = 1) -> Tuple[int, int]:
