@@ -284,3 +284,72 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
                               r['dense_macs'] for r in ours['rows'].values()
                               if r['kind'] == 'real') / num_samples),
                 layers=layers, matmul_acs_per_sample=matmul / num_samples)
+
+
+class _TensorForward(nn.Module):
+    """An mmdet / mmseg model as ``net(inputs)``: its ``mode='tensor'`` forward (backbone, neck
+    and head outputs; no data preprocessor, no post-processing)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor):
+        return self.model(x, None, mode='tensor')
+
+
+def main(argv=None) -> None:
+    """``python tools/analysis_tools/neurobench_metrics.py CONFIG [--checkpoint CKPT]``: NeuroBench
+    next to our counter on random sparse event tensors of the config's input shape."""
+    import argparse
+    import json
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    parser = argparse.ArgumentParser(description='NeuroBench metrics of a model, checked '
+                                     'against our exact operation counter.')
+    parser.add_argument('config')
+    parser.add_argument('--checkpoint', default=None)
+    parser.add_argument('--shape', type=int, nargs='+', default=None,
+                        help='input shape without batch (default: (T, C, 64, 80) from the '
+                        "config's backbone num_steps / in_channels)")
+    parser.add_argument('--rate', type=float, default=0.05,
+                        help='mean events per input cell (Poisson)')
+    parser.add_argument('--batches', type=int, default=2)
+    parser.add_argument('--batch-size', type=int, default=2)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default=None, help='write the report as JSON')
+    args = parser.parse_args(argv)
+    import sdt_dense  # noqa: F401  (registers our modules)
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    from mmdet.registry import MODELS
+    model = MODELS.build(cfg.model)
+    if args.checkpoint:
+        from mmengine.runner import load_checkpoint
+        load_checkpoint(model, args.checkpoint, map_location='cpu')
+    shape = args.shape or (cfg.model.backbone.get('num_steps', 1),
+                           cfg.model.backbone.get('in_channels', 3), 64, 80)
+    gen = torch.Generator().manual_seed(args.seed)
+    batches = [torch.poisson(torch.full((args.batch_size, *shape), args.rate), generator=gen)
+               for _ in range(args.batches)]
+    report = neurobench_report(_TensorForward(model), batches)
+    report.update(config=args.config, input_shape=list(shape), event_rate=args.rate)
+    nb, ours = report['neurobench'], report['ours']
+    print(f"{'metric (per sample)':38s} {'NeuroBench':>16s} {'ours':>16s}")
+    rows = [('footprint (bytes)', nb['Footprint'], ours['footprint']),
+            ('connection sparsity', nb['ConnectionSparsity'], ours['connection_sparsity']),
+            ('activation sparsity (binary slices)', nb['ActivationSparsity'],
+             ours['activation_sparsity']),
+            ('synaptic ops: ACs (Linear/Conv)', nb['SynapticOperations']['Effective_ACs'],
+             ours['acs_per_sample']),
+            ('effective MACs (real inputs)', nb['SynapticOperations']['Effective_MACs'],
+             ours['effective_macs_per_sample']),
+            ('ACs of spike matmuls (ours only)', '-', report['matmul_acs_per_sample']),
+            ('dense MACs of real inputs (ours)', '-',
+             ours['dense_macs_real_inputs_per_sample'])]
+    for name, a, b in rows:
+        print(f'{name:38s} {a!s:>16s} {b!s:>16s}')
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(report, f, indent=2, default=float)
