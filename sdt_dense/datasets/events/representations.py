@@ -160,8 +160,8 @@ def stacked_histogram(events: np.ndarray, num_bins: int, height: int, width: int
 
 
 def rvt_stacked_histogram(events: np.ndarray, num_bins: int, height: int, width: int,
-                          count_cutoff: Optional[int] = 10,
-                          downsample_by_2: bool = False) -> np.ndarray:
+                          count_cutoff: Optional[int] = 10, downsample_by_2: bool = False,
+                          uint8_wrap: bool = False) -> np.ndarray:
     """RVT's stacked histogram of one window, ``(2 * num_bins, H', W')`` int64 counts.
 
     Equal, value for value, to RVT's preprocessing of the same events (``StackedHistogram`` and,
@@ -178,12 +178,16 @@ def rvt_stacked_histogram(events: np.ndarray, num_bins: int, height: int, width:
     * ``downsample_by_2``: the full-resolution histogram is clipped, then pixel
       ``(2i + 1, 2j + 1)`` is kept (``H' = H // 2``, ``W' = W // 2``): torch's
       ``interpolate(scale_factor=0.5, mode='nearest-exact')`` samples, it does not sum.
+
+    ``uint8_wrap=True`` restores RVT's fast-path defect (counts modulo 256 before clipping), to
+    reproduce its released files exactly.
     """
     if count_cutoff is not None and count_cutoff < 1:
         raise ValueError(f'count_cutoff must be >= 1 or None, got {count_cutoff}')
     cutoff = 255 if count_cutoff is None else min(int(count_cutoff), 255)
     if not downsample_by_2:
         counts = _counts(events, num_bins, height, width, 0, 1, 'rvt')
+        counts = counts % 256 if uint8_wrap else counts
         return np.minimum(counts, cutoff).reshape(2 * num_bins, height, width)
     _check_shape(events, height, width)
     # Only pixels (2i + 1, 2j + 1) survive, and clipping commutes with the selection: bin all
@@ -197,6 +201,7 @@ def rvt_stacked_histogram(events: np.ndarray, num_bins: int, height: int, width:
         p = events['p'][keep].astype(np.int64) & 1
         flat = ((p * num_bins + b[keep]) * h2 + y[keep] // 2) * w2 + x[keep] // 2
         counts += np.bincount(flat, minlength=counts.size)
+    counts = counts % 256 if uint8_wrap else counts
     return np.minimum(counts, cutoff).reshape(2 * num_bins, h2, w2)
 
 

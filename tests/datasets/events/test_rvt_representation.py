@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 
 from sdt_dense.datasets.events.io import EVENT_DTYPE
-from sdt_dense.datasets.events.representations import (
-    rvt_stacked_histogram,
-    stacked_histogram,
-    time_bins,
-)
+from sdt_dense.datasets.events.representations import rvt_stacked_histogram, stacked_histogram, time_bins
 
 
 def _events(rows) -> np.ndarray:
@@ -80,6 +76,13 @@ def test_rvt_histogram_more_than_255_in_a_cell():
     assert h10[1, 1, 2] == 10 and h10.sum() == 10
     # a cutoff above 255 is capped at 255 as RVT caps it
     assert rvt_stacked_histogram(ev, 1, 2, 3, count_cutoff=1000)[1, 1, 2] == 255
+    # uint8_wrap restores RVT's defect: 299 -> 43 (cutoff None), 260 -> 4 (cutoff 10)
+    assert rvt_stacked_histogram(ev, 10, 2, 3, None, uint8_wrap=True)[10, 1, 2] == 43
+    assert rvt_stacked_histogram(ev[:260], 1, 2, 3, 10, uint8_wrap=True)[1, 1, 2] == 4
+    odd = ev[:260].copy()
+    odd['x'] = 3  # (y 1, x 3) survives the downsampling as (0, 1)
+    assert rvt_stacked_histogram(odd, 1, 4, 6, 10, True)[1, 0, 1] == 10
+    assert rvt_stacked_histogram(odd, 1, 4, 6, 10, True, uint8_wrap=True)[1, 0, 1] == 4
 
 
 def test_rvt_downsample_by_2_samples_odd_pixels():
