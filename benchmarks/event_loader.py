@@ -118,24 +118,13 @@ def measure(loader, batches: int, batch_size: int) -> float:
     return done * batch_size / (time.perf_counter() - t0)
 
 
-def forward_flops(cfg, in_shape) -> float:
-    """Forward FLOPs per sample of the config's model (mmengine's counter), on CPU."""
-    import torch
+def forward_flops(cfg, batch: dict) -> float:
+    """Forward FLOPs per sample of the config's model on a real batch (mmengine's FlopAnalyzer
+    over the ``mode='tensor'`` forward, as ``benchmarks/_common.py`` counts them)."""
+    from _common import count_dense_complexity  # this folder is on sys.path (script run)
     from mmdet.registry import MODELS
-    from mmengine.analysis import get_model_complexity_info
-    model = MODELS.build(cfg.model).eval()
-    x = torch.zeros((1,) + tuple(in_shape))
-
-    class _Backbone(torch.nn.Module):  # backbone + neck + head features: the dense compute
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            return self.m._forward(x)
-    info = get_model_complexity_info(_Backbone(model), inputs=(x,), show_table=False,
-                                     show_arch=False)
-    return float(info['flops'])
+    model = MODELS.build(cfg.model)
+    return float(count_dense_complexity(model, batch)['flops_per_image'])
 
 
 def main() -> None:
@@ -175,10 +164,7 @@ def main() -> None:
                           f'({size} samples)', flush=True)
                     del loader
                 sample = build_loader((name, fmt), osp.join(root, name, fmt) + '/', 0, 1)[0]
-                inputs = next(iter(sample))['inputs'][0]
-                h, w = inputs.shape[-2:]
-                pad = lambda v: -(-v // 32) * 32  # noqa: E731  (the preprocessor's padding)
-                flops = forward_flops(cfg, (inputs.shape[0], inputs.shape[1], pad(h), pad(w)))
+                flops = forward_flops(cfg, next(iter(sample)))
                 need = args.gpu_tflops * 1e12 / (3 * flops)
                 entry[f'{fmt}_forward_gflops_per_sample'] = round(flops / 1e9, 2)
                 entry[f'{fmt}_gpu_needs_samples_per_s'] = round(need, 1)

@@ -177,10 +177,9 @@ def test_rvt_protocol_equals_half_resolution_scoring(tmp_path):
 
 
 def test_metric_by_hand_on_a_loaded_sample(tmp_path):
-    """One scored frame, one ground-truth box; a detection of IoU 0.6 is a hit at IoU 0.50,
+    """One scored frame, one ground-truth box; a detection of IoU 0.62 is a hit at IoU 0.50,
     0.55, 0.60 only: AP@[.5:.95] = 3 / 10, AP@50 = 1."""
     import torch
-    from mmengine.structures import InstanceData
     root = _mpx_root(tmp_path)
     ds = RVTOneMpxDataset(data_root=str(root), split='val', test_mode=True,
                           pipeline=[dict(type='LoadRVTHistogram'),
@@ -190,12 +189,11 @@ def test_metric_by_hand_on_a_loaded_sample(tmp_path):
     samples = []
     for i in range(len(ds)):
         ds_sample = ds[i]['data_samples']
-        pred = InstanceData()
-        # frame 0 (t = 100 ms) is skipped by the protocol; frame 1 at 200 ms too: use t > 0.5 s
-        pred.bboxes = torch.tensor([[0., 0., 64., 64. * 0.6]], dtype=torch.float64)
-        pred.scores = torch.tensor([0.9])
-        pred.labels = torch.tensor([0])
+        # IoU with the 64 x 64 box: 0.62 -> a hit at IoU 0.50, 0.55, 0.60 only
+        pred = dict(bboxes=torch.tensor([[0., 0., 64., 64. * 0.62]], dtype=torch.float64),
+                    scores=torch.tensor([0.9]), labels=torch.tensor([0]))
         sample = dict(ds_sample.metainfo, pred_instances=pred)
+        # frame 0 (t = 100 ms) is skipped by the protocol; frame 1 (200 ms) is moved past 0.5 s
         sample['label_t'] = 600_000 if i == 1 else sample['label_t']
         samples.append(sample)
     metric.process({}, samples)
