@@ -25,7 +25,8 @@ Two traps make NeuroBench report wrong numbers without an error, so the report r
 Further differences, by NeuroBench's definitions (not errors; the report states them):
 
 * NeuroBench does not see the attention's spike-matrix products (``SpikeMatMul`` is not a
-  ``Linear``/``Conv``); their ACs are reported separately (``matmul_acs``).
+  ``Linear``/``Conv``) nor transposed convolutions; their operations are reported separately
+  (``matmul_acs_per_sample``, ``not_seen_by_neurobench``).
 * For real-valued inputs (the stem on event histograms) NeuroBench counts *effective* MACs, one
   per non-zero input and fan-out; our energy tables charge the dense MACs. Both are reported.
 * NeuroBench skips zero weights (its binary copy of a layer keeps only non-zero weights); our
@@ -246,9 +247,11 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
             f'({", ".join(as_macs[:5])}{" ..." if len(as_macs) > 5 else ""}): their inputs are '
             'integer-mode k / D values, not binary spikes; run it spike-driven')
     seen = {names[m] for m in per_layer}
+    hookable = ('Conv1d', 'Conv2d', 'Linear')  # NeuroBench's stateless layers (no transposed)
     problems += [f'{n}: our counter saw a {r["type"]} NeuroBench did not hook'
-                 for n, r in ours['rows'].items()
-                 if r['type'] != 'SpikeMatMul' and n not in seen]
+                 for n, r in ours['rows'].items() if r['type'] in hookable and n not in seen]
+    unseen = {n: r['exact_acs'] + (r['dense_macs'] if r['kind'] == 'real' else 0)
+              for n, r in ours['rows'].items() if r['type'] not in hookable}
     syn = results['SynapticOperations']
     total_ac = sum(r['neurobench_acs'] for r in layers)
     total_mac = sum(r['neurobench_macs'] for r in layers)
@@ -256,7 +259,7 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
             abs(syn['Effective_MACs'] * num_samples - total_mac) > 0.5:
         problems.append(f'NeuroBench totals {syn} per sample disagree with its per-layer '
                         f'counts ({total_ac} ACs, {total_mac} MACs over {num_samples} samples)')
-    our_acs = sum(r['exact_acs'] for r in ours['rows'].values() if r['type'] != 'SpikeMatMul')
+    our_acs = sum(r['exact_acs'] for n, r in ours['rows'].items() if n in seen)
     if our_acs and not syn['Effective_ACs']:
         problems.append('NeuroBench reports 0 ACs where our counter has '
                         f'{our_acs}: a failed count')
@@ -274,6 +277,7 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
         raise NeuroBenchCheckError('NeuroBench disagrees with our counter: '
                                    + '; '.join(problems))
     matmul = sum(r['exact_acs'] for r in ours['rows'].values() if r['type'] == 'SpikeMatMul')
+    unseen_ops = sum(unseen.values())
     return dict(neurobench=dict(results), num_samples=num_samples,
                 ours=dict(footprint=ours['footprint'],
                           connection_sparsity=ours['connection_sparsity'],
@@ -283,7 +287,9 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
                           dense_macs_real_inputs_per_sample=sum(
                               r['dense_macs'] for r in ours['rows'].values()
                               if r['kind'] == 'real') / num_samples),
-                layers=layers, matmul_acs_per_sample=matmul / num_samples)
+                layers=layers, matmul_acs_per_sample=matmul / num_samples,
+                not_seen_by_neurobench=sorted(unseen),
+                not_seen_ops_per_sample=unseen_ops / num_samples)
 
 
 class _TensorForward(nn.Module):
