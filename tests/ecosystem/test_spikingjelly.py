@@ -138,3 +138,26 @@ def test_converter_refuses_rules_ilif_cannot_map(kwargs, reason):
         to_spikingjelly(model, inplace=True)
     assert "'block.0'" in str(info.value)
     assert sum(isinstance(m, SFANeuron) for m in model.modules()) == 2  # untouched
+
+
+@pytest.mark.slow
+def test_converter_on_e_spikeformer_backbone():
+    """Every SFA neuron of the tiny E-SpikeFormer (attention included) swapped: equal features,
+    equal input gradient; back again equal."""
+    from sdt_dense.models import ESpikeFormer
+    torch.manual_seed(0)
+    model = ESpikeFormer(arch='t', in_channels=2, out_indices=(2, 4)).double().eval()
+    neurons = sum(isinstance(m, SFANeuron) for m in model.modules())
+    converted = to_spikingjelly(model)
+    assert sum(isinstance(m, ILIFSFA) for m in converted.modules()) == neurons > 10
+    x = torch.rand(1, 2, 32, 32, dtype=torch.float64) * 4
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = model(xa), converted(xb)
+    for a, b in zip(ya, yb):
+        assert torch.equal(a, b)
+    sum(a.sum() for a in ya).backward()
+    sum(b.sum() for b in yb).backward()
+    assert torch.equal(xa.grad, xb.grad)
+    with torch.no_grad():
+        for a, b in zip(model(x), from_spikingjelly(converted)(x)):
+            assert torch.equal(a, b)
