@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from mmengine.registry import init_default_scope
 
 from sdt_dense.datasets.events.metric import PropheseeDetMetric, coco_box_map
 from sdt_dense.datasets.events.rvt_dataset import RVTGen1Dataset, RVTOneMpxDataset, rvt_frame_boxes
@@ -25,6 +26,12 @@ from sdt_dense.toy_data.rvt import RVT_LABEL_DTYPE
 
 pytest.importorskip('h5py')
 pytest.importorskip('hdf5plugin')
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    init_default_scope('mmdet')  # the pipeline's transforms live in mmdet's registry (conftest
+    # restores the scope after each test)
 
 REPR_TS = np.array([50_000, 100_000, 150_000, 200_000, 250_000, 300_000], np.int64)
 

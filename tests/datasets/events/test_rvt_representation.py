@@ -148,7 +148,10 @@ def test_rvt_window_includes_its_start(tmp_path):
     """``window_rule='rvt'``: events with ``T - dt <= t <= T`` (the default rule excludes
     ``T - dt``); through the dataset, the loader and :class:`EventRVTStackedHistogram`."""
     pytest.importorskip('mmdet')
+    from mmengine.registry import init_default_scope
+
     from sdt_dense.datasets.events.dataset import Gen1Dataset
+    init_default_scope('mmdet')  # the transforms live in mmdet's registry (conftest restores)
     from sdt_dense.datasets.events.io import write_dat
     from sdt_dense.toy_data.events import GEN1_BOX_DTYPE
     T, dt = 100_000, 50_000
