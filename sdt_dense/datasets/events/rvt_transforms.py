@@ -44,8 +44,9 @@ class LoadRVTHistogram(BaseTransform):
             needed, and cannot be put in the wrong order).
 
     Required keys: ``img_path``, ``repr_range`` ``(start, stop)`` (a negative start is padded with
-    empty histograms), ``sensor_size``, ``instances``. Added: ``img`` ``(T, C, H, W)`` float32
-    (``T = stop - start``, oldest first), ``img_shape`` (histogram), ``ori_shape`` (sensor),
+    empty histograms), ``sensor_size``, ``instances``. Added: ``img`` ``(T, C, H, W)``
+    (``T = stop - start``, oldest first; uint8 counts for ``normalize='none'``, made float32 by
+    ``PackEventDetInputs``, else float32), ``img_shape`` (histogram), ``ori_shape`` (sensor),
     ``scale_factor`` ``(W_hist / W_sensor, H_hist / H_sensor)``.
     """
 
@@ -59,7 +60,10 @@ class LoadRVTHistogram(BaseTransform):
         if start < 0:
             pad = np.zeros((-start,) + hist.shape[1:], hist.dtype)
             hist = np.concatenate([pad, hist])
-        img = normalize_counts(hist, self.normalize, self.count_cutoff)
+        # raw counts stay uint8 through flip / zoom (4x less memory traffic);
+        # PackEventDetInputs makes the float32 tensor
+        img = hist if self.normalize == 'none' else normalize_counts(hist, self.normalize,
+                                                                      self.count_cutoff)
         sh, sw = results['sensor_size']
         h, w = img.shape[-2:]
         results['img'] = img

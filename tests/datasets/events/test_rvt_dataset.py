@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from mmengine.registry import init_default_scope
 
 from sdt_dense.datasets.events.metric import PropheseeDetMetric, coco_box_map
@@ -118,7 +119,7 @@ def test_dataset_history_and_loader(tmp_path):
     assert len(test) == 3
     sample = test[0]  # frame 0: histograms -1 (padded), 0, 1
     img = sample['img']
-    assert img.shape == (3, 20, 240, 304) and img.dtype == np.float32
+    assert img.shape == (3, 20, 240, 304) and img.dtype == np.uint8  # float32 when packed
     assert not img[0].any()
     assert img[1, 12, 5, 7] == 2 and img[2, 12, 5, 7] == 12 and img[2].sum() == 20 * 10 + 90
     assert sample['img_shape'] == (240, 304) and sample['scale_factor'] == (1.0, 1.0)
@@ -146,6 +147,7 @@ def test_one_mpx_dataset_and_loader(tmp_path):
     assert [i['bbox_label'] for i in info['instances']] == [2, 0, 1]
     packed = ds[0]
     assert tuple(packed['inputs'].shape) == (1, 20, 360, 640)
+    assert packed['inputs'].dtype == torch.float32 and packed['inputs'][0, 13, 5, 7] == 13
     meta = packed['data_samples'].metainfo
     assert meta['scale_factor'] == (0.5, 0.5) and meta['ori_shape'] == (720, 1280)
     np.testing.assert_array_equal(packed['data_samples'].gt_instances.bboxes.numpy(),
