@@ -53,6 +53,7 @@ setup(
         'mim': parse_requirements('mminstall.txt'),
         'tests': parse_requirements('tests.txt'),
         'optional': parse_requirements('optional.txt'),
+        'rvt': parse_requirements('rvt.txt'),
     },
     classifiers=[
         'Programming Language :: Python :: 3',

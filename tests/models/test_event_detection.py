@@ -28,7 +28,8 @@ from sdt_testing import REPO, assert_outputs_equal, randomise_bn  # noqa: E402
 register_all_modules(init_default_scope=True)
 
 TOY = REPO / 'configs' / 'toy' / 'retinanet_e-spikeformer-t_spike-fpn_events_toy.py'
-EVENT_CONFIGS = sorted((REPO / 'configs' / 'events').glob('*.py')) + [TOY]
+EVENT_CONFIGS = sorted((REPO / 'configs' / 'events').glob('*.py')) + [TOY] + sorted(
+    (REPO / 'configs' / 'toy').glob('*_rvt-*_toy.py'))
 REPRESENTATIONS = {'EventHistogram': 'histogram', 'EventLastPolarity': 'last_polarity',
                    'EventStackedHistogram': 'stacked'}
 
@@ -135,6 +136,9 @@ def _cfg(path: Path) -> Config:
 
 
 def _representation(cfg: Config):
+    dataset = cfg.test_dataloader.dataset
+    if any(s['type'] == 'LoadRVTHistogram' for s in dataset.pipeline):
+        return dataset.get('num_steps', 1), 20  # RVT: k histograms of 10 bins x 2 polarities
     step = next(s for s in cfg.test_dataloader.dataset.pipeline if s['type'] in REPRESENTATIONS)
     return representation_shape(REPRESENTATIONS[step['type']], step['num_bins'],
                                 step.get('num_steps', 1))

@@ -60,6 +60,9 @@ class PropheseeDataset(BaseDetDataset):
         min_label_time_us: labelled timestamps before this are not samples (0: all).
         min_box_size: ``(min_diag, min_side)`` in sensor pixels: smaller boxes are dropped from the
             training targets (``None``: keep all). Evaluation filters separately (the metric).
+        window_rule: ``'half_open'`` (default): events with ``t - window_us < t_event <= t``;
+            ``'rvt'``: RVT's ``t - window_us <= t_event <= t`` (both ends included), for
+            :class:`~sdt_dense.datasets.events.rvt_transforms.EventRVTStackedHistogram`.
         **kwargs: ``data_root``, ``metainfo``, ``pipeline``, ``test_mode``, ``filter_cfg``
             (``filter_empty_gt``) ... of mmdet's ``BaseDetDataset``.
 
@@ -78,9 +81,13 @@ class PropheseeDataset(BaseDetDataset):
                  sensor_size: Optional[Sequence[int]] = None,
                  class_ids: Optional[Sequence[int]] = None, skip_bad_files: bool = False,
                  min_label_time_us: int = 0,
-                 min_box_size: Optional[Tuple[float, float]] = None, **kwargs) -> None:
+                 min_box_size: Optional[Tuple[float, float]] = None,
+                 window_rule: str = 'half_open', **kwargs) -> None:
         if window_us <= 0:
             raise ValueError(f'window_us must be positive, got {window_us}')
+        if window_rule not in ('half_open', 'rvt'):
+            raise ValueError(f"window_rule must be 'half_open' or 'rvt', got {window_rule!r}")
+        self.window_rule = window_rule
         kwargs.setdefault('data_prefix', dict(img_path=split))
         self.split = split
         self.window_us = int(window_us)
@@ -167,7 +174,8 @@ class PropheseeDataset(BaseDetDataset):
                              for b in sel]
                 data_list.append(dict(
                     img_path=event_path, img_id=f'{recording}@{int(t)}', recording=recording,
-                    label_t=int(t), event_window=(int(t) + 1 - self.window_us, int(t) + 1),
+                    label_t=int(t), event_window=(int(t) + 1 - self.window_us
+                                                  - (self.window_rule == 'rvt'), int(t) + 1),
                     sensor_size=size, height=size[0], width=size[1], instances=instances))
         if dropped:
             print_log(f'{type(self).__name__}({folder}): dropped {dropped} box(es) with zero or '

@@ -290,7 +290,9 @@ class EventLastPolarity(_Representation):
 class EventStackedHistogram(_Representation):
     """RVT's stacked histogram: ``num_bins`` bins x 2 polarities as channels, counts clipped at
     ``count_cutoff``; ``(num_steps, 2 * num_bins / num_steps, H, W)`` (RVT: 10 bins, cutoff 10,
-    one step of 20 channels)."""
+    one step of 20 channels). The default bins are the window's; ``bin_range='rvt'`` bins as RVT
+    does, and :class:`~.rvt_transforms.EventRVTStackedHistogram` is RVT's representation exactly
+    (with its 1 Mpx downsampling)."""
 
     def __init__(self, num_bins: int = 10, count_cutoff: Optional[float] = 10,
                  normalize: str = 'cutoff', num_steps: int = 1, bin_range: str = 'window',

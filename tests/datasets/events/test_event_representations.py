@@ -29,7 +29,7 @@ H, W, T0, T1 = 2, 3, 100, 200
 def test_time_bins():
     assert time_bins(EVENTS['t'], T0, T1, 2).tolist() == [0, 0, 0, 1, 1, 1]
     assert time_bins(EVENTS['t'], T0, T1, 4).tolist() == [0, 0, 1, 2, 3, 3]
-    # RVT's binning spans the events themselves: [100, 199] -> 100 us per bin over 2 bins
+    # 'events': the bins span the events themselves, [100, 199] -> 100 us per bin over 2 bins
     assert time_bins(EVENTS['t'], 0, 1000, 2, bin_range='events').tolist() == [0, 0, 0, 1, 1, 1]
 
 
