@@ -21,7 +21,8 @@ TOY_IMAGE = ['configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py',
              'configs/toy/mask-rcnn_e-spikeformer-large-toy_spike-fpn_toy.py',
              'configs/toy/fpn_e-spikeformer-t_toy.py']
 EVENTS = sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs/events').glob('*.py')) + [
-    'configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py']
+    'configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py'] + sorted(
+    str(p.relative_to(REPO)) for p in TOY.glob('*_rvt-*_toy.py'))
 
 
 def test_every_config_is_covered():
@@ -168,7 +169,8 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize('config', EVENTS)
 def test_event_configs_are_refused(config):
-    with pytest.raises(ValueError, match='does not load images .*LoadPropheseeEvents.*event'):
+    with pytest.raises(ValueError,
+                       match='does not load images .*(LoadPropheseeEvents|LoadRVTHistogram).*event'):
         inferencer_config(str(REPO / config))
 
 
