@@ -1,4 +1,4 @@
-# Mask R-CNN with the 19M E-SpikeFormer (arch 'l'), a spiking FPN and spiking heads on COCO 2017:
+# Mask R-CNN with the 19M E-SpikeFormer, a spiking FPN and spiking heads on COCO 2017:
 # the published network and recipe (the authors' 19M Mask R-CNN config), with the deliberate
 # differences listed in docs/differences.md, each with the option that restores the published
 # behaviour.
@@ -40,13 +40,13 @@ _base_ = [
 ]
 
 pretrained = 'checkpoints/e-spikeformer-19m_in1k.pth'  # the released 19M ImageNet checkpoint
-backbone_channels = [64, 128, 256, 360]  # ESpikeFormer('l').out_channels, out_indices (1, 2, 3, 4)
+backbone_channels = [64, 128, 256, 360]  # ESpikeFormer('19M').out_channels, out_indices (1, 2, 3, 4)
 
 model = dict(
     backbone=dict(
         _delete_=True,
         type='ESpikeFormer',
-        arch='l',
+        arch='19M',
         out_indices=(1, 2, 3, 4),  # strides 4, 8, 16, 16
         last_stride=1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

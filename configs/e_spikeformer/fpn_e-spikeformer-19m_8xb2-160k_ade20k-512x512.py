@@ -1,4 +1,4 @@
-# Semantic FPN with the E-SpikeFormer "19M" backbone (arch 'l') on ADE20K 512x512: the published
+# Semantic FPN with the E-SpikeFormer "19M" backbone on ADE20K 512x512: the published
 # network, recipe and backbone taps (the authors' E-SDT segmentation config).
 #
 # Backbone taps out_indices=(0, 1, 2, 4): stage 0 (C0/2, stride 2), stage 1 (C0, 4), stage 2 (C1, 8)
@@ -40,7 +40,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='ESpikeFormer',
-        arch='l',  # "19M": embed dims [64, 128, 256, 360]
+        arch='19M',  # "19M": embed dims [64, 128, 256, 360]
         # published taps: channels [32, 64, 128, 360], strides [2, 4, 8, 16]
         out_indices=(0, 1, 2, 4),
         neuron_cfg=neuron_cfg,

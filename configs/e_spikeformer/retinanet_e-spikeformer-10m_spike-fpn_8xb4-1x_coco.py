@@ -17,7 +17,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='ESpikeFormer',
-        arch='m',
+        arch='10M',
         out_indices=(2, 3, 4),  # channels 96, 192, 240; strides 8, 16, 16
         last_stride=1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

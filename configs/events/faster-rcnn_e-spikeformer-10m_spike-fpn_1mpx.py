@@ -1,4 +1,4 @@
-# Faster R-CNN (boxes only) with the 10M E-SpikeFormer (arch 'm') over T = 4 real
+# Faster R-CNN (boxes only) with the 10M E-SpikeFormer over T = 4 real
 # timesteps, SpikeFPN and spiking heads, on Prophesee 1 Mpx (1280 x 720, at half
 # resolution; pedestrian, two wheeler, car).
 # Model: configs/events/_base_/faster-rcnn_e-spikeformer.py; data, representation and the published
@@ -15,8 +15,8 @@ _base_ = [
 
 width = 192
 model = dict(
-    backbone=dict(arch='m', in_channels=2, num_steps=4),  # C, T of the representation
-    neck=dict(in_channels=[48, 96, 192, 240], out_channels=width),  # = out_channels of arch 'm'
+    backbone=dict(arch='10M', in_channels=2, num_steps=4),  # C, T of the representation
+    neck=dict(in_channels=[48, 96, 192, 240], out_channels=width),  # = out_channels of arch '10M'
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=width),

@@ -1,4 +1,4 @@
-# Faster R-CNN (boxes only) with the 19M E-SpikeFormer (arch 'l') over T = 4 real
+# Faster R-CNN (boxes only) with the 19M E-SpikeFormer over T = 4 real
 # timesteps, SpikeFPN and spiking heads, on Prophesee Gen1 (304 x 240; car, pedestrian).
 # Model: configs/events/_base_/faster-rcnn_e-spikeformer.py; data, representation and the published
 # evaluation: configs/events/_base_/prophesee_gen1.py; recipe (and its sources):
@@ -14,8 +14,8 @@ _base_ = [
 
 width = 256
 model = dict(
-    backbone=dict(arch='l', in_channels=2, num_steps=4),  # C, T of the representation
-    neck=dict(in_channels=[64, 128, 256, 360], out_channels=width),  # = out_channels of arch 'l'
+    backbone=dict(arch='19M', in_channels=2, num_steps=4),  # C, T of the representation
+    neck=dict(in_channels=[64, 128, 256, 360], out_channels=width),  # = out_channels of arch '19M'
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=width),

@@ -1,4 +1,4 @@
-# RetinaNet with the 10M E-SpikeFormer (arch 'm') over T = 4 real
+# RetinaNet with the 10M E-SpikeFormer over T = 4 real
 # timesteps, SpikeFPN and spiking heads, on Prophesee Gen1 (304 x 240; car, pedestrian).
 # Model: configs/events/_base_/retinanet_e-spikeformer.py; data, representation and the published
 # evaluation: configs/events/_base_/prophesee_gen1.py; recipe (and its sources):
@@ -14,6 +14,6 @@ _base_ = [
 
 width = 192
 model = dict(
-    backbone=dict(arch='m', in_channels=2, num_steps=4),  # C, T of the representation
-    neck=dict(in_channels=[96, 192, 240], out_channels=width),  # = out_channels of arch 'm'
+    backbone=dict(arch='10M', in_channels=2, num_steps=4),  # C, T of the representation
+    neck=dict(in_channels=[96, 192, 240], out_channels=width),  # = out_channels of arch '10M'
     bbox_head=dict(num_classes=2, in_channels=width, feat_channels=width))

@@ -1,6 +1,6 @@
 """Convert a released E-SpikeFormer classification checkpoint to a plain sdt-dense weights file.
 
-    python tools/model_converters/official2sdt.py SRC.pth DST.pth [--arch l]
+    python tools/model_converters/official2sdt.py SRC.pth DST.pth [--arch 19M]
 
 The source (dict with ``model``, ``epoch``, ``scaler``, ``args``) is read safely (weights-only,
 allow-listing ``argparse.Namespace``). The destination holds only ``{'state_dict': ...}`` with the
@@ -22,7 +22,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('src', help='released checkpoint (.pth)')
     parser.add_argument('dst', help='output weights file')
     parser.add_argument('--arch', default=None,
-                        help="verify against this size ('t', 's', 'm', 'l') by a strict load")
+                        help="verify against this size ('5M', '10M', '19M' or 't') by a strict load")
     return parser.parse_args(argv)
 
 

@@ -1,9 +1,10 @@
 """configs/ as an OpenMMLab model zoo: the metafile lists every config of configs/e_spikeformer/,
-every config shares the runtime base (plugin import, reliability hooks) and one arch spelling, and
-the Cascade config is built on the Mask R-CNN one."""
+every config shares the runtime base (plugin import, reliability hooks), its ``arch`` is the size
+its file name says, and the Cascade config is built on the Mask R-CNN one."""
 from __future__ import annotations
 
 import functools
+import re
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from mmengine.config import Config
 
-from sdt_dense.models.backbones.e_spikeformer import ARCH_ZOO
+from sdt_dense.models import ESpikeFormer, ESpikeFormerLarge
 from sdt_testing import REPO
 
 #: the configs inherit mmdet/mmseg base configs (``mmdet::...``)
@@ -72,14 +73,52 @@ def test_readme_names_every_listed_config():
 @pytest.mark.slow
 @needs_toolboxes
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
-def test_config_shares_runtime_and_arch_spelling(path):
+def test_config_shares_runtime(path):
     cfg = read(path)
     assert cfg.custom_imports == dict(imports=['sdt_dense'], allow_failed_imports=False)
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert [h['type'] for h in cfg.custom_hooks] == RELIABILITY_HOOKS
-    backbone = cfg.model.get('backbone')
-    if backbone is not None and backbone.type == 'ESpikeFormer':
-        assert backbone.arch in ARCH_ZOO  # 't' / 's' / 'm' / 'l', never an alias
+
+
+#: the family each model type's ``arch`` belongs to
+ARCH_FAMILY = {'ESpikeFormer': ESpikeFormer, 'MultiStepESpikeFormer': ESpikeFormer,
+               'ESpikeFormerLarge': ESpikeFormerLarge, 'SpikeMAE': ESpikeFormerLarge}
+
+
+def arch_in_file_name(path: Path) -> str:
+    """The size a config's file name states: ``e-spikeformer-19m`` -> ``'19M'``, ``-t`` -> ``'t'``,
+    ``-large-toy`` -> ``'large-toy'`` (a dict arch of the Large family). ``mask_rcnn_sdt.py``, the
+    users' short command line, is the 19M Mask R-CNN."""
+    if path.name == 'mask_rcnn_sdt.py':
+        return '19M'
+    m = re.search(r'e-spikeformer-(large-toy|t|\d+m)(?=[-_])', path.name)
+    assert m, f'{path.name} does not name its size (e-spikeformer-<size>)'
+    return m.group(1).upper() if m.group(1)[-1] == 'm' else m.group(1)
+
+
+def test_arch_in_file_name_parser():
+    names = {'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py': '19M',
+             'fpn_e-spikeformer-173m_8xb2-160k_ade20k-512x512.py': '173M',
+             'fpn_e-spikeformer-t_toy.py': 't',
+             'spike-mae_e-spikeformer-large-toy_toy.py': 'large-toy'}
+    for name, size in names.items():
+        assert arch_in_file_name(Path(name)) == size
+
+
+@pytest.mark.slow
+@needs_toolboxes
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_arch_agrees_with_file_name(path):
+    model = read(path).model
+    holder = model.get('backbone', model)  # SpikeMAE takes the arch itself
+    family = ARCH_FAMILY[holder.type]
+    size = arch_in_file_name(path)
+    if size == 'large-toy':
+        assert family is ESpikeFormerLarge and isinstance(holder.arch, dict)
+        family.resolve_arch(holder.arch.to_dict())
+        return
+    assert holder.arch == size, f'{path.name}: arch={holder.arch!r}'
+    assert family.canonical_arch(holder.arch) == size  # the zoo key, not an alias
 
 
 @needs_toolboxes

@@ -20,7 +20,8 @@ from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 import sdt_dense  # noqa: F401  (registers the models)
-from sdt_dense.models import SFANeuron, spike_driven
+from sdt_dense.deploy import spike_driven
+from sdt_dense.models import SFANeuron
 from sdt_dense.models.necks import SpikeFPN
 from sdt_dense.models.necks.spike_semantic_fpn import SpikingLayer
 from sdt_dense.toy_data import make_det_dataset

@@ -21,7 +21,8 @@ from mmengine.structures import InstanceData  # noqa: E402
 import sdt_dense  # noqa: E402,F401  (registers the models)
 from sdt_dense.analysis.ops import count_synaptic_ops  # noqa: E402
 from sdt_dense.datasets.events.representations import representation_shape  # noqa: E402
-from sdt_dense.models import ESpikeFormer, MultiStepESpikeFormer, spike_driven  # noqa: E402
+from sdt_dense.deploy import spike_driven  # noqa: E402
+from sdt_dense.models import ESpikeFormer, MultiStepESpikeFormer  # noqa: E402
 from sdt_dense.models.data_preprocessors import EventDetDataPreprocessor  # noqa: E402
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn  # noqa: E402
 
@@ -46,7 +47,7 @@ def _pair(out_indices=(1, 2, 3, 4), **kwargs):
     ms = randomise_bn(MultiStepESpikeFormer(arch='t', in_channels=2, out_indices=out_indices,
                                             **kwargs)).eval()
     single = ESpikeFormer(arch='t', in_channels=2, out_indices=out_indices).eval()
-    single.load_state_dict(ms.trunk.state_dict())
+    single.load_state_dict({k: v for k, v in ms.state_dict().items() if k != 'fusion_logits'})
     return ms, single
 
 
@@ -107,7 +108,7 @@ def test_tbchw_layout_and_input_checks():
         MultiStepESpikeFormer(arch='t', fusion='learned')
     with pytest.raises(ValueError, match='single-step'):
         MultiStepESpikeFormer(arch='t', neuron_cfg=dict(type='LIF', T=2))
-    assert ms.out_strides == [4, 8, 16, 16] and ms.out_channels == ms.trunk.out_channels
+    assert ms.out_strides == [4, 8, 16, 16] and ms.out_channels == [24, 48, 96, 128]
 
 
 def test_preprocessor_stacks_pads_and_sets_metainfo():

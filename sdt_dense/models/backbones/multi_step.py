@@ -14,10 +14,9 @@ real timestep, ``T`` times per sample), and each returned stage output is fused 
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
-from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from ...registry import register_model
@@ -30,7 +29,7 @@ FUSIONS = ('mean', 'last', 'learned')
 
 
 @register_model()
-class MultiStepESpikeFormer(BaseModule):
+class MultiStepESpikeFormer(ESpikeFormer):
     """An :class:`ESpikeFormer` applied to each of ``T`` real timesteps, stage outputs fused over
     ``T``.
 
@@ -50,10 +49,9 @@ class MultiStepESpikeFormer(BaseModule):
         input_layout: ``'BTCHW'`` (mmdet batches from
             :class:`~sdt_dense.models.data_preprocessors.EventDetDataPreprocessor`) or
             ``'TBCHW'``. A 4-d input ``(B, C, H, W)`` is one timestep.
-        init_cfg: of this wrapper (the trunk's own ``init_cfg`` goes in ``**trunk``).
-        **trunk: arguments of :class:`ESpikeFormer` (``arch``, ``in_channels`` = ``C`` of the
+        **kwargs: arguments of :class:`ESpikeFormer` (``arch``, ``in_channels`` = ``C`` of the
             representation, ``out_indices``, ``last_stride``, ``neuron_cfg`` (single-step neurons
-            only), ``norm_cfg``, ``drop_path_rate``, ...).
+            only), ``norm_cfg``, ``drop_path_rate``, ``init_cfg``, ...).
 
     Shape:
         input ``(B, T, C, H, W)``; output a tuple of ``(B, C_i, H_i, W_i)`` as
@@ -61,9 +59,7 @@ class MultiStepESpikeFormer(BaseModule):
     """
 
     def __init__(self, fusion: str = 'mean', num_steps: Optional[int] = None,
-                 input_layout: str = 'BTCHW', init_cfg: Optional[dict] = None,
-                 **trunk) -> None:
-        super().__init__(init_cfg=init_cfg)
+                 input_layout: str = 'BTCHW', **kwargs) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f'fusion must be one of {FUSIONS}, got {fusion!r}')
         if input_layout not in ('BTCHW', 'TBCHW'):
@@ -72,30 +68,22 @@ class MultiStepESpikeFormer(BaseModule):
             raise ValueError(f'num_steps must be a positive integer, got {num_steps!r}')
         if fusion == 'learned' and num_steps is None:
             raise ValueError("fusion='learned' needs num_steps (one weight per timestep)")
-        self.fusion = fusion
-        self.num_steps = None if num_steps is None else int(num_steps)
-        self.input_layout = input_layout
-        self.trunk = ESpikeFormer(**trunk)
-        if self.trunk.time_steps != 1:
+        super().__init__(**kwargs)
+        if self.time_steps != 1:
             raise ValueError('MultiStepESpikeFormer needs single-step neurons (SFA): the real '
                              'timesteps come from the input; a multi-step neuron (LIF) would '
                              'repeat every one of them again')
+        self.fusion = fusion
+        self.num_steps = None if num_steps is None else int(num_steps)
+        self.input_layout = input_layout
         if fusion == 'learned':
             # logits per (level, timestep); zeros = uniform softmax = 'mean' at initialisation
-            self.fusion_logits = nn.Parameter(torch.zeros(len(self.trunk.out_indices),
-                                                          self.num_steps))
+            self.fusion_logits = nn.Parameter(torch.zeros(len(self.out_indices), self.num_steps))
 
-    @property
-    def out_channels(self) -> List[int]:
-        return self.trunk.out_channels
-
-    @property
-    def out_strides(self) -> List[int]:
-        return self.trunk.out_strides
-
-    @property
-    def in_channels(self) -> int:
-        return self.trunk.downsamples[0].conv.in_channels
+    def example_input(self, batch: int = 2, height: int = 64, width: int = 64) -> Tensor:
+        """A random input over ``num_steps`` (default 2) timesteps, in ``input_layout``."""
+        x = torch.randn(self.num_steps or 2, batch, self.in_channels, height, width)
+        return x.transpose(0, 1) if self.input_layout == 'BTCHW' else x
 
     def fusion_weights(self) -> Optional[Tensor]:
         """``(levels, T)`` softmax weights of ``'learned'`` fusion (``None`` otherwise)."""
@@ -129,19 +117,21 @@ class MultiStepESpikeFormer(BaseModule):
             return y.mean(0)
         if self.fusion == 'last':
             return y[-1]
-        w = self.fusion_logits[level].softmax(0).to(y.dtype)
+        if level not in self.out_indices:
+            raise ValueError(f"fusion='learned' has weights for the levels {self.out_indices} "
+                             f'only, got level {level}')
+        w = self.fusion_logits[self.out_indices.index(level)].softmax(0).to(y.dtype)
         return torch.einsum('t,tbchw->bchw', w, y)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None
+                ) -> Tuple[Tensor, ...]:
+        """``(B, T, C, H, W)`` (or ``input_layout``) -> the levels ``out_indices``, each fused over
+        ``T`` to ``(B, C_i, H_i, W_i)``."""
         x, steps = self._fold(x)
-        outs = self.trunk(x)
-        return tuple(self._fuse(i, o.unflatten(0, (steps, -1))) for i, o in enumerate(outs))
-
-    def train(self, mode: bool = True) -> 'MultiStepESpikeFormer':
-        super().train(mode)
-        self.trunk.train(mode)  # frozen stages / norm_eval
-        return self
+        levels = self.out_indices if out_indices is None else self.check_out_indices(out_indices)
+        outs = super().forward(x, levels)
+        return tuple(self._fuse(level, o.unflatten(0, (steps, -1)))
+                     for level, o in zip(levels, outs))
 
     def extra_repr(self) -> str:
         return f'fusion={self.fusion!r}, num_steps={self.num_steps}, layout={self.input_layout}'
-

@@ -84,8 +84,8 @@ def test_reference_float32_smoke(expected):
     assert expected['eval']['logits'].std() > 0.3  # the bound above is a meaningful one
 
 
-@pytest.mark.parametrize('arch,params', [('t', 2_702_048), ('s', 5_105_608),
-                                         ('m', 10_023_112), ('l', 18_987_504)])
+@pytest.mark.parametrize('arch,params', [('t', 2_702_048), ('5M', 5_105_608),
+                                         ('10M', 10_023_112), ('19M', 18_987_504)])
 def test_parameter_counts_with_classifier(arch, params):
     model = ESpikeFormerClassifier(arch)
     assert sum(p.numel() for p in model.parameters()) == params
@@ -95,7 +95,7 @@ def test_parameter_counts_with_classifier(arch, params):
 def test_builds_from_registries(scope):
     registry = importlib.import_module(f'{scope}.registry')
     import sdt_dense  # noqa: F401
-    model = registry.MODELS.build(dict(type='ESpikeFormer', arch='m'))
+    model = registry.MODELS.build(dict(type='ESpikeFormer', arch='10M'))
     assert isinstance(model, ESpikeFormer)
     assert model.out_channels == [48, 96, 192, 240]
 
@@ -121,8 +121,28 @@ def test_out_indices_subset_and_validation():
 
 
 def test_unknown_arch_lists_valid_ones():
-    with pytest.raises(KeyError, match=r"valid: \['l', 'm', 's', 't'\]"):
+    with pytest.raises(KeyError, match=r"valid: \['t', '5M', '10M', '19M'\], aliases \['s', 'm', 'l'"):
         ESpikeFormer('xl')
+
+
+@pytest.mark.parametrize('name,size', [('19M', '19M'), ('19m', '19M'), ('l', '19M'),
+                                       ('10M', '10M'), ('m', '10M'), ('5.1M', '5M'), ('s', '5M')])
+def test_paper_names_and_aliases(name, size):
+    assert ESpikeFormer.canonical_arch(name) == size
+    assert ESpikeFormer.resolve_arch(name) == ESpikeFormer.resolve_arch(size)
+
+
+@pytest.mark.parametrize('name', ['large', 'base', 'tiny', 'small', 'medium'])
+def test_word_sizes_are_not_arch_names(name):
+    with pytest.raises(KeyError, match='valid'):
+        ESpikeFormer(name)
+    with pytest.raises(KeyError, match='valid'):
+        ESpikeFormer.canonical_arch(name)
+
+
+def test_arch_of_the_other_family_is_named():
+    with pytest.raises(KeyError, match=r"'83M' for ESpikeFormer \(ESpikeFormerLarge has"):
+        ESpikeFormer('83M')
 
 
 def test_custom_arch_dict():

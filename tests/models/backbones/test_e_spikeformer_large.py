@@ -20,7 +20,6 @@ from sdt_dense.checkpoint import LARGE_FORMAT, CheckpointMismatchError, match_st
 from sdt_dense.deploy import is_spike_driven, spike_driven
 from sdt_dense.engine.optimizers import LargeLayerDecayOptimWrapperConstructor
 from sdt_dense.models.backbones import ESpikeFormerLarge, ESpikeFormerLargeClassifier
-from sdt_dense.models.backbones.e_spikeformer_large import resolve_arch
 from sdt_dense.models.layers import BatchDropPath, SpikeLinearAttention
 from sdt_testing import TEST_DATA, randomise_bn
 from sdt_testing.reference import max_error, num_threads, projection_weights
@@ -317,10 +316,16 @@ def test_spike_driven_equals_integer_mode(expected, checkpoints):
 
 
 def test_arch_resolution_and_validation():
+    resolve_arch = ESpikeFormerLarge.resolve_arch
     assert resolve_arch('171M') == resolve_arch('173M')
     assert resolve_arch('83M')['embed_dims'] == [128, 256, 512]
     with pytest.raises(KeyError, match='83M'):
         ESpikeFormerLarge('99M')
+    for word in ('base', 'large'):  # no longer names: the Base family is not '83M'
+        with pytest.raises(KeyError, match=r"valid: \['83M', '173M'\], aliases \['171M'\]"):
+            ESpikeFormerLarge(word)
+    with pytest.raises(KeyError, match=r'ESpikeFormer has an arch of that name'):
+        ESpikeFormerLarge('19M')
     with pytest.raises(KeyError, match='heads'):
         ESpikeFormerLarge(dict(embed_dims=[16, 32, 64], heads=8))
     with pytest.raises(ValueError, match='out_indices'):
