@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
                         help='where the output of failed commands is kept')
     args = parser.parse_args(argv)
 
-    # the pair is that of tests/apis/test_distributed.py: the same config, from the same helper
+    # the pair is that of tests/cli/test_distributed.py: the same config, from the same helper
     sys.path[:0] = [str(REPO), str(REPO / 'tests')]
     from sdt_dense.toy_data import make_det_dataset
     from sdt_testing import free_port, toy_dist_config

@@ -322,7 +322,7 @@ def toy_detector_energy(tmp_path_factory):
     root = tmp_path_factory.mktemp('energy')
     make_det_dataset(root / 'toy_coco', num_train=1, num_val=2, image_size=64, seed=0)
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
-    from sdt_dense.apis import energy as tool
+    from sdt_dense.cli import measure_energy as tool
     cfg = Config.fromfile(config)
     tool.init_scope(cfg)
     torch.manual_seed(0)
@@ -396,7 +396,7 @@ def test_backbone_shape_mode(toy_detector_energy):
     """--shape: the detector checkpoint's backbone on constant input, batch 2, no dataset."""
     from sdt_dense.checkpoint import CheckpointMismatchError
     root = toy_detector_energy[0].parent
-    from sdt_dense.apis import energy as tool
+    from sdt_dense.cli import measure_energy as tool
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
     data = tool.main([config, str(root / 'toy.pth'), '--shape', '32', '48', '--num-images', '2',
                       '--batch-size', '2', '--input', 'constant', '--input-value', '0.5',

@@ -10,9 +10,9 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from sdt_dense.apis.energy import write_report
-from sdt_dense.apis.launcher import write_metrics
-from sdt_dense.apis.test import atomic_dump_det_results
+from sdt_dense.cli.launcher import write_metrics
+from sdt_dense.cli.measure_energy import write_report
+from sdt_dense.cli.test import atomic_dump_det_results
 from sdt_dense.engine.atomic_io import atomic_write
 from sdt_testing import REPO, make_toy_data, run_tool
 from sdt_testing.faults import FAULTS_MODULE, fail_writes

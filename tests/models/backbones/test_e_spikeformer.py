@@ -242,7 +242,7 @@ def test_released_checkpoint_into_wrong_size_fails():
 
 @pytest.mark.slow
 def test_official2sdt_converter(tmp_path, expected):
-    from sdt_dense.apis.convert import main
+    from sdt_dense.cli.official2sdt import main
     dst = tmp_path / 'converted.pth'
     main([str(OFFICIAL), str(dst), '--arch', 't'])
     converted = torch.load(dst, weights_only=True)  # plain weights-only file

@@ -32,7 +32,7 @@ from mmengine.utils import ProgressBar
 from torch import nn
 
 from ..checkpoint import load_pretrained
-from .launcher import init_scope
+from ..registry import init_scope
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -86,7 +86,7 @@ def chance_level(cfg: Config, split: str = 'test', per_image: int = 10,
 def main(argv=None) -> Dict[str, float]:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    from .launcher import init_scope
+    from ..registry import init_scope
     init_scope(cfg)
     from mmengine.registry import init_default_scope
     init_default_scope(cfg.get('default_scope', 'mmdet'))

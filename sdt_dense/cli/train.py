@@ -12,10 +12,10 @@ import argparse
 
 from ..datasets import check_not_empty, empty_dataset_errors
 from ..datasets.annotation_check import annotation_errors, check_annotation_files
+from ..registry import init_scope
 from .launcher import (
     add_common_args,
     build_runner,
-    init_scope,
     load_config,
     set_local_rank,
     setup_cpu_distributed,

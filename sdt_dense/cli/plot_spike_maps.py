@@ -31,8 +31,8 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 
-from .energy import build_model, load_weights
-from .launcher import init_scope
+from ..registry import init_scope
+from .measure_energy import build_model, load_weights
 
 #: data preprocessors of image configs (the event configs take (B, T, C, H, W) event tensors)
 IMAGE_PREPROCESSORS = ('DetDataPreprocessor', 'SegDataPreProcessor')

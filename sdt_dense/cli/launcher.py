@@ -16,7 +16,6 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-SCOPES = ('mmdet', 'mmseg')
 DDP_WRAPPERS = ('MMDistributedDataParallel', 'DistributedDataParallel')
 
 
@@ -54,26 +53,6 @@ def load_config(args):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
-
-
-def init_scope(cfg):
-    """Register the modules of the config's toolbox (``default_scope``) and of sdt-dense.
-
-    Returns:
-        str: 'mmdet' or 'mmseg'.
-    """
-    scope = cfg.get('default_scope', None)
-    if scope not in SCOPES:
-        raise ValueError(f'{cfg.filename}: default_scope must be one of {SCOPES}, got {scope!r} '
-                         "(inherit mmdet::_base_/default_runtime.py or mmseg::_base_/default_runtime.py)")
-    if scope == 'mmdet':
-        from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
-        setup_cache_size_limit_of_dynamo()
-    else:
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)  # the Runner sets the scope from the config
-    import sdt_dense  # noqa: F401  (registers the models, allow-lists checkpoint classes)
-    return scope
 
 
 def slurm_env_to_torch_env(default_port: int = 29500) -> None:

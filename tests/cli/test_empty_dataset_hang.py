@@ -8,7 +8,7 @@ import pytest
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
-from sdt_dense.apis.train import build_train_dataloader_early
+from sdt_dense.cli.train import build_train_dataloader_early
 from sdt_dense.datasets import EmptyDatasetError
 from sdt_testing import REPO, run_tool
 from sdt_testing.toy_runner import read_losses, toy_runner_cfg

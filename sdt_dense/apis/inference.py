@@ -1,43 +1,32 @@
-"""Single-image demo with mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer``
-(``demo/image_demo.py``).
+"""Inference with mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer`` on an sdt-dense config
+(the Python API behind ``demo/image_demo.py``).
 
-    python demo/image_demo.py IMG CONFIG [--weights CKPT] [--out-dir DIR] [--spike-driven] \\
-        [--device cpu|cuda]
+* :func:`build_inferencer` ``(CONFIG, WEIGHTS)`` -> ``(inferencer, task)``: the task (``'det'`` or
+  ``'seg'``) comes from the config's ``default_scope``; the weights are loaded strictly (after the
+  inferencer's own lenient load, every tensor is checked against the model and a mismatch raises
+  ``CheckpointMismatchError`` with a table). Class names and palette come from the checkpoint's
+  ``dataset_meta`` when it has one, else from the config's test dataset.
+* :func:`predict` runs one image at its own size through the config's test pipeline.
+* :func:`compare_predictions` compares two predictions (integer vs spike-driven model) within
+  :data:`SCORE_ATOL`, :data:`BOX_ATOL` and :data:`PIXEL_RTOL`; :func:`float64` runs a model in
+  float64 for that comparison (a segmentor entirely, a detector's backbone and neck: mmcv's NMS
+  runs float32 only).
 
-The task comes from the config: a detector (``default_scope='mmdet'``, a ``BaseDetector`` model)
-or a segmentor (``'mmseg'``, a ``BaseSegmentor``). The image runs at its own size through the
-config's test pipeline; the usual visualisation is written to ``DIR/vis/<image name>``.
-
-``--weights`` is loaded strictly: after the inferencer's own (lenient) load, every tensor of the
-checkpoint is checked against the model and a mismatch raises ``CheckpointMismatchError`` with a
-table. Class names and palette come from the checkpoint's ``dataset_meta`` when it has one, else
-from the config's test dataset (the inferencers alone would fall back to COCO / Cityscapes names).
-
-``--spike-driven`` also runs the model spike-driven (every SFA neuron emits binary spike slices,
-:func:`sdt_dense.deploy.spike_driven`), compares its predictions with the integer model's and
-prints the comparison; the exit status is 1 when they differ. Both runs of the comparison use
-float64 (a segmentor entirely, a detector's backbone and neck; mmcv's NMS runs float32 only):
-in float32 the two summation orders differ by ~1e-7, enough to move an SFA input across a rounding
-boundary somewhere in a large image and change a spike count.
-
-The stock inferencers can be used directly with any image config of this project; pass
-:func:`inferencer_config` ``(CONFIG)`` instead of the path for the toy configs, whose test pipeline
-loads images with ``SafeLoadImageFromFile`` (the inferencers look for ``LoadImageFromFile`` by name).
-Event-camera configs (input: event tensors) and the spike-MAE pretraining config are refused with
-an error that says why.
+The stock inferencers work with any image config of this project; pass :func:`inferencer_config`
+``(CONFIG)`` instead of the path for the toy configs, whose test pipeline loads images with
+``SafeLoadImageFromFile`` (the inferencers look for ``LoadImageFromFile`` by name). Event-camera
+configs (input: event tensors) and the spike-MAE pretraining config are refused with an error that
+says why.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import os.path as osp
-import sys
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
 
-from .launcher import init_scope
+from ..registry import init_scope
 
 #: image loaders of a test pipeline that the inferencers can replace by their array/path loader
 _IMAGE_LOADERS = ('LoadImageFromFile', 'SafeLoadImageFromFile')
@@ -271,49 +260,3 @@ def summary(task: str, sample) -> str:
     inst = sample.pred_instances
     return f'detection on {h}x{w}: {len(inst)} instances' + (
         f', best score {inst.scores.max().item():.3f}' if len(inst) else '')
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Detection or segmentation of one image with an sdt-dense config',
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument('img', help='image file')
-    parser.add_argument('config', help='mmdet or mmseg config file of this project')
-    parser.add_argument('--weights', help='checkpoint (loaded strictly); without it the weights '
-                        'are random')
-    parser.add_argument('--out-dir', default='outputs',
-                        help='where the visualisation goes (DIR/vis/<image name>)')
-    parser.add_argument('--spike-driven', action='store_true',
-                        help='also run the binary-spike model and compare its predictions with '
-                        "the integer model's (exit status 1 if they differ)")
-    parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    if not osp.isfile(args.img):
-        raise FileNotFoundError(f'image not found: {args.img}')
-    inferencer, task = build_inferencer(args.config, args.weights, args.device)
-    sample = predict(inferencer, task, args.img, args.out_dir)
-    print(f'integer model: {summary(task, sample)}')
-    print(f'visualisation: {osp.join(args.out_dir, "vis", osp.basename(args.img))}')
-    if not args.spike_driven:
-        return 0
-    from ..deploy import spike_driven
-    with float64(inferencer.model, task):
-        integer = predict(inferencer, task, args.img)
-        with spike_driven(inferencer.model):
-            spiking = predict(inferencer, task, args.img)
-    print(f'spike-driven model: {summary(task, spiking)}')
-    cmp = compare_predictions(task, integer, spiking)
-    details = ', '.join(f'{k}={v}' for k, v in cmp.items() if k != 'equal')
-    if cmp['equal']:
-        print(f"spike-driven predictions EQUAL the integer model's (float64; {details})")
-        return 0
-    print(f"spike-driven predictions DIFFER from the integer model's (float64; {details})")
-    return 1
-
-
-if __name__ == '__main__':
-    sys.exit(main())

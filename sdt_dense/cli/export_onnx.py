@@ -31,7 +31,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .launcher import init_scope
+from ..registry import init_scope
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -108,9 +108,9 @@ def main(argv=None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     scope = init_scope(cfg)  # also imports sdt_dense (registration, safe checkpoint loading)
-    from sdt_dense.deploy import onnx_export as ox
+    from sdt_dense.deploy import onnx as ox
 
-    from .energy import build_model, load_weights
+    from .measure_energy import build_model, load_weights
     model = build_model(cfg, scope, backbone_only=False)
     load_weights(model, args.checkpoint, backbone_only=False)  # strict
     model.eval()
@@ -170,7 +170,7 @@ def compare_unfolded(folded, unfolded, names, is_segmentor: bool, atol: float,
     """How far the BN-folded module (the exported one) is from the trained, unfolded model: max
     abs difference and elements beyond ``atol`` per output (spike counts flipped at rounding ties
     by float rounding of the folding); for a segmentor the share of agreeing pixels."""
-    from sdt_dense.deploy import onnx_export as ox
+    from sdt_dense.deploy import onnx as ox
     report: dict = dict(max_abs_diff={}, elements_over_atol={})
     for n, a, b in zip(names, folded, unfolded):
         d = (a - b).abs()
@@ -199,7 +199,7 @@ def other_shape(shape: Tuple[int, int], multiple: int = 32) -> Tuple[int, int]:
 def verify(path: str, inputs: Tensor, reference, names, is_segmentor: bool, atol: float,
            align_corners: bool) -> dict:
     """Run ``path`` in onnxruntime on ``inputs``; compare with the PyTorch ``reference``."""
-    from sdt_dense.deploy import onnx_export as ox
+    from sdt_dense.deploy import onnx as ox
     outputs = ox.run_onnxruntime(path, inputs)
     diffs = ox.max_abs_diff(reference, outputs)
     report = dict(max_abs_diff=dict(zip(names, diffs)))

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from sdt_dense.apis.make_toy_data import main as make_toy_data_main
+from sdt_dense.cli.make_toy_data import main as make_toy_data_main
 from sdt_dense.toy_data import make_det_dataset
 from sdt_testing import REPO
 
@@ -38,7 +38,7 @@ def test_events_cli_counts_recordings(tmp_path, capfd):
 
 @pytest.mark.slow
 def test_energy_tool_shows_progress(tmp_path, capfd):
-    from sdt_dense.apis.energy import main
+    from sdt_dense.cli.measure_energy import main
     main(['configs/toy/fpn_e-spikeformer-t_toy.py', '--shape', '32', '32', '--num-images', '3',
           '--out', str(tmp_path)])
     assert _bar_counts(capfd.readouterr().out)[-1] == (3, 3)
