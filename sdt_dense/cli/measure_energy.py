@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import copy
-import os
 import os.path as osp
 import sys
 from typing import Dict, Tuple
@@ -200,23 +199,13 @@ def run_shape(model: nn.Module, args: argparse.Namespace, in_channels: int, mete
     return seen
 
 
-def write_report(report, out: str) -> None:
-    """``energy.json`` and ``energy.md`` of ``report`` in ``out``, each written atomically: complete
-    or absent (a previous file unchanged), never half-written, even on a full disk."""
-    import json
-
-    from ..engine.atomic_io import atomic_write
-    atomic_write(json.dumps(report.to_dict(), indent=2), osp.join(out, 'energy.json'))
-    atomic_write(report.to_markdown(), osp.join(out, 'energy.md'))
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     scope = init_scope(cfg)  # also imports sdt_dense (registration, safe checkpoint loading)
-    from sdt_dense.analysis import EnergyConstants, EnergyMeter
+    from sdt_dense.analysis import EnergyConstants, EnergyMeter, plot_firing_rates, write_report
 
     backbone_only = args.shape is not None
     model = build_model(cfg, scope, backbone_only)
@@ -265,9 +254,8 @@ def main(argv=None) -> dict:
         rep_convs_fused=rep_convs,
         **params)
     report = meter.report(constants, args.sop, meta)
-    os.makedirs(out, exist_ok=True)
     write_report(report, out)
-    report.plot_firing_rates(osp.join(out, 'firing_rates.png'))
+    plot_firing_rates(report.neurons, osp.join(out, 'firing_rates.png'), title=meta['model'])
 
     t = report.totals()
     print_log(
