@@ -27,7 +27,7 @@ from .heads import (
                       SpikeShared4Conv1FCBBoxHead,
 )
 from .layers import SpikingLayer
-from .necks import DET_NEURON, SpikeFPN, SpikeSemanticFPN
+from .necks import SpikeFPN, SpikeSemanticFPN
 from .neurons import (
                       NEURONS,
                       LIFNeuron,
@@ -40,12 +40,14 @@ from .neurons import (
                       sfa_quantise,
 )
 from .pretrainers import PatchMask, SpikeMAE
+from .task_neurons import DET_NEURON, SEG_NEURON, det_neuron_cfg
 
 __all__ = ['NEURONS', 'LIFNeuron', 'SFANeuron', 'TimeSteps', 'build_neuron', 'get_time_steps',
            'neuron_time_steps', 'repeat_over_time', 'sfa_quantise', 'SpikingLayer',
            'SpikeBackbone', 'SpikeClassifierMixin', 'ESpikeFormer', 'ESpikeFormerClassifier',
            'ESpikeFormerLarge', 'ESpikeFormerLargeClassifier', 'MultiStepESpikeFormer',
-           'DET_NEURON', 'SpikeFPN', 'SpikeSemanticFPN', 'SpikeConvFCBBoxHead', 'SpikeFCNMaskHead',
-           'SpikeFPNHead', 'SpikeRetinaHead', 'SpikeRPNHead', 'SpikeShared2FCBBoxHead',
-           'SpikeShared4Conv1FCBBoxHead', 'PatchMask', 'SpikeMAE', 'EventDetDataPreprocessor',
-           'CheckpointMismatchError', 'checkpoint_filter_fn', 'load_pretrained']
+           'DET_NEURON', 'SEG_NEURON', 'det_neuron_cfg', 'SpikeFPN', 'SpikeSemanticFPN',
+           'SpikeConvFCBBoxHead', 'SpikeFCNMaskHead', 'SpikeFPNHead', 'SpikeRetinaHead',
+           'SpikeRPNHead', 'SpikeShared2FCBBoxHead', 'SpikeShared4Conv1FCBBoxHead', 'PatchMask',
+           'SpikeMAE', 'EventDetDataPreprocessor', 'CheckpointMismatchError',
+           'checkpoint_filter_fn', 'load_pretrained']

@@ -22,8 +22,8 @@ from torch import nn
 import sdt_dense  # noqa: F401  (registers the models)
 from sdt_dense.deploy import spike_driven
 from sdt_dense.models import SFANeuron
+from sdt_dense.models.layers import SpikingLayer
 from sdt_dense.models.necks import SpikeFPN
-from sdt_dense.models.necks.spike_semantic_fpn import SpikingLayer
 from sdt_dense.toy_data import make_det_dataset
 
 register_all_modules(init_default_scope=False)

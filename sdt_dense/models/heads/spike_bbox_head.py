@@ -22,7 +22,7 @@ from torch import nn
 
 from ...registry import register_model
 from ..layers import SpikingLayer
-from ..neurons.defaults import det_neuron_cfg
+from ..task_neurons import det_neuron_cfg
 
 
 @register_model('mmdet')

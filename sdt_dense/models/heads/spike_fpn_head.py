@@ -26,7 +26,7 @@ from torch import Tensor
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
-from ..neurons.defaults import SEG_NEURON
+from ..task_neurons import SEG_NEURON
 
 
 def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[int]) -> None:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
-from ..neurons.defaults import det_neuron_cfg
+from ..task_neurons import det_neuron_cfg
 
 
 @register_model('mmdet')

@@ -24,7 +24,7 @@ from torch import nn
 
 from ...registry import register_model
 from ..layers import SpikingLayer
-from ..neurons.defaults import det_neuron_cfg
+from ..task_neurons import det_neuron_cfg
 
 #: Kaiming for the hidden conv (it feeds neurons), Normal(0.01) for the predictors, as mmdet.
 SPIKE_RPN_INIT = dict(type='Kaiming', layer='Conv2d',

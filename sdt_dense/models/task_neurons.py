@@ -1,4 +1,5 @@
-"""Default neuron configs of the task-specific modules (necks and heads read them from here)."""
+"""Neuron configs of the detection and segmentation necks and heads (their defaults); the neurons
+themselves are in :mod:`sdt_dense.models.neurons`."""
 from __future__ import annotations
 
 from typing import Optional
@@ -16,6 +17,6 @@ def det_neuron_cfg(neuron_cfg: Optional[dict] = None) -> dict:
     :data:`DET_NEURON` when it is an SFA config (so ``dict(eval_ceiling=1)`` keeps ``norm=1``), or
     ``neuron_cfg`` as is for another neuron type."""
     cfg = dict(neuron_cfg or {})
-    if cfg.get('type', 'SFA') in ('SFA', 'SFANeuron'):
+    if cfg.get('type', 'SFA') == 'SFA':
         return {**DET_NEURON, **cfg}
     return cfg
