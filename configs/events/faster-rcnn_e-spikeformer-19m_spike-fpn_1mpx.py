@@ -15,7 +15,7 @@ _base_ = [
 
 width = 256
 model = dict(
-    backbone=dict(arch='19M', in_channels=2, num_steps=4),  # C, T of the representation
+    backbone=dict(arch='19M', in_channels=2, T=4),  # C, T of the representation
     neck=dict(in_channels=[64, 128, 256, 360], out_channels=width),  # = out_channels of arch '19M'
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(

@@ -81,7 +81,7 @@ def test_fusion_over_independent_timesteps():
         same = event_input(steps=3, identical=True)
         for out, ref in zip(ms(same), single(same[:, 0])):
             torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
-    learned, _ = _pair(fusion='learned', num_steps=3)
+    learned, _ = _pair(fusion='learned', T=3)
     learned.load_state_dict(ms.state_dict(), strict=False)
     with torch.no_grad():  # uniform softmax at initialisation = 'mean'
         for a, b in zip(learned(x), ms(x)):
@@ -101,10 +101,10 @@ def test_tbchw_layout_and_input_checks():
         for a, b in zip(ms(x), tb(x.transpose(0, 1))):
             assert torch.equal(a, b)
     with pytest.raises(ValueError, match='T=2 timesteps'):
-        MultiStepESpikeFormer(arch='t', in_channels=2, num_steps=3)(x)
+        MultiStepESpikeFormer(arch='t', in_channels=2, T=3)(x)
     with pytest.raises(ValueError, match='C=2 channels'):
         MultiStepESpikeFormer(arch='t', in_channels=1)(x)
-    with pytest.raises(ValueError, match='num_steps'):
+    with pytest.raises(ValueError, match='needs T'):
         MultiStepESpikeFormer(arch='t', fusion='learned')
     with pytest.raises(ValueError, match='single-step'):
         MultiStepESpikeFormer(arch='t', neuron_cfg=dict(type='LIF', T=2))
@@ -150,7 +150,7 @@ def test_event_config_true_strides_and_shapes(path):
     model = cfg.model
     assert model.neck.in_channels == backbone.out_channels
     steps, channels = _representation(cfg)
-    assert backbone.in_channels == channels and backbone.num_steps in (None, steps)
+    assert backbone.in_channels == channels and backbone.T in (None, steps)
     classes = _dataset_classes(cfg)
     if model.type == 'RetinaNet':
         extra = model.neck.num_outs - len(strides)  # stride-2 extra convs

@@ -156,7 +156,7 @@ def _tiny_backbone(neuron_cfg):
 def test_backbone_lif_shapes_equal_sfa_and_backward():
     x = torch.randn(2, 3, 32, 48)
     sfa, lif = _tiny_backbone(None), _tiny_backbone(dict(type='LIF', T=2))
-    assert sfa.time_steps == 1 and lif.time_steps == 2
+    assert sfa.neuron_T == 1 and lif.neuron_T == 2
     assert all(isinstance(m, LIFNeuron) for m in lif.modules()
                if isinstance(m, (LIFNeuron, SFANeuron)))
     outs_sfa, outs_lif = sfa(x), lif(x)
@@ -203,5 +203,5 @@ def test_lif_from_mm_config():
     from mmdet.registry import MODELS
     model = MODELS.build(dict(type='ESpikeFormer', arch=MINI_ARCH, out_indices=(4,),
                               neuron_cfg=dict(type='LIF', T=2)))
-    assert model.time_steps == 2
+    assert model.neuron_T == 2
     assert model(torch.randn(1, 3, 32, 32))[0].shape == (1, 48, 2, 2)

@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath, LayerScale2d, trunc_normal_
 from torch import Tensor, nn
 
 from ...checkpoint import BASE_FORMAT
 from ...registry import register_model
-from ..layers import ConvMLP, LayerScale, SepConv, SpikeConvBN, SpikeDrivenSelfAttention, TokenMLP
+from ..layers import ConvMLP, SepConv, SpikeConvBN, SpikeDrivenSelfAttention, TokenMLP
 from ..neurons import build_neuron, neuron_time_steps, repeat_over_time
 from .base import Arch, SpikeBackbone, SpikeClassifierMixin
 
@@ -58,9 +58,9 @@ class TransformerBlock(nn.Module):
         self.mlp = TokenMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         if layer_scale_init_value is not None:
-            self.ls1 = LayerScale(dim, layer_scale_init_value)
-            self.ls2 = LayerScale(dim, layer_scale_init_value)
-            self.ls3 = LayerScale(dim, layer_scale_init_value)
+            self.ls1 = LayerScale2d(dim, layer_scale_init_value)
+            self.ls2 = LayerScale2d(dim, layer_scale_init_value)
+            self.ls3 = LayerScale2d(dim, layer_scale_init_value)
         else:
             self.ls1 = self.ls2 = self.ls3 = nn.Identity()
 
@@ -129,8 +129,8 @@ class ESpikeFormer(SpikeBackbone):
             raise ValueError(f'last_stride must be 1 (published) or 2, got {last_stride}')
         self.last_stride = last_stride
         self.neuron_cfg = dict(neuron_cfg or dict(type='SFA', D=4))
-        #: real timesteps the input is repeated over (1 for SFA, T for LIF)
-        self.time_steps = neuron_time_steps(self.neuron_cfg)
+        #: real timesteps the neurons need the input repeated over (1 for SFA, T for LIF)
+        self.neuron_T = neuron_time_steps(self.neuron_cfg)
         self.layer_scale_init_value = layer_scale_init_value
 
         #: widths and strides of all five stages
@@ -165,7 +165,7 @@ class ESpikeFormer(SpikeBackbone):
             raise ValueError(f'arch needs 5 depths (stage 0..4), got {settings["depths"]}')
 
     def _forward_levels(self, x: Tensor, out_indices: Tuple[int, ...]) -> Dict[int, Tensor]:
-        T = self.time_steps
+        T = self.neuron_T
         if T > 1:  # multi-step neurons: time folded into the batch, (T * B, C, H, W)
             x = repeat_over_time(x, T)
         outs = {}
@@ -213,7 +213,7 @@ class ESpikeFormerClassifier(SpikeClassifierMixin, nn.Module):
     def _output(self, last: Tensor) -> Tensor:
         """Logits ``(B, num_classes)`` from the level-4 map ``(B, C3, H/16, W/16)``."""
         x = last.mean((2, 3))
-        T = self.backbone.time_steps
+        T = self.backbone.neuron_T
         if T > 1:  # multi-step head neuron: fire over T steps, average the logits
             return self.head(self.head_neuron(x.repeat(T, 1))).unflatten(0, (T, -1)).mean(0)
         return self.head(self.head_neuron(x))

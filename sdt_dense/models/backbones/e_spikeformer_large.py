@@ -33,11 +33,12 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from timm.layers import LayerScale2d
 from torch import Tensor, nn
 
 from ...checkpoint import LARGE_FORMAT
 from ...registry import register_model
-from ..layers import ChannelScale, RepConv, SpikeConvBN, SpikeLinearAttention, TokenMLP, build_drop_path
+from ..layers import RepConv, SpikeConvBN, SpikeLinearAttention, TokenMLP, build_drop_path
 from ..neurons import build_neuron, neuron_class, neuron_time_steps
 from .base import Arch, SpikeBackbone, SpikeClassifierMixin
 
@@ -94,8 +95,8 @@ class LargeTransformerBlock(nn.Module):
         self.mlp = TokenMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.drop_path = build_drop_path(drop_path, drop_path_mode)
         if layer_scale_init_value is not None:
-            self.ls1 = ChannelScale(dim, layer_scale_init_value)
-            self.ls2 = ChannelScale(dim, layer_scale_init_value)
+            self.ls1 = LayerScale2d(dim, layer_scale_init_value)
+            self.ls2 = LayerScale2d(dim, layer_scale_init_value)
         else:
             self.ls1 = self.ls2 = nn.Identity()
 

@@ -44,8 +44,9 @@ class MultiStepESpikeFormer(ESpikeFormer):
               through nothing at all.
             * ``'last'``: the last timestep's map (the most recent events only; ablation).
             * ``'learned'``: a softmax-weighted sum with one weight vector over ``T`` per level,
-              initialised uniform (so it starts as ``'mean'``); needs ``num_steps``.
-        num_steps: ``T``; required by ``'learned'``, otherwise (if given) checked against inputs.
+              initialised uniform (so it starts as ``'mean'``); needs ``T``.
+        T: the number of real timesteps; required by ``'learned'``, otherwise (if given) checked
+            against inputs.
         input_layout: ``'BTCHW'`` (mmdet batches from
             :class:`~sdt_dense.models.data_preprocessors.EventDetDataPreprocessor`) or
             ``'TBCHW'``. A 4-d input ``(B, C, H, W)`` is one timestep.
@@ -58,31 +59,31 @@ class MultiStepESpikeFormer(ESpikeFormer):
         :class:`ESpikeFormer` (same :attr:`out_channels` / :attr:`out_strides`).
     """
 
-    def __init__(self, fusion: str = 'mean', num_steps: Optional[int] = None,
+    def __init__(self, fusion: str = 'mean', T: Optional[int] = None,
                  input_layout: str = 'BTCHW', **kwargs) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f'fusion must be one of {FUSIONS}, got {fusion!r}')
         if input_layout not in ('BTCHW', 'TBCHW'):
             raise ValueError(f"input_layout must be 'BTCHW' or 'TBCHW', got {input_layout!r}")
-        if num_steps is not None and (int(num_steps) != num_steps or num_steps < 1):
-            raise ValueError(f'num_steps must be a positive integer, got {num_steps!r}')
-        if fusion == 'learned' and num_steps is None:
-            raise ValueError("fusion='learned' needs num_steps (one weight per timestep)")
+        if T is not None and (int(T) != T or T < 1):
+            raise ValueError(f'T must be a positive integer, got {T!r}')
+        if fusion == 'learned' and T is None:
+            raise ValueError("fusion='learned' needs T (one weight per timestep)")
         super().__init__(**kwargs)
-        if self.time_steps != 1:
+        if self.neuron_T != 1:
             raise ValueError('MultiStepESpikeFormer needs single-step neurons (SFA): the real '
                              'timesteps come from the input; a multi-step neuron (LIF) would '
                              'repeat every one of them again')
         self.fusion = fusion
-        self.num_steps = None if num_steps is None else int(num_steps)
+        self.T = None if T is None else int(T)
         self.input_layout = input_layout
         if fusion == 'learned':
             # logits per (level, timestep); zeros = uniform softmax = 'mean' at initialisation
-            self.fusion_logits = nn.Parameter(torch.zeros(len(self.out_indices), self.num_steps))
+            self.fusion_logits = nn.Parameter(torch.zeros(len(self.out_indices), self.T))
 
     def example_input(self, batch: int = 2, height: int = 64, width: int = 64) -> Tensor:
-        """A random input over ``num_steps`` (default 2) timesteps, in ``input_layout``."""
-        x = torch.randn(self.num_steps or 2, batch, self.in_channels, height, width)
+        """A random input over ``T`` (default 2) timesteps, in ``input_layout``."""
+        x = torch.randn(self.T or 2, batch, self.in_channels, height, width)
         return x.transpose(0, 1) if self.input_layout == 'BTCHW' else x
 
     def fusion_weights(self) -> Optional[Tensor]:
@@ -100,9 +101,8 @@ class MultiStepESpikeFormer(ESpikeFormer):
         if self.input_layout == 'BTCHW':
             x = x.transpose(0, 1)
         steps = x.shape[0]
-        if self.num_steps is not None and steps != self.num_steps:
-            raise ValueError(f'input has T={steps} timesteps, the model was built for '
-                             f'num_steps={self.num_steps}')
+        if self.T is not None and steps != self.T:
+            raise ValueError(f'input has T={steps} timesteps, the model was built for T={self.T}')
         if x.shape[2] != self.in_channels:
             raise ValueError(f'input has C={x.shape[2]} channels per timestep, the stem expects '
                              f'in_channels={self.in_channels}')
@@ -134,4 +134,4 @@ class MultiStepESpikeFormer(ESpikeFormer):
                      for level, o in zip(levels, outs))
 
     def extra_repr(self) -> str:
-        return f'fusion={self.fusion!r}, num_steps={self.num_steps}, layout={self.input_layout}'
+        return f'fusion={self.fusion!r}, T={self.T}, layout={self.input_layout}'
