@@ -6,7 +6,7 @@
 # Pretrained: the released 10M ImageNet checkpoint at `pretrained`; elsewhere:
 #     --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # from scratch: --cfg-options model.backbone.init_cfg=None
-_base_ = ['../mask_rcnn_sdt.py']
+_base_ = ['./mask-rcnn_e-spikeformer-19m_spike-fpn_8xb4-1x_coco.py']
 
 pretrained = 'checkpoints/e-spikeformer-10m_in1k.pth'
 width = 192

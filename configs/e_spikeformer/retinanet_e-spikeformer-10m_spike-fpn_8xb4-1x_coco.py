@@ -9,6 +9,7 @@
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     '../_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',
+    '../_base_/sdt_runtime.py',  # custom_imports and the reliability custom_hooks
 ]
 
 pretrained = 'checkpoints/e-spikeformer-10m_in1k.pth'
