@@ -1,44 +1,20 @@
 """Energy model of a spiking network (45 nm convention of the spiking-Transformer literature).
 
-Per synaptic layer (``Conv1d``/``Conv2d``/``Linear``, and the attention's spike-matrix products),
-per image:
+Per synaptic layer and image, with ``E_MAC = 4.6 pJ`` and ``E_AC = 0.9 pJ`` (:class:`EnergyConstants`):
 
-* **real-valued input** (the stem conv on pixels, non-spiking head layers): every dense
-  multiply-accumulate is charged as a MAC, ``E = E_MAC * MACs``.
-* **spike input**: the layer only accumulates weights where spikes arrive, charged as ACs,
-  ``E = E_AC * SOPs``. Two SOP counts are reported:
+* real-valued input (the stem on pixels, non-spiking head layers): ``E = E_MAC * MACs``;
+* spike input: ``E = E_AC * SOPs`` with two SOP counts, ``sop_estimate = r * dense MACs`` (the
+  paper's convention, ``r`` the mean integer count feeding the layer, evaluated per forward pass)
+  and ``sop_exact`` (the accumulates spike-driven inference performs, :mod:`.ops`); they agree for
+  1x1 stride-1 convs and Linears; attention products: ``k^T v`` estimated as
+  ``r_k * r_v * dense MACs``, ``q (k^T v)`` as ``r_q * dense MACs`` (:class:`_MatMulEstimator`).
 
-  - ``sop_estimate`` -- the paper's convention, ``SOP = firing rate of the input * dense MACs``,
-    where "firing rate" is the **mean integer count** feeding the layer (``D * T`` binary firing
-    rate with ``T = 1``). It is evaluated per forward pass (an image, or a padded batch) and
-    summed, so images of different sizes are weighted by their own MACs.
-  - ``sop_exact`` -- the accumulates that spike-driven inference really performs, counted by
-    :mod:`sdt_dense.analysis.ops` on the binary slices (zero padding, strides and the exact
-    positions of the spikes taken into account).
-
-  The two agree exactly for layers whose every input element feeds the same number of
-  multiply-accumulates (1x1 convs with stride 1 and Linears: ``exact == estimate``); they differ
-  where zero padding or strides make some inputs feed fewer outputs than others.
-
-  Spike-matrix products of the attention (see :class:`_MatMulEstimator`): ``k^T v`` is estimated
-  as ``r_k * r_v * dense MACs`` (an accumulate needs a k spike AND a v spike), ``q (k^T v)`` as
-  ``r_q * dense MACs``.
-
-Multi-step LIF models (``neuron_cfg=dict(type='LIF', T=...)``) are measured the same way, over
-their ``T`` real timesteps: the "firing rate" is the number of spikes per element over the ``T``
-steps, so ``SOP = fr * dense MACs`` is the paper's ``binary rate * T * FLOPs``, and the exact count
-adds every spike of every timestep. The stem runs on the image repeated over ``T`` and is charged
-once (its ``T`` results are equal). See :mod:`sdt_dense.analysis.ops`.
-
-Event-camera models (:class:`~sdt_dense.models.backbones.MultiStepESpikeFormer`) run ``T`` real
-timesteps that are *different* frames (time bins), each through SFA neurons with ``D`` virtual
-timesteps: every layer is charged for all ``T`` steps (``T x D`` binary timesteps after a neuron),
-and the stem, on real-valued event frames, is charged its dense MACs once per real timestep.
-
-The headline ``total_energy_mj`` uses one of them (``headline_sop``, default ``'estimate'`` so that
-numbers compare with published tables); both totals are always reported. BatchNorm is folded into
-the convolutions and costs nothing extra; additions, pooling, resizing, RoI ops and NMS are not
-counted.
+Multi-step LIF models are charged over their ``T`` real timesteps (the stem on the repeated image
+once), event-camera models (:class:`~sdt_dense.models.backbones.MultiStepESpikeFormer`) for all
+``T`` different frames. ``total_energy_mj`` uses ``headline_sop`` (default ``'estimate'``, to
+compare with published tables); both totals are reported. Folded BatchNorm costs nothing;
+additions, pooling, resizing, RoI ops and NMS are not counted. The conventions in full:
+docs/energy.md; the report files: :mod:`.energy_report`.
 """
 from __future__ import annotations
 

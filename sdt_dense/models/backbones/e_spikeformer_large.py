@@ -18,12 +18,8 @@ convs with bias). Transformer blocks (on the ``N = H/16 * W/16`` tokens) are::
 All features are the real-valued residual streams; the stride-16 feature is the token sequence
 reshaped row-major to ``(B, C2, H/16, W/16)``, taken after the last block or any chosen block.
 
-Why a stride-32 level of its own: the trunk stops at stride 16, while FPN-style necks and the
-usual anchor settings expect strides 4/8/16/32. The conv stages already give genuine stride-4 and
-stride-8 features, so the natural pyramid is hierarchical: 4/8/16 from the trunk plus one more
-spiking downsampling for 32 (new, randomly initialised parameters named ``extra_stride32``). A
-ViTDet-style simple pyramid built from the stride-16 map alone would discard the real stride-4/8
-features. The extra layer is built only when index 4 is in ``out_indices``.
+Index 4 (``extra_stride32``, new and randomly initialised parameters) is built only when it is in
+``out_indices``; why it exists: docs/differences.md, row L5.
 
 Module names differ from the released checkpoints; :data:`sdt_dense.checkpoint.LARGE_FORMAT`
 converts released files at load time.

@@ -4,13 +4,10 @@ Event representations give ``T`` real timesteps (time bins), each a ``C``-channe
 timestep runs through the E-SpikeFormer trunk, whose SFA neurons fire up to ``D`` spikes (virtual
 timesteps) per element: ``T x D`` binary timesteps in spike-driven inference.
 
-**State across T.** SFA neurons are memoryless (a spike count per input, no membrane carried from
-one input to the next), so the published multi-step SDT models run the ``T`` steps through the
-trunk independently, folded into the batch ``(T * B, C, H, W)``; information is combined across
-``T`` only where the per-step outputs are fused. This module does the same: the trunk sees the
-folded batch (timestep-major, tagged :class:`~sdt_dense.models.neurons.TimeSteps` with
-``repeated=False, real=True`` so that the energy analysis charges the stem's dense MACs once per
-real timestep, ``T`` times per sample), and each returned stage output is fused over ``T``.
+The ``T`` steps run through the network independently (SFA neurons are memoryless; see
+docs/events.md), folded into the batch ``(T * B, C, H, W)`` timestep-major and tagged
+:class:`~sdt_dense.models.neurons.TimeSteps` (``repeated=False, real=True``: the energy analysis
+charges the stem once per real timestep); each returned level is fused over ``T``.
 """
 from __future__ import annotations
 
@@ -36,12 +33,8 @@ class MultiStepESpikeFormer(ESpikeFormer):
     Args:
         fusion: how each returned level is combined over ``T``:
 
-            * ``'mean'`` (default): the average of the ``T`` per-step maps. It is what the
-              published multi-step SDT models do with their time axis before the head, it needs no
-              parameter and no fixed ``T`` (a model trained with one window split can be tested
-              with another), and every time bin contributes, which matters here because the trunk
-              carries no state between steps: with ``'last'``, earlier bins could only matter
-              through nothing at all.
+            * ``'mean'`` (default): the average of the ``T`` per-step maps, as the published
+              multi-step SDT models do (no parameter, no fixed ``T``; docs/events.md says why).
             * ``'last'``: the last timestep's map (the most recent events only; ablation).
             * ``'learned'``: a softmax-weighted sum with one weight vector over ``T`` per level,
               initialised uniform (so it starts as ``'mean'``); needs ``T``.
