@@ -125,8 +125,8 @@ def test_norm_eval_keeps_every_statistic(family):
         assert torch.equal(b, before[name]), name
 
 
-@pytest.mark.parametrize('scope', ['mmdet', 'mmseg'])
-def test_builds_from_both_toolbox_registries(family, scope):
+@pytest.mark.parametrize('scope', ['mmengine', 'mmdet', 'mmseg'])
+def test_builds_from_the_root_and_both_toolbox_registries(family, scope):
     registry = importlib.import_module(f'{scope}.registry')
     model = registry.MODELS.build(dict(type=family.__name__, arch=family.example_arch))
     assert type(model) is family
