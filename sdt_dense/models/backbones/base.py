@@ -269,13 +269,15 @@ class SpikeClassifierMixin:
         if output_fmt != 'NCHW':
             raise ValueError(f'output_fmt {output_fmt!r} is not supported (only NCHW)')
         num = self.num_feature_levels
-        if isinstance(indices, int) and not 0 < indices <= num:
-            raise ValueError(f'indices must be levels 0..{num - 1} or a count 1..{num}, '
+        if isinstance(indices, int):
+            if not 0 < indices <= num:
+                raise ValueError(f'indices must be levels 0..{num - 1} or a count 1..{num}, '
+                                 f'got {indices}')
+        elif indices is not None and (not list(indices)
+                                      or any(not -num <= i < num for i in indices)):
+            raise ValueError(f'indices must be levels 0..{num - 1} (negative: from the end), '
                              f'got {indices}')
-        take, _ = feature_take_indices(num, indices)
-        take = sorted(take)
-        if not take or any(i not in range(num) for i in take):
-            raise ValueError(f'indices must be levels 0..{num - 1}, got {indices}')
+        take = sorted(feature_take_indices(num, indices)[0])
         run = take if intermediates_only else sorted({*take, self.output_level})
         taps = dict(zip(run, self.backbone(x, run)))
         feats = [taps[i] for i in take]

@@ -18,7 +18,7 @@ from torch import nn
 
 import sdt_dense  # noqa: F401  (registers the models)
 from sdt_dense.deploy import spike_driven
-from sdt_dense.models.backbones import SpikeBackbone
+from sdt_dense.models.backbones import ESpikeFormerClassifier, ESpikeFormerLargeClassifier, SpikeBackbone
 from sdt_testing import randomise_bn
 
 
@@ -144,3 +144,27 @@ def test_spike_driven_equals_integer_mode(family):
             out = model(x)
     for a, b in zip(ref, out):
         assert (a - b).abs().max().item() <= 1e-9
+
+
+@pytest.mark.parametrize('cls,arch,levels', [
+    (ESpikeFormerClassifier, 't', 5),
+    (ESpikeFormerLargeClassifier, dict(embed_dims=[16, 32, 64], depth=2, num_heads=4), 4),
+], ids=['ESpikeFormerClassifier', 'ESpikeFormerLargeClassifier'])
+def test_classifier_forward_intermediates(cls, arch, levels):
+    """timm's feature API of every classifier: levels in ascending order, negative indices from
+    the end, an int for the last ``n``, the same output as ``forward``, errors naming ``indices``."""
+    torch.manual_seed(0)
+    model = cls(arch).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        every = model.forward_intermediates(x, intermediates_only=True)
+        picked = model.forward_intermediates(x, indices=[-1, 0], intermediates_only=True)
+        out, last = model.forward_intermediates(x, indices=1)
+        logits = model(x)
+    assert len(every) == len(model.feature_info) == levels
+    assert [f.shape[1] for f in every] == [i['num_chs'] for i in model.feature_info]
+    assert torch.equal(picked[0], every[0]) and torch.equal(picked[1], every[-1])
+    assert len(last) == 1 and torch.equal(last[0], every[-1]) and torch.equal(out, logits)
+    for bad in ([levels], [-levels - 1], [], 0, levels + 1):
+        with pytest.raises(ValueError, match='indices'):
+            model.forward_intermediates(x, indices=bad)
