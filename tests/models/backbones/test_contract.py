@@ -4,8 +4,8 @@ tested here as soon as it is defined (with its ``example_arch``).
 
 Checks: declared channels and strides equal the real ones, backward reaches every trainable
 parameter, ``with_cp`` changes nothing, ``frozen_stages`` / ``norm_eval`` freeze what they say,
-both toolbox registries build the family, and spike-driven inference equals integer mode
-(float64)."""
+the root and both toolbox registries build the family, and spike-driven inference equals
+integer mode (float64). The classifiers of every family share timm's feature API (last test)."""
 from __future__ import annotations
 
 import importlib
