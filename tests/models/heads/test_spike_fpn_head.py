@@ -12,6 +12,13 @@ from sdt_testing import randomise_bn
 from sdt_testing.pyramids import make_head, make_neck, pyramid
 
 
+@pytest.fixture(scope='module', autouse=True)
+def _mmseg_scope():
+    """The head builds its loss through the default scope's registry: mmseg's."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
 def test_head_structure_and_published_sizes():
     # published taps: strides [2, 4, 8, 16] -> [1, 1, 2, 3] stages of SFA -> conv3x3 -> BN
     head = make_head(in_channels=[128] * 4, channels=128, num_classes=150, strides=(2, 4, 8, 16))
