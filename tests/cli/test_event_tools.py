@@ -61,7 +61,7 @@ def test_toy_events_train_test_energy_chance(tmp_path):
     assert energy.returncode == 0, (energy.stdout + energy.stderr)[-4000:]
     report = json.loads((out / 'energy.json').read_text())
     assert report['input_size'] == '64x80' and report['num_images'] == 2
-    stem = next(r for r in report['layers'] if r['name'] == 'backbone.trunk.downsamples.0.conv')
+    stem = next(r for r in report['layers'] if r['name'] == 'backbone.downsamples.0.conv')
     # the stem on T = 2 different event frames (2 channels, 76 x 60 padded to 80 x 64): k7 s2 ->
     # 32 x 40 x 12 channels, charged as dense MACs once per real timestep
     per_step = 32 * 40 * 12 * 2 * 7 * 7

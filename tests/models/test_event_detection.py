@@ -200,7 +200,7 @@ def test_toy_detector_loss_and_predict():
     total, log_vars = model.parse_losses(model(**data, mode='loss'))
     assert torch.isfinite(total) and {'loss_cls', 'loss_bbox'} <= set(log_vars)
     total.backward()
-    assert model.backbone.trunk.downsamples[0].conv.weight.grad.abs().sum() > 0
+    assert model.backbone.downsamples[0].conv.weight.grad.abs().sum() > 0
     model.eval()
     model.bbox_head.test_cfg.score_thr = 0.  # untrained: every score is near the prior 0.01
     with torch.no_grad():
@@ -234,7 +234,7 @@ def test_energy_charges_every_real_timestep():
     three = {r.name: r for r in count_synaptic_ops(ms, event_input(batch=1, steps=3,
                                                                    identical=True))}
     assert one.keys() == three.keys()
-    stem = one['trunk.downsamples.0.conv']
+    stem = one['downsamples.0.conv']
     assert stem.input_kind == 'real' and stem.mac_ops == stem.dense_macs > 0
     for name, r in one.items():
         t = three[name]
