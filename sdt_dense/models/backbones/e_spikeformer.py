@@ -91,8 +91,8 @@ class ESpikeFormer(SpikeBackbone):
         drop_path_rate: stochastic depth, linearly increasing over all 12 blocks.
         layer_scale_init_value: per-channel layer scale on each transformer branch (``None``: off, as
             the published Base; the published segmentation backbone uses ``1e-6``).
-        frozen_stages, norm_eval, with_cp, save_counts, init_cfg, pretrained: see
-            :class:`~sdt_dense.models.backbones.base.SpikeBackbone`.
+        **contract: ``frozen_stages``, ``norm_eval``, ``with_cp``, ``save_counts``, ``init_cfg``,
+            ``pretrained``, as :class:`~sdt_dense.models.backbones.base.SpikeBackbone` takes them.
 
     Shape:
         input ``(B, in_channels, H, W)`` with any ``H, W``; output a tuple of ``(B, C_i, H_i, W_i)``
@@ -117,11 +117,8 @@ class ESpikeFormer(SpikeBackbone):
                  out_indices: Sequence[int] = (1, 2, 3, 4), last_stride: int = 1,
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
-                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None,
-                 save_counts: bool = True) -> None:
-        super().__init__(in_channels, out_indices, frozen_stages, norm_eval, with_cp, save_counts,
-                         init_cfg, pretrained)
+                 **contract) -> None:
+        super().__init__(in_channels, out_indices, **contract)
         self.arch_settings = self.resolve_arch(arch)
         C0, C1, C2, C3 = self.arch_settings['embed_dims']
         depths = self.arch_settings['depths']

@@ -135,8 +135,8 @@ class ESpikeFormerLarge(SpikeBackbone):
             at detection resolutions.
         frozen_stages: levels ``0..frozen_stages`` are frozen (eval mode, no gradients); 3
             freezes the trunk up to all transformer blocks; -1 freezes nothing.
-        norm_eval, with_cp, save_counts, init_cfg, pretrained: see
-            :class:`~sdt_dense.models.backbones.base.SpikeBackbone`.
+        **contract: ``norm_eval``, ``with_cp``, ``save_counts``, ``init_cfg``, ``pretrained``, as
+            :class:`~sdt_dense.models.backbones.base.SpikeBackbone` takes them.
 
     Shape:
         input ``(B, in_channels, H, W)`` with any ``H, W``; outputs ``(B, C_i, H_i, W_i)`` with
@@ -161,12 +161,8 @@ class ESpikeFormerLarge(SpikeBackbone):
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  drop_path_rate: float = 0., drop_path_mode: str = 'sample',
                  layer_scale_init_value: Optional[float] = 1e-6,
-                 attn_token_scale: Optional[int] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None,
-                 save_counts: bool = True) -> None:
-        super().__init__(in_channels, out_indices, frozen_stages, norm_eval, with_cp, save_counts,
-                         init_cfg, pretrained)
+                 attn_token_scale: Optional[int] = None, **contract) -> None:
+        super().__init__(in_channels, out_indices, **contract)
         self.arch_settings = self.resolve_arch(arch)
         C0, C1, C2 = self.arch_settings['embed_dims']
         depth = self.arch_settings['depth']
