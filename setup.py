@@ -45,6 +45,7 @@ setup(
     description='E-SpikeFormer (Spike-Driven Transformer V3) backbones for mmdet 3.x and mmseg 1.x',
     long_description=readme(),
     long_description_content_type='text/markdown',
+    license='Apache-2.0',
     packages=find_packages(include=['sdt_dense', 'sdt_dense.*']),
     include_package_data=True,
     python_requires='>=3.10',

@@ -55,12 +55,14 @@ def setup_worker(args: argparse.Namespace) -> torch.device:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
+    # the repository is on the workers' PYTHONPATH (see run_worker): sdt_dense imports from it
     if os.environ.get('SDT_BENCH_LIGHT_IMPORT') == '1':  # a GPU machine without mmcv's ops
-        sys.path.insert(0, os.path.join(REPO_ROOT, 'benchmarks', 'gpu'))
-        from light_import import import_backbones
-        import_backbones()
+        import importlib.util
+        path = os.path.join(REPO_ROOT, 'benchmarks', 'gpu', 'light_import.py')
+        spec = importlib.util.spec_from_file_location('light_import', path)
+        light_import = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(light_import)
+        light_import.import_backbones()
     return resolve_device(args.device)
 
 

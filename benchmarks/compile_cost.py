@@ -74,7 +74,7 @@ def _toy_model_and_batch(config: str):
     from mmengine.runner import Runner
 
     import sdt_dense  # noqa: F401
-    from sdt_dense.apis.make_toy_data import main as make_toy
+    from sdt_dense.cli.make_toy_data import main as make_toy
     cfg = Config.fromfile(os.path.join(REPO_ROOT, 'configs/toy', config))
     init_default_scope(cfg.default_scope)
     task = 'seg' if cfg.default_scope == 'mmseg' else 'det'

@@ -49,6 +49,18 @@ def _run(cmd, env, timeout):
     return rc, log, time.monotonic() - start
 
 
+def _test_helpers():
+    """``tests/sdt_testing`` (the tests' helper package, not installed), loaded from its path."""
+    import importlib.util
+    root = REPO / 'tests' / 'sdt_testing'
+    spec = importlib.util.spec_from_file_location('sdt_testing', root / '__init__.py',
+                                                  submodule_search_locations=[str(root)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules['sdt_testing'] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--runs', type=int, default=50, help='train/test pairs to run')
@@ -60,10 +72,10 @@ def main(argv=None) -> dict:
                         help='where the output of failed commands is kept')
     args = parser.parse_args(argv)
 
-    # the pair is that of tests/apis/test_distributed.py: the same config, from the same helper
-    sys.path[:0] = [str(REPO), str(REPO / 'tests')]
+    # the pair is that of tests/cli/test_distributed.py: the same config, from the same helper
     from sdt_dense.toy_data import make_det_dataset
-    from sdt_testing import free_port, toy_dist_config
+    testing = _test_helpers()
+    free_port, toy_dist_config = testing.free_port, testing.toy_dist_config
 
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)

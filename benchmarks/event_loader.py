@@ -38,9 +38,9 @@ if REPO_ROOT not in sys.path:
 
 CONFIGS = {
     ('gen1', 'raw'): 'configs/events/retinanet_e-spikeformer-10m_spike-fpn_gen1.py',
-    ('gen1', 'rvt'): 'configs/events/retinanet_e-spikeformer-10m_spike-fpn_rvt-gen1.py',
+    ('gen1', 'rvt'): 'configs/events/retinanet_e-spikeformer-10m_spike-fpn_1xb8-200k_rvt-gen1.py',
     ('1mpx', 'raw'): 'configs/events/retinanet_e-spikeformer-10m_spike-fpn_1mpx.py',
-    ('1mpx', 'rvt'): 'configs/events/retinanet_e-spikeformer-10m_spike-fpn_rvt-1mpx.py',
+    ('1mpx', 'rvt'): 'configs/events/retinanet_e-spikeformer-10m_spike-fpn_1xb8-200k_rvt-1mpx.py',
 }
 
 

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from mmengine.config import Config  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # sdt_dense itself comes from the installed package
 
 CONFIG = ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'
 

@@ -11,7 +11,7 @@ measures the resulting inference-time and peak-memory ratios, with and without B
 * ``spike-merged-attn`` -- spike-driven, except that the attention products get their operands
   merged back to integer counts (how they ran before they were executed on binary slices; a
   benchmark-only patch), to isolate what the binary attention products cost;
-* ``folded``       -- BN folded into the convs (:func:`sdt_dense.models.fold_bn`), integer mode;
+* ``folded``       -- BN folded into the convs (:func:`sdt_dense.deploy.fold_bn`), integer mode;
 * ``folded-spike`` -- the deployment form: BN folded and spike-driven.
 
 Besides whole forward passes, each configuration times its attention products alone
@@ -61,7 +61,8 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
     """The backbone of ``config`` (same seeded weights for all), its input batch, and an untouched
     integer-mode copy to check the outputs against (run only after the measurement, so that it
     does not raise the memory high-water mark)."""
-    from sdt_dense.models import ESpikeFormer, convert_to_spike_driven, fold_bn
+    from sdt_dense.deploy import convert_to_spike_driven, fold_bn
+    from sdt_dense.models import ESpikeFormer
     if config not in CONFIGS:
         raise ValueError(f'unknown config {config!r}; valid: {CONFIGS}')
     torch.manual_seed(args.seed)

@@ -4,11 +4,11 @@
     python demo/image_demo.py IMG CONFIG [--weights CKPT] [--out-dir DIR] [--spike-driven] \\
         [--device cpu|cuda]
 
-Thin script: the code is :mod:`sdt_dense.apis.image_demo`; ``--help`` lists the options.
+Thin script: the code is :mod:`sdt_dense.cli.image_demo`; ``--help`` lists the options.
 """
 import sys
 
-from sdt_dense.apis.image_demo import main
+from sdt_dense.cli.image_demo import main
 
 if __name__ == '__main__':
     sys.exit(main())

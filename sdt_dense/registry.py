@@ -19,7 +19,10 @@ from typing import Callable, Optional, Type
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['ROOT_MODELS', 'model_registry', 'register_model']
+__all__ = ['ROOT_MODELS', 'SCOPES', 'init_scope', 'model_registry', 'register_model']
+
+#: the toolboxes a config can name as its ``default_scope``
+SCOPES = ('mmdet', 'mmseg')
 
 
 def model_registry(scope: Optional[str] = None) -> Registry:
@@ -37,3 +40,23 @@ def register_model(scope: Optional[str] = None) -> Callable[[Type], Type]:
         return cls
 
     return _register
+
+
+def init_scope(cfg):
+    """Register the modules of the config's toolbox (``default_scope``) and of sdt-dense.
+
+    Returns:
+        str: 'mmdet' or 'mmseg'.
+    """
+    scope = cfg.get('default_scope', None)
+    if scope not in SCOPES:
+        raise ValueError(f'{cfg.filename}: default_scope must be one of {SCOPES}, got {scope!r} '
+                         "(inherit mmdet::_base_/default_runtime.py or mmseg::_base_/default_runtime.py)")
+    if scope == 'mmdet':
+        from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
+        setup_cache_size_limit_of_dynamo()
+    else:
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)  # the Runner sets the scope from the config
+    import sdt_dense  # noqa: F401  (registers the models, allow-lists checkpoint classes)
+    return scope

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Train a detector (mmdet) or segmentor (mmseg) from a config.
 
-Thin script: the code is :mod:`sdt_dense.apis.train`; ``--help`` lists the options.
+Thin script: the code is :mod:`sdt_dense.cli.train`; ``--help`` lists the options.
 """
-from sdt_dense.apis.train import main
+from sdt_dense.cli.train import main
 
 if __name__ == '__main__':
     main()

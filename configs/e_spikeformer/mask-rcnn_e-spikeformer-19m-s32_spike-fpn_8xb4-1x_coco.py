@@ -3,7 +3,7 @@
 # anchor strides and RoIAlign featmap_strides apply. The released checkpoint loads unchanged (only
 # the stride of the stage-4 downsampling conv differs), but stage 4 then sees 4x fewer positions
 # than in pretraining. Cheaper than the published stride-16 layout.
-_base_ = ['../mask_rcnn_sdt.py']
+_base_ = ['./mask-rcnn_e-spikeformer-19m_spike-fpn_8xb4-1x_coco.py']
 
 model = dict(
     backbone=dict(last_stride=2),

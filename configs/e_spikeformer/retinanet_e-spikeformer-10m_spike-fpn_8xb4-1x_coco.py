@@ -9,6 +9,7 @@
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     '../_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',
+    '../_base_/sdt_runtime.py',  # custom_imports and the reliability custom_hooks
 ]
 
 pretrained = 'checkpoints/e-spikeformer-10m_in1k.pth'
@@ -17,7 +18,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='ESpikeFormer',
-        arch='m',
+        arch='10M',
         out_indices=(2, 3, 4),  # channels 96, 192, 240; strides 8, 16, 16
         last_stride=1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)),

@@ -18,7 +18,11 @@
 # Pretrained: the released 83M_1x4 ImageNet file at `pretrained`; elsewhere:
 #     --cfg-options model.backbone.init_cfg.checkpoint=PATH
 # From scratch:  --cfg-options model.backbone.init_cfg=None
-_base_ = ['../e_spikeformer/cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py']
+_base_ = [
+    '../_base_/models/cascade-mask-rcnn_e-spikeformer-19m_spike-fpn.py',
+    '../_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',
+    '../_base_/sdt_runtime.py',  # custom_imports and the reliability custom_hooks
+]
 
 pretrained = 'checkpoints/e-spikeformer-83m-1x4_in1k.pth'  # the authors' "83M_1x4"
 # ESpikeFormerLarge('83M', out_indices=(1, 2, 3, 4)).out_channels / .out_strides
@@ -50,3 +54,14 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     constructor='LargeLayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(layer_decay_rate=0.75))
+
+# The 3x schedule of the Base cascade (8 GPUs x 2 images).
+train_dataloader = dict(batch_size=2, num_workers=2)
+max_epochs = 36
+train_cfg = dict(max_epochs=max_epochs)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33],
+         gamma=0.1),
+]
+auto_scale_lr = dict(base_batch_size=16)

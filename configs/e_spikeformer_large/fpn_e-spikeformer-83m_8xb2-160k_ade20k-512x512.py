@@ -31,7 +31,10 @@
 #
 # Pretrained: the released 83M_1x4 ImageNet file at `checkpoint_file`; elsewhere:
 #     --cfg-options model.backbone.init_cfg.checkpoint=PATH
-_base_ = ['../e_spikeformer/fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py']
+_base_ = [
+    '../_base_/fpn_e-spikeformer-19m_ade20k-512x512_adamw-160k.py',
+    '../_base_/sdt_runtime.py',  # custom_imports and the reliability custom_hooks
+]
 
 checkpoint_file = 'checkpoints/e-spikeformer-83m-1x4_in1k.pth'  # the authors' "83M_1x4"
 # ESpikeFormerLarge('83M', out_indices=(1, 2, 3, 4)).out_channels / .out_strides

@@ -40,7 +40,11 @@
 # The "1x8" weights (D = 8):  --cfg-options model.backbone.neuron_cfg.D=8 \
 #                                 model.backbone.init_cfg.checkpoint=checkpoints/...1x8....pth
 # From scratch:  --cfg-options model.backbone.init_cfg=None
-_base_ = ['../mask_rcnn_sdt.py']
+_base_ = [
+    '../_base_/models/mask-rcnn_e-spikeformer-19m_spike-fpn.py',
+    '../_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',
+    '../_base_/sdt_runtime.py',  # custom_imports and the reliability custom_hooks
+]
 
 pretrained = 'checkpoints/e-spikeformer-83m-1x4_in1k.pth'  # the authors' "83M_1x4"
 # ESpikeFormerLarge('83M', out_indices=(1, 2, 3, 4)).out_channels / .out_strides

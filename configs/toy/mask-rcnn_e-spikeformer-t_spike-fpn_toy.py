@@ -10,7 +10,11 @@
 #         work_dirs/mask-rcnn_e-spikeformer-t_spike-fpn_toy/epoch_7.pth
 #
 # Classes are the default --num-classes 3 of make_toy_data.py, in its order.
-_base_ = ['../mask_rcnn_sdt.py']
+_base_ = [
+    '../_base_/models/mask-rcnn_e-spikeformer-19m_spike-fpn.py',
+    '../_base_/e-spikeformer_coco-instance_ms-adamw-1x.py',
+    '../_base_/sdt_runtime.py',  # custom_imports and the reliability custom_hooks
+]
 
 data_root = 'data/toy_coco/'
 classes = ('circle', 'square', 'triangle')
@@ -73,7 +77,7 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(base_batch_size=4)
 randomness = dict(seed=0)
-# (the checkpoint hook type and the reliability hooks come from configs/mask_rcnn_sdt.py's bases)
+# (the checkpoint hook type and the reliability hooks come from the bases)
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 log_processor = dict(window_size=10)

@@ -25,7 +25,7 @@ window_us = 50_000
 num_steps = 2
 width = 64
 model = dict(
-    backbone=dict(arch='t', in_channels=2, num_steps=num_steps),  # strides 8, 16, 16
+    backbone=dict(arch='t', in_channels=2, T=num_steps),  # strides 8, 16, 16
     neck=dict(in_channels=[48, 96, 128], out_channels=width),  # = out_channels of arch 't'
     data_preprocessor=dict(pad_size_divisor=16),
     # anchors 8..~160 px on the 4x downsampled frame (toy pedestrians are ~5 x 13 px there)

@@ -19,7 +19,7 @@ data_root = 'data/toy_rvt_gen1/'
 num_steps = 2
 width = 64
 model = dict(
-    backbone=dict(arch='t', in_channels=20, num_steps=num_steps),  # strides 8, 16, 16
+    backbone=dict(arch='t', in_channels=20, T=num_steps),  # strides 8, 16, 16
     neck=dict(in_channels=[48, 96, 128], out_channels=width),  # = out_channels of arch 't'
     data_preprocessor=dict(pad_size_divisor=32),
     bbox_head=dict(num_classes=2, in_channels=width, feat_channels=width, stacked_convs=2,

@@ -6,11 +6,12 @@ from .energy import (
                      EnergyReport,
                      LayerEnergy,
                      layer_energy_mj,
-                     plot_firing_rates,
 )
+from .energy_report import plot_firing_rates, render_markdown, write_report
 from .firing import FiringRateMonitor, NeuronStats, mean_firing_rate
 from .ops import SynapticLayerOps, SynapticOpCounter, count_synaptic_ops
 
 __all__ = ['SynapticLayerOps', 'SynapticOpCounter', 'count_synaptic_ops', 'FiringRateMonitor',
            'NeuronStats', 'mean_firing_rate', 'EnergyAccumulator', 'EnergyConstants',
-           'EnergyMeter', 'EnergyReport', 'LayerEnergy', 'layer_energy_mj', 'plot_firing_rates']
+           'EnergyMeter', 'EnergyReport', 'LayerEnergy', 'layer_energy_mj', 'plot_firing_rates',
+           'render_markdown', 'write_report']

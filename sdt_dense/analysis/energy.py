@@ -1,53 +1,27 @@
 """Energy model of a spiking network (45 nm convention of the spiking-Transformer literature).
 
-Per synaptic layer (``Conv1d``/``Conv2d``/``Linear``, and the attention's spike-matrix products),
-per image:
+Per synaptic layer and image, with ``E_MAC = 4.6 pJ`` and ``E_AC = 0.9 pJ`` (:class:`EnergyConstants`):
 
-* **real-valued input** (the stem conv on pixels, non-spiking head layers): every dense
-  multiply-accumulate is charged as a MAC, ``E = E_MAC * MACs``.
-* **spike input**: the layer only accumulates weights where spikes arrive, charged as ACs,
-  ``E = E_AC * SOPs``. Two SOP counts are reported:
+* real-valued input (the stem on pixels, non-spiking head layers): ``E = E_MAC * MACs``;
+* spike input: ``E = E_AC * SOPs`` with two SOP counts, ``sop_estimate = r * dense MACs`` (the
+  paper's convention, ``r`` the mean integer count feeding the layer, evaluated per forward pass)
+  and ``sop_exact`` (the accumulates spike-driven inference performs, :mod:`.ops`); they agree for
+  1x1 stride-1 convs and Linears; attention products: ``k^T v`` estimated as
+  ``r_k * r_v * dense MACs``, ``q (k^T v)`` as ``r_q * dense MACs`` (:class:`_MatMulEstimator`).
 
-  - ``sop_estimate`` -- the paper's convention, ``SOP = firing rate of the input * dense MACs``,
-    where "firing rate" is the **mean integer count** feeding the layer (``D * T`` binary firing
-    rate with ``T = 1``). It is evaluated per forward pass (an image, or a padded batch) and
-    summed, so images of different sizes are weighted by their own MACs.
-  - ``sop_exact`` -- the accumulates that spike-driven inference really performs, counted by
-    :mod:`sdt_dense.analysis.ops` on the binary slices (zero padding, strides and the exact
-    positions of the spikes taken into account).
-
-  The two agree exactly for layers whose every input element feeds the same number of
-  multiply-accumulates (1x1 convs with stride 1 and Linears: ``exact == estimate``); they differ
-  where zero padding or strides make some inputs feed fewer outputs than others.
-
-  Spike-matrix products of the attention (see :class:`_MatMulEstimator`): ``k^T v`` is estimated
-  as ``r_k * r_v * dense MACs`` (an accumulate needs a k spike AND a v spike), ``q (k^T v)`` as
-  ``r_q * dense MACs``.
-
-Multi-step LIF models (``neuron_cfg=dict(type='LIF', T=...)``) are measured the same way, over
-their ``T`` real timesteps: the "firing rate" is the number of spikes per element over the ``T``
-steps, so ``SOP = fr * dense MACs`` is the paper's ``binary rate * T * FLOPs``, and the exact count
-adds every spike of every timestep. The stem runs on the image repeated over ``T`` and is charged
-once (its ``T`` results are equal). See :mod:`sdt_dense.analysis.ops`.
-
-Event-camera models (:class:`~sdt_dense.models.backbones.MultiStepESpikeFormer`) run ``T`` real
-timesteps that are *different* frames (time bins), each through SFA neurons with ``D`` virtual
-timesteps: every layer is charged for all ``T`` steps (``T x D`` binary timesteps after a neuron),
-and the stem, on real-valued event frames, is charged its dense MACs once per real timestep.
-
-The headline ``total_energy_mj`` uses one of them (``headline_sop``, default ``'estimate'`` so that
-numbers compare with published tables); both totals are always reported. BatchNorm is folded into
-the convolutions and costs nothing extra; additions, pooling, resizing, RoI ops and NMS are not
-counted.
+Multi-step LIF models are charged over their ``T`` real timesteps (the stem on the repeated image
+once), event-camera models (:class:`~sdt_dense.models.backbones.MultiStepESpikeFormer`) for all
+``T`` different frames. ``total_energy_mj`` uses ``headline_sop`` (default ``'estimate'``, to
+compare with published tables); both totals are reported. Folded BatchNorm costs nothing;
+additions, pooling, resizing, RoI ops and NMS are not counted. The conventions in full:
+docs/energy.md; the report files: :mod:`.energy_report`.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -395,102 +369,3 @@ class EnergyReport:
             **self.totals(),
             layers=[r.to_dict(self.headline_sop) for r in self.layers],
             neurons=[r.to_dict() for r in self.neurons])
-
-    def write_json(self, path: str) -> None:
-        _makedirs_for(path)
-        with open(path, 'w') as f:
-            json.dump(self.to_dict(), f, indent=2)
-
-    def to_markdown(self) -> str:
-        """Summary, per-layer and per-neuron tables as GitHub markdown."""
-        t, c, h = self.totals(), self.constants, self.headline_sop
-        title = self.meta.get('model', 'model')
-        lines = [f'# Energy of {title}', '']
-        for key in ('config', 'checkpoint', 'input_size'):
-            if self.meta.get(key) is not None:
-                lines.append(f'- {key.replace("_", " ")}: `{self.meta[key]}`')
-        lines += [
-            f'- images: {self.num_images}',
-            f'- constants: E_MAC = {c.e_mac_pj:g} pJ, E_AC = {c.e_ac_pj:g} pJ ({c.source})',
-            f'- headline energy uses the SOP **{h}** '
-            + ('(paper convention: mean input count x dense MACs)' if h == 'estimate'
-               else '(accumulates counted in spike-driven mode)'),
-            '',
-            '| energy (mJ/img) | energy, exact SOPs | MACs | SOPs (estimate) | SOPs (exact) '
-            '| exact / estimate | mean firing rate (count) | binary rate | non-zero |',
-            '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-            f'| {t["total_energy_mj_estimate"]:.4g} | {t["total_energy_mj_exact"]:.4g} '
-            f'| {_si(t["mac_ops"])} | {_si(t["ac_ops_estimate"])} | {_si(t["ac_ops_exact"])} '
-            f'| {_ratio(t["ac_ops_exact"], t["ac_ops_estimate"])} '
-            f'| {t["mean_firing_rate"]:.4f} | {t["mean_binary_firing_rate"]:.4f} '
-            f'| {t["mean_nonzero_fraction"]:.4f} |',
-            '', '## Synaptic layers (per image)', '',
-            '| layer | type | input | dense MACs | input rate | SOPs (estimate) | SOPs (exact) '
-            '| exact / estimate | energy (mJ) |',
-            '|---|---|---|---:|---:|---:|---:|---:|---:|']
-        for r in self.layers:
-            fr = '-' if r.input_firing_rate is None else f'{r.input_firing_rate:.4f}'
-            ratio = '-' if r.exact_over_estimate is None else f'{r.exact_over_estimate:.4f}'
-            lines.append(f'| {r.name} | {r.type} | {r.input_kind} | {_si(r.dense_macs)} | {fr} '
-                         f'| {_si(r.sop_estimate)} | {_si(r.sop_exact)} | {ratio} '
-                         f'| {r.energy_mj(h):.4g} |')
-        lines += ['', '## Neurons', '',
-                  '| neuron | D | steps | mean count | binary rate | non-zero |',
-                  '|---|---:|---:|---:|---:|---:|']
-        for n in self.neurons:
-            lines.append(f'| {n.name} | {n.D} | {n.steps} | {n.mean_count:.4f} '
-                         f'| {n.binary_firing_rate:.4f} | {n.nonzero_fraction:.4f} |')
-        return '\n'.join(lines) + '\n'
-
-    def write_markdown(self, path: str) -> None:
-        _makedirs_for(path)
-        with open(path, 'w') as f:
-            f.write(self.to_markdown())
-
-    def plot_firing_rates(self, path: str) -> None:
-        """Bar chart of every neuron's binary firing rate (bars) and non-zero fraction (dots)."""
-        plot_firing_rates(self.neurons, path, title=self.meta.get('model'))
-
-
-def plot_firing_rates(neurons: Sequence[NeuronStats], path: str,
-                      title: Optional[str] = None) -> None:
-    """Write a PNG bar chart of per-neuron firing rates (matplotlib, Agg backend)."""
-    import matplotlib
-    matplotlib.use('Agg', force=True)
-    import matplotlib.pyplot as plt
-
-    if not neurons:
-        raise ValueError('no neuron statistics to plot')
-    x = list(range(len(neurons)))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.12 * len(neurons) + 2), 4.5))
-    ax.bar(x, [n.binary_firing_rate for n in neurons], color='tab:blue',
-           label='binary firing rate (mean count / D)')
-    ax.plot(x, [n.nonzero_fraction for n in neurons], '.', color='tab:orange',
-            label='non-zero fraction')
-    ax.set_xticks(x)
-    ax.set_xticklabels([n.name for n in neurons], rotation=90, fontsize=5)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel('rate')
-    ax.set_title(f'Firing rates{f" of {title}" if title else ""}', loc='left')
-    ax.legend(loc='lower right', bbox_to_anchor=(1, 1), ncol=2, fontsize=7, frameon=False)
-    fig.tight_layout()
-    _makedirs_for(path)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-
-
-def _makedirs_for(path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-
-
-def _si(x: float) -> str:
-    """``12_345_678 -> '12.35 M'`` (operation counts)."""
-    for div, unit in ((1e12, 'T'), (1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
-        if abs(x) >= div:
-            return f'{x / div:.4g} {unit}'
-    return f'{x:.4g}'
-
-
-def _ratio(a: float, b: float) -> str:
-    return f'{a / b:.4f}' if b else '-'

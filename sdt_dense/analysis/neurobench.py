@@ -346,7 +346,7 @@ def main(argv=None) -> None:
     parser.add_argument('--checkpoint', default=None)
     parser.add_argument('--shape', type=int, nargs='+', default=None,
                         help='input shape without batch (default: (T, C, 64, 80) from the '
-                        "config's backbone num_steps / in_channels)")
+                        "config's backbone T / in_channels)")
     parser.add_argument('--rate', type=float, default=0.05,
                         help='mean events per input cell (Poisson)')
     parser.add_argument('--batches', type=int, default=2)
@@ -364,7 +364,7 @@ def main(argv=None) -> None:
     if args.checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, args.checkpoint, map_location='cpu')
-    shape = args.shape or (cfg.model.backbone.get('num_steps', 1),
+    shape = args.shape or (cfg.model.backbone.get('T', 1),
                            cfg.model.backbone.get('in_channels', 3), 64, 80)
     gen = torch.Generator().manual_seed(args.seed)
     batches = [torch.poisson(torch.full((args.batch_size, *shape), args.rate), generator=gen)

@@ -1,49 +1,24 @@
 """Exact operation counts of spike-driven inference, per synaptic layer.
 
-The model runs once (or several times) in spike-driven mode
-(:func:`sdt_dense.deploy.spike_driven`) and every synaptic layer reports what it really computes:
+The model runs in spike-driven mode (:func:`sdt_dense.deploy.spike_driven`) and every synaptic
+layer reports what it computes, one :class:`SynapticLayerOps` row per module name (accumulated over
+calls and forward passes, summed over the batch):
 
-* **Spike input** (the layer follows an SFA neuron and receives binary slices ``s_1..s_D``): every
-  binary spike adds one weight to each output it reaches, so the accumulates (ACs) are
-  ``sum over input spikes of fan-out(spike)``. For a convolution the fan-out of an input position
-  depends on padding, stride, dilation and groups; it is counted exactly as
-  ``conv(s, ones_like(W)).sum()`` (computed in float64 on the merged counts, which is the same by
-  linearity). For a Linear it is ``spikes * out_features``. The bias (and folded BatchNorm shift)
-  is added once per output and is not counted, as BN folding is free in the energy convention.
-* **Real input** (the stem on pixels, predictors on real features): charged as MACs, equal to the
-  dense MACs of the layer.
-* **Multi-step LIF models** (:class:`~sdt_dense.models.neurons.LIFNeuron`, ``T`` real timesteps
-  folded into the batch): a layer after a LIF neuron gets binary spikes ``(T * B, *S)`` (tagged
-  :class:`~sdt_dense.models.neurons.TimeSteps`) and accumulates for every spike of every timestep;
-  ``dense_macs`` and ``input_numel`` are per timestep and ``input_count_sum`` counts the spikes of
-  all ``T``, so ``mean_firing_rate * dense_macs`` is the paper's ``fr * T * FLOPs``. The stem on the
-  image repeated over ``T`` (tagged ``repeated``) computes the same result ``T`` times and is
-  charged once. Real-valued inputs whose ``T`` steps differ (event-camera time bins, tagged
-  ``real``) are charged dense MACs for every timestep.
-* **Spike-matrix products** of the attention (:class:`~sdt_dense.models.layers.SpikeMatMul`). In
-  spike-driven mode they run on the neurons' binary slices (see
-  :func:`~sdt_dense.models.layers.spike_matmul.spike_slices_matmul`), and the counter counts on the
-  binary operands the module receives, as executed (:func:`executed_matmul_acs`):
+* spike input (binary slices ``s_1..s_D`` after an SFA neuron): accumulates
+  ``exact_acs = sum over input spikes of fan-out(spike)``, for a conv ``conv(s, ones_like(W)).sum()``
+  (exact at padding, strides, dilation, groups; float64 on the merged counts), for a Linear
+  ``spikes * out_features``; biases and folded BN shifts are not counted;
+* real input (the stem on pixels, predictors on real features): ``mac_ops = dense_macs``;
+* the attention's :class:`~sdt_dense.models.layers.SpikeMatMul`: ``k^T v`` counts the coinciding
+  spike pairs of all slice pairs, ``sum_n (sum_i k_ni)(sum_j v_nj)``; ``q (k^T v)`` counts
+  ``(q spikes) * d_v`` (:func:`executed_matmul_acs`, equal to :func:`analytic_matmul_acs`);
+* multi-step LIF models (``T`` real timesteps folded into the batch, tagged
+  :class:`~sdt_dense.models.neurons.TimeSteps`): every spike of every timestep; ``dense_macs`` is
+  per timestep; the stem on an image repeated over ``T`` is charged once, real inputs whose steps
+  differ (event bins) once per step.
 
-  - ``k^T v`` (both operands binary slices): every slice pair ``k_b^T v_c`` is a binary x binary
-    product, an AND of spike pairs + an accumulate per coincidence, so ``exact_acs`` is the number
-    of coinciding pairs over all slice pairs, ``sum_{b,c} sum_{n,i,j} k_b[n,i] v_c[n,j]``.
-  - ``q (k^T v)``: ``k^T v`` is an accumulated integer matrix (weight-like); each binary q spike at
-    ``(n, i)`` of each slice adds the row ``(k^T v)_i``: ``exact_acs = (q spikes) * d_v``. The
-    constant attention scale is absorbed into the next neuron's threshold and not counted.
-
-  Both equal the analytic counts on the integer operands (:func:`analytic_matmul_acs`:
-  ``sum_n (sum_i k_ni)(sum_j v_nj)`` and ``(sum q) * d_v``), which the counter uses for operands
-  that are not spike slices: multi-step LIF spikes (binary already, one product per timestep),
-  with the units of :func:`spike_matmul_operands`.
-
-  ``input_count_sum``/``input_numel`` describe the first spike operand (``k^T``, resp. ``q``), so
-  that ``mean_firing_rate * dense_macs`` is the usual SOP estimate (an upper bound of the exact
-  count for ``k^T v``, equal to it for ``q (k^T v)``); ``dense_macs`` is the MAC count of the dense
-  product (FLOPs convention).
-
-Rows are per module name, accumulated over calls and forward passes; ``dense_macs`` and the counts
-are summed over the batch.
+``mean_firing_rate * dense_macs`` is the usual SOP estimate. The fields and the conventions:
+docs/spike_driven.md ("Exact operation counts") and docs/energy.md ("Multi-step LIF models").
 """
 from __future__ import annotations
 

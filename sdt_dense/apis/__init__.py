@@ -1,6 +1,15 @@
-"""Entry points behind the scripts in ``tools/`` (each script is a two-line call of ``main``) and
-the launcher code they share (:mod:`.launcher`).
+"""The Python inference API: mmdet's / mmseg's inferencers on sdt-dense configs, strict weights."""
+from .inference import (
+                        BOX_ATOL,
+                        PIXEL_RTOL,
+                        SCORE_ATOL,
+                        build_inferencer,
+                        compare_predictions,
+                        config_task,
+                        float64,
+                        inferencer_config,
+                        predict,
+)
 
-Submodules are imported on demand (``from sdt_dense.apis.train import main``): they pull in
-mmdet/mmseg only when used.
-"""
+__all__ = ['BOX_ATOL', 'PIXEL_RTOL', 'SCORE_ATOL', 'build_inferencer', 'compare_predictions',
+           'config_task', 'float64', 'inferencer_config', 'predict']

@@ -14,6 +14,7 @@ from . import mmengine_loader  # noqa: F401  (mmengine reads local checkpoints s
 from .loading import load_pretrained, pretrained_to_init_cfg, save_weights
 from .matching import CheckpointMismatchError, match_state_dict, select_prefix, summarise_keys
 from .released import BASE_FORMAT, LARGE_FORMAT, ReleasedFormat, checkpoint_filter_fn
+from .released_mae import MAE_FORMAT, SPIKE_MAE_FORMAT, pretraining_format
 from .safe_load import (
                         UnsafeCheckpointError,
                         allowed_globals,
@@ -23,10 +24,7 @@ from .safe_load import (
 )
 
 __all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'CheckpointMismatchError',
-           'match_state_dict',
-           'select_prefix', 'summarise_keys', 'BASE_FORMAT', 'LARGE_FORMAT', 'ReleasedFormat',
-           'checkpoint_filter_fn', 'UnsafeCheckpointError', 'allowed_globals',
-           'extract_state_dict', 'install_allowlist', 'safe_load']
-from .released_mae import MAE_FORMAT, SPIKE_MAE_FORMAT, pretraining_format  # noqa: E402
-
-__all__ += ['MAE_FORMAT', 'SPIKE_MAE_FORMAT', 'pretraining_format', 'BrokenCheckpointError']
+           'match_state_dict', 'select_prefix', 'summarise_keys', 'BASE_FORMAT', 'LARGE_FORMAT',
+           'ReleasedFormat', 'checkpoint_filter_fn', 'UnsafeCheckpointError', 'allowed_globals',
+           'extract_state_dict', 'install_allowlist', 'safe_load', 'MAE_FORMAT', 'SPIKE_MAE_FORMAT',
+           'pretraining_format', 'BrokenCheckpointError']

@@ -156,10 +156,10 @@ def _broken_problem(path: str, err: BaseException) -> str:
 # (function, module) of the frames that read checkpoints, and the step they are for a user. The
 # tools come first; Runner.resume calls Runner.load_checkpoint, so the latter is dropped then.
 _STEPS = (
-    ('main', 'sdt_dense.apis.train', 'tools/train.py'),
-    ('main', 'sdt_dense.apis.test', 'tools/test.py'),
-    ('main', 'sdt_dense.apis.energy', 'tools/analysis_tools/energy.py'),
-    ('main', 'sdt_dense.apis.convert', 'tools/model_converters/official2sdt.py'),
+    ('main', 'sdt_dense.cli.train', 'tools/train.py'),
+    ('main', 'sdt_dense.cli.test', 'tools/test.py'),
+    ('main', 'sdt_dense.cli.measure_energy', 'tools/analysis_tools/energy.py'),
+    ('main', 'sdt_dense.cli.official2sdt', 'tools/model_converters/official2sdt.py'),
     ('resume', 'mmengine.runner.runner', '--resume (Runner.resume)'),
     ('load_checkpoint', 'mmengine.runner.runner', 'load_from (Runner.load_checkpoint)'),
     ('__call__', 'mmengine.model.weight_init', "init_cfg=dict(type='Pretrained')"),

@@ -1,6 +1,6 @@
 """Deployment transforms of trained models: spike-driven (binary spike) inference and BN folding."""
 from .bn_fold import BNFoldError, fold_bn
-from .rep_conv import fuse_rep_conv
+from .rep_conv_fusion import fuse_rep_conv
 from .spike_driven import (
                            SYNAPTIC_TYPES,
                            SpikeDrivenError,

@@ -19,11 +19,9 @@ from .hooks import (
                           RNGStateHook,
                           StrictLoadHook,
 )
+from .optimizers import LargeLayerDecayOptimWrapperConstructor
 
 __all__ = ['ATOMIC_BACKEND', 'AtomicLocalBackend', 'atomic_write', 'CPUDistributedDataParallel',
            'GlooSyncBatchNorm', 'convert_gloo_sync_batchnorm', 'AtomicCheckpointHook',
            'NonEmptyDatasetHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RNGStateHook',
-           'StrictLoadHook', 'FiringRateHook']
-from .optimizers import LargeLayerDecayOptimWrapperConstructor  # noqa: E402
-
-__all__ += ['LargeLayerDecayOptimWrapperConstructor']
+           'StrictLoadHook', 'FiringRateHook', 'LargeLayerDecayOptimWrapperConstructor']

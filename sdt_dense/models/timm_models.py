@@ -37,17 +37,16 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._builder import resolve_pretrained_cfg
 from timm.models._pretrained import PretrainedCfg
 
-from .backbones.e_spikeformer import ESpikeFormerClassifier
-from .backbones.e_spikeformer_large import ESpikeFormerLargeClassifier
+from .backbones import ESpikeFormerClassifier, ESpikeFormerLargeClassifier
 
 __all__ = ['TIMM_ARCHS', 'TIMM_LARGE_ARCHS', 'SDTPretrainedCfg']
 
 #: timm name -> (our arch, the authors' name of the released classification weights)
 TIMM_ARCHS: Dict[str, tuple] = {
     'e_spikeformer_t': ('t', None),
-    'e_spikeformer_5m': ('s', '5.1M'),
-    'e_spikeformer_10m': ('m', '10M'),
-    'e_spikeformer_19m': ('l', '19M'),
+    'e_spikeformer_5m': ('5M', '5.1M'),
+    'e_spikeformer_10m': ('10M', '10M'),
+    'e_spikeformer_19m': ('19M', '19M'),
 }
 
 #: Large family: timm name -> (our arch, {pretrained tag: (released file name, D, input size)});

@@ -11,7 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from sdt_dense.analysis import EnergyAccumulator, EnergyConstants, EnergyMeter, FiringRateMonitor
+from sdt_dense.analysis import (
+    EnergyAccumulator,
+    EnergyConstants,
+    EnergyMeter,
+    FiringRateMonitor,
+    plot_firing_rates,
+    write_report,
+)
 from sdt_dense.models import ESpikeFormer, LIFNeuron, repeat_over_time
 from sdt_dense.models.layers import SpikeDrivenSelfAttention
 from sdt_dense.models.neurons import SFANeuron
@@ -193,9 +200,9 @@ def test_attention_spike_matrix_products():
 
 def test_report_outputs(tmp_path):
     report = _measure(TinyNet().eval(), [X])
-    report.write_json(tmp_path / 'energy.json')
-    report.write_markdown(tmp_path / 'energy.md')
-    report.plot_firing_rates(tmp_path / 'firing_rates.png')
+    write_report(report, str(tmp_path))
+    plot_firing_rates(report.neurons, str(tmp_path / 'firing_rates.png'))
+    assert (tmp_path / 'energy.md').read_text().startswith('# Energy of ')
     data = json.loads((tmp_path / 'energy.json').read_text())
     assert data['num_images'] == 1 and data['headline_sop'] == 'estimate'
     assert data['constants']['e_mac_pj'] == 4.6 and data['constants']['e_ac_pj'] == 0.9
@@ -322,7 +329,7 @@ def toy_detector_energy(tmp_path_factory):
     root = tmp_path_factory.mktemp('energy')
     make_det_dataset(root / 'toy_coco', num_train=1, num_val=2, image_size=64, seed=0)
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
-    from sdt_dense.apis import energy as tool
+    from sdt_dense.cli import measure_energy as tool
     cfg = Config.fromfile(config)
     tool.init_scope(cfg)
     torch.manual_seed(0)
@@ -396,7 +403,7 @@ def test_backbone_shape_mode(toy_detector_energy):
     """--shape: the detector checkpoint's backbone on constant input, batch 2, no dataset."""
     from sdt_dense.checkpoint import CheckpointMismatchError
     root = toy_detector_energy[0].parent
-    from sdt_dense.apis import energy as tool
+    from sdt_dense.cli import measure_energy as tool
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
     data = tool.main([config, str(root / 'toy.pth'), '--shape', '32', '48', '--num-images', '2',
                       '--batch-size', '2', '--input', 'constant', '--input-value', '0.5',
@@ -424,11 +431,11 @@ def test_benchmark_table(tmp_path):
     det.mkdir(), seg.mkdir()
     report = _measure(TinyNet().eval(), [X])
     report.meta.update(model='toy-det', task='det', params=2_500_000, input_size='64x64')
-    report.write_json(det / 'energy.json')
+    write_report(report, str(det))
     (det / 'metrics.json').write_text(json.dumps({'coco/bbox_mAP': 0.123,
                                                   'coco/segm_mAP': 0.1, 'coco/bbox_mAP_50': 0.3}))
     report.meta.update(model='toy-seg', task='seg')
-    report.write_json(seg / 'energy.json')
+    write_report(report, str(seg))
     (seg / 'metrics.json').write_text(json.dumps({'mIoU': 38.5, 'aAcc': 90.0}))
 
     tool = _load_tool('benchmark_table')

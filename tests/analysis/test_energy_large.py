@@ -21,7 +21,7 @@ def toy_checkpoint(tmp_path_factory):
     importlib.import_module('mmdet')
     from mmengine.config import Config
 
-    from sdt_dense.apis import energy as tool
+    from sdt_dense.cli import measure_energy as tool
     cfg = Config.fromfile(str(TOY))
     tool.init_scope(cfg)
     torch.manual_seed(0)
@@ -35,7 +35,7 @@ def toy_checkpoint(tmp_path_factory):
 
 
 def run_tool(checkpoint, out, *extra):
-    from sdt_dense.apis import energy as tool
+    from sdt_dense.cli import measure_energy as tool
     return tool.main([str(TOY), str(checkpoint), '--shape', '64', '64', '--num-images', '1',
                       '--out', str(out), *extra])
 

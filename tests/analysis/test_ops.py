@@ -5,7 +5,8 @@ from torch import nn
 
 from sdt_dense.analysis import SynapticOpCounter, count_synaptic_ops
 from sdt_dense.analysis.ops import analytic_matmul_acs
-from sdt_dense.models import ESpikeFormer, SFANeuron, is_spike_driven
+from sdt_dense.deploy import is_spike_driven
+from sdt_dense.models import ESpikeFormer, SFANeuron
 from sdt_dense.models.layers import SpikeDrivenSelfAttention, SpikeMatMul
 from sdt_dense.models.neurons import get_spike_slices
 

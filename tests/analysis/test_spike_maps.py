@@ -131,7 +131,7 @@ def test_tool_writes_one_png_per_stage(tmp_path, config):
 
 
 def test_tool_errors(tmp_path):
-    from sdt_dense.apis.spike_maps import main
+    from sdt_dense.cli.plot_spike_maps import main
     with pytest.raises(FileNotFoundError, match='image not found'):
         main(['configs/toy/fpn_e-spikeformer-t_toy.py', str(tmp_path / 'none.png'),
               '--out', str(tmp_path)])

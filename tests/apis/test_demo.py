@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 from mmseg.structures import SegDataSample
 
-from sdt_dense.apis.image_demo import PIXEL_RTOL, SCORE_ATOL, compare_predictions, float64
+from sdt_dense.apis.inference import PIXEL_RTOL, SCORE_ATOL, compare_predictions, float64
 from sdt_testing import PYTHON, REPO, run
 from sdt_testing.inference import PHOTO, save_random_checkpoint
 
@@ -51,7 +51,7 @@ def test_demo_without_weights_runs_random_model(tmp_path):
 def test_seg_config_classes_without_checkpoint_meta(tmp_path):
     """No dataset_meta: the config's class names (not Cityscapes'), in the form mmseg's
     visualizer accepts."""
-    from sdt_dense.apis.image_demo import build_inferencer, predict
+    from sdt_dense.apis.inference import build_inferencer, predict
     inferencer, task = build_inferencer(str(SEG))
     assert inferencer.model.dataset_meta['classes'] == ('circle', 'square', 'triangle', 'star')
     assert inferencer.visualizer.dataset_meta['classes'] == ('circle', 'square', 'triangle', 'star')
@@ -144,7 +144,7 @@ def test_float64_context_detector_backbone_neck_only():
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
 
-    from sdt_dense.apis.image_demo import config_task
+    from sdt_dense.apis.inference import config_task
     cfg = Config.fromfile(str(DET))
     config_task(cfg)  # registers the modules
     with DefaultScope.overwrite_default_scope('mmdet'):

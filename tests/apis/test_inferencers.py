@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from sdt_dense.apis.image_demo import build_inferencer, config_task, inferencer_config, predict
+from sdt_dense.apis.inference import build_inferencer, config_task, inferencer_config, predict
 from sdt_dense.checkpoint import CheckpointMismatchError
 from sdt_testing import REPO
 from sdt_testing.inference import PHOTO, save_random_checkpoint

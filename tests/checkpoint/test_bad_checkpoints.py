@@ -14,14 +14,14 @@ def test_unknown_arch_lists_the_valid_ones():
     with pytest.raises(KeyError) as err:
         ESpikeFormer(arch='xl')
     msg = str(err.value)
-    assert "'xl'" in msg and all(repr(a) in msg for a in ('t', 's', 'm', 'l'))
+    assert "'xl'" in msg and all(repr(a) in msg for a in ('t', '5M', '10M', '19M', 's', 'm', 'l'))
 
 
 def test_unknown_arch_through_the_registry():
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'), \
-            pytest.raises(KeyError, match=r"unknown arch 'huge'.*\['l', 'm', 's', 't'\]"):
+            pytest.raises(KeyError, match=r"unknown arch 'huge'.*\['t', '5M', '10M', '19M'\]"):
         DET_MODELS.build(dict(type='ESpikeFormer', arch='huge'))
 
 

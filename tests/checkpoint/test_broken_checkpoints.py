@@ -122,7 +122,7 @@ def test_mmengine_pretrained_init_names_step(broken):
 
 
 def test_converter_names_file_and_writes_nothing(tmp_path, broken):
-    from sdt_dense.apis.convert import main
+    from sdt_dense.cli.official2sdt import main
     dst = tmp_path / 'out.pth'
     with pytest.raises(BrokenCheckpointError) as err:
         main([str(broken['truncated']), str(dst)])
@@ -131,7 +131,7 @@ def test_converter_names_file_and_writes_nothing(tmp_path, broken):
 
 
 def test_energy_tool_weights_name_file(broken):
-    from sdt_dense.apis.energy import load_weights
+    from sdt_dense.cli.measure_energy import load_weights
     with pytest.raises(BrokenCheckpointError, match=f"^{broken['text']}: not a checkpoint"):
         load_weights(torch.nn.Linear(2, 2), str(broken['text']), backbone_only=False)
     with pytest.raises(BrokenCheckpointError, match=r'init_cfg|load_pretrained'):

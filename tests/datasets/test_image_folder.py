@@ -7,7 +7,7 @@ import torch
 from mmengine.registry import DATASETS, TRANSFORMS
 from PIL import Image
 
-from sdt_dense.apis.make_toy_data import main as make_toy_data_main
+from sdt_dense.cli.make_toy_data import main as make_toy_data_main
 from sdt_dense.datasets import ImageFolderDataset
 from sdt_dense.toy_data import SHAPE_CLASSES, make_cls_dataset
 

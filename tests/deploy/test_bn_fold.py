@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from sdt_dense.models import BNFoldError, ESpikeFormer, fold_bn, spike_driven
+from sdt_dense.deploy import BNFoldError, fold_bn, spike_driven
+from sdt_dense.models import ESpikeFormer
 from sdt_dense.models.layers import SpikeConvBN
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 

@@ -11,7 +11,7 @@ from onnx import helper
 from torch import nn
 
 from sdt_dense.deploy import spike_driven
-from sdt_dense.deploy.onnx_export import (
+from sdt_dense.deploy.onnx import (
     OPSET,
     OnnxExportError,
     check_graph,
@@ -97,7 +97,7 @@ def test_export_module_parts():
 def test_default_shape_from_configs():
     from mmengine.config import Config
 
-    from sdt_dense.apis.export_onnx import default_shape, other_shape
+    from sdt_dense.cli.export_onnx import default_shape, other_shape
     assert default_shape(Config.fromfile(SEG_CFG)) == (128, 128)  # data_preprocessor.size
     # Resize scale (w, h) = (1333, 800), padded to multiples of 32
     assert default_shape(Config.fromfile(REPO / 'configs/mask_rcnn_sdt.py')) == (800, 1344)
@@ -108,8 +108,8 @@ def _checkpoint(cfg_path, out) -> torch.nn.Module:
     """The config's model with randomised BN (every spike count occurs), saved to ``out``."""
     from mmengine.config import Config
 
-    from sdt_dense.apis.energy import build_model
-    from sdt_dense.apis.launcher import init_scope
+    from sdt_dense.cli.measure_energy import build_model
+    from sdt_dense.registry import init_scope
     cfg = Config.fromfile(cfg_path)
     # the weights come from the global generator: seed it so that the model (and whether its
     # segmentation map is non-trivial) does not depend on the tests that ran before

@@ -12,14 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from sdt_dense.models import (
-    ESpikeFormer,
-    SFANeuron,
-    SpikeDrivenError,
-    convert_to_spike_driven,
-    is_spike_driven,
-    spike_driven,
-)
+from sdt_dense.deploy import SpikeDrivenError, convert_to_spike_driven, is_spike_driven, spike_driven
+from sdt_dense.models import ESpikeFormer, SFANeuron
 from sdt_dense.models.layers import SpikeDrivenSelfAttention, SpikeMatMul
 from sdt_dense.models.neurons import SpikeTensor, get_spike_slices, spikes_lost
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn

@@ -10,9 +10,9 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from sdt_dense.apis.energy import write_report
-from sdt_dense.apis.launcher import write_metrics
-from sdt_dense.apis.test import atomic_dump_det_results
+from sdt_dense.analysis import EnergyReport, write_report
+from sdt_dense.cli.launcher import write_metrics
+from sdt_dense.cli.test import atomic_dump_det_results
 from sdt_dense.engine.atomic_io import atomic_write
 from sdt_testing import REPO, make_toy_data, run_tool
 from sdt_testing.faults import FAULTS_MODULE, fail_writes
@@ -101,23 +101,19 @@ def test_out_pickle_of_tools_test_is_complete_or_absent(tmp_path, monkeypatch):
     assert pickle.loads(out.read_bytes()) == results
 
 
-class _Report:
-    def to_dict(self):
-        return dict(model='toy', total_energy_mj=0.25, layers=[dict(name=f'l{i}') for i in range(9)])
-
-    def to_markdown(self):
-        return '# Energy of toy\n'
+def _report() -> EnergyReport:
+    return EnergyReport(layers=[], neurons=[], num_images=1, meta=dict(model='toy'))
 
 
 def test_energy_json_is_complete_or_absent(tmp_path, monkeypatch):
     fail_writes(monkeypatch, 'energy.json', nbytes=10)
     with pytest.raises(OSError, match='could not write .*energy.json'):
-        write_report(_Report(), str(tmp_path))
+        write_report(_report(), str(tmp_path))
     assert _names(tmp_path) == []
     monkeypatch.undo()
-    write_report(_Report(), str(tmp_path))
-    assert json.loads((tmp_path / 'energy.json').read_text()) == _Report().to_dict()
-    assert (tmp_path / 'energy.md').read_text() == '# Energy of toy\n'
+    write_report(_report(), str(tmp_path))
+    assert json.loads((tmp_path / 'energy.json').read_text()) == _report().to_dict()
+    assert (tmp_path / 'energy.md').read_text().startswith('# Energy of toy\n')
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
@@ -20,9 +19,8 @@ from mmengine.optim import build_optim_wrapper
 from torch import nn
 
 import sdt_dense  # noqa: F401  (registers the models)
-from sdt_dense.models import SFANeuron, spike_driven
-from sdt_dense.models.necks import SpikeFPN
-from sdt_dense.models.necks.spike_semantic_fpn import SpikingLayer
+from sdt_dense.deploy import spike_driven
+from sdt_dense.models import SFANeuron
 from sdt_dense.toy_data import make_det_dataset
 
 register_all_modules(init_default_scope=False)
@@ -184,87 +182,6 @@ def test_config_builds_and_runs_loss_and_predict(path):
         assert inst.masks.shape[1:] == (64, 96)
 
 
-def neuron_outputs(module: nn.Module, fn):
-    """Run ``fn()`` and return the outputs of every SFANeuron inside ``module``."""
-    outs = []
-    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
-               for m in module.modules() if isinstance(m, SFANeuron)]
-    try:
-        result = fn()
-    finally:
-        for h in handles:
-            h.remove()
-    return result, outs
-
-
-def small_fpn(**kwargs) -> SpikeFPN:
-    torch.manual_seed(0)
-    fpn = SpikeFPN([8, 16, 24], 8, num_outs=4, **kwargs)
-    fpn.init_weights()
-    return fpn
-
-
-def fpn_inputs():
-    g = torch.Generator().manual_seed(1)
-    return [3 * torch.randn(2, c, s, s, generator=g) for c, s in ((8, 16), (16, 8), (24, 4))]
-
-
-def test_spike_fpn_same_in_train_and_eval_with_integer_counts():
-    fpn, x = small_fpn(), fpn_inputs()
-    out_train, spikes_train = neuron_outputs(fpn.train(), lambda: fpn(x))
-    out_eval, spikes_eval = neuron_outputs(fpn.eval(), lambda: fpn(x))
-    for a, b in zip(out_train, out_eval):
-        assert torch.equal(a, b)
-    assert len(spikes_train) == len(spikes_eval) == 6  # 3 lateral + 3 output convs
-    for s in spikes_train + spikes_eval:
-        assert torch.equal(s, s.round()) and s.min() >= 0 and s.max() <= 4
-        assert s.max() > 1  # counts above 1 (norm=1): not binary
-
-
-def test_spike_fpn_published_binary_eval_is_an_option():
-    fpn, x = small_fpn(neuron_cfg=dict(eval_ceiling=1)), fpn_inputs()
-    neurons = [m for m in fpn.modules() if isinstance(m, SFANeuron)]
-    assert all(n.norm == 1 and n.D == 4 and n.eval_ceiling == 1 for n in neurons)
-    out_train, spikes_train = neuron_outputs(fpn.train(), lambda: fpn(x))
-    out_eval, spikes_eval = neuron_outputs(fpn.eval(), lambda: fpn(x))
-    assert all(s.max() > 1 for s in spikes_train)
-    assert all(set(s.unique().tolist()) <= {0.0, 1.0} for s in spikes_eval)
-    assert not torch.allclose(out_train[0], out_eval[0])
-
-
-def test_spike_fpn_matches_hand_written_reference():
-    fpn, x = small_fpn(), fpn_inputs()
-    out = fpn.eval()(x)
-
-    def q(t):  # SFA, D=4, norm=1
-        return t.clamp(0, 4).round()
-
-    lat = [fpn.lateral_convs[i].layer.conv for i in range(3)]
-    conv = [fpn.fpn_convs[i].layer.conv for i in range(3)]
-    p = [lat[i](q(x[i])) for i in range(3)]
-    p[1] = p[1] + F.interpolate(p[2], size=p[1].shape[2:], mode='nearest')
-    p[0] = p[0] + F.interpolate(p[1], size=p[0].shape[2:], mode='nearest')
-    expected = [conv[i](q(p[i])) for i in range(3)]
-    expected.append(F.max_pool2d(expected[-1], 1, stride=2))
-    assert len(out) == 4
-    for a, b in zip(out, expected):
-        assert torch.allclose(a, b, atol=1e-5)
-
-
-def test_spike_fpn_extra_convs_and_bad_inputs():
-    torch.manual_seed(0)
-    fpn = SpikeFPN([8, 16], 8, num_outs=4, add_extra_convs='on_input')
-    assert all(isinstance(m, SpikingLayer) for m in fpn.fpn_convs) and len(fpn.fpn_convs) == 4
-    out = fpn([torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8)])
-    assert [o.shape[-1] for o in out] == [16, 8, 4, 2]
-    with pytest.raises(ValueError, match='2 input levels'):
-        fpn([torch.randn(1, 8, 16, 16)])
-    with pytest.raises(ValueError, match=r'input level 1: expected \(B, 16, H, W\)'):
-        fpn([torch.randn(1, 8, 16, 16), torch.randn(1, 12, 8, 8)])
-    with pytest.raises(ValueError, match='in_channels'):
-        SpikeFPN(8, 8, num_outs=1)
-
-
 def test_spike_driven_inference_equals_integer_mode():
     model = built(TOY_CONFIG).eval()
     torch.manual_seed(3)
@@ -306,21 +223,6 @@ def test_head_initialisation_is_kept():
         fan_out = conv.weight.shape[0] * math.prod(conv.weight.shape[2:])
         assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.1)
     assert model.rpn_head.rpn_cls.layer.weight.std().item() == pytest.approx(0.01, rel=0.2)
-
-
-def test_mask_head_rejects_carafe():
-    with pytest.raises(ValueError, match='carafe'):
-        MODELS.build(dict(type='SpikeFCNMaskHead', upsample_cfg=dict(type='carafe',
-                                                                    scale_factor=2)))
-
-
-def test_bbox_head_published_predictors_option():
-    head = MODELS.build(dict(type='SpikeShared2FCBBoxHead', in_channels=8, fc_out_channels=16,
-                             roi_feat_size=7, num_classes=3, spiking_predictors=False))
-    assert isinstance(head.fc_cls, nn.Linear) and isinstance(head.fc_reg, nn.Linear)
-    assert all(isinstance(fc, SpikingLayer) for fc in head.shared_fcs)
-    cls, reg = head(torch.randn(5, 8, 7, 7))
-    assert cls.shape == (5, 4) and reg.shape == (5, 12)
 
 
 @pytest.mark.slow

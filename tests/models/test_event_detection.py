@@ -21,7 +21,8 @@ from mmengine.structures import InstanceData  # noqa: E402
 import sdt_dense  # noqa: E402,F401  (registers the models)
 from sdt_dense.analysis.ops import count_synaptic_ops  # noqa: E402
 from sdt_dense.datasets.events.representations import representation_shape  # noqa: E402
-from sdt_dense.models import ESpikeFormer, MultiStepESpikeFormer, spike_driven  # noqa: E402
+from sdt_dense.deploy import spike_driven  # noqa: E402
+from sdt_dense.models import ESpikeFormer, MultiStepESpikeFormer  # noqa: E402
 from sdt_dense.models.data_preprocessors import EventDetDataPreprocessor  # noqa: E402
 from sdt_testing import REPO, assert_outputs_equal, randomise_bn  # noqa: E402
 
@@ -47,7 +48,7 @@ def _pair(out_indices=(1, 2, 3, 4), **kwargs):
     ms = randomise_bn(MultiStepESpikeFormer(arch='t', in_channels=2, out_indices=out_indices,
                                             **kwargs)).eval()
     single = ESpikeFormer(arch='t', in_channels=2, out_indices=out_indices).eval()
-    single.load_state_dict(ms.trunk.state_dict())
+    single.load_state_dict({k: v for k, v in ms.state_dict().items() if k != 'fusion_logits'})
     return ms, single
 
 
@@ -81,7 +82,7 @@ def test_fusion_over_independent_timesteps():
         same = event_input(steps=3, identical=True)
         for out, ref in zip(ms(same), single(same[:, 0])):
             torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
-    learned, _ = _pair(fusion='learned', num_steps=3)
+    learned, _ = _pair(fusion='learned', T=3)
     learned.load_state_dict(ms.state_dict(), strict=False)
     with torch.no_grad():  # uniform softmax at initialisation = 'mean'
         for a, b in zip(learned(x), ms(x)):
@@ -101,14 +102,14 @@ def test_tbchw_layout_and_input_checks():
         for a, b in zip(ms(x), tb(x.transpose(0, 1))):
             assert torch.equal(a, b)
     with pytest.raises(ValueError, match='T=2 timesteps'):
-        MultiStepESpikeFormer(arch='t', in_channels=2, num_steps=3)(x)
+        MultiStepESpikeFormer(arch='t', in_channels=2, T=3)(x)
     with pytest.raises(ValueError, match='C=2 channels'):
         MultiStepESpikeFormer(arch='t', in_channels=1)(x)
-    with pytest.raises(ValueError, match='num_steps'):
+    with pytest.raises(ValueError, match='needs T'):
         MultiStepESpikeFormer(arch='t', fusion='learned')
     with pytest.raises(ValueError, match='single-step'):
         MultiStepESpikeFormer(arch='t', neuron_cfg=dict(type='LIF', T=2))
-    assert ms.out_strides == [4, 8, 16, 16] and ms.out_channels == ms.trunk.out_channels
+    assert ms.out_strides == [4, 8, 16, 16] and ms.out_channels == [24, 48, 96, 128]
 
 
 def test_preprocessor_stacks_pads_and_sets_metainfo():
@@ -153,7 +154,7 @@ def test_event_config_true_strides_and_shapes(path):
     model = cfg.model
     assert model.neck.in_channels == backbone.out_channels
     steps, channels = _representation(cfg)
-    assert backbone.in_channels == channels and backbone.num_steps in (None, steps)
+    assert backbone.in_channels == channels and backbone.T in (None, steps)
     classes = _dataset_classes(cfg)
     if model.type == 'RetinaNet':
         extra = model.neck.num_outs - len(strides)  # stride-2 extra convs
@@ -203,7 +204,7 @@ def test_toy_detector_loss_and_predict():
     total, log_vars = model.parse_losses(model(**data, mode='loss'))
     assert torch.isfinite(total) and {'loss_cls', 'loss_bbox'} <= set(log_vars)
     total.backward()
-    assert model.backbone.trunk.downsamples[0].conv.weight.grad.abs().sum() > 0
+    assert model.backbone.downsamples[0].conv.weight.grad.abs().sum() > 0
     model.eval()
     model.bbox_head.test_cfg.score_thr = 0.  # untrained: every score is near the prior 0.01
     with torch.no_grad():
@@ -237,7 +238,7 @@ def test_energy_charges_every_real_timestep():
     three = {r.name: r for r in count_synaptic_ops(ms, event_input(batch=1, steps=3,
                                                                    identical=True))}
     assert one.keys() == three.keys()
-    stem = one['trunk.downsamples.0.conv']
+    stem = one['downsamples.0.conv']
     assert stem.input_kind == 'real' and stem.mac_ops == stem.dense_macs > 0
     for name, r in one.items():
         t = three[name]

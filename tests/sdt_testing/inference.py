@@ -18,7 +18,7 @@ def save_random_checkpoint(cfg: Config, path: Path, with_meta: bool = True) -> P
     """Save the weights of ``cfg.model`` as built (seed 0, BN statistics randomised so that every
     spike count occurs) the way the runner does: ``state_dict`` and ``meta.dataset_meta`` (classes
     and palette of ``cfg.metainfo``; left out with ``with_meta=False``)."""
-    from sdt_dense.apis.image_demo import config_task  # registers mmdet/mmseg and sdt-dense
+    from sdt_dense.apis.inference import config_task  # registers mmdet/mmseg and sdt-dense
     scope = 'mmdet' if config_task(cfg) == 'det' else 'mmseg'
     if scope == 'mmdet':
         from mmdet.registry import MODELS

@@ -1,5 +1,5 @@
 # Two-stage event detector, boxes only: mmdet's Faster R-CNN (the box part of Mask R-CNN) on the
-# multi-timestep E-SpikeFormer (10M, arch 'm'), SpikeFPN, the spiking RPN head and the spiking
+# multi-timestep E-SpikeFormer (10M), SpikeFPN, the spiking RPN head and the spiking
 # 2-fc box head, as configs/mask_rcnn_sdt.py without the mask branch.
 #
 # True strides: stages 1..4 at 4, 8, 16, 16 and a max-pooled P6 at 32; the RPN anchors and RoIAlign
@@ -15,9 +15,9 @@ model = dict(
         _delete_=True,
         type='MultiStepESpikeFormer',
         fusion='mean',
-        arch='m',
+        arch='10M',
         in_channels=2,
-        out_indices=(1, 2, 3, 4),  # 'm': channels 48, 96, 192, 240; strides 4, 8, 16, 16
+        out_indices=(1, 2, 3, 4),  # '10M': channels 48, 96, 192, 240; strides 4, 8, 16, 16
         last_stride=1,
         init_cfg=None),
     neck=dict(type='SpikeFPN', in_channels=[48, 96, 192, 240], out_channels=width, num_outs=5),

@@ -1,4 +1,4 @@
-# One-stage event detector: RetinaNet on the multi-timestep E-SpikeFormer (10M, arch 'm'), SpikeFPN
+# One-stage event detector: RetinaNet on the multi-timestep E-SpikeFormer (10M), SpikeFPN
 # and the spiking RetinaNet head. RetinaNet rather than YOLOX: it is mmdet's simplest one-stage
 # detector, this repository has its spiking head (SpikeRetinaHead: every conv behind an SFA neuron,
 # so spike-driven inference and the energy tool cover the whole detector), and it needs no
@@ -22,9 +22,9 @@ model = dict(
         _delete_=True,
         type='MultiStepESpikeFormer',
         fusion='mean',
-        arch='m',
+        arch='10M',
         in_channels=2,
-        out_indices=(2, 3, 4),  # 'm': channels 96, 192, 240; strides 8, 16, 16
+        out_indices=(2, 3, 4),  # '10M': channels 96, 192, 240; strides 8, 16, 16
         last_stride=1,
         init_cfg=None),
     neck=dict(type='SpikeFPN', in_channels=[96, 192, 240], out_channels=width, start_level=0,

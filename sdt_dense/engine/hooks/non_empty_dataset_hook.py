@@ -20,7 +20,7 @@ class NonEmptyDatasetHook(Hook):
     (:func:`~sdt_dense.datasets.empty_dataset_errors`). A non-serialised empty dataset with an
     ``InfiniteSampler`` and ``num_workers > 0`` would hang inside mmengine's loop construction,
     before any hook runs; ``tools/train.py`` therefore builds the train dataloader first and checks
-    it (:func:`sdt_dense.apis.train.build_train_dataloader_early`), with the same error.
+    it (:func:`sdt_dense.cli.train.build_train_dataloader_early`), with the same error.
     """
 
     priority = 'VERY_HIGH'

@@ -1,11 +1,11 @@
-"""Backbones: the published Base family (:class:`ESpikeFormer`) and Large family
-(:class:`ESpikeFormerLarge`, 83M / 173M)."""
-from .e_spikeformer import ARCH_ZOO, ESpikeFormer, ESpikeFormerClassifier
-from .e_spikeformer_large import ARCH_ZOO as LARGE_ARCH_ZOO
+"""Backbones: the backbone contract (:class:`SpikeBackbone`, :class:`SpikeClassifierMixin`), the
+published 5M / 10M / 19M family (:class:`ESpikeFormer`), the 83M / 173M family
+(:class:`ESpikeFormerLarge`) and the event-camera backbone over T real timesteps
+(:class:`MultiStepESpikeFormer`)."""
+from .base import SpikeBackbone, SpikeClassifierMixin
+from .e_spikeformer import ESpikeFormer, ESpikeFormerClassifier
 from .e_spikeformer_large import ESpikeFormerLarge, ESpikeFormerLargeClassifier
+from .multi_step import MultiStepESpikeFormer
 
-__all__ = ['ARCH_ZOO', 'ESpikeFormer', 'ESpikeFormerClassifier', 'LARGE_ARCH_ZOO',
-           'ESpikeFormerLarge', 'ESpikeFormerLargeClassifier']
-from .multi_step import MultiStepESpikeFormer  # noqa: E402  (event cameras: T real timesteps)
-
-__all__ += ['MultiStepESpikeFormer']
+__all__ = ['SpikeBackbone', 'SpikeClassifierMixin', 'ESpikeFormer', 'ESpikeFormerClassifier',
+           'ESpikeFormerLarge', 'ESpikeFormerLargeClassifier', 'MultiStepESpikeFormer']

@@ -18,12 +18,8 @@ convs with bias). Transformer blocks (on the ``N = H/16 * W/16`` tokens) are::
 All features are the real-valued residual streams; the stride-16 feature is the token sequence
 reshaped row-major to ``(B, C2, H/16, W/16)``, taken after the last block or any chosen block.
 
-Why a stride-32 level of its own: the trunk stops at stride 16, while FPN-style necks and the
-usual anchor settings expect strides 4/8/16/32. The conv stages already give genuine stride-4 and
-stride-8 features, so the natural pyramid is hierarchical: 4/8/16 from the trunk plus one more
-spiking downsampling for 32 (new, randomly initialised parameters named ``extra_stride32``). A
-ViTDet-style simple pyramid built from the stride-16 map alone would discard the real stride-4/8
-features. The extra layer is built only when index 4 is in ``out_indices``.
+Index 4 (``extra_stride32``, new and randomly initialised parameters) is built only when it is in
+``out_indices``; why it exists: docs/differences.md, row L5.
 
 Module names differ from the released checkpoints; :data:`sdt_dense.checkpoint.LARGE_FORMAT`
 converts released files at load time.
@@ -33,63 +29,17 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.utils.checkpoint as cp
-from mmengine.model import BaseModule
+from timm.layers import LayerScale2d
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...checkpoint import (
-    LARGE_FORMAT,
-    extract_state_dict,
-    load_pretrained,
-    match_state_dict,
-    pretrained_to_init_cfg,
-    safe_load,
-)
+from ...checkpoint import LARGE_FORMAT
 from ...registry import register_model
-from ..layers import ChannelScale, RepConv, SpikeConvBN, SpikeLinearAttention, TokenMLP, build_drop_path
+from ..layers import RepConv, SpikeConvBN, SpikeLinearAttention, TokenMLP, build_drop_path
 from ..neurons import build_neuron, neuron_class, neuron_time_steps
-from ..neurons.saved_counts import check_save_counts, saving_context
-
-# Published sizes. "83M" is the 512-wide model with the extra RepConv token branch (83.02 M
-# parameters with both classifier heads); "173M" is the 768-wide model without it (the authors
-# also call it 171M: 171.74 M with both heads).
-ARCH_ZOO: Dict[str, dict] = {
-    '83M': dict(embed_dims=[128, 256, 512], rep_branch=True),
-    '173M': dict(embed_dims=[196, 384, 768], rep_branch=False),
-}
-ARCH_ALIASES = {'171M': '173M', 'base': '83M', 'large': '173M'}
-_ARCH_DEFAULTS = dict(depth=12, num_heads=8, mlp_ratio=4, rep_branch=False, D=4)
+from .base import Arch, SpikeBackbone, SpikeClassifierMixin
 
 #: The neuron rules of the published Large family (``D`` comes from the arch).
 LARGE_NEURON_RULES = dict(type='SFA', rounding='half_up', window='exclusive')
-
-
-def resolve_arch(arch: Union[str, dict]) -> dict:
-    """Full arch settings from a zoo name (``'83M'``, ``'173M'``, aliases ``'171M'``, ``'base'``,
-    ``'large'``) or a dict with at least ``embed_dims`` (3 widths) and optionally ``depth``,
-    ``num_heads``, ``mlp_ratio``, ``rep_branch`` and ``D``."""
-    if isinstance(arch, str):
-        key = ARCH_ALIASES.get(arch, arch)
-        if key not in ARCH_ZOO:
-            raise KeyError(f'unknown arch {arch!r}; valid: {sorted(ARCH_ZOO)} '
-                           f'(aliases {sorted(ARCH_ALIASES)}) or a dict with embed_dims')
-        arch = ARCH_ZOO[key]
-    if not isinstance(arch, dict) or 'embed_dims' not in arch:
-        raise TypeError(f'arch must be a name or a dict with embed_dims, got {arch!r}')
-    unknown = set(arch) - set(_ARCH_DEFAULTS) - {'embed_dims'}
-    if unknown:
-        raise KeyError(f'unknown arch keys {sorted(unknown)}; valid: '
-                       f'{sorted(set(_ARCH_DEFAULTS) | {"embed_dims"})}')
-    settings = {**_ARCH_DEFAULTS, **arch}
-    settings['embed_dims'] = list(settings['embed_dims'])
-    if len(settings['embed_dims']) != 3:
-        raise ValueError(f'arch needs 3 embed_dims [C0, C1, C2], got {settings["embed_dims"]}')
-    if settings['embed_dims'][0] % 2:
-        raise ValueError('embed_dims[0] must be even (stage 0 has embed_dims[0] / 2 channels)')
-    if settings['depth'] < 1:
-        raise ValueError(f'depth must be >= 1, got {settings["depth"]}')
-    return settings
 
 
 def large_neuron_cfg(D: int = 4, neuron_cfg: Optional[dict] = None) -> dict:
@@ -141,8 +91,8 @@ class LargeTransformerBlock(nn.Module):
         self.mlp = TokenMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.drop_path = build_drop_path(drop_path, drop_path_mode)
         if layer_scale_init_value is not None:
-            self.ls1 = ChannelScale(dim, layer_scale_init_value)
-            self.ls2 = ChannelScale(dim, layer_scale_init_value)
+            self.ls1 = LayerScale2d(dim, layer_scale_init_value)
+            self.ls2 = LayerScale2d(dim, layer_scale_init_value)
         else:
             self.ls1 = self.ls2 = nn.Identity()
 
@@ -155,7 +105,7 @@ class LargeTransformerBlock(nn.Module):
 
 
 @register_model()
-class ESpikeFormerLarge(BaseModule):
+class ESpikeFormerLarge(SpikeBackbone):
     """E-SpikeFormer Large backbone (83M / 173M) for dense prediction.
 
     Args:
@@ -183,53 +133,43 @@ class ESpikeFormerLarge(BaseModule):
             ``N_train`` (196 at 224x224): attention outputs are multiplied by ``N_train / N`` so
             that the unnormalised sum over ``N`` tokens does not saturate the attention neuron
             at detection resolutions.
-        frozen_stages: indices ``0..frozen_stages`` are frozen (eval mode, no gradients); 3
+        frozen_stages: levels ``0..frozen_stages`` are frozen (eval mode, no gradients); 3
             freezes the trunk up to all transformer blocks; -1 freezes nothing.
-        norm_eval: keep every BN in eval mode during training (frozen statistics).
-        with_cp: activation checkpointing of each block.
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH[, prefix=...])`` loads a released
-            classification checkpoint or one of our detectors/segmentors strictly.
-        pretrained: deprecated spelling of that ``init_cfg`` (mmseg's ``EncoderDecoder`` passes
-            its ``pretrained`` this way).
-        save_counts: what backward keeps of the spiking units: ``'recompute'`` (default) the
-            neurons' outputs as count codes (two per byte at ``D <= 14``), the gradient windows as
-            bits, and the conv and BN outputs as recipes run again in backward; ``True`` codes and
-            bits only; ``False`` float tensors (see :class:`~sdt_dense.models.neurons.SavedCounts`).
-            Gradients are the same bits in all three.
+        **contract: ``norm_eval``, ``with_cp``, ``save_counts``, ``init_cfg``, ``pretrained``, as
+            :class:`~sdt_dense.models.backbones.base.SpikeBackbone` takes them.
 
     Shape:
         input ``(B, in_channels, H, W)`` with any ``H, W``; outputs ``(B, C_i, H_i, W_i)`` with
         ``H_i = ceil(H / stride_i)`` (each stride-2 layer rounds up).
     """
 
-    #: Layout of the released classification files (converted at load time).
+    # Published sizes. "83M" is the 512-wide model with the extra RepConv token branch (83.02 M
+    # parameters with both classifier heads); "173M" is the 768-wide model without it (the
+    # authors also call it 171M: 171.74 M with both heads).
+    arch_zoo = {
+        '83M': dict(embed_dims=[128, 256, 512], rep_branch=True),
+        '173M': dict(embed_dims=[196, 384, 768], rep_branch=False),
+    }
+    arch_aliases = {'171M': '173M'}
+    arch_defaults = dict(depth=12, num_heads=8, mlp_ratio=4, rep_branch=False, D=4)
+    num_embed_dims = 3
     released_format = LARGE_FORMAT
+    example_arch = dict(embed_dims=[16, 32, 64], depth=2, num_heads=4)
 
-    def __init__(self, arch: Union[str, dict] = '83M', in_channels: int = 3,
+    def __init__(self, arch: Arch = '83M', in_channels: int = 3,
                  out_indices: Sequence[int] = (1, 2, 3, 4), stride16_block: int = -1,
                  neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
                  drop_path_rate: float = 0., drop_path_mode: str = 'sample',
                  layer_scale_init_value: Optional[float] = 1e-6,
-                 attn_token_scale: Optional[int] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None,
-                 save_counts: Union[bool, str] = 'recompute') -> None:
-        super().__init__(init_cfg=pretrained_to_init_cfg(pretrained, init_cfg))
-        self.save_counts = check_save_counts(save_counts)
-        self.arch_settings = resolve_arch(arch)
+                 attn_token_scale: Optional[int] = None, **contract) -> None:
+        super().__init__(in_channels, out_indices, **contract)
+        self.arch_settings = self.resolve_arch(arch)
         C0, C1, C2 = self.arch_settings['embed_dims']
         depth = self.arch_settings['depth']
-        out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(5) for i in out_indices):
-            raise ValueError(f'out_indices must be a non-empty subset of 0..4, got {out_indices}')
         if not -depth <= stride16_block < depth:
             raise ValueError(f'stride16_block must index one of the {depth} blocks, '
                              f'got {stride16_block}')
-        self.out_indices = out_indices
         self.stride16_block = stride16_block % depth
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.with_cp = with_cp
         self.neuron_cfg = large_neuron_cfg(self.arch_settings['D'], neuron_cfg)
         if neuron_time_steps(self.neuron_cfg) != 1:
             raise ValueError('the Large backbone runs single-step neurons (SFA); '
@@ -263,23 +203,13 @@ class ESpikeFormerLarge(BaseModule):
             for rate in dpr)
         # New parameters, absent from the released weights (LARGE_FORMAT.missing_ok).
         self.extra_stride32 = (SpikeConvBN(C2, C2, 3, 2, 1, bias=True, **n)
-                               if 4 in out_indices else None)
+                               if 4 in self.out_indices else None)
         self._freeze_stages()
 
-    @property
-    def out_channels(self) -> List[int]:
-        """Channels of the returned feature maps, in ``out_indices`` order."""
-        return [self.stage_channels[i] for i in self.out_indices]
-
-    @property
-    def out_strides(self) -> List[int]:
-        """Strides of the returned feature maps, in ``out_indices`` order."""
-        return [self.stage_strides[i] for i in self.out_indices]
-
-    def _run(self, block: nn.Module, x: Tensor) -> Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(block, x, use_reentrant=False)
-        return block(x)
+    @classmethod
+    def _check_arch(cls, settings: dict) -> None:
+        if settings['depth'] < 1:
+            raise ValueError(f'depth must be >= 1, got {settings["depth"]}')
 
     def _forward(self, x: Tensor, taps: Optional[Dict[str, Tensor]] = None,
                  last: Optional[int] = None) -> Dict[int, Tensor]:
@@ -291,7 +221,7 @@ class ESpikeFormerLarge(BaseModule):
         for i in range(min(last, 2) + 1):
             x = self.downsamples[i](x)
             for block in self.conv_stages[i]:
-                x = self._run(block, x)
+                x = self._run_block(block, x)
             feats[i] = x
             if taps is not None:
                 taps[names[i]] = x
@@ -301,7 +231,7 @@ class ESpikeFormerLarge(BaseModule):
         if taps is not None:
             taps['stride16_in'] = x
         for j in range(self.stride16_block + 1):
-            x = self._run(self.blocks[j], x)
+            x = self._run_block(self.blocks[j], x)
             if taps is not None:
                 taps[f'block{j}'] = x
         feats[3] = x
@@ -311,17 +241,11 @@ class ESpikeFormerLarge(BaseModule):
                 taps['stride32'] = feats[4]
         return feats
 
-    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None
-                ) -> Tuple[Tensor, ...]:
-        """``(B, C_in, H, W)`` -> the features of ``out_indices`` (default: the constructor's),
-        each ``(B, C_i, H_i, W_i)``; nothing after the last requested level is run."""
-        out_indices = self.out_indices if out_indices is None else tuple(out_indices)
+    def _forward_levels(self, x: Tensor, out_indices: Tuple[int, ...]) -> Dict[int, Tensor]:
         if 4 in out_indices and self.extra_stride32 is None:
             raise ValueError('the stride-32 level (index 4) is only built when the constructor\'s '
                              'out_indices include 4')
-        with saving_context(self.save_counts):
-            feats = self._forward(x, last=max(out_indices))
-        return tuple(feats[i] for i in out_indices)
+        return self._forward(x, last=max(out_indices))
 
     def forward_taps(self, x: Tensor) -> Dict[str, Tensor]:
         """Every intermediate feature by name: ``stride2``, ``stride4``, ``stride8``,
@@ -342,46 +266,19 @@ class ESpikeFormerLarge(BaseModule):
             return int(param_name.split('.')[1]) + 1
         return self.num_blocks + 1
 
-    def _freeze_stages(self) -> None:
-        frozen: List[nn.Module] = []
-        for i in range(min(self.frozen_stages, 4) + 1):
-            if i < 3:
-                frozen += [self.downsamples[i], self.conv_stages[i]]
-            elif i == 3:
-                frozen += [self.downsamples[3], self.blocks]
-            elif self.extra_stride32 is not None:
-                frozen.append(self.extra_stride32)
-        for module in frozen:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'ESpikeFormerLarge':
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
-
-    def init_weights(self) -> None:
-        """Load ``init_cfg=dict(type='Pretrained', checkpoint=...)`` strictly (the released heads
-        are skipped, ``extra_stride32`` keeps its init); any other init_cfg is handled by
-        mmengine. Without init_cfg, layers keep PyTorch's default init."""
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'))
-            self._is_init = True
-            return
-        super().init_weights()
+    def _level_modules(self, level: int) -> List[nn.Module]:
+        if level < 3:
+            return [self.downsamples[level], self.conv_stages[level]]
+        if level == 3:
+            return [self.downsamples[3], self.blocks]
+        return [] if self.extra_stride32 is None else [self.extra_stride32]
 
 
 # ---------------------------------------------------------------------------------------------
 # ImageNet classifier (to evaluate released weights and check the reference outputs)
 
 
-class ESpikeFormerLargeClassifier(nn.Module):
+class ESpikeFormerLargeClassifier(SpikeClassifierMixin, nn.Module):
     """E-SpikeFormer Large image classifier, as published.
 
     ``pooled`` = mean of the last block's tokens ``(B, C2)``; ``head`` is a Linear on that
@@ -399,7 +296,12 @@ class ESpikeFormerLargeClassifier(nn.Module):
             stride-16 feature after the last block).
     """
 
-    def __init__(self, arch: Union[str, dict] = '83M', num_classes: int = 1000,
+    #: levels timm's feature API offers: the released trunk's strides 2, 4, 8, 16 (the dense
+    #: stride-32 level is new and not part of the classifier)
+    num_feature_levels = 4
+    output_level = 3
+
+    def __init__(self, arch: Arch = '83M', num_classes: int = 1000,
                  kd: bool = False, neuron_cfg: Optional[dict] = None,
                  **backbone_kwargs) -> None:
         super().__init__()
@@ -425,9 +327,6 @@ class ESpikeFormerLargeClassifier(nn.Module):
     def _pool(x: Tensor) -> Tensor:
         return x.flatten(2).mean(-1)  # (B, C2, H, W) -> (B, C2): mean over tokens
 
-    def forward(self, x: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
-        return self._output(self.backbone(x)[0])
-
     def _output(self, last: Tensor) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """What :meth:`forward` returns, from the stride-16 map ``(B, C2, H/16, W/16)``."""
         logits, logits_kd = self._heads(self._pool(last))
@@ -435,47 +334,10 @@ class ESpikeFormerLargeClassifier(nn.Module):
             return logits
         return (logits, logits_kd) if self.training else (logits + logits_kd) / 2
 
-    #: levels timm's feature API offers: the released trunk's strides 2, 4, 8, 16 (the dense
-    #: stride-32 level is new and not part of the classifier)
-    num_feature_levels = 4
-
-    @property
-    def feature_info(self) -> List[dict]:
-        """timm's description of the dense taps (levels 0-3: strides 2, 4, 8, 16)."""
-        bb = self.backbone
-        modules = ('backbone.conv_stages.0', 'backbone.conv_stages.1', 'backbone.conv_stages.2',
-                   f'backbone.blocks.{bb.stride16_block}')
-        return [dict(num_chs=bb.stage_channels[i], reduction=bb.stage_strides[i],
-                     module=modules[i]) for i in range(self.num_feature_levels)]
-
-    def forward_intermediates(self, x: Tensor, indices: Union[int, Sequence[int], None] = None,
-                              norm: bool = False, output_fmt: str = 'NCHW',
-                              intermediates_only: bool = False, stop_early: bool = False):
-        """timm's feature API (``features_only=True``): the levels ``indices`` (0-3 = strides 2,
-        4, 8, 16, or an int ``n`` for the last ``n``), each ``(B, C_i, H_i, W_i)``; the
-        stride-16 level is the output of the backbone's ``stride16_block``.
-
-        With ``intermediates_only=False`` also returns what :meth:`forward` returns (the whole
-        network is run), as ``(output, features)``, like :class:`ESpikeFormerClassifier`.
-        ``norm`` and ``stop_early`` change nothing (there is no final norm; with
-        ``intermediates_only`` nothing after the last requested level is run anyway).
-        """
-        if output_fmt != 'NCHW':
-            raise ValueError(f'output_fmt {output_fmt!r} is not supported (only NCHW)')
-        num = self.num_feature_levels
-        if indices is None:
-            indices = list(range(num))
-        elif isinstance(indices, int):
-            indices = list(range(num - indices, num))
-        indices = list(indices)
-        if not indices or any(i not in range(num) for i in indices):
-            raise ValueError(f'indices must be levels 0..{num - 1}, got {indices}')
-        run = sorted(set(indices) if intermediates_only else {*indices, 3})
-        taps = dict(zip(run, self.backbone(x, run)))
-        feats = [taps[i] for i in indices]
-        if intermediates_only:
-            return feats
-        return self._output(taps[3]), feats
+    def _feature_module(self, level: int) -> str:
+        if level < 3:
+            return f'backbone.conv_stages.{level}'
+        return f'backbone.blocks.{self.backbone.stride16_block}'
 
     def forward_taps(self, x: Tensor) -> Dict[str, Tensor]:
         """The backbone's :meth:`~ESpikeFormerLarge.forward_taps` plus ``pooled``,
@@ -489,18 +351,3 @@ class ESpikeFormerLargeClassifier(nn.Module):
             taps['logits_kd'] = logits_kd
             taps['logits'] = (taps['logits_cls'] + logits_kd) / 2
         return taps
-
-    def load_pretrained(self, path: str) -> None:
-        """Strictly and safely load a released classification checkpoint (backbone and heads)
-        or a state dict of this class."""
-        state_dict = extract_state_dict(safe_load(path))
-        if LARGE_FORMAT.detect(state_dict):
-            state_dict = LARGE_FORMAT.to_classifier(state_dict)
-        self.load_state_dict(match_state_dict(self, state_dict))
-
-    @classmethod
-    def from_pretrained(cls, path: str, arch: Union[str, dict] = '83M',
-                        **kwargs) -> 'ESpikeFormerLargeClassifier':
-        model = cls(arch, **kwargs)
-        model.load_pretrained(path)
-        return model

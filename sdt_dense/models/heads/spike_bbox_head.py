@@ -22,8 +22,8 @@ from torch import nn
 
 from ...registry import register_model
 from ..layers import SpikingLayer
-from ..neurons.defaults import det_neuron_cfg
 from ..neurons.saved_counts import check_save_counts
+from ..task_neurons import det_neuron_cfg
 
 
 @register_model('mmdet')

@@ -26,8 +26,8 @@ from torch import Tensor
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
-from ..neurons.defaults import SEG_NEURON
 from ..neurons.saved_counts import check_save_counts, saving_context
+from ..task_neurons import SEG_NEURON
 
 
 def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[int]) -> None:

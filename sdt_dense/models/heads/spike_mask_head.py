@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..neurons import build_neuron
-from ..neurons.defaults import det_neuron_cfg
 from ..neurons.saved_counts import check_save_counts, saving_context
+from ..task_neurons import det_neuron_cfg
 
 
 @register_model('mmdet')

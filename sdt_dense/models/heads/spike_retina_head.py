@@ -24,8 +24,8 @@ from torch import nn
 
 from ...registry import register_model
 from ..layers import SpikingLayer
-from ..neurons.defaults import det_neuron_cfg
 from ..neurons.saved_counts import check_save_counts
+from ..task_neurons import det_neuron_cfg
 
 #: Kaiming for the stacked convs (they feed neurons); predictors as mmdet's RetinaHead.
 SPIKE_RETINA_INIT = dict(type='Kaiming', layer='Conv2d',

@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from ...registry import register_model
 from ..layers import SpikingLayer
 from ..layers.recompute import relu_keep_mask
-from ..neurons.defaults import det_neuron_cfg
 from ..neurons.saved_counts import check_save_counts, saving_context
+from ..task_neurons import det_neuron_cfg
 
 #: Kaiming for the hidden conv (it feeds neurons), Normal(0.01) for the predictors, as mmdet.
 SPIKE_RPN_INIT = dict(type='Kaiming', layer='Conv2d',

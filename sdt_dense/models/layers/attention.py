@@ -34,7 +34,7 @@ class SpikeDrivenSelfAttention(nn.Module):
         self.num_heads = num_heads
         self.scale = 2 * (dim // num_heads) ** -0.5
         value_dim = dim * value_ratio
-        self.head_neuron = build_neuron(neuron_cfg)
+        self.in_neuron = build_neuron(neuron_cfg)
         self.q = SpikeConvBN(dim, dim, 1, norm_cfg=norm_cfg, with_neuron=False)
         self.k = SpikeConvBN(dim, dim, 1, norm_cfg=norm_cfg, with_neuron=False)
         self.v = SpikeConvBN(dim, value_dim, 1, norm_cfg=norm_cfg, with_neuron=False)
@@ -51,7 +51,7 @@ class SpikeDrivenSelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
-        x = self.head_neuron(x)
+        x = self.in_neuron(x)
         q = self.q_neuron(self.q(x))
         k = self.k_neuron(self.k(x))
         v = self.v_neuron(self.v(x))

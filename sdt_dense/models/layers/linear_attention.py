@@ -56,7 +56,7 @@ class SpikeLinearAttention(nn.Module):
         self.num_heads = num_heads
         self.scale = scale
         self.token_scale = token_scale
-        self.head_neuron = build_neuron(neuron_cfg)
+        self.in_neuron = build_neuron(neuron_cfg)
         # One shared neuron output feeds the first conv of q, k and v directly.
         self.q_conv = RepConv(dim, dim, norm_cfg=norm_cfg, with_neuron=False)
         self.q_bn = build_norm(norm_cfg, dim, 1)
@@ -80,7 +80,7 @@ class SpikeLinearAttention(nn.Module):
         B, C, H, W = x.shape
         N = H * W
         # Flatten before the neuron: in spike-driven mode its output must reach the convs as is.
-        u = self.head_neuron(x.flatten(2))
+        u = self.in_neuron(x.flatten(2))
         q = self.q_neuron(self.q_bn(self.q_conv(u)))
         k = self.k_neuron(self.k_bn(self.k_conv(u)))
         v = self.v_neuron(self.v_bn(self.v_conv(u)))

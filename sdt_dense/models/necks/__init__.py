@@ -1,7 +1,5 @@
 """Necks of sdt-dense."""
-from .spike_fpn import DET_NEURON, SpikeFPN
+from .spike_fpn import SpikeFPN
+from .spike_semantic_fpn import SpikeSemanticFPN
 
-__all__ = ['DET_NEURON', 'SpikeFPN']
-from .spike_semantic_fpn import SpikeSemanticFPN, SpikingLayer  # noqa: E402
-
-__all__ += ['SpikeSemanticFPN', 'SpikingLayer']
+__all__ = ['SpikeFPN', 'SpikeSemanticFPN']

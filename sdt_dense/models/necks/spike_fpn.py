@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Union
 from mmdet.models.necks import FPN
 
 from ...registry import register_model
-from ..neurons.defaults import DET_NEURON, det_neuron_cfg  # noqa: F401  (re-exported)
+from ..task_neurons import det_neuron_cfg
 from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 
 
@@ -58,4 +58,4 @@ class SpikeFPN(SpikingPyramidMixin, FPN):
 
 
 
-__all__: List[str] = ['DET_NEURON', 'SpikeFPN', 'det_neuron_cfg']
+__all__: List[str] = ['SpikeFPN']

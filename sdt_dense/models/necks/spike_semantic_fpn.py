@@ -19,8 +19,7 @@ from typing import List, Optional, Sequence, Union
 from mmseg.models.necks import FPN
 
 from ...registry import register_model
-from ..layers import SpikingLayer  # noqa: F401  (re-exported)
-from ..neurons.defaults import SEG_NEURON
+from ..task_neurons import SEG_NEURON
 from .spiking_pyramid import SpikingPyramidMixin, check_pyramid_args
 
 
@@ -61,4 +60,4 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
 
 
 
-__all__: List[str] = ['SpikingLayer', 'SpikeSemanticFPN']
+__all__: List[str] = ['SpikeSemanticFPN']

@@ -122,7 +122,6 @@ class _MultiStepLIF(torch.autograd.Function):
 
 
 @NEURONS.register_module(name='LIF')
-@NEURONS.register_module()
 class LIFNeuron(nn.Module):
     """Binary leaky integrate-and-fire neuron over ``T`` real timesteps (see the module docstring).
 

@@ -141,7 +141,6 @@ def _check_rules(rounding: str, window: str) -> None:
 
 
 @NEURONS.register_module(name='SFA')
-@NEURONS.register_module()
 class SFANeuron(nn.Module):
     """Spike Firing Approximation neuron (memoryless multi-level spiking neuron).
 

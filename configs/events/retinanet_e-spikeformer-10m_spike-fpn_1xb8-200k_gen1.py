@@ -1,0 +1,19 @@
+# RetinaNet with the 10M E-SpikeFormer over T = 4 real
+# timesteps, SpikeFPN and spiking heads, on Prophesee Gen1 (304 x 240; car, pedestrian).
+# Model: configs/events/_base_/retinanet_e-spikeformer.py; data, representation and the published
+# evaluation: configs/events/_base_/prophesee_gen1.py; recipe (and its sources):
+# configs/events/_base_/schedule_adamw_200k.py (batch 8; --auto-scale-lr rescales lr).
+#
+#     python tools/train.py configs/events/retinanet_e-spikeformer-10m_spike-fpn_1xb8-200k_gen1.py
+#     python tools/test.py configs/events/retinanet_e-spikeformer-10m_spike-fpn_1xb8-200k_gen1.py CKPT
+_base_ = [
+    './_base_/retinanet_e-spikeformer.py',
+    './_base_/prophesee_gen1.py',
+    './_base_/schedule_adamw_200k.py',
+]
+
+width = 192
+model = dict(
+    backbone=dict(arch='10M', in_channels=2, T=4),  # C, T of the representation
+    neck=dict(in_channels=[96, 192, 240], out_channels=width),  # = out_channels of arch '10M'
+    bbox_head=dict(num_classes=2, in_channels=width, feat_channels=width))
