@@ -159,33 +159,44 @@ def ninja_objects(build_ninja: Path, sources: Sequence[str]) -> Dict[str, str]:
     return objects
 
 
-def compile_sources(workdir: Path, ops: Iterable[str], jobs: int, timeout: float) -> Dict[str, Any]:
-    """Capture the full build's build.ninja in ``workdir`` and compile the ops' sources.
+def run_ninja(workdir: Path, sources: Sequence[str], jobs: int, timeout: float) -> Dict[str, Any]:
+    """Compile ``sources`` (relative to the mmcv tree) with the build.ninja captured in ``workdir``.
 
     Returns:
-        a report: sources, objects' sizes, seconds, ninja's exit status and output tail.
+        ``{'returncode', 'failed': [source], 'objects': {source: bytes of its object file},
+        'seconds', 'output_tail'}``; the exit status decides (an old object file may remain).
+    """
+    # the captured file lives in setup.py's build folder: ninja runs there (relative depfiles)
+    src_ninja = next((workdir / 'src' / 'build').glob('temp.*/build.ninja'))
+    objects = ninja_objects(src_ninja, sources)
+    start = time.monotonic()
+    # -k 0: every source is tried, so one report names all that fail
+    proc = subprocess.run(['ninja', '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
+                          cwd=src_ninja.parent, capture_output=True, text=True, timeout=timeout)
+    output = proc.stdout + proc.stderr
+    failed = [line for line in output.splitlines() if line.startswith('FAILED:')]
+    return dict(returncode=proc.returncode, seconds=round(time.monotonic() - start, 1),
+                failed=sorted(s for s, o in objects.items() if any(o in line for line in failed)),
+                objects={s: Path(o).stat().st_size for s, o in objects.items() if Path(o).is_file()},
+                output_tail=output[-6000:])
+
+
+def compile_sources(workdir: Path, ops: Iterable[str], jobs: int, timeout: float) -> Dict[str, Any]:
+    """Capture the full build's build.ninja in ``workdir`` (a fresh copy of the fixed mmcv source
+    in ``workdir/src``) and compile the ops' sources to object files.
+
+    Returns:
+        :func:`run_ninja`'s report, with the ops, sources and the capture's seconds.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     subprocess.run(['bash', str(REPO / 'tools' / 'build_mmcv_cuda.sh'), 'ninja', str(workdir)],
                    check=True, timeout=timeout)
-    captured = time.monotonic()
-    build_ninja = workdir / 'build.ninja'
+    capture_s = time.monotonic() - start
     sources = cuda_sources(ops, workdir / 'src')
-    objects = ninja_objects(build_ninja, sources)
-    # build.ninja lives in setup.py's build folder: ninja runs there (relative depfiles)
-    src_ninja = next((workdir / 'src' / 'build').glob('temp.*/build.ninja'))
-    left = max(1.0, timeout - (captured - start))
-    proc = subprocess.run(['ninja', '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
-                          cwd=src_ninja.parent, capture_output=True, text=True, timeout=left)
-    done = time.monotonic()
-    return dict(ops=sorted(set(ops)), sources=sources,
-                objects={s: (Path(o).stat().st_size if Path(o).is_file() else None)
-                         for s, o in objects.items()},
-                returncode=proc.returncode, capture_s=round(captured - start, 1),
-                compile_s=round(done - captured, 1), jobs=jobs,
-                cuda_arch_list=os.environ.get('TORCH_CUDA_ARCH_LIST', '9.0'),
-                output_tail=(proc.stdout + proc.stderr)[-6000:])
+    report = run_ninja(workdir, sources, jobs, max(1.0, timeout - capture_s))
+    return dict(ops=sorted(set(ops)), sources=sources, capture_s=round(capture_s, 1), jobs=jobs,
+                cuda_arch_list=os.environ.get('TORCH_CUDA_ARCH_LIST', '9.0'), **report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,11 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = compile_sources(args.compile.resolve(), union, args.jobs, args.timeout)
         result['compile'] = report
         print(report['output_tail'])
-        for src, size in report['objects'].items():
-            print(f'  {"ok    " if size else "FAILED"} {src}' + (f' ({size} bytes)' if size else ''))
+        for src in report['sources']:
+            ok = src not in report['failed'] and report['returncode'] == 0
+            print(f'  {"ok    " if ok else "FAILED"} {src}' + (f' ({report["objects"][src]} bytes)' if ok else ''))
         print(f'captured build.ninja in {report["capture_s"]} s; compiled {len(report["sources"])} sources '
-              f'in {report["compile_s"]} s with {report["jobs"]} jobs (ninja exit {report["returncode"]})')
-        rc = 0 if report['returncode'] == 0 and all(report['objects'].values()) else 1
+              f'in {report["seconds"]} s with {report["jobs"]} jobs (ninja exit {report["returncode"]})')
+        rc = 0 if report['returncode'] == 0 else 1
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + '\n')
     return rc
