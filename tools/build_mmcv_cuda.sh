@@ -91,11 +91,14 @@ cmd_toolkit() {
 }
 
 # Unpack the sdist (downloaded once into the cache) and apply the fixes; prints the tree.
+FIXES=1  # raise when the fixes change: a cached tree with other fixes is unpacked again
 cmd_source() {
   local src=$CACHE/src tree
   tree=$src/mmcv-$MMCV_VERSION-fixed
-  if [[ ! -f $tree/.sdt-fixed ]]; then
-    mkdir -p "$src"
+  mkdir -p "$src"
+  exec 7>"$src/.lock"
+  command -v flock >/dev/null && flock 7
+  if [[ $(cat "$tree/.sdt-fixed" 2>/dev/null) != "$FIXES" ]]; then
     if [[ ! -f $src/mmcv-$MMCV_VERSION.tar.gz ]]; then
       msg "downloading the mmcv $MMCV_VERSION source archive"
       "$PY" -m pip download -q --no-deps --no-binary=:all: --no-build-isolation "mmcv==$MMCV_VERSION" \
@@ -116,8 +119,9 @@ if n == 0:
 setup.write_text(new)
 print(f'[build_mmcv_cuda] fix 1: {n} -std flags in setup.py -> -std=c++20', file=sys.stderr)
 PY
-    touch "$tree/.sdt-fixed"
+    echo "$FIXES" >"$tree/.sdt-fixed"
   fi
+  exec 7>&-
   echo "$tree"
 }
 

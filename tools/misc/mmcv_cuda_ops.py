@@ -28,6 +28,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -171,7 +172,8 @@ def run_ninja(workdir: Path, sources: Sequence[str], jobs: int, timeout: float) 
     objects = ninja_objects(src_ninja, sources)
     start = time.monotonic()
     # -k 0: every source is tried, so one report names all that fail
-    proc = subprocess.run(['ninja', '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
+    ninja = shutil.which('ninja') or str(Path(sys.executable).with_name('ninja'))  # venv's ninja wheel
+    proc = subprocess.run([ninja, '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
                           cwd=src_ninja.parent, capture_output=True, text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
     failed = [line for line in output.splitlines() if line.startswith('FAILED:')]
