@@ -28,6 +28,7 @@ import importlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,17 +45,22 @@ class IndirectUse:
     """An mmdet/mmseg class that calls an mmcv op without holding an mmcv.ops module."""
     cls: str        #: the class whose instances make the call, ``package.module.Class``
     via: str        #: the module-level name through which it calls, ``package.module.name``
-    op: str         #: the mmcv.ops module that defines ``via``'s target
+    target: str     #: the mmcv function that name is, ``mmcv.ops.<op module>.<function>``
     why: str
+
+    @property
+    def op(self) -> str:
+        """The mmcv.ops module of the target, e.g. ``'mmcv.ops.focal_loss'``."""
+        return self.target.rpartition('.')[0]
 
 
 INDIRECT: List[IndirectUse] = [
-    IndirectUse('mmdet.models.losses.FocalLoss', 'mmdet.models.losses.focal_loss.sigmoid_focal_loss',
-                'mmcv.ops.focal_loss',
+    IndirectUse('mmdet.models.losses.FocalLoss', 'mmdet.models.losses.focal_loss._sigmoid_focal_loss',
+                'mmcv.ops.focal_loss.sigmoid_focal_loss',
                 'FocalLoss.forward calls the compiled sigmoid focal loss for CUDA tensors (a Python '
                 'version on CPU)'),
     IndirectUse('mmdet.models.roi_heads.mask_heads.FCNMaskHead',
-                'mmdet.structures.mask.structures.roi_align', 'mmcv.ops.roi_align',
+                'mmdet.structures.mask.structures.roi_align', 'mmcv.ops.roi_align.roi_align',
                 'mask targets: BitmapMasks.crop_and_resize crops the ground-truth masks with roi_align'),
 ]
 
@@ -92,7 +98,7 @@ def ops_of_model(model: Any, model_cfg: Dict[str, Any]) -> Set[str]:
         model: the built ``nn.Module``.
         model_cfg: its config dict (for the NMS settings, which only the config holds).
     """
-    import mmcv.ops.nms as mmcv_nms
+    mmcv_nms = importlib.import_module('mmcv.ops.nms')  # `mmcv.ops.nms` as an attribute is the function
     ops: Set[str] = set()
     for m in model.modules():
         if type(m).__module__.startswith('mmcv.ops.'):
@@ -119,8 +125,8 @@ def ops_of_config(path: Path) -> Set[str]:
         import_modules_from_strings(**cfg.custom_imports)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
-    with torch.device('meta'):  # no memory for the 173M models' weights; modules are the same
-        model = MODELS.build(cfg.model)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)  # on CPU: the backbones compute their drop-path rates eagerly
     return ops_of_model(model, model_cfg)
 
 
@@ -160,17 +166,22 @@ def ninja_objects(build_ninja: Path, sources: Sequence[str]) -> Dict[str, str]:
     return objects
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_ninja(workdir: Path, sources: Sequence[str], jobs: int, timeout: float) -> Dict[str, Any]:
     """Compile ``sources`` (relative to the mmcv tree) with the build.ninja captured in ``workdir``.
 
     Returns:
         ``{'returncode', 'failed': [source], 'objects': {source: bytes of its object file},
-        'seconds', 'output_tail'}``; the exit status decides (an old object file may remain).
+        'seconds', 'cpu_s', 'output_tail'}``; the exit status decides (an old object file may remain).
     """
     # the captured file lives in setup.py's build folder: ninja runs there (relative depfiles)
     src_ninja = next((workdir / 'src' / 'build').glob('temp.*/build.ninja'))
     objects = ninja_objects(src_ninja, sources)
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), _children_cpu_s()
     # -k 0: every source is tried, so one report names all that fail
     ninja = shutil.which('ninja') or str(Path(sys.executable).with_name('ninja'))  # venv's ninja wheel
     proc = subprocess.run([ninja, '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
@@ -178,6 +189,7 @@ def run_ninja(workdir: Path, sources: Sequence[str], jobs: int, timeout: float) 
     output = proc.stdout + proc.stderr
     failed = [line for line in output.splitlines() if line.startswith('FAILED:')]
     return dict(returncode=proc.returncode, seconds=round(time.monotonic() - start, 1),
+                cpu_s=round(_children_cpu_s() - cpu0, 1),  # the compilers' CPU time: load-independent
                 failed=sorted(s for s, o in objects.items() if any(o in line for line in failed)),
                 objects={s: Path(o).stat().st_size for s, o in objects.items() if Path(o).is_file()},
                 output_tail=output[-6000:])
@@ -223,9 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(report['output_tail'])
         for src in report['sources']:
             ok = src not in report['failed'] and report['returncode'] == 0
-            print(f'  {"ok    " if ok else "FAILED"} {src}' + (f' ({report["objects"][src]} bytes)' if ok else ''))
+            size = f' ({report["objects"][src]} bytes)' if ok else ''
+            print(f'  {"ok    " if ok else "FAILED"} {src}{size}')
         print(f'captured build.ninja in {report["capture_s"]} s; compiled {len(report["sources"])} sources '
-              f'in {report["seconds"]} s with {report["jobs"]} jobs (ninja exit {report["returncode"]})')
+              f'in {report["seconds"]} s with {report["jobs"]} jobs, {report["cpu_s"]} CPU s '
+              f'(ninja exit {report["returncode"]})')
         rc = 0 if report['returncode'] == 0 else 1
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + '\n')
