@@ -44,15 +44,14 @@ def test_indirect_uses_are_still_mmcv_functions():
 
 
 def test_cuda_sources_follow_the_op_names(tmp_path):
-    """<op>_cuda.cu and <op>.cpp of each op, plus the shared registration and bindings; an op
-    without a CUDA source is an error, not a silently shorter list."""
+    """<op>_cuda.cu of each op, plus the launchers' registration; an op without a CUDA source is
+    an error, not a silently shorter list."""
     for rel in ('cuda/nms_cuda.cu', 'nms.cpp', 'cuda/roi_align_cuda.cu', 'roi_align.cpp'):
         (tmp_path / 'mmcv/ops/csrc/pytorch' / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / 'mmcv/ops/csrc/pytorch' / rel).touch()
     assert ops_tool.cuda_sources([ROI_ALIGN, NMS, NMS], tmp_path) == [
-        'mmcv/ops/csrc/pytorch/cuda/cudabind.cpp', 'mmcv/ops/csrc/pytorch/pybind.cpp',
-        'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu', 'mmcv/ops/csrc/pytorch/nms.cpp',
-        'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu', 'mmcv/ops/csrc/pytorch/roi_align.cpp']
+        'mmcv/ops/csrc/pytorch/cuda/cudabind.cpp', 'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
+        'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu']
     with pytest.raises(FileNotFoundError, match='focal_loss_cuda.cu'):
         ops_tool.cuda_sources([FOCAL], tmp_path)
 
@@ -91,8 +90,8 @@ needs_cuda_torch = pytest.mark.skipif(
 @needs_cuda_torch
 def test_cuda_sources_of_the_configs_ops_compile(tmp_path):
     """The CI compile check: nvcc and headers from PyPI (cached), the full build's build.ninja, the
-    sources of RoIAlign, NMS and the focal loss compiled for sm_90. Then one source is broken and
-    the check must fail on it."""
+    CUDA sources of RoIAlign, NMS and the focal loss and the launchers' registration compiled for
+    sm_90. Then one source is broken and the check must fail on it."""
     report_file = tmp_path / 'report.json'
     proc = subprocess.run([str(PYTHON), str(REPO / 'tools' / 'misc' / 'mmcv_cuda_ops.py'),
                            '--compile', str(tmp_path / 'build'), '--timeout', '1500',
@@ -101,10 +100,10 @@ def test_cuda_sources_of_the_configs_ops_compile(tmp_path):
                           env={**os.environ, 'TORCH_CUDA_ARCH_LIST': '9.0'})
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     report = json.loads(report_file.read_text())['compile']
-    cu = [s for s in report['sources'] if s.endswith('.cu')]
-    assert sorted(cu) == ['mmcv/ops/csrc/pytorch/cuda/focal_loss_cuda.cu',
-                          'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
-                          'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu']
+    assert sorted(report['sources']) == ['mmcv/ops/csrc/pytorch/cuda/cudabind.cpp',
+                                         'mmcv/ops/csrc/pytorch/cuda/focal_loss_cuda.cu',
+                                         'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
+                                         'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu']
     assert report['failed'] == [] and set(report['objects']) == set(report['sources'])
     build_ninja = (tmp_path / 'build' / 'build.ninja').read_text()
     # the full build's own flags: C++20 (the fix), sm_90 machine code, torch's CUDA defines

@@ -17,9 +17,8 @@ collects, from the built modules:
 
 ``--compile`` captures the full CUDA build's ``build.ninja`` (``tools/build_mmcv_cuda.sh ninja``:
 the flags of the real build, for the archs in ``TORCH_CUDA_ARCH_LIST``, default 9.0) and compiles,
-to object files, the sources of those ops: ``csrc/pytorch/cuda/<op>_cuda.cu`` and
-``csrc/pytorch/<op>.cpp``, plus ``cuda/cudabind.cpp`` (the CUDA launchers' registration) and
-``pybind.cpp``. Exit status 1 when one of them fails to compile.
+to object files, the CUDA sources of those ops, ``csrc/pytorch/cuda/<op>_cuda.cu``, plus
+``cuda/cudabind.cpp`` (the CUDA launchers' registration). Exit status 1 when one fails to compile.
 """
 from __future__ import annotations
 
@@ -64,8 +63,10 @@ INDIRECT: List[IndirectUse] = [
                 'mask targets: BitmapMasks.crop_and_resize crops the ground-truth masks with roi_align'),
 ]
 
-#: compiled for every op set: the CUDA launchers' registration and the Python bindings
-COMMON_SOURCES = ('mmcv/ops/csrc/pytorch/cuda/cudabind.cpp', 'mmcv/ops/csrc/pytorch/pybind.cpp')
+#: compiled for every op set: the registration of every CUDA launcher (CUDA-only code). The ops'
+#: dispatchers (``pytorch/<op>.cpp``) and ``pybind.cpp`` have no CUDA-dependent code (no
+#: ``MMCV_WITH_CUDA`` branch) and compile the same in the CPU build.
+COMMON_SOURCES = ('mmcv/ops/csrc/pytorch/cuda/cudabind.cpp',)
 
 
 def _resolve(dotted: str) -> Any:
@@ -144,10 +145,10 @@ def cuda_sources(ops: Iterable[str], tree: Path) -> List[str]:
     sources = list(COMMON_SOURCES)
     for op in sorted(set(ops)):
         name = op.rpartition('.')[2]
-        for rel in (f'mmcv/ops/csrc/pytorch/cuda/{name}_cuda.cu', f'mmcv/ops/csrc/pytorch/{name}.cpp'):
-            if not (tree / rel).is_file():
-                raise FileNotFoundError(f'{op}: no {rel} in {tree}')
-            sources.append(rel)
+        rel = f'mmcv/ops/csrc/pytorch/cuda/{name}_cuda.cu'
+        if not (tree / rel).is_file():
+            raise FileNotFoundError(f'{op}: no {rel} in {tree}')
+        sources.append(rel)
     return sources
 
 
