@@ -205,8 +205,9 @@ def compile_sources(workdir: Path, ops: Iterable[str], jobs: int, timeout: float
     """
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    # the interpreter running this (it has the torch to build against) runs mmcv's setup.py
     subprocess.run(['bash', str(REPO / 'tools' / 'build_mmcv_cuda.sh'), 'ninja', str(workdir)],
-                   check=True, timeout=timeout)
+                   check=True, timeout=timeout, env={**os.environ, 'PYTHON': sys.executable})
     capture_s = time.monotonic() - start
     sources = cuda_sources(ops, workdir / 'src')
     report = run_ninja(workdir, sources, jobs, max(1.0, timeout - capture_s))
