@@ -17,8 +17,12 @@
 #   SDT_VENV=dir                    venv location (default: <repo>/.venv)
 #   SDT_CACHE=dir                   cache (default: ${XDG_CACHE_HOME:-~/.cache}/sdt-dense)
 #   TORCH_INDEX_URL=url             extra index for torch, e.g. https://download.pytorch.org/whl/cu128
-#   SDT_MMCV_CUDA=auto|0|1          compile mmcv's CUDA ops (auto: when torch sees a GPU and nvcc exists)
-#   TORCH_CUDA_ARCH_LIST="8.0 9.0"  GPU architectures of the CUDA ops (default: those of the visible GPUs)
+#   SDT_MMCV_CUDA=auto|0|1          compile mmcv's CUDA ops (auto: when torch sees a GPU). Without a system
+#                                   nvcc of torch's CUDA major version, nvcc and the CUDA headers come from
+#                                   PyPI into the cache (tools/build_mmcv_cuda.sh); no GPU or driver needed
+#   SDT_CUDA_TOOLKIT=auto|pypi      pypi: use the PyPI toolkit even when a system one matches
+#   TORCH_CUDA_ARCH_LIST="8.0 9.0"  GPU architectures of the CUDA ops (default: those of the visible GPUs,
+#                                   else "8.0;9.0+PTX")
 #   MAX_JOBS=n                      parallel compile jobs (default: number of CPUs)
 #   SDT_REBUILD_MMCV=1              ignore the cached mmcv wheel and compile it again
 set -Eeuo pipefail
@@ -151,29 +155,29 @@ find_cuda_home() {
   done
   return 0
 }
+nvcc_version() { "$1/bin/nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'; }
 WANT_CUDA=${SDT_MMCV_CUDA:-auto}
 if [[ $WANT_CUDA == auto ]]; then
   WANT_CUDA=0
-  if [[ $TORCH_CUDA != none && $GPU_ARCHS != none ]]; then
-    CUDA_HOME=$(find_cuda_home)
-    if [[ -n $CUDA_HOME ]]; then
-      WANT_CUDA=1
-    else
-      log "  WARNING: torch sees a GPU but no CUDA toolkit (nvcc) was found: compiling CPU-only ops."
-      log "  WARNING: mmdet's RoIAlign/NMS will then fail on CUDA tensors. Install the CUDA $TORCH_CUDA toolkit"
-      log "  WARNING: (or set CUDA_HOME) and rerun to get CUDA ops."
-    fi
-  fi
+  [[ $TORCH_CUDA == none || $GPU_ARCHS == none ]] || WANT_CUDA=1
 fi
 if [[ $WANT_CUDA == 1 ]]; then
   [[ $TORCH_CUDA != none ]] || die 'SDT_MMCV_CUDA=1 but this torch is a CPU-only build.'
-  CUDA_HOME=$(find_cuda_home)
-  [[ -n $CUDA_HOME ]] || die 'SDT_MMCV_CUDA=1 but nvcc was not found (set CUDA_HOME).'
-  ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-${GPU_ARCHS/none/}}
-  [[ -n $ARCH_LIST ]] || die 'no GPU visible: set TORCH_CUDA_ARCH_LIST (e.g. "8.0;9.0") to compile CUDA ops.'
-  NVCC_VER=$("$CUDA_HOME/bin/nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
-  [[ ${NVCC_VER%%.*} == "${TORCH_CUDA%%.*}" ]] \
-    || die "nvcc is CUDA $NVCC_VER but torch was built with CUDA $TORCH_CUDA: use a matching toolkit (CUDA_HOME) or torch (TORCH_INDEX_URL)."
+  # a system toolkit of torch's CUDA major version, else nvcc and headers from PyPI (cached)
+  CUDA_HOME=''
+  [[ ${SDT_CUDA_TOOLKIT:-auto} == pypi ]] || CUDA_HOME=$(find_cuda_home)
+  if [[ -n $CUDA_HOME && $(nvcc_version "$CUDA_HOME") != "${TORCH_CUDA%%.*}".* ]]; then
+    log "  $CUDA_HOME is CUDA $(nvcc_version "$CUDA_HOME"), torch is CUDA $TORCH_CUDA: not using it"
+    CUDA_HOME=''
+  fi
+  if [[ -z $CUDA_HOME ]]; then
+    log "  CUDA $TORCH_CUDA toolkit (nvcc, headers) from PyPI into $CACHE (once; ~300 MB kept)"
+    CUDA_HOME=$(PYTHON=$VPY SDT_CACHE=$CACHE bash "$REPO/tools/build_mmcv_cuda.sh" toolkit)
+  fi
+  log "  CUDA toolkit: $CUDA_HOME"
+  # the visible GPUs' archs, else a documented default (tools/build_mmcv_cuda.sh: DEFAULT_ARCHS)
+  ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-${GPU_ARCHS/none/8.0;9.0+PTX}}
+  NVCC_VER=$(nvcc_version "$CUDA_HOME")
   OPS="cuda${NVCC_VER}-sm$(tr -d '.' <<<"$ARCH_LIST" | tr ' ;,' '___')"
 else
   OPS=cpu
@@ -215,9 +219,13 @@ except ImportError as e:
     traceback.print_exc()
     sys.exit(1)
 if sys.argv[1] == '1':
-    from mmcv.ops import nms
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]], device='cuda')
-    nms(boxes, torch.tensor([0.9, 0.8], device='cuda'), 0.5)
+    from mmcv.ops import get_compiling_cuda_version, nms
+    if get_compiling_cuda_version() == 'not available':
+        print('  mmcv ops were compiled without CUDA')
+        sys.exit(2)
+    if torch.cuda.is_available():  # with no GPU (a CPU-only build machine) the import is the check
+        boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]], device='cuda')
+        nms(boxes, torch.tensor([0.9, 0.8], device='cuda'), 0.5)
 PY
 }
 
@@ -254,10 +262,12 @@ build_mmcv() {
   write_wrapper cxx20 '"${SDT_REAL_CXX:-c++}"'
   jobs=${MAX_JOBS:-$(nproc 2>/dev/null || echo 2)}
   local env=(CXX="$CACHE/bin/cxx20" MAX_JOBS="$jobs" MMCV_WITH_OPS=1)
+  local build=("$VPY" -m pip wheel -v --no-cache-dir --no-build-isolation --no-deps "mmcv==$MMCV_VERSION")
   if [[ $WANT_CUDA == 1 ]]; then
-    write_wrapper nvcc20 "\"\${SDT_REAL_NVCC:-$CUDA_HOME/bin/nvcc}\""
-    env+=(FORCE_CUDA=1 CUDA_HOME="$CUDA_HOME" PYTORCH_NVCC="$CACHE/bin/nvcc20"
-          TORCH_CUDA_ARCH_LIST="$ARCH_LIST")
+    # the sdist, unpacked and fixed for CUDA 13 / C++20 (README, GPU install), built in a copy
+    env=(MAX_JOBS="$jobs" PYTHON="$VPY" SDT_CACHE="$CACHE" SDT_CUDA_HOME="$CUDA_HOME"
+         TORCH_CUDA_ARCH_LIST="$ARCH_LIST")
+    build=(bash "$REPO/tools/build_mmcv_cuda.sh" wheel)
   else
     env+=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES='')  # a visible GPU would switch mmcv's setup.py to CUDA
   fi
@@ -268,7 +278,8 @@ build_mmcv() {
   local start=$SECONDS line src progress
   # -v streams the compiler commands; only ninja's [n/N] progress lines are shown. --no-cache-dir:
   # pip's own wheel cache is keyed by the sdist only and would hand back a build for another torch.
-  env "${env[@]}" "$VPY" -m pip wheel -v --no-cache-dir --no-build-isolation --no-deps "mmcv==$MMCV_VERSION" -w "$tmp" 2>&1 \
+  if [[ $WANT_CUDA == 1 ]]; then build+=("$tmp"); else build+=(-w "$tmp"); fi
+  env "${env[@]}" "${build[@]}" 2>&1 \
     | tee "$build_log" \
     | while IFS= read -r line; do
         if [[ $line =~ \[([0-9]+/[0-9]+)\] ]]; then

@@ -14,11 +14,14 @@
 #   B. the toy segmentation training (configs/toy/fpn_e-spikeformer-t_toy.py), 100 iterations;
 #   C. one Mask R-CNN train step at 800x1333, 19M against ResNet-50 (benchmarks/detector_cost.py).
 # A needs only torch and timm (+ the pure-Python wheels); B and C need mmcv's ops, opencv and
-# matplotlib: with --build-mmcv mmcv's CUDA ops are compiled first (MAX_JOBS=16, sm_90), otherwise
-# B and C run only if an mmcv with ops is already importable, and are reported as skipped if not.
+# matplotlib. mmcv's CUDA ops come from the wheel that prepare.sh built on a CPU machine (.whl/
+# mmcv-2.1.0-*.whl, installed like the others: no compiling here); with --build-mmcv and no such
+# wheel that loads, they are compiled first (MAX_JOBS=16, sm_90). B and C run only if mmcv's ops
+# import, and are reported as skipped if not.
 #
 # --dry-run: the same sequence on this CPU machine with the project's .venv, at toy sizes (arch t,
-# 32 px, 5 iterations), so CI keeps the script from rotting; nothing is installed.
+# 32 px, 5 iterations), so CI keeps the script from rotting; nothing is installed, except that with
+# SDT_CHECK_WHL=DIR the mmcv wheel in DIR is installed into $OUT/site and used, as on the GPU machine.
 set -uo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
@@ -39,20 +42,39 @@ if [[ $DRY == 1 ]]; then
   PY=${PYTHON:-$REPO/.venv/bin/python}
   DEV=cpu ARCHES=(t) IMG=32 BS=2 ROUNDS=1 WARM=1 STEPS=1 ITERS=5 DET_SIZE=(64 96) TLIM=600
   LIMIT_A=600 LIMIT_B=600 LIMIT_C=900 SDT_CHECK_DEADLINE=${SDT_CHECK_DEADLINE:-3000}
+  WHL=${SDT_CHECK_WHL:-}
 else
+  WHL=$REPO/.whl
   PY=${PYTHON:-python3}
   DEV=cuda ARCHES=(m l) IMG=224 BS=32 ROUNDS=2 WARM=2 STEPS=6 ITERS=100 DET_SIZE=(800 1333)
   LIMIT_A=70 LIMIT_B=100 LIMIT_C=120  # per run of A (4 runs), B, C
   # pure-Python wheels and pycocotools into a private directory, never into the system
   SITE=$OUT/site
-  if compgen -G "$REPO/.whl/*.whl" >/dev/null; then
-    log "installing $(ls "$REPO"/.whl/*.whl | wc -l) wheels from .whl/ into $SITE"
-    "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$REPO"/.whl/*.whl \
+  OTHERS=()
+  for w in "$REPO"/.whl/*.whl; do [[ -f $w && $(basename "$w") != mmcv-* ]] && OTHERS+=("$w"); done
+  if [[ ${#OTHERS[@]} -gt 0 ]]; then
+    log "installing ${#OTHERS[@]} wheels from .whl/ into $SITE"
+    "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "${OTHERS[@]}" \
       || log 'WARNING: installing the wheels failed'
   else
     log 'WARNING: no .whl/ folder (run benchmarks/gpu/prepare.sh here first and carry .whl)'
   fi
+fi
+# The carried mmcv wheel with compiled ops (prepare.sh): installed on its own, so that a wheel for
+# another Python only costs mmcv, not the other wheels.
+SITE=${SITE:-$OUT/site}
+if [[ -n $WHL ]] && compgen -G "$WHL/mmcv-*.whl" >/dev/null; then
+  log "installing $(basename "$(ls "$WHL"/mmcv-*.whl | head -n 1)") into $SITE (no compiling)"
+  "$PY" -m pip install -q --no-index --no-deps --target "$SITE" "$(ls "$WHL"/mmcv-*.whl | head -n 1)" \
+    && HAVE_MMCV_WHEEL=1 || log 'WARNING: installing the mmcv wheel failed'
+fi
+if [[ $DRY == 1 && ${HAVE_MMCV_WHEEL:-0} == 1 ]]; then export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}; fi
+if [[ $DRY == 0 ]]; then
   export PYTHONPATH=$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}
+  if [[ $BUILD == 1 && ${HAVE_MMCV_WHEEL:-0} == 1 ]] && "$PY" -c 'import mmcv._ext' 2>/dev/null; then
+    log 'mmcv ops from the carried wheel load: --build-mmcv not needed, not compiling'
+    BUILD=0
+  fi
   if [[ $BUILD == 1 ]]; then
     log 'building mmcv CUDA ops (MAX_JOBS=16, sm_90)'
     bash "$REPO/benchmarks/gpu/build_mmcv.sh" "$SITE" >"$OUT/mmcv_build.log" 2>&1 \
@@ -72,6 +94,11 @@ for mod in ('timm', 'cv2', 'matplotlib', 'mmengine', 'mmdet', 'mmseg', 'pycocoto
         info[mod] = True
     except Exception as e:  # noqa: BLE001
         info[mod] = f'{type(e).__name__}: {e}'[:200]
+if info['mmcv._ext'] is True:  # where mmcv came from, and whether its ops have CUDA kernels
+    import mmcv
+    from mmcv.ops import get_compiling_cuda_version
+    info['mmcv_file'] = mmcv.__file__
+    info['mmcv_cuda'] = get_compiling_cuda_version()
 json.dump(info, open(sys.argv[1], 'w'), indent=1)
 print(json.dumps(info))
 PY
