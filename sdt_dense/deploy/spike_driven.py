@@ -198,7 +198,16 @@ def _has_hook(hooks: dict, fn) -> bool:
 def _install(model: nn.Module
              ) -> Tuple[List[RemovableHandle], List[SFANeuron], List[nn.Module]]:
     """Switch neurons to spikes and hook the layers; return what was changed (for undoing): the
-    hook handles, the neurons switched and the modules given a name."""
+    hook handles, the neurons switched and the modules given a name.
+
+    Raises:
+        SpikeDrivenError: ``model`` holds no :class:`SFANeuron` (nothing would run on spikes; a
+            comparison with the integer model would then be trivially equal).
+    """
+    if not any(isinstance(m, SFANeuron) for m in model.modules()):
+        raise SpikeDrivenError(
+            f'{type(model).__name__} has no SFA neuron: there is nothing to run spike-driven '
+            '(a LIF or ANN model is not converted; use SFA neurons, neuron_cfg=dict(type="SFA"))')
     handles: List[RemovableHandle] = []
     switched: List[SFANeuron] = []
     named: List[nn.Module] = []
@@ -253,7 +262,8 @@ def spike_driven(model: nn.Module) -> Iterator[nn.Module]:
             out = model(x)   # equals integer-mode model(x) within float rounding
 
     Raises:
-        SpikeDrivenError: during a forward pass, if spike slices reach a module that is not a
+        SpikeDrivenError: on entry, if ``model`` has no SFA neuron; during a forward pass, if spike
+            slices reach a module that is not a
             synaptic layer or spike consumer, or a tensor computed from spike slices by an op that
             does not keep their slice structure reaches a module or the model's output.
     """

@@ -4,7 +4,6 @@ the Cascade config is built on the Mask R-CNN one."""
 from __future__ import annotations
 
 import functools
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,6 @@ from mmengine.config import Config
 
 from sdt_dense.models.backbones.e_spikeformer import ARCH_ZOO
 from sdt_testing import REPO
-
-#: the configs inherit mmdet/mmseg base configs (``mmdet::...``)
-needs_toolboxes = pytest.mark.skipif(find_spec('mmdet') is None or find_spec('mmseg') is None,
-                                     reason='needs mmdet and mmseg installed')
 
 CONFIGS = REPO / 'configs'
 ZOO = CONFIGS / 'e_spikeformer'
@@ -70,7 +65,6 @@ def test_readme_names_every_listed_config():
 
 
 @pytest.mark.slow
-@needs_toolboxes
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_shares_runtime_and_arch_spelling(path):
     cfg = read(path)
@@ -82,7 +76,6 @@ def test_config_shares_runtime_and_arch_spelling(path):
         assert backbone.arch in ARCH_ZOO  # 't' / 's' / 'm' / 'l', never an alias
 
 
-@needs_toolboxes
 def test_cascade_is_built_on_mask_rcnn():
     cascade = ZOO / 'cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py'
     assert "_base_ = ['../mask_rcnn_sdt.py']" in cascade.read_text()

@@ -11,12 +11,16 @@ import json
 import sys
 from pathlib import Path
 
+import mmcv.ops  # noqa: F401  (compiled ops: RoIAlign; a missing build fails, never skips)
 import pytest
 import torch
+from mmdet.registry import MODELS as DET_MODELS
+from mmdet.testing import demo_mm_inputs  # noqa: E402
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 
 import sdt_dense  # noqa: F401  (registers the models)
@@ -25,11 +29,6 @@ from sdt_dense.models import ESpikeFormerLarge
 from sdt_dense.models.layers import RepConv
 from sdt_dense.models.neurons import get_spike_slices
 from sdt_testing import REPO, randomise_bn, run_ok, true_pyramid_strides
-
-pytest.importorskip('mmcv.ops', reason='needs mmcv with compiled ops (RoIAlign)')
-from mmdet.registry import MODELS as DET_MODELS  # noqa: E402
-from mmdet.testing import demo_mm_inputs  # noqa: E402
-from mmseg.registry import MODELS as SEG_MODELS  # noqa: E402
 
 CONFIGS = REPO / 'configs'
 LARGE = CONFIGS / 'e_spikeformer_large'

@@ -127,7 +127,7 @@ def _saved(model, x, **kw):
 @pytest.mark.slow
 def test_switch_and_saved_bytes_of_the_backbone():
     """``save_counts=False`` saves float tensors as before; on, the backbone keeps codes and bits,
-    and its saved bytes drop to at most 0.55x (the issue's goal at 224 px holds at 64 px too)."""
+    and its saved bytes drop to at most 0.55x (the 224 px target holds at 64 px too)."""
     torch.manual_seed(0)
     model = ESpikeFormer('t', out_indices=(4,), save_counts=False)
     x = torch.randn(1, 3, 64, 64)
