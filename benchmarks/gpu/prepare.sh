@@ -9,8 +9,8 @@
 #     dependencies (addict, yapf, termcolor, rich, ...), pinned by requirements/constraints.txt;
 #   * pycocotools (a small cp312 binary wheel);
 #   * the mmcv 2.1.0 source archive.
-# How mmcv gets there: no mmcv 2.1.0 wheel exists for torch 2.14 (they stop at torch 2.1), and
-# opencv (54 MiB) would not fit beside the repository (about 38 MiB) in the 64 MiB that travels. So
+# How mmcv gets there: there is no mmcv 2.1.0 wheel for torch 2.11/cu130, and opencv alone (54 MiB)
+# would not fit beside the repository (about 38 MiB) in the 64 MiB that travels. So
 #   1. the backbone measurements never need mmcv: check.sh imports the backbones without mmcv,
 #      mmdet and mmseg (benchmarks/gpu/light_import.py);
 #   2. `check.sh --build-mmcv` compiles mmcv's CUDA ops there from the archive (MAX_JOBS=16, sm_90);

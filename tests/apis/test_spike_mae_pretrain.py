@@ -2,6 +2,8 @@
 weights to a dense Large backbone (``init_cfg=dict(type='Pretrained')``)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from sdt_dense.checkpoint import extract_state_dict, safe_load
 from sdt_dense.models import ESpikeFormerLarge
 from sdt_dense.toy_data import make_cls_dataset
 from sdt_testing import REPO, free_port, run_tool
+from sdt_testing.toy_runner import HELPERS_MODULE, read_losses
 
 CONFIG = REPO / 'configs' / 'toy' / 'spike-mae_e-spikeformer-large-toy_toy.py'
 ITERS = 4
@@ -52,12 +55,54 @@ def test_pretrain_then_initialise_dense_backbone(toy_cls, tmp_path):
     assert [f.shape[-1] for f in feats] == [16, 8, 4, 2]
 
 
+DIST_ITERS = 24
+
+
+def _recording_config(tmp_path) -> str:
+    """The toy config, trained longer with a short warm-up, recording every rank's losses and its
+    final weights (tests/sdt_testing/toy_runner.py hooks)."""
+    path = tmp_path / 'spike_mae_recorded.py'
+    path.write_text(f"""
+_base_ = [{str(CONFIG)!r}]
+custom_imports = dict(imports=['sdt_dense', {HELPERS_MODULE!r}], allow_failed_imports=False)
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
+                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook'),
+                dict(type='NumClassesCheckHook'), dict(type='RecordLossHook'),
+                dict(type='RecordParamsHook')]
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+    dict(type='CosineAnnealingLR', T_max={DIST_ITERS - 2}, eta_min=1e-4, by_epoch=False, begin=2,
+         end={DIST_ITERS}),
+]
+""")
+    return str(path)
+
+
 @pytest.mark.slow
 def test_dist_train_two_cpu_processes(toy_cls, tmp_path):
+    """Two gloo processes: both train (finite losses that fall), and DDP keeps their weights
+    identical to the last bit; each rank drew its own masks (different losses)."""
     work = tmp_path / 'work'
-    proc = run_tool(['dist_train.sh', CONFIG, '2', '--work-dir', work, *_options(toy_cls)],
-                    check=True, PORT=str(free_port()))
+    options = _options(toy_cls)
+    options[options.index(f'train_cfg.max_iters={ITERS}')] = f'train_cfg.max_iters={DIST_ITERS}'
+    options[options.index(f'default_hooks.checkpoint.interval={ITERS}')] = \
+        f'default_hooks.checkpoint.interval={DIST_ITERS}'
+    proc = run_tool(['dist_train.sh', _recording_config(tmp_path), '2', '--work-dir', work,
+                     *options], check=True, PORT=str(free_port()))
     log = proc.stdout + proc.stderr
     assert 'World size: 2' in log
-    assert f'Iter(train) [{ITERS}/{ITERS}]' in log
-    assert (work / f'iter_{ITERS}.pth').is_file()
+    assert f'Iter(train) [{DIST_ITERS}/{DIST_ITERS}]' in log
+    assert (work / f'iter_{DIST_ITERS}.pth').is_file()
+    losses = [read_losses(work, rank) for rank in (0, 1)]
+    for rank, per_iter in enumerate(losses):
+        values = [per_iter[i]['loss'] for i in range(1, DIST_ITERS + 1)]
+        assert all(math.isfinite(v) for v in values), (rank, values)
+        first, last = sum(values[:6]) / 6, sum(values[-6:]) / 6
+        assert last < 0.9 * first, (rank, values)
+    assert losses[0][1]['loss'] != losses[1][1]['loss']  # different masks / images per rank
+    params = [torch.load(work / f'params.rank{r}.pt', weights_only=True) for r in (0, 1)]
+    assert list(params[0]) == list(params[1])
+    for key, value in params[0].items():
+        assert torch.equal(value, params[1][key]), key
+    saved = extract_state_dict(safe_load(work / f'iter_{DIST_ITERS}.pth'))
+    assert all(torch.equal(saved[k], v) for k, v in params[0].items() if k in saved)

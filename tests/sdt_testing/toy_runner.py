@@ -119,6 +119,19 @@ class RecordLossHook(Hook):
 
 
 @HOOKS.register_module(force=True)
+class RecordParamsHook(Hook):
+    """At the end of training, save this process's model parameters and buffers (unwrapped from
+    DDP) to ``<work_dir>/params.rank<r>.pt``, so a test can compare the ranks."""
+
+    priority = 'LOWEST'
+
+    def after_train(self, runner) -> None:
+        model = getattr(runner.model, 'module', runner.model)
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        torch.save(state, osp.join(runner.work_dir, f'params.rank{runner.rank}.pt'))
+
+
+@HOOKS.register_module(force=True)
 class HangForKillHook(Hook):
     """If ``SDT_TEST_HANG_AT_ITER=k`` is set, block (without touching any RNG) at the start of
     iteration ``k`` and create ``<work_dir>/hanging``, so that a test kills the job in a known
