@@ -9,7 +9,8 @@ toy data set is the same for every seed: ``tools/misc/make_toy_data.py`` with it
 ``--seed 0``, written under ``data/`` when missing) and scored with ``tools/test.py``. Recipes:
 
 * ``mask_rcnn``: ``configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py`` (the quickstart: box
-  predictors on real values, as published), 3 seeds;
+  predictors on real values, as published), 3 seeds, with the chance level of the toy val split
+  (random boxes of training-set sizes, :mod:`sdt_dense.analysis.chance`);
 * ``mask_rcnn_binary_neck``: the checkpoints of ``mask_rcnn`` tested with the published binary
   neck at test time (``model.neck.neuron_cfg.eval_ceiling=1``, docs/differences.md row 1);
 * ``mask_rcnn_spiking_predictors``: the same recipe with ``spiking_predictors=True``, 2 seeds;
@@ -51,7 +52,8 @@ LARGE_DET_CFG = f'{TOY}/mask-rcnn_e-spikeformer-large-toy_spike-fpn_toy.py'
 DET_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
 #: recipe -> (config, extra --cfg-options, metric keys, toy data task, default seeds)
 RECIPES: Dict[str, dict] = {
-    'mask_rcnn': dict(config=DET_CFG, options=[], keys=DET_KEYS, task='det', seeds=(0, 1, 2)),
+    'mask_rcnn': dict(config=DET_CFG, options=[], keys=DET_KEYS, task='det', seeds=(0, 1, 2),
+                      chance=True),
     'mask_rcnn_binary_neck': dict(config=DET_CFG, options=[], keys=DET_KEYS, task='det',
                                   seeds=(0, 1, 2), test_only_from='mask_rcnn',
                                   test_options=['model.neck.neuron_cfg.eval_ceiling=1']),
@@ -64,7 +66,7 @@ RECIPES: Dict[str, dict] = {
                             keys=('prophesee/mAP', 'prophesee/mAP_50', 'prophesee/mAP_75'),
                             task='events', seeds=(0, 1), chance=True),
     'large_mae_detector': dict(config=LARGE_DET_CFG, options=[], keys=DET_KEYS, task='det',
-                               seeds=(0, 1), pretrain=MAE_CFG),
+                               seeds=(0, 1), pretrain=MAE_CFG, chance=True),
 }
 #: toy data set of each task: the configs' data roots, written by make_toy_data.py --seed 0
 DATA = {'det': 'data/toy_coco', 'seg': 'data/toy_ade', 'events': 'data/toy_events',
@@ -174,6 +176,17 @@ def run_seed(name: str, recipe: dict, seed: int, work_root: Path) -> dict:
 
 
 def chance_level(config: str, work_root: Path) -> dict:
+    """Random boxes of training-set sizes, 10 per image, 5 draws, through the recipe's metric:
+    ``event_chance.py`` for events, :func:`sdt_dense.analysis.chance.coco_box_chance` for the toy
+    COCO val split."""
+    if config != EVENTS_CFG:
+        sys.path.insert(0, str(REPO))
+        from sdt_dense.analysis.chance import coco_box_chance
+        root = REPO / DATA['det'] / 'annotations'
+        return dict(coco_box_chance(root / 'instances_train2017.json',
+                                    root / 'instances_val2017.json'),
+                    command='sdt_dense.analysis.chance.coco_box_chance(train, val) on '
+                            f'{DATA["det"]}, 10 boxes per image, 5 draws')
     out = work_root / 'event_chance.json'
     _run([sys.executable, 'tools/analysis_tools/event_chance.py', config, '--split', 'test',
           '--seeds', '5', '--out', _rel(out)], work_root / 'event_chance.out')
