@@ -86,7 +86,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', default='benchmarks/results',
                         help='where toy_accuracy_<recipe>_cpu.json goes, relative to the repository')
     parser.add_argument('--rerun', action='store_true', help='run seeds that already have metrics')
+    parser.add_argument('--table', action='store_true',
+                        help='run nothing: print the mean +- std of the results in --out-dir')
     return parser.parse_args(argv)
+
+
+def table(out_dir: Path) -> str:
+    """Markdown: one row per recipe result file, ``mean ± std (n seeds)`` per metric."""
+    lines = ['| recipe | seeds | metric: mean ± std | chance |', '|---|---|---|---|']
+    for path in sorted(out_dir.glob('toy_accuracy_*_cpu.json')):
+        res = json.loads(path.read_text())
+        cells = [f'{k}: {v["mean"]:.3f} ± {v["std"]:.3f}' if v['std'] is not None
+                 else f'{k}: {v["mean"]:.3f}' for k, v in res['summary'].items()]
+        chance = res.get('chance', {})
+        chance_cells = [f'{k}: {chance[k]:.4f} ± {chance[k + "_std"]:.4f}' for k in chance
+                        if f'{k}_std' in chance]
+        lines.append(f'| {res["recipe"]} | {", ".join(sorted(res["per_seed"]))} | '
+                     f'{"; ".join(cells)} | {"; ".join(chance_cells) or "—"} |')
+    return '\n'.join(lines)
 
 
 def summarise(per_seed: Dict[int, Dict[str, float]], keys: Sequence[str]) -> Dict[str, dict]:
@@ -207,6 +224,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     work_root, out_dir = REPO / args.work_dir, REPO / args.out_dir
+    if args.table:
+        print(table(out_dir))
+        return
     for name in args.recipes:
         recipe = RECIPES[name]
         ensure_data(recipe['task'])
