@@ -240,16 +240,37 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             if seed in per_seed and not args.rerun:
                 continue
             print(f'[toy_accuracy] {name} seed {seed}', flush=True)
-            per_seed[seed] = run_seed(name, recipe, seed, work_root)
-            result.update(
-                recipe=name, config=recipe['config'],
-                cfg_options=recipe['options'] + recipe.get('test_options', []),
-                data=f'tools/misc/make_toy_data.py --task {recipe["task"]} --seed 0 (defaults)',
-                seed_option='randomness.seed', per_seed={str(s): per_seed[s] for s in sorted(per_seed)},
-                summary=summarise(per_seed, recipe['keys']), machine=machine())
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=1) + '\n')
-            print(f'[toy_accuracy] {name} seed {seed}: {per_seed[seed]["metrics"]}', flush=True)
+            done = run_seed(name, recipe, seed, work_root)
+            record(out, name, recipe, seed, done, result.get('chance'))
+            print(f'[toy_accuracy] {name} seed {seed}: {done["metrics"]}', flush=True)
+
+
+def record(out: Path, name: str, recipe: dict, seed: int, done: dict,
+           chance: Optional[dict]) -> None:
+    """Add one finished seed to ``out`` (re-read under a lock, so that several invocations may run
+    seeds of the same recipe side by side) and recompute the summary."""
+    import fcntl
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = REPO / 'work_dirs' / 'toy_accuracy' / f'{name}.lock'
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = json.loads(out.read_text()) if out.is_file() else {}
+        per_seed = {int(s): r for s, r in result.get('per_seed', {}).items()}
+        per_seed[seed] = done
+        result.update(
+            recipe=name, config=recipe['config'],
+            cfg_options=recipe['options'] + recipe.get('test_options', []),
+            data=f'tools/misc/make_toy_data.py --task {recipe["task"]} --seed 0 (defaults)',
+            seed_option='randomness.seed',
+            per_seed={str(s): per_seed[s] for s in sorted(per_seed)},
+            summary=summarise({s: r['metrics'] for s, r in per_seed.items()}, recipe['keys']),
+            machine=machine())
+        if chance is not None:
+            result['chance'] = chance
+        tmp = out.with_suffix('.tmp')
+        tmp.write_text(json.dumps(result, indent=1) + '\n')
+        tmp.replace(out)
 
 
 if __name__ == '__main__':

@@ -48,3 +48,17 @@ def test_committed_results_are_consistent():
         per_seed = {int(s): r['metrics'] for s, r in res['per_seed'].items()}
         assert res['summary'] == toy.summarise(per_seed, list(res['summary'])), path.name
         assert str(REPO) not in path.read_text()
+
+
+def test_record_merges_seeds_of_parallel_runs(tmp_path, monkeypatch):
+    """Seeds recorded by separate invocations end up in one file, with the summary over all."""
+    monkeypatch.setattr(toy, 'REPO', tmp_path)
+    monkeypatch.setattr(toy, 'machine', lambda: {})
+    recipe = toy.RECIPES['semantic_fpn']
+    out = tmp_path / 'toy_accuracy_semantic_fpn_cpu.json'
+    toy.record(out, 'semantic_fpn', recipe, 1, dict(metrics={'mIoU': 92.0}), None)
+    toy.record(out, 'semantic_fpn', recipe, 0, dict(metrics={'mIoU': 96.0}), None)
+    res = json.loads(out.read_text())
+    assert list(res['per_seed']) == ['0', '1']
+    assert res['summary']['mIoU'] == dict(mean=94.0, std=statistics.stdev([92.0, 96.0]), n=2)
+    assert not list(tmp_path.glob('*.tmp'))
