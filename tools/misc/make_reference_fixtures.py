@@ -28,6 +28,9 @@ input, not its output):
   (``manual_seed(3002)``) with the mask ``random_masking`` draws after ``torch.manual_seed(77)``:
   train-mode loss and first-conv gradient with the authors' decoder gather and with the identity
   gather, and the eval-mode loss.
+* ``large/official_state_dict_keys_large.json`` and ``large/spikmae_official_keys.json``: state-dict
+  names and shapes and parameter counts of the full-size factories (``spikformer12_512`` /
+  ``_768``, ``spikmae_12_512`` / ``_768``); their ``_notes`` are kept from the committed files.
 
 The one change to the authors' files (applied to the source text at import, each checked to match
 exactly once): ``spikformer.py`` ``MS_Block.forward`` has its line ``T, B, C, N = x.shape``
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import subprocess
 import sys
 import types
@@ -68,7 +72,7 @@ LARGE_CFG = dict(T=1, choice='base', embed_dim=[32, 64, 128], num_heads=8, mlp_r
 MAE_CFG = dict(T=1, choice='base', embed_dim=[32, 64, 128], num_heads=8, mlp_ratios=4, depths=2,
                decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4, sr_ratios=1)
 LARGE_INPUT_SEED, MAE_INPUT_SEED, MASK_SEED = 1002, 3002, 77
-FIXTURES = ('base', 'large', 'large_d8', 'mae')
+FIXTURES = ('base', 'large', 'large_d8', 'mae', 'classifier_keys', 'mae_keys')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -376,6 +380,63 @@ def make_mae(authors: Path, committed: Path) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------
+# state-dict key lists of the full-size published models
+
+
+def _params(model, exclude: Tuple[str, ...] = ()) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(exclude))
+
+
+def make_classifier_keys(authors: Path, committed: Path) -> Dict[str, Any]:
+    """``large/official_state_dict_keys_large.json``: names and shapes of the state dicts of the
+    authors' 83M / 173M classifier factories (``kd=True``, the superset) and their parameter
+    counts (the notes are the committed file's)."""
+    sys.path.insert(0, str(authors / LARGE_DIR))
+    sp = load_module(authors / LARGE_DIR / 'spikformer.py', 'sdt_authors_spikformer_d4',
+                     [MS_BLOCK_FIX])
+    out: Dict[str, Any] = {'_notes': json.loads((committed / KEYS_LARGE).read_text())['_notes']}
+    for name in ('spikformer12_512', 'spikformer12_768'):
+        with_kd, without_kd = getattr(sp, name)(kd=True), getattr(sp, name)(kd=False)
+        out[name] = dict(
+            factory=name, choice=with_kd.block3[0].model, embed_dim=list(with_kd.embed_dim),
+            depths=len(with_kd.block3), num_heads=with_kd.block3[0].attn.num_heads,
+            params=dict(kd_false=_params(without_kd), kd_true=_params(with_kd),
+                        no_heads=_params(with_kd, ('head',))),
+            kd_only_keys=[k for k in with_kd.state_dict() if k not in without_kd.state_dict()],
+            state_dict=[[k, list(v.shape)] for k, v in with_kd.state_dict().items()])
+        del with_kd, without_kd
+    return out
+
+
+def make_mae_keys(authors: Path, committed: Path) -> Dict[str, Any]:
+    """``large/spikmae_official_keys.json``: the same for the two full-size spike-MAE factories,
+    with the parameters that move to a classifier (all but the decoder, the mask token, the
+    position embeddings and the encoder's final norm)."""
+    sys.path.insert(0, str(authors / LARGE_DIR))
+    mae = load_module(authors / LARGE_DIR / 'MAE_SDT.py', 'sdt_authors_mae')
+    out: Dict[str, Any] = {'_notes': json.loads((committed / KEYS_MAE).read_text())['_notes']}
+    for name in ('spikmae_12_512', 'spikmae_12_768'):
+        m = getattr(mae, name)()
+        out[name] = dict(
+            factory=name, choice=m.block3[0].model,
+            embed_dim=[m.downsample1_1.encode_conv.out_channels * 2,
+                       m.downsample2.encode_conv.out_channels,
+                       m.downsample3.encode_conv.out_channels],
+            depths=len(m.block3),
+            decoder=dict(embed_dim=m.decoder_embed.out_features, depth=len(m.decoder_blocks),
+                         num_heads=m.decoder_blocks[0].attn.num_heads),
+            params=dict(total=_params(m),
+                        trainable=sum(p.numel() for p in m.parameters() if p.requires_grad),
+                        encoder_transferable=_params(m, ('decoder', 'mask_token', 'pos_embed',
+                                                         'norm.')),
+                        decoder_and_mask_token=_params(m) - _params(m, ('decoder', 'mask_token'))),
+            state_dict=[[k, list(v.shape)] for k, v in m.state_dict().items()])
+        del m
+    return out
+
+
+KEYS_LARGE = 'large/official_state_dict_keys_large.json'
+KEYS_MAE = 'large/spikmae_official_keys.json'
 
 #: fixture -> (file under tests/data, builder of the committed layout)
 TARGETS: Dict[str, Tuple[str, Callable[[Path, Path], Dict[str, Any]]]] = {
@@ -384,6 +445,8 @@ TARGETS: Dict[str, Tuple[str, Callable[[Path, Path], Dict[str, Any]]]] = {
     'large_d8': ('large/large_small_d8_expected_f64.pt',
                  lambda a, c: trim_large(make_large(a, c, 8))),
     'mae': ('large/spikmae_small_expected.pt', make_mae),
+    'classifier_keys': (KEYS_LARGE, make_classifier_keys),
+    'mae_keys': (KEYS_MAE, make_mae_keys),
 }
 
 
@@ -415,14 +478,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name in args.only:
         rel, build = TARGETS[name]
         rebuilt = build(authors, committed)
+        is_json = rel.endswith('.json')
         if args.check:
-            want = torch.load(committed / rel, weights_only=True)
+            want = (json.loads((committed / rel).read_text()) if is_json
+                    else torch.load(committed / rel, weights_only=True))
             if not report(rel, max_differences(rebuilt, want), args.atol):
                 failed.append(rel)
         else:
             path = args.out / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(rebuilt, path)
+            if is_json:
+                path.write_text(json.dumps(rebuilt) + '\n')
+            else:
+                torch.save(rebuilt, path)
             print(f'wrote {path}')
     if failed:
         print(f'differs from the committed file: {", ".join(failed)}')
