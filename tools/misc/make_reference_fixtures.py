@@ -35,7 +35,7 @@ input, not its output):
 The one change to the authors' files (applied to the source text at import, each checked to match
 exactly once): ``spikformer.py`` ``MS_Block.forward`` has its line ``T, B, C, N = x.shape``
 commented out, so every forward of the 83M model raises ``NameError``; the line is restored
-(docs/differences.md and ``tests/data/README.md`` describe the fixtures). Nothing else is patched.
+(docs/differences.md row L1; ``tests/data/README.md`` describes the fixtures). Nothing else is patched.
 
 ``--check`` writes nothing: it compares every rebuilt fixture with the committed file, prints the
 largest absolute difference per file and every entry that is not bitwise equal, and exits
