@@ -124,8 +124,8 @@ def test_dist_train_two_cpu_processes(toy_cls, tmp_path):
     final = torch.load(work / 'params.rank0.pt', weights_only=True)
     before, after = _fixed_batch_loss(initial, toy_cls), _fixed_batch_loss(final, toy_cls)
     assert math.isfinite(after) and after < 0.99 * before, (before, after)
-    assert all(torch.equal(v, torch.load(work / 'params_init.rank1.pt', weights_only=True)[k])
-               for k, v in initial.items())  # DDP starts both ranks from rank 0's weights
+    initial1 = torch.load(work / 'params_init.rank1.pt', weights_only=True)
+    assert all(torch.equal(v, initial1[k]) for k, v in initial.items())  # DDP: rank 0's weights
     params = [torch.load(work / f'params.rank{r}.pt', weights_only=True) for r in (0, 1)]
     assert list(params[0]) == list(params[1])
     for key, value in params[0].items():
