@@ -128,7 +128,13 @@ def test_dist_train_two_cpu_processes(toy_cls, tmp_path):
     assert all(torch.equal(v, initial1[k]) for k, v in initial.items())  # DDP: rank 0's weights
     params = [torch.load(work / f'params.rank{r}.pt', weights_only=True) for r in (0, 1)]
     assert list(params[0]) == list(params[1])
-    for key, value in params[0].items():
-        assert torch.equal(value, params[1][key]), key
+    # BatchNorm statistics are per process (docs/differences.md M10: the masked stem's BN is not
+    # synchronised), so they differ between the ranks; every weight is identical
+    stats = ('running_mean', 'running_var', 'num_batches_tracked')
+    differ = [k for k, v in params[0].items() if not torch.equal(v, params[1][k])]
+    assert differ and all(k.endswith(stats) for k in differ), differ
+    weights = [k for k in params[0] if not k.endswith(stats)]
+    assert len(weights) > 50 and all(torch.equal(params[0][k], params[1][k]) for k in weights)
+    assert not torch.equal(initial[weights[0]], params[0][weights[0]])  # they did train
     saved = extract_state_dict(safe_load(work / f'iter_{DIST_ITERS}.pth'))
     assert all(torch.equal(saved[k], v) for k, v in params[0].items() if k in saved)
