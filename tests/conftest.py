@@ -7,11 +7,20 @@
   builds a Runner cannot make a later ``MODELS.build`` look in the wrong registry.
 * The reference data the tests read is in ``tests/data`` (see its README); shared helpers are in
   ``tests/sdt_testing``.
+* No silent passes: a skipped test fails the run unless its reason is in
+  ``tests/skip_allowlist.txt`` (:mod:`sdt_testing.skip_policy`).
 """
 import os
 
 import pytest
 import torch
+
+from sdt_testing.skip_policy import (  # noqa: F401  (pytest hooks)
+    pytest_collectreport,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 torch.set_num_threads(int(os.environ.get('SDT_TEST_THREADS', '1')))
 torch.manual_seed(0)

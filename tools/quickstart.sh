@@ -4,7 +4,8 @@
 #   bash tools/quickstart.sh
 #
 # 1. sets up the environment (tools/setup_env.sh; seconds when already done);
-# 2. writes the toy COCO-format shapes dataset to data/toy_coco/ if it is missing;
+# 2. writes the toy COCO-format shapes dataset to data/toy_coco/, unless the one there was written
+#    with the same seed and size (its toy_data_manifest.json; another one is rewritten);
 # 3. trains Mask R-CNN with the tiny E-SpikeFormer, SpikeFPN and spiking heads from scratch
 #    (configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py);
 # 4. evaluates COCO bbox and segm mAP on the toy val split (pycocotools, mmdet's CocoMetric);
@@ -41,12 +42,8 @@ fi
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-if [[ -f $DATA/annotations/instances_val2017.json ]]; then
-  log "2/5 toy data: $DATA exists"
-else
-  log "2/5 toy data: writing $DATA"
-  "$PY" tools/misc/make_toy_data.py --task det --out "$DATA" --seed 0
-fi
+log "2/5 toy data: $DATA (seed 0, default size; reused when its manifest matches)"
+"$PY" tools/misc/make_toy_data.py --task det --out "$DATA" --seed 0 --reuse
 
 log "3/5 training $CONFIG (CPU, from scratch)"
 # shellcheck disable=SC2086
@@ -57,14 +54,9 @@ log "4/5 COCO evaluation of $CKPT on $DATA/val2017"
 "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK/test"
 
 ENERGY_DIR=$WORK/energy
-if [[ -f tools/analysis_tools/energy.py ]]; then
-  log "5/5 firing rates and energy over $ENERGY_IMAGES val images"
-  "$PY" tools/analysis_tools/energy.py "$CONFIG" "$CKPT" --num-images "$ENERGY_IMAGES" \
-    --out "$ENERGY_DIR"
-else
-  log "5/5 energy: tools/analysis_tools/energy.py not found, skipped"
-  ENERGY_DIR=
-fi
+log "5/5 firing rates and energy over $ENERGY_IMAGES val images"
+"$PY" tools/analysis_tools/energy.py "$CONFIG" "$CKPT" --num-images "$ENERGY_IMAGES" \
+  --out "$ENERGY_DIR"
 
 log "done"
 "$PY" - "$WORK/test/metrics.json" <<'PYEOF'
@@ -75,5 +67,5 @@ for k in ('bbox', 'segm'):
 PYEOF
 echo "  checkpoint:  $CKPT"
 echo "  metrics:     $WORK/test/metrics.json"
-[[ -n $ENERGY_DIR ]] && echo "  energy:      $ENERGY_DIR/energy.md (energy.json, firing_rates.png)"
+echo "  energy:      $ENERGY_DIR/energy.md (energy.json, firing_rates.png)"
 echo "  train log:   $WORK/$(ls -t "$WORK" | grep -E '^[0-9]{8}_[0-9]{6}$' | head -1)/"

@@ -21,7 +21,7 @@
 #       strides and RoIAlign scales apply;
 #     * lr 1e-4 for a total batch of 16 (the Base recipe's 2e-4 for 32, scaled linearly; 2 images
 #       per GPU, as the Base cascade: estimated 14 GB (83M) / 21 GB (173M) per GPU without
-#       with_cp, about 4 / 6 GB with it, docs/benchmarks.md section 4);
+#       with_cp, about 4 / 6 GB with it: estimates from CPU runs, docs/benchmarks.md section 4);
 #     * no weight decay on 1-D tensors (norms, biases, layer scales; the layer-decay grouping);
 #     * SyncBN in the backbone, activation checkpointing of every block (`with_cp=True`: same
 #       results, about 1/5 of the activation memory for 15-22 % more step time on a CPU),

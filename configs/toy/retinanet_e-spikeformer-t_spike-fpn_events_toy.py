@@ -11,9 +11,9 @@
 #
 # Input: 50 ms before each label as T = 2 polarity histograms (2 x 25 ms, C = 2), events
 # downsampled by 4 (76 x 60, padded to 80 x 64); predictions are scored in sensor pixels with the
-# Gen1 protocol (skip 0.5 s, 30 px diagonal / 10 px side). Measured (docs/events.md): test split
-# mAP@[.5:.95] 0.084, mAP@50 0.351 after 400 iterations (9.8 min on one thread of a shared 2-core
-# CPU); chance (random boxes of training sizes) 0.0002 / 0.0012.
+# Gen1 protocol (skip 0.5 s, 30 px diagonal / 10 px side). Test-split mAP over training seeds and
+# the chance level (random boxes of training sizes): benchmarks/toy_accuracy.py, results in
+# benchmarks/results/toy_accuracy_event_retinanet_cpu.json (quoted in docs/events.md).
 _base_ = [
     '../events/_base_/retinanet_e-spikeformer.py',
     '../events/_base_/prophesee_gen1.py',

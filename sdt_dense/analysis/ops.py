@@ -314,7 +314,8 @@ class SynapticOpCounter:
     def __enter__(self) -> 'SynapticOpCounter':
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(torch.no_grad())
-        self._stack.enter_context(spike_driven(self.model))
+        # (LIF models have no SFA neuron to switch; the guards still apply)
+        self._stack.enter_context(spike_driven(self.model, require_sfa=False))
         names = {}
         for name, m in self.model.named_modules():
             names.setdefault(m, name)

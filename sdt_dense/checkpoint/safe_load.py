@@ -14,10 +14,10 @@ This module is the single place that allow-lists exactly those classes (``getatt
 stand-in that resolves the HistoryBuffer methods). Safety is never turned off: a pickle that
 references anything else is refused with :class:`UnsafeCheckpointError`.
 
-A file torch cannot read at all (empty, truncated, corrupt, not a checkpoint) raises
+A file torch cannot read at all (empty, truncated anywhere, corrupt, not a checkpoint) raises
 :class:`~sdt_dense.errors.BrokenCheckpointError` naming the file, the problem and the step that
 read it (``tools/train.py > --resume``, ``init_cfg``, ...), instead of torch's bare
-"PytorchStreamReader failed reading zip archive".
+"PytorchStreamReader failed reading zip archive" or ``OSError: [Errno 22] Invalid argument``.
 """
 from __future__ import annotations
 
@@ -127,6 +127,21 @@ _READ_ERRORS = (RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueE
                 TypeError, AttributeError, zipfile.BadZipFile, UnicodeDecodeError)
 
 
+# A zip archive ends with its "end of central directory" record, at most 64 KiB + 22 bytes before
+# the end of the file: without it the file was cut short (or is not a zip at all).
+_ZIP_END = b'PK\x05\x06'
+_ZIP_END_SEARCH = 65536 + 22
+
+
+def _zip_has_end_record(path: str) -> bool:
+    """Whether the file holds a whole end-of-central-directory record (22 bytes) near its end."""
+    with open(path, 'rb') as f:
+        f.seek(max(0, os.path.getsize(path) - _ZIP_END_SEARCH))
+        tail = f.read()
+    start = tail.rfind(_ZIP_END)
+    return start >= 0 and len(tail) - start >= 22
+
+
 def _looks_like_checkpoint(path: str) -> bool:
     """Whether the file starts like something torch.save writes (zip archive or pickle)."""
     with open(path, 'rb') as f:
@@ -141,10 +156,12 @@ def _broken_problem(path: str, err: BaseException) -> str:
     # torch's first sentence; the rest is advice about weights_only or miniz internals
     first = (str(err).strip().splitlines() or [''])[0].split('. ')[0][:200] or type(err).__name__
     if head.startswith(_ZIP_MAGIC):
-        if 'central directory' in str(err):
+        if 'central directory' in str(err) or not _zip_has_end_record(path):
             what = 'truncated checkpoint: the zip archive has no central directory (the file ends early)'
         else:
             what = 'corrupt checkpoint (a zip archive that torch cannot read)'
+    elif len(head) < len(_ZIP_MAGIC) and _ZIP_MAGIC.startswith(head):
+        what = f'truncated checkpoint: only {len(head)} of the 4 bytes that open a zip archive'
     elif head.startswith(_PICKLE_PROTO):
         what = 'truncated or corrupt checkpoint (legacy pickle format)'
     else:
@@ -225,6 +242,13 @@ def safe_load(path: str | os.PathLike, map_location: Any = 'cpu', step: Optional
             f'classes, so it was not unpickled (nothing in it was executed). Details: {err}'
         ) from err
     except _READ_ERRORS as err:
+        raise BrokenCheckpointError(path, _broken_problem(path, err), step) from err
+    except OSError as err:
+        # torch's zip reader seeks before the start of a short file (EINVAL) when the archive's
+        # end is missing: a broken file. Permission or a path that is a folder stay as they are.
+        if isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError,
+                            FileNotFoundError)):
+            raise
         raise BrokenCheckpointError(path, _broken_problem(path, err), step) from err
 
 

@@ -48,12 +48,19 @@ def main(argv=None) -> int:
     print(f'visualisation: {osp.join(args.out_dir, "vis", osp.basename(args.img))}')
     if not args.spike_driven:
         return 0
-    from ..deploy import spike_driven
+    from ..deploy import is_spike_driven, spike_driven
+    from ..models.neurons import SFANeuron
     with float64(inferencer.model, task):
         integer = predict(inferencer, task, args.img)
-        with spike_driven(inferencer.model):
+        with spike_driven(inferencer.model):  # raises when the model has no SFA neuron
+            # never "EQUAL" by comparing the integer model with itself: every neuron is switched
+            converted = sum(isinstance(m, SFANeuron) for m in inferencer.model.modules())
+            if not (converted and is_spike_driven(inferencer.model)):
+                raise RuntimeError('--spike-driven: the model was not switched to spike-driven '
+                                   'inference; nothing to compare')
             spiking = predict(inferencer, task, args.img)
     print(f'spike-driven model: {summary(task, spiking)}')
+    print(f'  ({converted} SFA neurons switched to binary spike slices)')
     cmp = compare_predictions(task, integer, spiking)
     details = ', '.join(f'{k}={v}' for k, v in cmp.items() if k != 'equal')
     if cmp['equal']:

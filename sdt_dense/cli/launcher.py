@@ -60,8 +60,12 @@ def slurm_env_to_torch_env(default_port: int = 29500) -> None:
 
     ``SLURM_PROCID`` -> ``RANK``, ``SLURM_NTASKS`` -> ``WORLD_SIZE``, ``SLURM_LOCALID`` ->
     ``LOCAL_RANK``; ``MASTER_ADDR`` defaults to the first host of ``SLURM_NODELIST`` (through
-    ``scontrol``) or 127.0.0.1, ``MASTER_PORT`` to ``PORT`` or ``default_port``. Variables that are
-    already set are kept.
+    ``scontrol``), or to 127.0.0.1 on a one-node job only, ``MASTER_PORT`` to ``PORT`` or
+    ``default_port``. Variables that are already set are kept.
+
+    Raises:
+        RuntimeError: a job over several nodes whose first host ``scontrol`` cannot name: the
+            processes of the other nodes would wait for a master on their own 127.0.0.1.
     """
     import subprocess
     env = os.environ
@@ -69,16 +73,34 @@ def slurm_env_to_torch_env(default_port: int = 29500) -> None:
     env.setdefault('WORLD_SIZE', env['SLURM_NTASKS'])
     env.setdefault('LOCAL_RANK', env.get('SLURM_LOCALID', '0'))
     if 'MASTER_ADDR' not in env:
-        addr = '127.0.0.1'
+        addr = None
         nodes = env.get('SLURM_NODELIST')
+        error = 'SLURM_NODELIST is not set'
         if nodes:
             try:
                 addr = subprocess.run(['scontrol', 'show', 'hostname', nodes], check=True,
                                       capture_output=True, text=True).stdout.split()[0]
-            except (OSError, subprocess.CalledProcessError, IndexError):
-                pass
+            except (OSError, subprocess.CalledProcessError, IndexError) as err:
+                error = f'`scontrol show hostname {nodes}` failed ({type(err).__name__}: {err})'
+        if addr is None:
+            if slurm_num_nodes() > 1:
+                raise RuntimeError(
+                    f'--launcher slurm: a job over {slurm_num_nodes()} nodes needs the address of '
+                    f'its first node, but {error}. Set MASTER_ADDR (and MASTER_PORT) to that '
+                    'node, or make scontrol available to the job.')
+            addr = '127.0.0.1'  # one node: every process is on this host
         env['MASTER_ADDR'] = addr
     env.setdefault('MASTER_PORT', env.get('PORT', str(default_port)))
+
+
+def slurm_num_nodes() -> int:
+    """Nodes of the Slurm job: ``SLURM_NNODES`` / ``SLURM_JOB_NUM_NODES``, else from the shape of
+    ``SLURM_NODELIST`` (a compressed list ``n[1-2]`` or several names count as several)."""
+    for key in ('SLURM_NNODES', 'SLURM_JOB_NUM_NODES'):
+        if os.environ.get(key, '').isdigit():
+            return int(os.environ[key])
+    nodes = os.environ.get('SLURM_NODELIST', '')
+    return 2 if any(c in nodes for c in ',[') else 1
 
 
 def setup_cpu_distributed(cfg):

@@ -195,10 +195,19 @@ def _has_hook(hooks: dict, fn) -> bool:
     return any(h is fn for h in hooks.values())
 
 
-def _install(model: nn.Module
+def _install(model: nn.Module, require_sfa: bool = True
              ) -> Tuple[List[RemovableHandle], List[SFANeuron], List[nn.Module]]:
     """Switch neurons to spikes and hook the layers; return what was changed (for undoing): the
-    hook handles, the neurons switched and the modules given a name."""
+    hook handles, the neurons switched and the modules given a name.
+
+    Raises:
+        SpikeDrivenError: ``model`` holds no :class:`SFANeuron` (nothing would run on spikes; a
+            comparison with the integer model would then be trivially equal).
+    """
+    if require_sfa and not any(isinstance(m, SFANeuron) for m in model.modules()):
+        raise SpikeDrivenError(
+            f'{type(model).__name__} has no SFA neuron: there is nothing to run spike-driven '
+            '(a LIF or ANN model is not converted; use SFA neurons, neuron_cfg=dict(type="SFA"))')
     handles: List[RemovableHandle] = []
     switched: List[SFANeuron] = []
     named: List[nn.Module] = []
@@ -240,7 +249,7 @@ def is_spike_driven(model: nn.Module) -> bool:
 
 
 @contextlib.contextmanager
-def spike_driven(model: nn.Module) -> Iterator[nn.Module]:
+def spike_driven(model: nn.Module, require_sfa: bool = True) -> Iterator[nn.Module]:
     """Run ``model`` spike-driven inside the ``with`` block; everything is restored on exit.
 
     Works on any model containing :class:`SFANeuron` s (backbone, neck, head, whole detector or
@@ -252,12 +261,16 @@ def spike_driven(model: nn.Module) -> Iterator[nn.Module]:
         with spike_driven(model):
             out = model(x)   # equals integer-mode model(x) within float rounding
 
+    ``require_sfa=False`` accepts a model without SFA neurons (e.g. the LIF baseline, whose
+    binary spikes need no conversion), for tools that guard every model alike (the op counter).
+
     Raises:
-        SpikeDrivenError: during a forward pass, if spike slices reach a module that is not a
-            synaptic layer or spike consumer, or a tensor computed from spike slices by an op that
-            does not keep their slice structure reaches a module or the model's output.
+        SpikeDrivenError: on entry, if ``model`` has no SFA neuron (unless ``require_sfa`` is
+            false); during a forward pass, if spike slices reach a module that is not a synaptic
+            layer or spike consumer, or a tensor computed from spike slices by an op that does
+            not keep their slice structure reaches a module or the model's output.
     """
-    handles, switched, named = _install(model)
+    handles, switched, named = _install(model, require_sfa)
     try:
         yield model
     finally:

@@ -365,8 +365,13 @@ def test_toy_detector_energy_tool(toy_detector_energy):
     real = {r['name']: r for r in layers if r['input_kind'] == 'real'}
     assert set(real) == {'backbone.downsamples.0.conv', 'roi_head.bbox_head.fc_cls',
                          'roi_head.bbox_head.fc_reg'}
-    predictors = sum(real[n]['dense_macs'] for n in real if n.startswith('roi_head'))
-    assert saved['mac_ops'] == 32 * 32 * stem.out_channels * 3 * 49 + predictors
+    # the predictors by hand: per image 8 RoIs (test_cfg.rpn.max_per_img=8 above), each a
+    # 256 -> 4 (3 classes + background) and a 256 -> 12 (4 box deltas per class) linear map
+    cls, reg = modules['roi_head.bbox_head.fc_cls'], modules['roi_head.bbox_head.fc_reg']
+    assert (cls.in_features, cls.out_features, reg.in_features, reg.out_features) == (256, 4, 256, 12)
+    assert real['roi_head.bbox_head.fc_cls']['dense_macs'] == 8 * 256 * 4
+    assert real['roi_head.bbox_head.fc_reg']['dense_macs'] == 8 * 256 * 12
+    assert saved['mac_ops'] == 32 * 32 * stem.out_channels * 3 * 49 + 8 * 256 * (4 + 12)
     # the energy convention: E = 4.6 pJ per MAC + 0.9 pJ per AC
     assert saved['total_energy_mj'] == pytest.approx(
         (saved['mac_ops'] * 4.6 + saved['ac_ops_estimate'] * 0.9) * 1e-9, rel=1e-9)
@@ -455,7 +460,12 @@ def test_benchmark_table(tmp_path):
     with open(tmp_path / 'table.csv') as f:
         rows = list(csv.DictReader(f))
     assert [r['source'] for r in rows[:2]] == ['measured', 'measured']
-    assert all(r['source'].startswith('published') for r in rows[2:]) and len(rows) > 2
+    # the paper's own numbers are "published"; others' are "reported by <who>", shown as such
+    sources = {r['model']: r['source'] for r in rows[2:]}
+    assert sources['SpikeYOLO'] == 'reported by the SpikeYOLO paper'
+    assert sources['Semantic FPN + E-SpikeFormer 19M'] == 'reported by a third-party reproduction'
+    assert all(s.startswith(('published (E-SpikeFormer paper)', 'reported by ')) for s in sources.values())
+    assert '| reported by the SpikeYOLO paper |' in published
     assert float(rows[0]['bbox_map']) == pytest.approx(12.3)
     with pytest.raises(FileNotFoundError, match='neither energy.json'):
         tool.main([str(tmp_path / 'empty_dir')])

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
+import h5py  # noqa: E402,F401  (test requirements: fail, never skip)
+import hdf5plugin  # noqa: E402,F401
 import pytest
 
 import sdt_dense  # noqa: F401  (allow-lists the classes mmengine checkpoints pickle)
 from sdt_testing import REPO, run_tool
-
-pytest.importorskip('h5py')
-pytest.importorskip('hdf5plugin')
 
 
 @pytest.mark.slow

@@ -97,3 +97,63 @@ def test_slurm_scripts_print_usage(tmp_path):
     for script in ('slurm_train.sh', 'slurm_test.sh'):
         proc = run_tool([script, 'only-one-arg'])
         assert proc.returncode == 2 and 'usage: bash tools/' + script in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# MASTER_ADDR from the node list: scontrol's answer, 127.0.0.1 only for a one-node job
+
+
+def _slurm_env(monkeypatch, tmp_path, scontrol: str, **env):
+    """Slurm task variables, and a stand-in ``scontrol`` (a shell script body) first on PATH."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    script = bin_dir / 'scontrol'
+    script.write_text('#!/bin/sh\n' + scontrol + '\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv('PATH', f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+    for key in ('MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'SLURM_NNODES',
+                'SLURM_JOB_NUM_NODES', 'PORT'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('SLURM_PROCID', '3')
+    monkeypatch.setenv('SLURM_NTASKS', '8')
+    monkeypatch.setenv('SLURM_LOCALID', '1')
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_slurm_master_is_the_first_host_scontrol_names(monkeypatch, tmp_path):
+    from sdt_dense.cli.launcher import slurm_env_to_torch_env
+    _slurm_env(monkeypatch, tmp_path, 'echo gpu-a17; echo gpu-a18',
+               SLURM_NODELIST='gpu-a[17-18]', SLURM_NNODES='2')
+    slurm_env_to_torch_env(default_port=29511)
+    assert (os.environ['MASTER_ADDR'], os.environ['MASTER_PORT']) == ('gpu-a17', '29511')
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == ('3', '8', '1')
+
+
+@pytest.mark.parametrize('nodes', [dict(SLURM_NNODES='2'), dict(SLURM_JOB_NUM_NODES='4'), {}],
+                         ids=['SLURM_NNODES', 'SLURM_JOB_NUM_NODES', 'node-list'])
+def test_slurm_multi_node_without_scontrol_stops(monkeypatch, tmp_path, nodes):
+    """A failing scontrol on a multi-node job is an error naming the problem, not a rendezvous on
+    127.0.0.1 that would hang the other nodes."""
+    from sdt_dense.cli.launcher import slurm_env_to_torch_env
+    _slurm_env(monkeypatch, tmp_path, 'echo "scontrol: error: no controller" >&2; exit 1',
+               SLURM_NODELIST='gpu-a[17-18]', **nodes)
+    with pytest.raises(RuntimeError, match='needs the address of its first node.*scontrol show '
+                       r'hostname gpu-a\[17-18\]. failed.*Set MASTER_ADDR'):
+        slurm_env_to_torch_env()
+    assert 'MASTER_ADDR' not in os.environ
+
+
+def test_slurm_one_node_without_scontrol_uses_localhost(monkeypatch, tmp_path):
+    from sdt_dense.cli.launcher import slurm_env_to_torch_env
+    _slurm_env(monkeypatch, tmp_path, 'exit 1', SLURM_NODELIST='gpu-a17', SLURM_NNODES='1')
+    slurm_env_to_torch_env()
+    assert os.environ['MASTER_ADDR'] == '127.0.0.1'
+
+
+def test_slurm_master_addr_set_by_the_user_is_kept(monkeypatch, tmp_path):
+    from sdt_dense.cli.launcher import slurm_env_to_torch_env
+    _slurm_env(monkeypatch, tmp_path, 'exit 1', SLURM_NODELIST='gpu-a[17-18]', SLURM_NNODES='2',
+               MASTER_ADDR='10.0.0.5')
+    slurm_env_to_torch_env()
+    assert os.environ['MASTER_ADDR'] == '10.0.0.5'

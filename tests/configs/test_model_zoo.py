@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,6 @@ from mmengine.config import Config
 
 from sdt_dense.models import ESpikeFormer, ESpikeFormerLarge
 from sdt_testing import REPO
-
-#: the configs inherit mmdet/mmseg base configs (``mmdet::...``)
-needs_toolboxes = pytest.mark.skipif(find_spec('mmdet') is None or find_spec('mmseg') is None,
-                                     reason='needs mmdet and mmseg installed')
 
 CONFIGS = REPO / 'configs'
 #: the zoo folders (README.md + metafile.yml each) and what each README must say besides the paper
@@ -115,7 +110,6 @@ def test_mask_rcnn_sdt_is_the_19m_zoo_config():
 
 
 @pytest.mark.slow
-@needs_toolboxes
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_shares_runtime(path):
     cfg = read(path)
@@ -150,7 +144,6 @@ def test_arch_in_file_name_parser():
 
 
 @pytest.mark.slow
-@needs_toolboxes
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_arch_agrees_with_file_name(path):
     model = read(path).model
@@ -165,7 +158,6 @@ def test_arch_agrees_with_file_name(path):
     assert family.canonical_arch(holder.arch) == size  # the zoo key, not an alias
 
 
-@needs_toolboxes
 def test_cascade_is_built_on_mask_rcnn():
     cascade = CONFIGS / 'e_spikeformer' / 'cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py'
     c, m = read(cascade).model, read(CONFIGS / 'mask_rcnn_sdt.py').model

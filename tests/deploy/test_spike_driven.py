@@ -417,8 +417,8 @@ def test_user_op_between_neuron_and_conv_is_exact_or_raises(name):
 
 
 def test_user_op_into_linear_and_residual_at_batch_one():
-    """flatten(1) into a Linear keeps the slices; a lost tag feeding the residual stream (the
-    silent broadcast of the issue) raises at the next neuron, naming it."""
+    """flatten(1) into a Linear keeps the slices; a lost tag feeding the residual stream (which
+    would otherwise broadcast silently) raises at the next neuron, naming it."""
 
     class Net(nn.Module):
         def __init__(self):
@@ -585,3 +585,21 @@ def test_semantic_fpn_spike_driven_equals_integer():
     for a, b in zip(integer.results, spiking.results):
         torch.testing.assert_close(b.seg_logits.data, a.seg_logits.data, atol=1e-4, rtol=0)
         assert torch.equal(b.pred_sem_seg.data, a.pred_sem_seg.data)
+
+
+@pytest.mark.parametrize('kind', ['ann', 'lif'])
+def test_model_without_sfa_neuron_is_refused(kind):
+    """Nothing to convert is an error, not a no-op whose outputs trivially equal the integer
+    model's (with convert_to_spike_driven and with the context manager)."""
+    from sdt_dense.models import LIFNeuron
+    body = [nn.Conv2d(3, 4, 3)] + ([LIFNeuron(T=2)] if kind == 'lif' else [nn.ReLU()])
+    model = nn.Sequential(*body, nn.Conv2d(4, 4, 1))
+    with pytest.raises(SpikeDrivenError, match='Sequential has no SFA neuron'):
+        with spike_driven(model):
+            pass
+    with pytest.raises(SpikeDrivenError, match='no SFA neuron'):
+        convert_to_spike_driven(model)
+    assert not any(model[0]._forward_pre_hooks.values())  # nothing was installed
+    # control: one SFA neuron is enough to convert
+    with spike_driven(nn.Sequential(*body, SFANeuron(D=4), nn.Conv2d(4, 4, 1))) as converted:
+        assert is_spike_driven(converted)

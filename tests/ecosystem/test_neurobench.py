@@ -2,15 +2,14 @@
 hand-computed values; both documented traps make the report fail loudly."""
 from __future__ import annotations
 
+import neurobench  # noqa: E402,F401  (test requirements: fail, never skip)
 import pytest
+import snntorch  # noqa: E402,F401
 import torch
 from torch import nn
 
 from sdt_dense.analysis.neurobench import NeuroBenchCheckError, neurobench_report
 from sdt_dense.models import SFANeuron
-
-pytest.importorskip('neurobench')
-pytest.importorskip('snntorch')
 
 
 class Tiny(nn.Module):

@@ -4,16 +4,15 @@ converter round-trips a model with equal outputs and gradients (float64)."""
 from __future__ import annotations
 
 import pytest
+import spikingjelly.activation_based  # noqa: E402,F401  (a test requirement: fail, never skip)
 import torch
+from spikingjelly.activation_based import layer as sj_layer  # noqa: E402
+from spikingjelly.activation_based import neuron as sj_neuron  # noqa: E402
+from spikingjelly.activation_based import surrogate as sj_surrogate  # noqa: E402
 from torch import nn
 
 from sdt_dense.deploy.spikingjelly import ILIFSFA, UnsupportedNeuronError, from_spikingjelly, to_spikingjelly
 from sdt_dense.models import SFANeuron
-
-pytest.importorskip('spikingjelly.activation_based')
-from spikingjelly.activation_based import layer as sj_layer  # noqa: E402
-from spikingjelly.activation_based import neuron as sj_neuron  # noqa: E402
-from spikingjelly.activation_based import surrogate as sj_surrogate  # noqa: E402
 
 D = 4
 

@@ -48,6 +48,23 @@ def test_without_rng_state_resume_diverges(tmp_path):
     assert any(a[i] != b[i] for i in range(5, 9))
 
 
+def _logs(work_dir: str) -> str:
+    return ''.join(p.read_text() for p in Path(work_dir).glob('*/*.log'))
+
+
+def test_resume_without_rng_state_warns(tmp_path):
+    """A checkpoint saved without RNGStateHook holds no random state: resuming from it warns that
+    the run is no longer exact; a checkpoint with the state resumes without that warning."""
+    plain, kept = str(tmp_path / 'plain'), str(tmp_path / 'kept')
+    _train(toy_runner_cfg(plain, max_iters=4))  # no RNGStateHook: no random state saved
+    _train(toy_runner_cfg(plain, max_iters=6, resume=True, hooks=RNG))
+    assert 'resumed at iteration 4 holds no random state' in _logs(plain)
+    assert 'the resumed run is not exact' in _logs(plain)
+    _train(toy_runner_cfg(kept, max_iters=4, hooks=RNG))
+    _train(toy_runner_cfg(kept, max_iters=6, resume=True, hooks=RNG))
+    assert 'holds no random state' not in _logs(kept)
+
+
 def test_load_from_does_not_restore_the_random_state(tmp_path):
     """``load_from`` (fine-tuning) loads weights only: the run starts its own random stream."""
     first = tmp_path / 'first'

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-pytest.importorskip('mmdet')
 from mmdet.registry import MODELS  # noqa: E402
 from mmdet.structures import DetDataSample  # noqa: E402
 from mmdet.structures.bbox import HorizontalBoxes  # noqa: E402

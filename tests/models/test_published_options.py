@@ -11,20 +11,19 @@ import math
 from pathlib import Path
 from typing import Callable, Dict, Sequence, Tuple
 
+import mmcv.ops  # noqa: F401  (compiled ops: RoIAlign; a missing build fails, never skips)
 import pytest
 import torch
+from mmdet.registry import MODELS as DET_MODELS
 from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from mmseg.registry import MODELS as SEG_MODELS
 from torch import nn
 
 import sdt_dense  # noqa: F401  (registers the models)
 from sdt_dense.models import ESpikeFormer, SFANeuron, SpikingLayer
 from sdt_testing import REPO
-
-pytest.importorskip('mmcv.ops', reason='needs mmcv with compiled ops (RoIAlign)')
-from mmdet.registry import MODELS as DET_MODELS  # noqa: E402
-from mmseg.registry import MODELS as SEG_MODELS  # noqa: E402
 
 CONFIGS = REPO / 'configs'
 ZOO = CONFIGS / 'e_spikeformer'
@@ -108,11 +107,18 @@ def weight_decays(cfg: Config) -> Dict[str, float]:
 # The cases: name -> (config, options as after --cfg-options, check(cfg))
 
 CASES: Dict[str, Tuple[Path, Tuple[str, ...], Callable[[Config], None]]] = {}
+#: name -> options that move the config away from the published value first. For an option whose
+#: value is already the config's default, the check could not fail on the config as it is (an
+#: option that misspelled its key would pass): the case starts from a non-default model instead,
+#: and that model alone must fail the check.
+START: Dict[str, Tuple[str, ...]] = {}
 
 
-def case(config: Path, *options: str):
+def case(config: Path, *options: str, start: Tuple[str, ...] = ()):
     def register(check):
         CASES[check.__name__] = (config, options, check)
+        if start:
+            START[check.__name__] = start
         return check
     return register
 
@@ -177,7 +183,7 @@ def retinanet_head_normal_init(cfg):
     assert torch.allclose(bias, torch.full_like(bias, -math.log((1 - 0.01) / 0.01)))
 
 
-@case(MASK_RCNN, 'model.backbone.last_stride=1')
+@case(MASK_RCNN, 'model.backbone.last_stride=1', start=('model.backbone.last_stride=2',))
 def stage4_at_stride_16(cfg):
     for path in PUBLISHED_DET + PUBLISHED_SEG:
         assert _read(path).model.backbone.get('last_stride', 1) == 1, path.name
@@ -215,7 +221,7 @@ def detection_weight_decay_on_every_parameter(cfg):
     assert ours['0.weight'] == 0.05 and ours['0.bias'] == ours['1.weight'] == ours['1.bias'] == 0
 
 
-@case(MASK_RCNN, 'model.backbone.drop_path_rate=0')
+@case(MASK_RCNN, 'model.backbone.drop_path_rate=0', start=('model.backbone.drop_path_rate=0.2',))
 def no_stochastic_depth(cfg):
     for path in PUBLISHED_DET + PUBLISHED_SEG:
         assert _read(path).model.backbone.get('drop_path_rate', 0) == 0, path.name
@@ -321,6 +327,19 @@ def test_published_option(name):
     path, options, check = CASES[name]
     for option in options:  # documented verbatim
         assert option in DOC, f'{name}: {option} is not in docs/differences.md'
-    cfg = load(path, options)
+    start = START.get(name, ())
+    cfg = load(path, start + options)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         check(cfg)
+        if start:  # control: the non-default starting model fails the check (so it can fail)
+            with pytest.raises(AssertionError):
+                check(load(path, start))
+
+
+def test_options_equal_to_the_default_start_from_another_value():
+    """Every case whose option leaves the config unchanged starts from a non-default model."""
+    for name, (path, options, _) in CASES.items():
+        if options and load(path, options).to_dict() == _read(path).to_dict():
+            assert name in START, f'{name}: its option equals the default; give it a start'
+        if name in START:
+            assert load(path, START[name]).to_dict() != _read(path).to_dict(), name

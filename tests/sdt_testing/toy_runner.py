@@ -119,6 +119,27 @@ class RecordLossHook(Hook):
 
 
 @HOOKS.register_module(force=True)
+class RecordParamsHook(Hook):
+    """Save this process's model parameters and buffers (unwrapped from DDP) before the first
+    iteration (``params_init.rank<r>.pt``) and after the last (``params.rank<r>.pt``) in the work
+    dir, so a test can compare the ranks and the model before and after training."""
+
+    priority = 'LOWEST'
+
+    @staticmethod
+    def _save(runner, name: str) -> None:
+        model = getattr(runner.model, 'module', runner.model)
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        torch.save(state, osp.join(runner.work_dir, f'{name}.rank{runner.rank}.pt'))
+
+    def before_train(self, runner) -> None:
+        self._save(runner, 'params_init')
+
+    def after_train(self, runner) -> None:
+        self._save(runner, 'params')
+
+
+@HOOKS.register_module(force=True)
 class HangForKillHook(Hook):
     """If ``SDT_TEST_HANG_AT_ITER=k`` is set, block (without touching any RNG) at the start of
     iteration ``k`` and create ``<work_dir>/hanging``, so that a test kills the job in a known

@@ -12,9 +12,9 @@ Each WORK_DIR contributes one **measured** row from what the project's tools wro
   ``coco/segm_mAP`` (mmdet writes fractions; shown in %), ``mIoU`` (mmseg writes %),
   ``accuracy/top1``.
 
-**Published** rows (numbers from the paper and third parties, see
-the paper; not measured here) follow in a separate table, and in the CSV
-carry ``source=published``. Writes ``PREFIX.md`` and ``PREFIX.csv`` (default
+**Reference** rows, never mixed with measured ones, follow in a separate table: the E-SpikeFormer
+paper's own numbers (``source`` starts with ``published``) and numbers others reported (``source``
+is ``reported by <who>``). Writes ``PREFIX.md`` and ``PREFIX.csv`` (default
 ``./work_dirs/benchmark_table``) and prints the markdown.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ METRICS = {'coco/bbox_mAP': ('bbox_map', 100.0), 'coco/segm_mAP': ('segm_map', 1
 _FIGURE = 'approx., read off the paper\'s accuracy-vs-power figure (ImageNet, 224 px)'
 _ABSTRACT = 'top-1 from the abstract; energy ' + _FIGURE
 _PAPER = 'published (E-SpikeFormer paper)'
-#: Published reference numbers (paper_facts.md). Never mixed with measured rows.
+#: Numbers published in the E-SpikeFormer paper. Never mixed with measured rows.
 PUBLISHED: List[Dict[str, object]] = [
     dict(model='E-SpikeFormer (smallest point)', task='cls', source=_PAPER,
          input_size='224x224', energy_mj=1.8, top1=75.3, note=_FIGURE),
@@ -56,12 +56,13 @@ PUBLISHED: List[Dict[str, object]] = [
          input_size='224x224', energy_mj=52.4, top1=80.0, note=_FIGURE),
     dict(model='Spikformer', task='cls', source=_PAPER,
          input_size='224x224', energy_mj=21.5, top1=74.8, note=_FIGURE),
-    dict(model='Semantic FPN + E-SpikeFormer 19M', task='seg', source='published (third party)',
+    dict(model='Semantic FPN + E-SpikeFormer 19M', task='seg',
+         source='reported by a third-party reproduction',
          input_size='512x512', miou=38.2,
          note='ADE20K, authors\' recipe (40.2 with a different optimizer)'),
-    dict(model='SpikeYOLO', task='det', source='published (its paper)', bbox_map=48.9,
+    dict(model='SpikeYOLO', task='det', source='reported by the SpikeYOLO paper', bbox_map=48.9,
          note='COCO, YOLO-style detector; mAP@[.5:.95] (66.2 mAP@50)'),
-    dict(model='EMS-YOLO', task='det', source='published (its paper)', bbox_map=30.1,
+    dict(model='EMS-YOLO', task='det', source='reported by the EMS-YOLO paper', bbox_map=30.1,
          note='COCO, approx.; mAP@[.5:.95] (about 50.1 mAP@50)'),
 ]
 # Tasks of published rows shown next to measured rows of a task ('--published auto').
@@ -156,8 +157,8 @@ def _fmt(col: str, value: object) -> str:
 
 
 def to_markdown(measured: List[dict], published: List[dict]) -> str:
-    def table(rows: List[dict]) -> List[str]:
-        cols = [c for c in COLUMNS if c != 'source'
+    def table(rows: List[dict], with_source: bool = False) -> List[str]:
+        cols = [c for c in COLUMNS if (c != 'source' or with_source)
                 and any(r.get(c) not in (None, '') for r in rows)]
         lines = ['| ' + ' | '.join(HEADERS[c] for c in cols) + ' |',
                  '|' + '|'.join('---' if c in ('model', 'task', 'input_size', 'sop', 'note')
@@ -173,8 +174,8 @@ def to_markdown(measured: List[dict], published: List[dict]) -> str:
              'per neuron output; mAP in % (mmdet bbox/segm mAP@[.5:.95]).', '']
     lines += table(measured) if measured else ['(none)']
     if published:
-        lines += ['', '## Published (not measured here)', '']
-        lines += table(published)
+        lines += ['', '## Published, and reported by others (not measured here)', '']
+        lines += table(published, with_source=True)
     return '\n'.join(lines) + '\n'
 
 

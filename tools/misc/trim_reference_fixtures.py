@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Write the trimmed copies of the reference data that the tests read.
 
-Reads the reference data (``--src``, default ``<repo>/../shared/reference``) and writes
-``tests/data/base`` and ``tests/data/large`` (under ``--dst``); regenerating gives the same
-tensors. What is trimmed and why is described in ``tests/data/README.md`` and
+Reads the untrimmed reference data (``--src``, required: a folder with ``e_spikeformer_t_*`` and
+``large/``, as written by the authors' code) and writes ``tests/data/base`` and ``tests/data/large``
+(under ``--dst``); regenerating gives the same tensors. ``tools/misc/make_reference_fixtures.py``
+rebuilds the float64 outputs from the authors' repository and trims them with this script's
+functions. What is trimmed and why is described in ``tests/data/README.md`` and
 ``tests/data/large/README.md``; in short:
 
 * Base: the released-layout checkpoint is copied byte for byte; in the float64 expected outputs the
@@ -20,7 +22,7 @@ tensors. What is trimmed and why is described in ``tests/data/README.md`` and
   ``K`` fixed projections of the whole tensor (a global check), see :func:`projection_weights`.
 * the state-dict key list keeps only the two classifiers.
 
-Usage: ``python tools/misc/trim_reference_fixtures.py [--src DIR] [--dst DIR]``
+Usage: ``python tools/misc/trim_reference_fixtures.py --src DIR [--dst DIR]``
 """
 from __future__ import annotations
 
@@ -121,7 +123,8 @@ def write_base(src: Path, dst: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--src', type=Path, default=REPO.parent / 'shared/reference')
+    parser.add_argument('--src', type=Path, required=True,
+                        help='folder of the untrimmed reference data (no default)')
     parser.add_argument('--dst', type=Path, default=REPO / 'tests/data')
     args = parser.parse_args()
     write_base(args.src, args.dst / 'base')

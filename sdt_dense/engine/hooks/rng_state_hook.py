@@ -160,7 +160,13 @@ class RNGStateHook(Hook):
     def before_train(self, runner) -> None:
         state, self._loaded = self._loaded, None
         warning, self._warning = self._warning, None
-        if state is None or runner.iter == 0 or runner.iter != self._loaded_iter:
+        if runner.iter == 0 or runner.iter != self._loaded_iter:
+            return  # no resume (a fresh run, or load_from fine-tuning)
+        if state is None:
+            print_log(f'{type(self).__name__}: the checkpoint resumed at iteration {runner.iter} '
+                      'holds no random state (saved without RNGStateHook): random draws from here '
+                      'on (augmentations, sampling, drop path) differ from an uninterrupted run, '
+                      'so the resumed run is not exact', logger='current', level=logging.WARNING)
             return
         if warning:
             print_log(warning, logger='current', level=logging.WARNING)

@@ -11,7 +11,18 @@ from typing import Optional
 from mmengine.registry import Registry
 from torch import nn
 
-NEURONS = Registry('neuron', locations=['sdt_dense.models.neurons'])
+NEURONS = Registry('neuron', scope='sdt_dense', locations=['sdt_dense.models.neurons'])
+
+# Builds run under the toolbox's default scope (mmdet or mmseg, set by the Runner). mmengine looks
+# that scope up among the children of the registry's root and, finding none, warns that it fell back
+# to another registry ("Failed to search registry with scope ..."). One empty child per toolbox
+# scope makes that lookup succeed; a child holds nothing and finds every neuron in its parent. (Its
+# own import location: without one, mmengine would call the toolbox's register_all_modules, with
+# another warning.)
+NEURON_SCOPES = ('mmdet', 'mmseg')
+_SCOPE_CHILDREN = {scope: Registry('neuron', parent=NEURONS, scope=scope,
+                                   locations=['sdt_dense.models.neurons'])
+                   for scope in NEURON_SCOPES}
 
 
 def build_neuron(cfg: Optional[dict] = None, **overrides) -> nn.Module:

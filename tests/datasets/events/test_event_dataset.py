@@ -9,8 +9,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
-pytest.importorskip('mmdet')
 from mmdet.registry import DATASETS, TRANSFORMS  # noqa: E402
 from mmdet.structures.bbox import HorizontalBoxes  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
-pytest.importorskip('pycocotools')
 from sdt_dense.datasets.events.metric import (  # noqa: E402
     PROTOCOLS,
     PropheseeDetMetric,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+import h5py  # noqa: E402,F401  (test requirements: fail, never skip)
+import hdf5plugin  # noqa: E402,F401
 import numpy as np
 import pytest
 import torch
@@ -24,9 +26,6 @@ from sdt_dense.datasets.events.rvt_io import (
 )
 from sdt_dense.datasets.events.rvt_transforms import LoadRVTHistogram
 from sdt_dense.toy_data.rvt import RVT_LABEL_DTYPE
-
-pytest.importorskip('h5py')
-pytest.importorskip('hdf5plugin')
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +76,6 @@ def test_reader_by_hand(tmp_path):
     h = read_rvt_histograms(s.h5_path, 2, 4)
     assert h.dtype == np.uint8 and h.shape == (2, 20, 240, 304)
     assert h[1, 13, 5, 7] == 33 and int(h.sum()) == sum(20 * 10 * i + 90 for i in (2, 3))
-    import h5py
     with h5py.File(s.h5_path) as f:  # RVT's filter: Blosc (HDF5 filter 32001), one chunk each
         assert '32001' in f['data']._filters and f['data'].chunks == (1, 20, 240, 304)
 
