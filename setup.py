@@ -4,6 +4,7 @@ The supported installation is ``bash tools/setup_env.sh`` (it compiles mmcv 2.1.
 torch and then runs ``pip install -e .``). A plain ``pip install .`` installs the package with the
 runtime requirements only; the OpenMMLab stack is the ``mim`` extra.
 """
+
 import os.path as osp
 import re
 

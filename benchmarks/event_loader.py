@@ -18,6 +18,7 @@ gives the samples/s a GPU would consume; the output compares it to the loader's 
 
     python benchmarks/event_loader.py --out benchmarks/results/event_loader_cpu.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,22 +45,25 @@ CONFIGS = {
 }
 
 
-def write_data(root: str, dataset: str, num: int, duration_us: int, rate: float,
-               seed: int) -> Dict[str, float]:
+def write_data(
+    root: str, dataset: str, num: int, duration_us: int, rate: float, seed: int
+) -> Dict[str, float]:
     """``num`` recordings at the real sensor size, raw (``root/raw/train``) and RVT
     (``root/rvt/train``); returns the events per second written."""
     from sdt_dense.datasets.events.io import BOX_DTYPE, write_dat
     from sdt_dense.datasets.events.rvt_io import write_rvt_sequence
     from sdt_dense.toy_data.events import simulate_recording
     from sdt_dense.toy_data.rvt import RVT_SENSORS, rvt_preprocess_recording
+
     height, width = RVT_SENSORS[dataset]
     scale = 4 if dataset == 'gen4' else 1
     os.makedirs(osp.join(root, 'raw', 'train'), exist_ok=True)
     total = 0
     for i in range(num):
         rng = np.random.default_rng([seed, i, scale])
-        ev, boxes = simulate_recording(rng, width // scale, height // scale, duration_us,
-                                       100_000, num_objects=(2, 4))
+        ev, boxes = simulate_recording(
+            rng, width // scale, height // scale, duration_us, 100_000, num_objects=(2, 4)
+        )
         ev['x'] = ev['x'] * scale + rng.integers(0, scale, len(ev))
         ev['y'] = ev['y'] * scale + rng.integers(0, scale, len(ev))
         for key in ('x', 'y', 'w', 'h'):
@@ -80,7 +84,7 @@ def write_data(root: str, dataset: str, num: int, duration_us: int, rate: float,
             out = np.zeros(len(boxes), BOX_DTYPE)
             for key in ('x', 'y', 'w', 'h', 'class_id', 'track_id'):
                 out[key] = boxes[key]
-            out['t'], out['class_confidence'] = boxes['ts'], 1.
+            out['t'], out['class_confidence'] = boxes['ts'], 1.0
             out['class_id'] = np.where(out['class_id'] == 0, 2, 0)  # car 2, pedestrian 0
             np.save(stem + '_bbox.npy', out)
         seq = rvt_preprocess_recording(ev, boxes, dataset, 'train')
@@ -94,14 +98,25 @@ def build_loader(key, data_root: str, workers: int, batch_size: int):
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from torch.utils.data import DataLoader
+
     cfg = Config.fromfile(osp.join(REPO_ROOT, CONFIGS[key]))
     init_default_scope('mmdet')
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.data_root = data_root
     dataset = DATASETS.build(ds_cfg)
-    return DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=True,
-                      collate_fn=pseudo_collate, persistent_workers=workers > 0,
-                      drop_last=True), len(dataset), cfg
+    return (
+        DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=workers,
+            shuffle=True,
+            collate_fn=pseudo_collate,
+            persistent_workers=workers > 0,
+            drop_last=True,
+        ),
+        len(dataset),
+        cfg,
+    )
 
 
 def measure(loader, batches: int, batch_size: int) -> float:
@@ -123,6 +138,7 @@ def forward_flops(cfg, batch: dict) -> float:
     over the ``mode='tensor'`` forward, as ``benchmarks/_common.py`` counts them)."""
     from _common import count_dense_complexity  # this folder is on sys.path (script run)
     from mmdet.registry import MODELS
+
     model = MODELS.build(cfg.model)
     return float(count_dense_complexity(model, batch)['flops_per_image'])
 
@@ -136,32 +152,41 @@ def main() -> None:
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 2, 4])
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--batches', type=int, default=6, help='timed batches per run')
-    parser.add_argument('--gpu-tflops', type=float, default=100.,
-                        help='assumed effective training throughput of one GPU (TFLOP/s)')
+    parser.add_argument(
+        '--gpu-tflops',
+        type=float,
+        default=100.0,
+        help='assumed effective training throughput of one GPU (TFLOP/s)',
+    )
     parser.add_argument('--keep-data', default=None, help='write the data here and keep it')
     parser.add_argument('--out', default=None)
     args = parser.parse_args()
     import torch
+
     torch.set_num_threads(1)
     import sdt_dense  # noqa: F401  (registers the datasets and transforms)
+
     root = args.keep_data or tempfile.mkdtemp(prefix='event_loader_')
     results: Dict[str, dict] = {}
     try:
-        for dataset, name, rate in (('gen1', 'gen1', args.gen1_rate),
-                                    ('gen4', '1mpx', args.mpx_rate)):
+        for dataset, name, rate in (('gen1', 'gen1', args.gen1_rate), ('gen4', '1mpx', args.mpx_rate)):
             t0 = time.perf_counter()
-            data = write_data(osp.join(root, name), dataset, args.recordings,
-                              int(args.duration * 1e6), rate, seed=0)
-            entry = dict(events_per_s=round(data['events_per_s']),
-                         generation_s=round(time.perf_counter() - t0, 1))
+            data = write_data(
+                osp.join(root, name), dataset, args.recordings, int(args.duration * 1e6), rate, seed=0
+            )
+            entry = dict(
+                events_per_s=round(data['events_per_s']), generation_s=round(time.perf_counter() - t0, 1)
+            )
             for fmt in ('raw', 'rvt'):
                 for workers in args.workers:
-                    loader, size, cfg = build_loader((name, fmt), osp.join(root, name, fmt) + '/',
-                                                     workers, args.batch_size)
+                    loader, size, cfg = build_loader(
+                        (name, fmt), osp.join(root, name, fmt) + '/', workers, args.batch_size
+                    )
                     rate_s = measure(loader, args.batches, args.batch_size)
                     entry[f'{fmt}_workers{workers}_samples_per_s'] = round(rate_s, 2)
-                    print(f'{name} {fmt} workers={workers}: {rate_s:.1f} samples/s '
-                          f'({size} samples)', flush=True)
+                    print(
+                        f'{name} {fmt} workers={workers}: {rate_s:.1f} samples/s ({size} samples)', flush=True
+                    )
                     del loader
                 sample = build_loader((name, fmt), osp.join(root, name, fmt) + '/', 0, 1)[0]
                 flops = forward_flops(cfg, next(iter(sample)))
@@ -172,11 +197,19 @@ def main() -> None:
     finally:
         if not args.keep_data:
             shutil.rmtree(root, ignore_errors=True)
-    out = dict(benchmark='event_loader', device='cpu', cpu_count=os.cpu_count(),
-               torch_threads_per_process=1, batch_size=args.batch_size,
-               timed_batches=args.batches, recordings=args.recordings,
-               duration_s=args.duration, assumed_gpu_tflops=args.gpu_tflops,
-               configs={f'{k[0]}_{k[1]}': v for k, v in CONFIGS.items()}, results=results)
+    out = dict(
+        benchmark='event_loader',
+        device='cpu',
+        cpu_count=os.cpu_count(),
+        torch_threads_per_process=1,
+        batch_size=args.batch_size,
+        timed_batches=args.batches,
+        recordings=args.recordings,
+        duration_s=args.duration,
+        assumed_gpu_tflops=args.gpu_tflops,
+        configs={f'{k[0]}_{k[1]}': v for k, v in CONFIGS.items()},
+        results=results,
+    )
     print(json.dumps(out, indent=2))
     if args.out:
         with open(args.out, 'w') as f:

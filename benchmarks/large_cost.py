@@ -23,6 +23,7 @@ Examples::
     python benchmarks/large_cost.py --device cpu --threads 1 --steps 0 --rounds 1
     python benchmarks/large_cost.py --detectors 19m 83m 83m-cp
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,16 +53,27 @@ from _common import (
 _LARGE = os.path.join(REPO_ROOT, 'configs', 'e_spikeformer_large')
 #: name -> (config, with_cp of the backbone (None: the config's), description)
 DETECTORS = {
-    '19m': (os.path.join(REPO_ROOT, 'configs', 'mask_rcnn_sdt.py'), None,
-            'E-SpikeFormer 19M (Base)'),
-    '83m': (os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-83m_spike-fpn_8xb2-1x_coco.py'),
-            False, 'E-SpikeFormer 83M'),
-    '83m-cp': (os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-83m_spike-fpn_8xb2-1x_coco.py'),
-               True, 'E-SpikeFormer 83M, with_cp'),
-    '173m': (os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-173m_spike-fpn_8xb2-1x_coco.py'),
-             False, 'E-SpikeFormer 173M'),
-    '173m-cp': (os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-173m_spike-fpn_8xb2-1x_coco.py'),
-                True, 'E-SpikeFormer 173M, with_cp'),
+    '19m': (os.path.join(REPO_ROOT, 'configs', 'mask_rcnn_sdt.py'), None, 'E-SpikeFormer 19M (Base)'),
+    '83m': (
+        os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-83m_spike-fpn_8xb2-1x_coco.py'),
+        False,
+        'E-SpikeFormer 83M',
+    ),
+    '83m-cp': (
+        os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-83m_spike-fpn_8xb2-1x_coco.py'),
+        True,
+        'E-SpikeFormer 83M, with_cp',
+    ),
+    '173m': (
+        os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-173m_spike-fpn_8xb2-1x_coco.py'),
+        False,
+        'E-SpikeFormer 173M',
+    ),
+    '173m-cp': (
+        os.path.join(_LARGE, 'mask-rcnn_e-spikeformer-173m_spike-fpn_8xb2-1x_coco.py'),
+        True,
+        'E-SpikeFormer 173M, with_cp',
+    ),
 }
 #: the same backbone with and without checkpointing (for the with_cp ratios)
 CP_PAIRS = {'83m-cp': '83m', '173m-cp': '173m'}
@@ -107,7 +119,7 @@ class SavedBytes:
 
     @property
     def mb(self) -> float:
-        return sum(self.saved.values()) / 2 ** 20
+        return sum(self.saved.values()) / 2**20
 
 
 def train_step(model, batch: dict, optim_wrapper, counter: Optional[SavedBytes] = None) -> None:
@@ -124,30 +136,45 @@ def train_step(model, batch: dict, optim_wrapper, counter: Optional[SavedBytes] 
 def worker(args: argparse.Namespace) -> None:
     from mmdet.testing import demo_mm_inputs
     from mmengine.optim import OptimWrapper
+
     device = setup_worker(args)
     model = build_detector(args.worker, device)
-    batch = demo_mm_inputs(batch_size=args.batch_size,
-                           image_shapes=(3, args.img_size, args.img_size),
-                           num_items=[args.num_gt] * args.batch_size, num_classes=80,
-                           with_mask=True, device=str(device))
-    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4,
-                                                   weight_decay=0.05))
+    batch = demo_mm_inputs(
+        batch_size=args.batch_size,
+        image_shapes=(3, args.img_size, args.img_size),
+        num_items=[args.num_gt] * args.batch_size,
+        num_classes=80,
+        with_mask=True,
+        device=str(device),
+    )
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05))
     meter = PeakMemory(device)
     meter.start()
     counter = SavedBytes(model.parameters())
     # The first step also counts the saved bytes (the hooks cost next to nothing); it is timed
     # too, and is the only timed step with --steps 0 (for detectors too slow for more).
     first = measure_steps(lambda: train_step(model, batch, optim_wrapper, counter), device, 0, 1)
-    timed = measure_steps(lambda: train_step(model, batch, optim_wrapper), device,
-                          args.warmup, args.steps) if args.steps else first
+    timed = (
+        measure_steps(lambda: train_step(model, batch, optim_wrapper), device, args.warmup, args.steps)
+        if args.steps
+        else first
+    )
     memory = meter.stop()
     synchronize(device)
-    emit_result(dict(
-        config=args.worker, step_s=timed['wall'], step_cpu_s=timed['cpu'],
-        first_step_s=first['wall'][0], first_step_cpu_s=first['cpu'][0],
-        timed_first_step=not args.steps, saved_mb=counter.mb,
-        params=sum(p.numel() for p in model.parameters()),
-        backbone_params=sum(p.numel() for p in model.backbone.parameters()), **memory))
+    emit_result(
+        dict(
+            config=args.worker,
+            step_s=timed['wall'],
+            step_cpu_s=timed['cpu'],
+            first_step_s=first['wall'][0],
+            first_step_cpu_s=first['cpu'][0],
+            timed_first_step=not args.steps,
+            saved_mb=counter.mb,
+            params=sum(p.numel() for p in model.parameters()),
+            backbone_params=sum(p.numel() for p in model.backbone.parameters()),
+            **memory,
+        )
+    )
 
 
 def main(argv: Optional[list] = None) -> None:
@@ -155,8 +182,7 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument('--img-size', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--num-gt', type=int, default=5, help='ground-truth instances per image')
-    parser.add_argument('--detectors', nargs='+', default=list(DETECTORS),
-                        choices=list(DETECTORS))
+    parser.add_argument('--detectors', nargs='+', default=list(DETECTORS), choices=list(DETECTORS))
     add_common_args(parser)
     parser.set_defaults(warmup=0, steps=2)
     args = parser.parse_args(argv)
@@ -164,9 +190,11 @@ def main(argv: Optional[list] = None) -> None:
         return worker(args)
 
     device, info = begin_driver(
-        args, f'large_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
-              f'steps {args.steps or "1 (the first, which also counts saved bytes)"}, '
-              f'warmup {args.warmup}, rounds {args.rounds}')
+        args,
+        f'large_cost: {args.img_size}x{args.img_size}, batch {args.batch_size}, '
+        f'steps {args.steps or "1 (the first, which also counts saved bytes)"}, '
+        f'warmup {args.warmup}, rounds {args.rounds}',
+    )
     script = os.path.abspath(__file__)
     argv_w = worker_argv(args, exclude=['detectors'])  # each worker measures one detector
     runs = alternating_runs(script, args.detectors, args.rounds, argv_w)
@@ -175,25 +203,29 @@ def main(argv: Optional[list] = None) -> None:
     summary = {}
     for name, rs in runs.items():
         summary[name] = dict(
-            description=DETECTORS[name][2], params=rs[0]['params'],
+            description=DETECTORS[name][2],
+            params=rs[0]['params'],
             backbone_params=rs[0]['backbone_params'],
             train_step_s=statistics.median(t for r in rs for t in r['step_s']),
             train_step_cpu_s=statistics.median(t for r in rs for t in r['step_cpu_s']),
             peak_mb=statistics.median(r['peak_mb'] for r in rs),
-            saved_mb=statistics.median(r['saved_mb'] for r in rs))
+            saved_mb=statistics.median(r['saved_mb'] for r in rs),
+        )
 
     def ratios(num: str, den: str) -> dict:
         return dict(
             train_step_s=statistics.median(per_round_ratios(runs, num, den, 'step_s')),
             train_step_cpu_s=statistics.median(per_round_ratios(runs, num, den, 'step_cpu_s')),
             peak_mb=summary[num]['peak_mb'] / summary[den]['peak_mb'],
-            saved_mb=summary[num]['saved_mb'] / summary[den]['saved_mb'])
+            saved_mb=summary[num]['saved_mb'] / summary[den]['saved_mb'],
+        )
 
     for name, s in summary.items():
         if '19m' in runs:
             s['vs_19m'] = ratios(name, '19m')
         if name in CP_PAIRS and CP_PAIRS[name] in runs:
             s['vs_no_cp'] = ratios(name, CP_PAIRS[name])
+
     def cell(s: dict, key: str, digits: int) -> str:
         rel = f' ({s["vs_19m"][key]:.2f}x)' if 'vs_19m' in s else ''
         return f'{s[key]:.{digits}f}{rel}'
@@ -201,20 +233,49 @@ def main(argv: Optional[list] = None) -> None:
     rows = []
     for s in summary.values():
         cp = s.get('vs_no_cp')
-        rows.append([
-            s['description'], f'{s["params"] / 1e6:.1f}', f'{s["backbone_params"] / 1e6:.1f}',
-            cell(s, 'train_step_s', 1), cell(s, 'train_step_cpu_s', 1), cell(s, 'peak_mb', 0),
-            cell(s, 'saved_mb', 0),
-            (f'time {cp["train_step_cpu_s"]:.2f}x, peak {cp["peak_mb"]:.2f}x' if cp else '')])
+        rows.append(
+            [
+                s['description'],
+                f'{s["params"] / 1e6:.1f}',
+                f'{s["backbone_params"] / 1e6:.1f}',
+                cell(s, 'train_step_s', 1),
+                cell(s, 'train_step_cpu_s', 1),
+                cell(s, 'peak_mb', 0),
+                cell(s, 'saved_mb', 0),
+                (f'time {cp["train_step_cpu_s"]:.2f}x, peak {cp["peak_mb"]:.2f}x' if cp else ''),
+            ]
+        )
     print()
-    print_table(['Mask R-CNN', 'params (M)', 'backbone (M)', 'train step s (vs 19M)',
-                 'train CPU s (vs 19M)', 'peak train MB (vs 19M)',
-                 'saved for backward MB (vs 19M)', 'with_cp vs without'], rows)
-    write_json(args.out, dict(
-        detectors=summary, memory_kind=next(iter(runs.values()))[0]['memory_kind'],
-        settings=dict(img_size=args.img_size, batch_size=args.batch_size, num_gt=args.num_gt,
-                      warmup=args.warmup, steps=args.steps, rounds=args.rounds),
-        machine=info, runs=runs))
+    print_table(
+        [
+            'Mask R-CNN',
+            'params (M)',
+            'backbone (M)',
+            'train step s (vs 19M)',
+            'train CPU s (vs 19M)',
+            'peak train MB (vs 19M)',
+            'saved for backward MB (vs 19M)',
+            'with_cp vs without',
+        ],
+        rows,
+    )
+    write_json(
+        args.out,
+        dict(
+            detectors=summary,
+            memory_kind=next(iter(runs.values()))[0]['memory_kind'],
+            settings=dict(
+                img_size=args.img_size,
+                batch_size=args.batch_size,
+                num_gt=args.num_gt,
+                warmup=args.warmup,
+                steps=args.steps,
+                rounds=args.rounds,
+            ),
+            machine=info,
+            runs=runs,
+        ),
+    )
 
 
 if __name__ == '__main__':

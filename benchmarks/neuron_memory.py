@@ -12,6 +12,7 @@ Examples::
     python benchmarks/neuron_memory.py                     # CUDA if available: arch m, 224 px
     python benchmarks/neuron_memory.py --device cpu --threads 1 --arch s --img-size 128
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,7 @@ def _float_saving_neuron_cls():
         def forward(self, x: Tensor) -> Tensor:
             if self.spike_driven:
                 return super().forward(x)
-            return _FloatSavingSFAQuantise.apply(x, self.D, self.norm, self.rounding,
-                                                 self.ceiling)
+            return _FloatSavingSFAQuantise.apply(x, self.D, self.norm, self.rounding, self.ceiling)
 
     return SFANeuron, FloatSavingSFANeuron
 
@@ -82,8 +82,11 @@ def use_float_saving_neurons(model: nn.Module) -> int:
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is SFANeuron:
-                setattr(parent, name, FloatSavingSFANeuron(child.D, child.norm, child.rounding,
-                                                           child.eval_ceiling))
+                setattr(
+                    parent,
+                    name,
+                    FloatSavingSFANeuron(child.D, child.norm, child.rounding, child.eval_ceiling),
+                )
                 count += 1
     if not count:
         raise RuntimeError(f'{type(model).__name__} has no SFANeuron to replace')
@@ -92,6 +95,7 @@ def use_float_saving_neurons(model: nn.Module) -> int:
 
 def build_backbone(config: str, args: argparse.Namespace, device: torch.device) -> nn.Module:
     from sdt_dense.models import ESpikeFormer
+
     model = ESpikeFormer(args.arch, out_indices=(1, 2, 3, 4))
     if config == 'float':
         use_float_saving_neurons(model)
@@ -103,6 +107,7 @@ def build_backbone(config: str, args: argparse.Namespace, device: torch.device) 
 def check_equivalence(device: torch.device, seed: int = 0) -> None:
     """Both neurons must give the same outputs and gradients (tiny arch, 64 px)."""
     from sdt_dense.models import ESpikeFormer
+
     torch.manual_seed(seed)
     ref = ESpikeFormer('t', out_indices=(1, 2, 3, 4)).to(device).train()
     other = copy.deepcopy(ref)
@@ -112,15 +117,19 @@ def check_equivalence(device: torch.device, seed: int = 0) -> None:
     for model in (ref, other):
         xi = x.clone().requires_grad_()
         outs = model(xi)
-        sum((o * torch.linspace(-1, 1, o.numel(), device=device).view_as(o)).sum()
-            for o in outs).backward()
+        sum((o * torch.linspace(-1, 1, o.numel(), device=device).view_as(o)).sum() for o in outs).backward()
         grads.append((outs, xi.grad, [p.grad for p in model.parameters()]))
     (o1, g1, p1), (o2, g2, p2) = grads
-    same = (all(torch.equal(a, b) for a, b in zip(o1, o2)) and torch.equal(g1, g2)
-            and all(torch.equal(a, b) for a, b in zip(p1, p2)))
+    same = (
+        all(torch.equal(a, b) for a, b in zip(o1, o2))
+        and torch.equal(g1, g2)
+        and all(torch.equal(a, b) for a, b in zip(p1, p2))
+    )
     if not same:
-        raise RuntimeError('float-saving reference neuron does not reproduce the production SFA '
-                           'neuron; the comparison would be meaningless')
+        raise RuntimeError(
+            'float-saving reference neuron does not reproduce the production SFA '
+            'neuron; the comparison would be meaningless'
+        )
     print(f'equivalence check: {n} neurons replaced, outputs and gradients bit-identical')
 
 
@@ -145,13 +154,14 @@ def worker(args: argparse.Namespace) -> None:
     times = measure_steps(step, device, args.warmup, args.steps)
     memory = meter.stop()
     saved_mb = saved_for_backward_mb(lambda: model(images), model.parameters())
-    emit_result(dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'],
-                     saved_mb=saved_mb, **memory))
+    emit_result(
+        dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'], saved_mb=saved_mb, **memory)
+    )
 
 
 def main(argv: Optional[list] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--arch', default='m', help="E-SpikeFormer arch: t, s, m (10M), l (19M)")
+    parser.add_argument('--arch', default='m', help='E-SpikeFormer arch: t, s, m (10M), l (19M)')
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=8)
     add_common_args(parser)
@@ -159,36 +169,63 @@ def main(argv: Optional[list] = None) -> None:
     if args.worker:
         return worker(args)
 
-    device, info = begin_driver(args, f'neuron_memory: arch {args.arch}, batch '
-                                      f'{args.batch_size}, {args.img_size} px')
+    device, info = begin_driver(
+        args, f'neuron_memory: arch {args.arch}, batch {args.batch_size}, {args.img_size} px'
+    )
     setup_worker(args)
     check_equivalence(device, args.seed)
     script = os.path.abspath(__file__)
     runs = alternating_runs(script, CONFIGS, args.rounds, worker_argv(args))
     mask, flt = summarise(runs['mask']), summarise(runs['float'])
     record_load(info)
-    result = dict(mask_peak_mb=mask['peak_mb'], float_peak_mb=flt['peak_mb'],
-                  memory_ratio=mask['peak_mb'] / flt['peak_mb'],
-                  mask_saved_mb=mask['saved_mb'], float_saved_mb=flt['saved_mb'],
-                  saved_ratio=mask['saved_mb'] / flt['saved_mb'],
-                  mask_step_s=mask['step_s'], float_step_s=flt['step_s'],
-                  time_ratio=statistics.median(per_round_ratios(runs, 'mask', 'float')),
-                  cpu_time_ratio=statistics.median(
-                      per_round_ratios(runs, 'mask', 'float', 'step_cpu_s')),
-                  memory_kind=runs['mask'][0]['memory_kind'],
-                  settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
-                                warmup=args.warmup, steps=args.steps, rounds=args.rounds),
-                  machine=info, runs=runs)
+    result = dict(
+        mask_peak_mb=mask['peak_mb'],
+        float_peak_mb=flt['peak_mb'],
+        memory_ratio=mask['peak_mb'] / flt['peak_mb'],
+        mask_saved_mb=mask['saved_mb'],
+        float_saved_mb=flt['saved_mb'],
+        saved_ratio=mask['saved_mb'] / flt['saved_mb'],
+        mask_step_s=mask['step_s'],
+        float_step_s=flt['step_s'],
+        time_ratio=statistics.median(per_round_ratios(runs, 'mask', 'float')),
+        cpu_time_ratio=statistics.median(per_round_ratios(runs, 'mask', 'float', 'step_cpu_s')),
+        memory_kind=runs['mask'][0]['memory_kind'],
+        settings=dict(
+            arch=args.arch,
+            img_size=args.img_size,
+            batch_size=args.batch_size,
+            warmup=args.warmup,
+            steps=args.steps,
+            rounds=args.rounds,
+        ),
+        machine=info,
+        runs=runs,
+    )
     print()
-    print_table(['SFA neuron saves', 'peak fwd+bwd mem (MB)', 'peak total (MB)',
-                 'saved for backward (MB)', 'median step (ms)'],
-                [[name, f'{r["peak_mb"]:.0f}', f'{r["peak_total_mb"]:.0f}',
-                  f'{r["saved_mb"]:.1f}', f'{r["step_s"] * 1e3:.1f}']
-                 for name, r in (('bool window mask (production)', mask),
-                                 ('float input (published Quant)', flt))])
-    print(f'\nmask / float: peak training memory {result["memory_ratio"]:.3f} '
-          f'({result["memory_kind"]}), saved for backward {result["saved_ratio"]:.3f}, '
-          f'step time {result["time_ratio"]:.2f} (CPU time {result["cpu_time_ratio"]:.2f})')
+    print_table(
+        [
+            'SFA neuron saves',
+            'peak fwd+bwd mem (MB)',
+            'peak total (MB)',
+            'saved for backward (MB)',
+            'median step (ms)',
+        ],
+        [
+            [
+                name,
+                f'{r["peak_mb"]:.0f}',
+                f'{r["peak_total_mb"]:.0f}',
+                f'{r["saved_mb"]:.1f}',
+                f'{r["step_s"] * 1e3:.1f}',
+            ]
+            for name, r in (('bool window mask (production)', mask), ('float input (published Quant)', flt))
+        ],
+    )
+    print(
+        f'\nmask / float: peak training memory {result["memory_ratio"]:.3f} '
+        f'({result["memory_kind"]}), saved for backward {result["saved_ratio"]:.3f}, '
+        f'step time {result["time_ratio"]:.2f} (CPU time {result["cpu_time_ratio"]:.2f})'
+    )
     write_json(args.out, result)
 
 

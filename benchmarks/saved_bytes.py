@@ -24,6 +24,7 @@ Example::
     python benchmarks/saved_bytes.py --device cpu --threads 1 --arch m --img-size 224 \\
         --batch-size 2 --warmup 1 --steps 3 --rounds 2 --out benchmarks/results/saved_bytes_cpu.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,10 +63,16 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
     """Model and a closure ``run(x, y) -> loss`` under the config's saving."""
     from sdt_dense.models import ESpikeFormerClassifier
     from sdt_dense.models.neurons import SavedCounts
+
     if config not in CONFIGS:
         raise ValueError(f'unknown config {config!r}; valid: {CONFIGS}')
-    model = ESpikeFormerClassifier(args.arch, num_classes=args.num_classes,
-                                   save_counts=_SWITCH.get(config, False)).to(device).train()
+    model = (
+        ESpikeFormerClassifier(
+            args.arch, num_classes=args.num_classes, save_counts=_SWITCH.get(config, False)
+        )
+        .to(device)
+        .train()
+    )
 
     def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         ctx = SavedCounts(**_EXPLICIT[config]) if config in _EXPLICIT else contextlib.nullcontext()
@@ -114,9 +121,17 @@ def worker(args: argparse.Namespace) -> None:
     times = measure_steps(step, device, args.warmup, args.steps)
     memory = meter.stop()
     breakdown = saved_breakdown(run, images, labels, model.parameters())
-    emit_result(dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'],
-                     saved_mb=sum(breakdown.values()), saved_by_kind_mb=breakdown,
-                     grad_sha256=digest, **memory))
+    emit_result(
+        dict(
+            config=args.worker,
+            step_s=times['wall'],
+            step_cpu_s=times['cpu'],
+            saved_mb=sum(breakdown.values()),
+            saved_by_kind_mb=breakdown,
+            grad_sha256=digest,
+            **memory,
+        )
+    )
 
 
 def main() -> None:
@@ -127,8 +142,11 @@ def main() -> None:
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--num-classes', type=int, default=1000)
     parser.add_argument('--amp', action='store_true', help='bf16 autocast')
-    parser.add_argument('--configs', default=','.join(CONFIGS),
-                        help=f'comma-separated subset of {CONFIGS}; the first is the reference')
+    parser.add_argument(
+        '--configs',
+        default=','.join(CONFIGS),
+        help=f'comma-separated subset of {CONFIGS}; the first is the reference',
+    )
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -138,15 +156,20 @@ def main() -> None:
     if unknown:
         raise SystemExit(f'--configs: unknown {sorted(unknown)}; valid: {CONFIGS}')
     device, info = begin_driver(
-        args, f'saved activations: arch {args.arch}, {args.img_size} px, batch {args.batch_size}'
-              f'{", bf16 autocast" if args.amp else ""}')
-    runs = alternating_runs(os.path.abspath(__file__), configs, args.rounds,
-                            worker_argv(args, exclude=('configs',)) + ['--device', str(device)])
+        args,
+        f'saved activations: arch {args.arch}, {args.img_size} px, batch {args.batch_size}'
+        f'{", bf16 autocast" if args.amp else ""}',
+    )
+    runs = alternating_runs(
+        os.path.abspath(__file__),
+        configs,
+        args.rounds,
+        worker_argv(args, exclude=('configs',)) + ['--device', str(device)],
+    )
     record_load(info)
     ref = configs[0]
     digests = {c: {r['grad_sha256'] for r in runs[c]} for c in configs}
-    identical = all(len(d) == 1 for d in digests.values()) and \
-        len(set.union(*digests.values())) == 1
+    identical = all(len(d) == 1 for d in digests.values()) and len(set.union(*digests.values())) == 1
     summary = {c: summarise(runs[c]) for c in configs}
     for c in configs:
         summary[c]['saved_by_kind_mb'] = runs[c][0]['saved_by_kind_mb']
@@ -154,18 +177,47 @@ def main() -> None:
     for c in configs:
         s = summary[c]
         time_ratio = statistics.median(per_round_ratios(runs, c, ref, 'step_cpu_s'))
-        s.update(saved_ratio=s['saved_mb'] / summary[ref]['saved_mb'],
-                 peak_ratio=s['peak_mb'] / summary[ref]['peak_mb'], cpu_time_ratio=time_ratio)
+        s.update(
+            saved_ratio=s['saved_mb'] / summary[ref]['saved_mb'],
+            peak_ratio=s['peak_mb'] / summary[ref]['peak_mb'],
+            cpu_time_ratio=time_ratio,
+        )
         kinds = ', '.join(f'{k} {v:.1f}' for k, v in s['saved_by_kind_mb'].items())
-        rows.append([c, f'{s["saved_mb"]:.1f} MB ({kinds})', f'{s["saved_ratio"]:.2f}x',
-                     f'{s["peak_mb"]:.0f} MB', f'{s["peak_ratio"]:.2f}x',
-                     f'{s["step_cpu_s"]:.2f} s', f'{time_ratio:.2f}x'])
-    print_table(['config', 'saved for backward (by kind)', f'saved / {ref}', 'peak train memory',
-                 f'peak / {ref}', 'step (CPU time)', f'time / {ref}'], rows)
+        rows.append(
+            [
+                c,
+                f'{s["saved_mb"]:.1f} MB ({kinds})',
+                f'{s["saved_ratio"]:.2f}x',
+                f'{s["peak_mb"]:.0f} MB',
+                f'{s["peak_ratio"]:.2f}x',
+                f'{s["step_cpu_s"]:.2f} s',
+                f'{time_ratio:.2f}x',
+            ]
+        )
+    print_table(
+        [
+            'config',
+            'saved for backward (by kind)',
+            f'saved / {ref}',
+            'peak train memory',
+            f'peak / {ref}',
+            'step (CPU time)',
+            f'time / {ref}',
+        ],
+        rows,
+    )
     print(f'gradients bit-identical across configs: {identical}')
-    write_json(args.out, dict(args=vars(args), machine=info, summary=summary,
-                              gradients_bit_identical=identical, grad_sha256=
-                              {c: sorted(d) for c, d in digests.items()}, runs=runs))
+    write_json(
+        args.out,
+        dict(
+            args=vars(args),
+            machine=info,
+            summary=summary,
+            gradients_bit_identical=identical,
+            grad_sha256={c: sorted(d) for c, d in digests.items()},
+            runs=runs,
+        ),
+    )
     if not identical:
         raise SystemExit('gradients differ between configs')
 

@@ -8,6 +8,7 @@ The dataset is generated (``make_seg_dataset``, seed 0) when ``--data`` holds no
 baselines, scored with the same mmseg IoU code on the validation labels: predicting the most
 frequent training class everywhere, and a uniformly random class per pixel. Prints one JSON line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,11 @@ def load_labels(ann_dir: Path) -> list[np.ndarray]:
 def score(preds, labels, num_classes: int) -> float:
     """mIoU (%) with mmseg's IoUMetric arithmetic."""
     from mmseg.evaluation import IoUMetric
-    areas = [IoUMetric.intersect_and_union(torch.as_tensor(p), torch.as_tensor(g), num_classes, 255)
-             for p, g in zip(preds, labels)]
+
+    areas = [
+        IoUMetric.intersect_and_union(torch.as_tensor(p), torch.as_tensor(g), num_classes, 255)
+        for p, g in zip(preds, labels)
+    ]
     totals = [sum(a[i] for a in areas) for i in range(4)]
     metrics = IoUMetric.total_area_to_metrics(*totals, ['mIoU'])
     return float(np.nanmean(metrics['IoU']) * 100)
@@ -62,8 +66,9 @@ def chance_baselines(data: Path, num_classes: int) -> dict:
     majority = [np.full_like(g, counts.argmax()) for g in val]
     rng = np.random.default_rng(0)
     uniform = [rng.integers(0, num_classes, g.shape) for g in val]
-    return dict(majority_class=score(majority, val, num_classes),
-                uniform_random=score(uniform, val, num_classes))
+    return dict(
+        majority_class=score(majority, val, num_classes), uniform_random=score(uniform, val, num_classes)
+    )
 
 
 def main(argv=None) -> dict:
@@ -73,6 +78,7 @@ def main(argv=None) -> dict:
     data = Path(args.data)
     if not (data / 'meta.json').exists():
         from sdt_dense.toy_data import make_seg_dataset
+
         make_seg_dataset(data, seed=0)
     meta = json.loads((data / 'meta.json').read_text())
 
@@ -91,8 +97,7 @@ def main(argv=None) -> dict:
     warmup, poly = cfg.param_scheduler
     warmup.end = poly.begin = min(warmup.end, max(1, args.iters // 8))
     poly.end = args.iters
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
-                                        interval=args.iters)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=args.iters)
 
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
@@ -100,11 +105,16 @@ def main(argv=None) -> dict:
     train_s = time.perf_counter() - start
     metrics = runner.test()
 
-    result = dict(iters=args.iters, train_images=meta['counts']['training'],
-                  val_images=meta['counts']['validation'], image_size=meta['image_size'],
-                  mIoU=float(metrics['mIoU']), aAcc=float(metrics['aAcc']),
-                  chance_mIoU=chance_baselines(data, len(meta['classes'])),
-                  train_seconds=round(train_s, 1))
+    result = dict(
+        iters=args.iters,
+        train_images=meta['counts']['training'],
+        val_images=meta['counts']['validation'],
+        image_size=meta['image_size'],
+        mIoU=float(metrics['mIoU']),
+        aAcc=float(metrics['aAcc']),
+        chance_mIoU=chance_baselines(data, len(meta['classes'])),
+        train_seconds=round(train_s, 1),
+    )
     print(json.dumps(result))
     return result
 

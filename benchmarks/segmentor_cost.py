@@ -17,6 +17,7 @@ Examples::
     python benchmarks/segmentor_cost.py --device cpu --threads 1 --rounds 2 \\
         --out benchmarks/results/segmentor_cost_cpu.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,29 +45,36 @@ from _common import (
 #: name -> (config, description)
 SEGMENTORS = {
     'r50': ('mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', 'ResNet-50 + FPN (mmseg)'),
-    'esf-10m': (os.path.join(REPO_ROOT, 'configs/e_spikeformer/'
-                             'fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'),
-                'E-SpikeFormer 10M + SpikeFPN'),
-    'esf-19m': (os.path.join(REPO_ROOT, 'configs/e_spikeformer/'
-                             'fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py'),
-                'E-SpikeFormer 19M + SpikeFPN'),
-    'esf-19m-stage1234': (os.path.join(REPO_ROOT, 'configs/e_spikeformer/'
-                                       'fpn_e-spikeformer-19m-stage1234_8xb2-160k_ade20k-512x512.py'),
-                          'E-SpikeFormer 19M (stride-4 head) + SpikeFPN'),
+    'esf-10m': (
+        os.path.join(REPO_ROOT, 'configs/e_spikeformer/fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'),
+        'E-SpikeFormer 10M + SpikeFPN',
+    ),
+    'esf-19m': (
+        os.path.join(REPO_ROOT, 'configs/e_spikeformer/fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py'),
+        'E-SpikeFormer 19M + SpikeFPN',
+    ),
+    'esf-19m-stage1234': (
+        os.path.join(
+            REPO_ROOT, 'configs/e_spikeformer/fpn_e-spikeformer-19m-stage1234_8xb2-160k_ade20k-512x512.py'
+        ),
+        'E-SpikeFormer 19M (stride-4 head) + SpikeFPN',
+    ),
 }
 
 
 def build_segmentor(name: str, device: torch.device):
     """Build a segmentor from its config without any checkpoint, in training mode."""
     # mmseg's R-50 config would download ImageNet weights through model.pretrained
-    return build_dense_model(SEGMENTORS[name][0], 'mmseg', device,
-                             edit=lambda cfg: cfg.model.pop('pretrained', None))
+    return build_dense_model(
+        SEGMENTORS[name][0], 'mmseg', device, edit=lambda cfg: cfg.model.pop('pretrained', None)
+    )
 
 
 def make_batch(args: argparse.Namespace, device: torch.device, num_classes: int = 150) -> dict:
     """A synthetic batch in the layout ``PackSegInputs`` produces (images uint8 CHW, label maps)."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     h, w = img_hw(args.img_size)
     g = torch.Generator().manual_seed(args.seed)
     inputs, samples = [], []
@@ -86,15 +94,17 @@ def worker(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[list] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--img-size', type=int, nargs='+', default=[512, 512],
-                        help='H W of the images (one number: square)')
+    parser.add_argument(
+        '--img-size', type=int, nargs='+', default=[512, 512], help='H W of the images (one number: square)'
+    )
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--segmentors', nargs='+', default=list(SEGMENTORS),
-                        choices=list(SEGMENTORS))
+    parser.add_argument('--segmentors', nargs='+', default=list(SEGMENTORS), choices=list(SEGMENTORS))
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
-    parser.add_argument('--profile', action='store_true',
-                        help='instead of timing, print where a train step spends its time '
-                             '(torch.profiler), per model')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='instead of timing, print where a train step spends its time (torch.profiler), per model',
+    )
     add_common_args(parser)
     parser.set_defaults(warmup=1, steps=3)
     args = parser.parse_args(argv)
@@ -108,17 +118,27 @@ def main(argv: Optional[list] = None) -> None:
     h, w = img_hw(args.img_size)
     device, info = begin_driver(args, f'segmentor_cost: {h}x{w}, batch {args.batch_size}')
     script = os.path.abspath(__file__)
-    runs = alternating_runs(script, args.segmentors, args.rounds,
-                            worker_argv(args, exclude=['segmentors']))
+    runs = alternating_runs(script, args.segmentors, args.rounds, worker_argv(args, exclude=['segmentors']))
     record_load(info)
 
     summary = dense_cost_summary(runs, {k: v[1] for k, v in SEGMENTORS.items()}, 'r50')
     print_dense_cost_table('Semantic FPN', summary, 'r50', 'R50')
-    write_json(args.out, dict(
-        segmentors=summary, memory_kind=next(iter(runs.values()))[0]['memory_kind'],
-        settings=dict(img_size=[h, w], batch_size=args.batch_size, warmup=args.warmup,
-                      steps=args.steps, rounds=args.rounds),
-        machine=info, runs=runs))
+    write_json(
+        args.out,
+        dict(
+            segmentors=summary,
+            memory_kind=next(iter(runs.values()))[0]['memory_kind'],
+            settings=dict(
+                img_size=[h, w],
+                batch_size=args.batch_size,
+                warmup=args.warmup,
+                steps=args.steps,
+                rounds=args.rounds,
+            ),
+            machine=info,
+            runs=runs,
+        ),
+    )
 
 
 if __name__ == '__main__':

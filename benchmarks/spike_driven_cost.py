@@ -29,6 +29,7 @@ Examples::
     python benchmarks/spike_driven_cost.py --device cpu --threads 1 --arch t --img-size 128 \\
         --batch-size 2 --steps 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,6 +64,7 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
     does not raise the memory high-water mark)."""
     from sdt_dense.deploy import convert_to_spike_driven, fold_bn
     from sdt_dense.models import ESpikeFormer
+
     if config not in CONFIGS:
         raise ValueError(f'unknown config {config!r}; valid: {CONFIGS}')
     torch.manual_seed(args.seed)
@@ -89,6 +91,7 @@ def build(config: str, args: argparse.Namespace, device: torch.device):
 
 def _merged_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     from sdt_dense.models.neurons import merge_spike_slices
+
     return merge_spike_slices(a) @ merge_spike_slices(b)
 
 
@@ -96,6 +99,7 @@ def _merge_attention_operands(model: torch.nn.Module) -> None:
     """Benchmark-only: the attention products merge their spike operands to integer counts and
     multiply those (what ran before the products were executed on binary slices)."""
     from sdt_dense.models.layers import SpikeMatMul
+
     for m in model.modules():
         if isinstance(m, SpikeMatMul):
             m.forward = _merged_matmul
@@ -107,8 +111,8 @@ class ModuleTimer:
 
     def __init__(self, modules, device: torch.device) -> None:
         self.device = device
-        self.wall = self.cpu = 0.
-        self._start = (0., 0.)
+        self.wall = self.cpu = 0.0
+        self._start = (0.0, 0.0)
         self._handles = []
         for m in modules:
             self._handles.append(m.register_forward_pre_hook(self._pre))
@@ -143,10 +147,11 @@ def worker(args: argparse.Namespace) -> None:
     result = dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'], **mem)
     # the attention products alone, per forward pass (extra passes: the hooks synchronise)
     from sdt_dense.models.layers import SpikeMatMul
+
     timer = ModuleTimer([m for m in model.modules() if isinstance(m, SpikeMatMul)], device)
     matmul_wall, matmul_cpu = [], []
     for _ in range(args.steps):
-        timer.wall = timer.cpu = 0.
+        timer.wall = timer.cpu = 0.0
         step()
         matmul_wall.append(timer.wall)
         matmul_cpu.append(timer.cpu)
@@ -158,6 +163,7 @@ def worker(args: argparse.Namespace) -> None:
     result['mean_abs_diff'] = sum(float(d.sum()) for d in diffs) / sum(d.numel() for d in diffs)
     if args.worker == 'spike':
         from sdt_dense.analysis import count_synaptic_ops
+
         rows = count_synaptic_ops(model, x)
         result['exact_acs'] = sum(r.exact_acs for r in rows)
         result['dense_macs_spiking'] = sum(r.dense_macs for r in rows if r.input_kind == 'spike')
@@ -178,28 +184,33 @@ def summarise_runs(runs: dict, settings: dict, info: dict):
         time_ratio={c: summary[c]['step_s'] / base['step_s'] for c in CONFIGS},
         cpu_time_ratio={c: summary[c]['step_cpu_s'] / base['step_cpu_s'] for c in CONFIGS},
         matmul_time_ratio={c: summary[c]['matmul_s'] / base['matmul_s'] for c in CONFIGS},
-        matmul_cpu_time_ratio={c: summary[c]['matmul_cpu_s'] / base['matmul_cpu_s']
-                               for c in CONFIGS},
+        matmul_cpu_time_ratio={c: summary[c]['matmul_cpu_s'] / base['matmul_cpu_s'] for c in CONFIGS},
         matmul_s={c: summary[c]['matmul_s'] for c in CONFIGS},
         matmul_cpu_s={c: summary[c]['matmul_cpu_s'] for c in CONFIGS},
-        matmul_cpu_share={c: summary[c]['matmul_cpu_s'] / summary[c]['step_cpu_s']
-                          for c in CONFIGS},
-        memory_ratio={c: summary[c]['peak_mb'] / base['peak_mb'] if base['peak_mb'] > 0 else None
-                      for c in CONFIGS},
+        matmul_cpu_share={c: summary[c]['matmul_cpu_s'] / summary[c]['step_cpu_s'] for c in CONFIGS},
+        memory_ratio={
+            c: summary[c]['peak_mb'] / base['peak_mb'] if base['peak_mb'] > 0 else None for c in CONFIGS
+        },
         step_s={c: summary[c]['step_s'] for c in CONFIGS},
         step_cpu_s={c: summary[c]['step_cpu_s'] for c in CONFIGS},
         peak_mb={c: summary[c]['peak_mb'] for c in CONFIGS},
         max_abs_diff={c: max(r['max_abs_diff'] for r in runs[c]) for c in CONFIGS},
         mean_abs_diff={c: max(r['mean_abs_diff'] for r in runs[c]) for c in CONFIGS},
-        exact_acs=spike_run['exact_acs'], dense_macs_spiking=spike_run['dense_macs_spiking'],
-        mac_ops=spike_run['mac_ops'], memory_kind=spike_run['memory_kind'],
-        settings=settings, machine=info, runs=runs)
+        exact_acs=spike_run['exact_acs'],
+        dense_macs_spiking=spike_run['dense_macs_spiking'],
+        mac_ops=spike_run['mac_ops'],
+        memory_kind=spike_run['memory_kind'],
+        settings=settings,
+        machine=info,
+        runs=runs,
+    )
     return summary, result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--arch', default='m', help='E-SpikeFormer arch: t, s, m (10M), l (19M)')
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=8)
@@ -209,40 +220,85 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    device, info = begin_driver(args, f'spike_driven_cost: arch {args.arch}, batch '
-                                      f'{args.batch_size}, {args.img_size} px, D={args.D}')
+    device, info = begin_driver(
+        args, f'spike_driven_cost: arch {args.arch}, batch {args.batch_size}, {args.img_size} px, D={args.D}'
+    )
     script = os.path.abspath(__file__)
     argv = worker_argv(args)
     runs = alternating_runs(script, CONFIGS, args.rounds, argv)
     record_load(info)
-    settings = dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
-                    D=args.D, warmup=args.warmup, steps=args.steps, rounds=args.rounds)
+    settings = dict(
+        arch=args.arch,
+        img_size=args.img_size,
+        batch_size=args.batch_size,
+        D=args.D,
+        warmup=args.warmup,
+        steps=args.steps,
+        rounds=args.rounds,
+    )
     summary, result = summarise_runs(runs, settings, info)
     print()
     print_table(
-        ['mode', 'median (ms)', 'time / integer', 'CPU time / integer', 'peak mem (MB)',
-         'mem / integer', 'max |out - integer|', 'mean |out - integer|'],
-        [[c, f'{summary[c]["step_s"] * 1e3:.1f}', f'{result["time_ratio"][c]:.2f}x',
-          f'{result["cpu_time_ratio"][c]:.2f}x', f'{summary[c]["peak_mb"]:.0f}',
-          '-' if result['memory_ratio'][c] is None else f'{result["memory_ratio"][c]:.2f}x',
-          f'{result["max_abs_diff"][c]:.1e}', f'{result["mean_abs_diff"][c]:.1e}']
-         for c in CONFIGS])
+        [
+            'mode',
+            'median (ms)',
+            'time / integer',
+            'CPU time / integer',
+            'peak mem (MB)',
+            'mem / integer',
+            'max |out - integer|',
+            'mean |out - integer|',
+        ],
+        [
+            [
+                c,
+                f'{summary[c]["step_s"] * 1e3:.1f}',
+                f'{result["time_ratio"][c]:.2f}x',
+                f'{result["cpu_time_ratio"][c]:.2f}x',
+                f'{summary[c]["peak_mb"]:.0f}',
+                '-' if result['memory_ratio'][c] is None else f'{result["memory_ratio"][c]:.2f}x',
+                f'{result["max_abs_diff"][c]:.1e}',
+                f'{result["mean_abs_diff"][c]:.1e}',
+            ]
+            for c in CONFIGS
+        ],
+    )
     print('\nAttention products (SpikeMatMul k^T v and q (k^T v), all blocks), per forward pass:')
     print_table(
-        ['mode', 'median (ms)', 'CPU time (ms)', 'time / integer', 'CPU time / integer',
-         'share of the pass (CPU)'],
-        [[c, f'{summary[c]["matmul_s"] * 1e3:.2f}', f'{summary[c]["matmul_cpu_s"] * 1e3:.2f}',
-          f'{result["matmul_time_ratio"][c]:.2f}x', f'{result["matmul_cpu_time_ratio"][c]:.2f}x',
-          f'{result["matmul_cpu_share"][c]:.1%}']
-         for c in CONFIGS])
-    print('(Under load the wall time of such short calls is mostly waiting for a core; the CPU '
-          'time is their own compute.)')
-    print(f'\nspike-driven run: {result["exact_acs"]:.4g} accumulates (exact) vs '
-          f'{result["dense_macs_spiking"]:.4g} dense MACs of the spiking layers, '
-          f'{result["mac_ops"]:.4g} MACs on real input (stem), per batch of {args.batch_size}.')
-    print('Differences of ~1e-6 are float summation order; a max of order 0.1 with a tiny mean is '
-          'a neuron input within float rounding of a rounding boundary (x.5) that the two forms '
-          'round differently (see docs/spike_driven.md, "Numerical agreement").')
+        [
+            'mode',
+            'median (ms)',
+            'CPU time (ms)',
+            'time / integer',
+            'CPU time / integer',
+            'share of the pass (CPU)',
+        ],
+        [
+            [
+                c,
+                f'{summary[c]["matmul_s"] * 1e3:.2f}',
+                f'{summary[c]["matmul_cpu_s"] * 1e3:.2f}',
+                f'{result["matmul_time_ratio"][c]:.2f}x',
+                f'{result["matmul_cpu_time_ratio"][c]:.2f}x',
+                f'{result["matmul_cpu_share"][c]:.1%}',
+            ]
+            for c in CONFIGS
+        ],
+    )
+    print(
+        '(Under load the wall time of such short calls is mostly waiting for a core; the CPU '
+        'time is their own compute.)'
+    )
+    print(
+        f'\nspike-driven run: {result["exact_acs"]:.4g} accumulates (exact) vs '
+        f'{result["dense_macs_spiking"]:.4g} dense MACs of the spiking layers, '
+        f'{result["mac_ops"]:.4g} MACs on real input (stem), per batch of {args.batch_size}.'
+    )
+    print(
+        'Differences of ~1e-6 are float summation order; a max of order 0.1 with a tiny mean is '
+        'a neuron input within float rounding of a rounding boundary (x.5) that the two forms '
+        'round differently (see docs/spike_driven.md, "Numerical agreement").'
+    )
     write_json(args.out, result)
 
 

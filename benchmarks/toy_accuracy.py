@@ -28,6 +28,7 @@ machine. A seed whose ``metrics.json`` already exists in the work directory is n
 (``--rerun`` to force). One torch thread (``OMP_NUM_THREADS=1``) is the fastest on a small shared
 CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,42 +53,80 @@ LARGE_DET_CFG = f'{TOY}/mask-rcnn_e-spikeformer-large-toy_spike-fpn_toy.py'
 DET_KEYS = ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50')
 #: recipe -> (config, extra --cfg-options, metric keys, toy data task, default seeds)
 RECIPES: Dict[str, dict] = {
-    'mask_rcnn': dict(config=DET_CFG, options=[], keys=DET_KEYS, task='det', seeds=(0, 1, 2),
-                      chance=True),
-    'mask_rcnn_binary_neck': dict(config=DET_CFG, options=[], keys=DET_KEYS, task='det',
-                                  seeds=(0, 1, 2), test_only_from='mask_rcnn',
-                                  test_options=['model.neck.neuron_cfg.eval_ceiling=1']),
+    'mask_rcnn': dict(config=DET_CFG, options=[], keys=DET_KEYS, task='det', seeds=(0, 1, 2), chance=True),
+    'mask_rcnn_binary_neck': dict(
+        config=DET_CFG,
+        options=[],
+        keys=DET_KEYS,
+        task='det',
+        seeds=(0, 1, 2),
+        test_only_from='mask_rcnn',
+        test_options=['model.neck.neuron_cfg.eval_ceiling=1'],
+    ),
     'mask_rcnn_spiking_predictors': dict(
-        config=DET_CFG, options=['model.roi_head.bbox_head.spiking_predictors=True'],
-        keys=DET_KEYS, task='det', seeds=(0, 1)),
-    'semantic_fpn': dict(config=SEG_CFG, options=[], keys=('mIoU', 'mAcc', 'aAcc'), task='seg',
-                         seeds=(0, 1)),
-    'event_retinanet': dict(config=EVENTS_CFG, options=[],
-                            keys=('prophesee/mAP', 'prophesee/mAP_50', 'prophesee/mAP_75'),
-                            task='events', seeds=(0, 1), chance=True),
-    'large_mae_detector': dict(config=LARGE_DET_CFG, options=[], keys=DET_KEYS, task='det',
-                               seeds=(0, 1), pretrain=MAE_CFG, chance=True),
+        config=DET_CFG,
+        options=['model.roi_head.bbox_head.spiking_predictors=True'],
+        keys=DET_KEYS,
+        task='det',
+        seeds=(0, 1),
+    ),
+    'semantic_fpn': dict(config=SEG_CFG, options=[], keys=('mIoU', 'mAcc', 'aAcc'), task='seg', seeds=(0, 1)),
+    'event_retinanet': dict(
+        config=EVENTS_CFG,
+        options=[],
+        keys=('prophesee/mAP', 'prophesee/mAP_50', 'prophesee/mAP_75'),
+        task='events',
+        seeds=(0, 1),
+        chance=True,
+    ),
+    'large_mae_detector': dict(
+        config=LARGE_DET_CFG,
+        options=[],
+        keys=DET_KEYS,
+        task='det',
+        seeds=(0, 1),
+        pretrain=MAE_CFG,
+        chance=True,
+    ),
 }
 #: toy data set of each task: the configs' data roots, written by make_toy_data.py --seed 0
-DATA = {'det': 'data/toy_coco', 'seg': 'data/toy_ade', 'events': 'data/toy_events',
-        'cls': 'data/toy_cls'}
+DATA = {'det': 'data/toy_coco', 'seg': 'data/toy_ade', 'events': 'data/toy_events', 'cls': 'data/toy_cls'}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__)
-    parser.add_argument('--recipes', nargs='+', choices=sorted(RECIPES), default=list(RECIPES),
-                        help='recipes to run, in this order (default: all)')
-    parser.add_argument('--seeds', nargs='+', type=int, default=None,
-                        help="training seeds (default: each recipe's own, 3 or 2)")
-    parser.add_argument('--work-dir', default='work_dirs/toy_accuracy',
-                        help='checkpoints and logs, relative to the repository')
-    parser.add_argument('--out-dir', default='benchmarks/results',
-                        help='where toy_accuracy_<recipe>_cpu.json goes, relative to the repository')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument(
+        '--recipes',
+        nargs='+',
+        choices=sorted(RECIPES),
+        default=list(RECIPES),
+        help='recipes to run, in this order (default: all)',
+    )
+    parser.add_argument(
+        '--seeds',
+        nargs='+',
+        type=int,
+        default=None,
+        help="training seeds (default: each recipe's own, 3 or 2)",
+    )
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/toy_accuracy',
+        help='checkpoints and logs, relative to the repository',
+    )
+    parser.add_argument(
+        '--out-dir',
+        default='benchmarks/results',
+        help='where toy_accuracy_<recipe>_cpu.json goes, relative to the repository',
+    )
     parser.add_argument('--rerun', action='store_true', help='run seeds that already have metrics')
-    parser.add_argument('--table', action='store_true',
-                        help='run nothing: print the mean +- std of the results in --out-dir')
+    parser.add_argument(
+        '--table', action='store_true', help='run nothing: print the mean +- std of the results in --out-dir'
+    )
     return parser.parse_args(argv)
 
 
@@ -96,13 +135,18 @@ def table(out_dir: Path) -> str:
     lines = ['| recipe | seeds | metric: mean ± std | chance |', '|---|---|---|---|']
     for path in sorted(out_dir.glob('toy_accuracy_*_cpu.json')):
         res = json.loads(path.read_text())
-        cells = [f'{k}: {v["mean"]:.3f} ± {v["std"]:.3f}' if v['std'] is not None
-                 else f'{k}: {v["mean"]:.3f}' for k, v in res['summary'].items()]
+        cells = [
+            f'{k}: {v["mean"]:.3f} ± {v["std"]:.3f}' if v['std'] is not None else f'{k}: {v["mean"]:.3f}'
+            for k, v in res['summary'].items()
+        ]
         chance = res.get('chance', {})
-        chance_cells = [f'{k}: {chance[k]:.4f} ± {chance[k + "_std"]:.4f}' for k in chance
-                        if f'{k}_std' in chance]
-        lines.append(f'| {res["recipe"]} | {", ".join(sorted(res["per_seed"]))} | '
-                     f'{"; ".join(cells)} | {"; ".join(chance_cells) or "—"} |')
+        chance_cells = [
+            f'{k}: {chance[k]:.4f} ± {chance[k + "_std"]:.4f}' for k in chance if f'{k}_std' in chance
+        ]
+        lines.append(
+            f'| {res["recipe"]} | {", ".join(sorted(res["per_seed"]))} | '
+            f'{"; ".join(cells)} | {"; ".join(chance_cells) or "—"} |'
+        )
     return '\n'.join(lines)
 
 
@@ -113,9 +157,11 @@ def summarise(per_seed: Dict[int, Dict[str, float]], keys: Sequence[str]) -> Dic
     for key in keys:
         values = [float(m[key]) for m in per_seed.values() if key in m]
         if values:
-            out[key] = dict(mean=statistics.fmean(values),
-                            std=statistics.stdev(values) if len(values) > 1 else None,
-                            n=len(values))
+            out[key] = dict(
+                mean=statistics.fmean(values),
+                std=statistics.stdev(values) if len(values) > 1 else None,
+                n=len(values),
+            )
     return out
 
 
@@ -143,8 +189,20 @@ def _rel(path: Path) -> str:
 def ensure_data(task: str) -> None:
     """Write the toy data set of ``task`` with make_toy_data.py's defaults and seed 0, unless a
     matching one is there (its manifest)."""
-    _run([sys.executable, 'tools/misc/make_toy_data.py', '--task', task, '--out', DATA[task],
-          '--seed', '0', '--reuse'], REPO / 'work_dirs' / 'toy_accuracy' / f'data_{task}.log')
+    _run(
+        [
+            sys.executable,
+            'tools/misc/make_toy_data.py',
+            '--task',
+            task,
+            '--out',
+            DATA[task],
+            '--seed',
+            '0',
+            '--reuse',
+        ],
+        REPO / 'work_dirs' / 'toy_accuracy' / f'data_{task}.log',
+    )
 
 
 def _last_checkpoint(work: Path) -> Path:
@@ -161,21 +219,37 @@ def run_seed(name: str, recipe: dict, seed: int, work_root: Path) -> dict:
     if 'pretrain' in recipe:  # stage 1: spike-MAE; stage 2: the detector initialised from it
         ensure_data('cls')
         mae_work = work / 'mae'
-        cmd = [py, 'tools/train.py', recipe['pretrain'], '--work-dir', _rel(mae_work),
-               '--cfg-options', *seed_opt]
+        cmd = [
+            py,
+            'tools/train.py',
+            recipe['pretrain'],
+            '--work-dir',
+            _rel(mae_work),
+            '--cfg-options',
+            *seed_opt,
+        ]
         times['pretrain_s'] = _run(cmd, mae_work / 'train.out')
         commands.append(cmd[1:])
         child = work / 'from_mae.py'
         child.write_text(
             f"_base_ = ['{REPO / config}']\n"
             "model = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained',\n"
-            f"                                         checkpoint='{_last_checkpoint(mae_work)}')))\n")
+            f"                                         checkpoint='{_last_checkpoint(mae_work)}')))\n"
+        )
         config = _rel(child)
     if 'test_only_from' in recipe:
         ckpt = _last_checkpoint(work_root / recipe['test_only_from'] / f'seed{seed}')
     else:
-        cmd = [py, 'tools/train.py', config, '--work-dir', _rel(work), '--cfg-options', *seed_opt,
-               *recipe['options']]
+        cmd = [
+            py,
+            'tools/train.py',
+            config,
+            '--work-dir',
+            _rel(work),
+            '--cfg-options',
+            *seed_opt,
+            *recipe['options'],
+        ]
         times['train_s'] = _run(cmd, work / 'train.out')
         commands.append(cmd[1:])
         ckpt = _last_checkpoint(work)
@@ -187,9 +261,11 @@ def run_seed(name: str, recipe: dict, seed: int, work_root: Path) -> dict:
     times['test_s'] = _run(cmd, test_work / 'test.out')
     commands.append(cmd[1:])
     metrics = json.loads((test_work / 'metrics.json').read_text())
-    return dict(metrics={k: metrics[k] for k in recipe['keys'] if k in metrics},
-                seconds={k: round(v, 1) for k, v in times.items()},
-                commands=[' '.join(c) for c in commands])
+    return dict(
+        metrics={k: metrics[k] for k in recipe['keys'] if k in metrics},
+        seconds={k: round(v, 1) for k, v in times.items()},
+        commands=[' '.join(c) for c in commands],
+    )
 
 
 def chance_level(config: str, work_root: Path) -> dict:
@@ -199,22 +275,43 @@ def chance_level(config: str, work_root: Path) -> dict:
     if config != EVENTS_CFG:
         sys.path.insert(0, str(REPO))
         from sdt_dense.analysis.chance import coco_box_chance
+
         root = REPO / DATA['det'] / 'annotations'
-        return dict(coco_box_chance(root / 'instances_train2017.json',
-                                    root / 'instances_val2017.json'),
-                    command='sdt_dense.analysis.chance.coco_box_chance(train, val) on '
-                            f'{DATA["det"]}, 10 boxes per image, 5 draws')
+        return dict(
+            coco_box_chance(root / 'instances_train2017.json', root / 'instances_val2017.json'),
+            command='sdt_dense.analysis.chance.coco_box_chance(train, val) on '
+            f'{DATA["det"]}, 10 boxes per image, 5 draws',
+        )
     out = work_root / 'event_chance.json'
-    _run([sys.executable, 'tools/analysis_tools/event_chance.py', config, '--split', 'test',
-          '--seeds', '5', '--out', _rel(out)], work_root / 'event_chance.out')
-    return dict(json.loads(out.read_text()),
-                command=f'tools/analysis_tools/event_chance.py {config} --split test --seeds 5')
+    _run(
+        [
+            sys.executable,
+            'tools/analysis_tools/event_chance.py',
+            config,
+            '--split',
+            'test',
+            '--seeds',
+            '5',
+            '--out',
+            _rel(out),
+        ],
+        work_root / 'event_chance.out',
+    )
+    return dict(
+        json.loads(out.read_text()),
+        command=f'tools/analysis_tools/event_chance.py {config} --split test --seeds 5',
+    )
 
 
 def machine() -> dict:
     import torch
-    info = dict(python=platform.python_version(), torch=torch.__version__,
-                cpu_count=os.cpu_count(), torch_threads=int(os.environ.get('OMP_NUM_THREADS', 1)))
+
+    info = dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cpu_count=os.cpu_count(),
+        torch_threads=int(os.environ.get('OMP_NUM_THREADS', 1)),
+    )
     if hasattr(os, 'getloadavg'):
         info['loadavg'] = [round(v, 2) for v in os.getloadavg()]
     return info
@@ -245,11 +342,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             print(f'[toy_accuracy] {name} seed {seed}: {done["metrics"]}', flush=True)
 
 
-def record(out: Path, name: str, recipe: dict, seed: int, done: dict,
-           chance: Optional[dict]) -> None:
+def record(out: Path, name: str, recipe: dict, seed: int, done: dict, chance: Optional[dict]) -> None:
     """Add one finished seed to ``out`` (re-read under a lock, so that several invocations may run
     seeds of the same recipe side by side) and recompute the summary."""
     import fcntl
+
     out.parent.mkdir(parents=True, exist_ok=True)
     lock_path = REPO / 'work_dirs' / 'toy_accuracy' / f'{name}.lock'
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,13 +356,15 @@ def record(out: Path, name: str, recipe: dict, seed: int, done: dict,
         per_seed = {int(s): r for s, r in result.get('per_seed', {}).items()}
         per_seed[seed] = done
         result.update(
-            recipe=name, config=recipe['config'],
+            recipe=name,
+            config=recipe['config'],
             cfg_options=recipe['options'] + recipe.get('test_options', []),
             data=f'tools/misc/make_toy_data.py --task {recipe["task"]} --seed 0 (defaults)',
             seed_option='randomness.seed',
             per_seed={str(s): per_seed[s] for s in sorted(per_seed)},
             summary=summarise({s: r['metrics'] for s, r in per_seed.items()}, recipe['keys']),
-            machine=machine())
+            machine=machine(),
+        )
         if chance is not None:
             result['chance'] = chance
         tmp = out.with_suffix('.tmp')

@@ -24,6 +24,7 @@ robust on a shared CPU), ``sfa_peak_mb``, ``lif_peak_mb``, ``memory_ratio`` (SFA
 above the pre-training baseline, see ``_common.PeakMemory``) and the exact activation memory
 ``sfa_saved_mb``, ``lif_saved_mb``, ``saved_ratio``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,17 +58,23 @@ SAVE_COUNTS = {'recompute': 'recompute', 'true': True, 'false': False}
 #: the authors' classifier model file, inside a checkout of their repository
 AUTHORS_MODELS = os.path.join('SDT_V3', 'Classification', 'Model_Base', 'models.py')
 #: our arch name -> the authors' constructor of the same network
-AUTHORS_ARCHS = {'t': 'Efficient_Spiking_Transformer_t', 's': 'Efficient_Spiking_Transformer_s',
-                 'm': 'Efficient_Spiking_Transformer_m', 'l': 'Efficient_Spiking_Transformer_l'}
+AUTHORS_ARCHS = {
+    't': 'Efficient_Spiking_Transformer_t',
+    's': 'Efficient_Spiking_Transformer_s',
+    'm': 'Efficient_Spiking_Transformer_m',
+    'l': 'Efficient_Spiking_Transformer_l',
+}
 
 
 def authors_model_file(repo: str) -> str:
     """The authors' model file in ``repo``, or a plain error saying what is missing."""
     path = os.path.join(repo, AUTHORS_MODELS)
     if not os.path.isfile(path):
-        raise SystemExit(f'--authors-repo {repo!r}: {AUTHORS_MODELS} not found there; give the '
-                         f'root of a checkout of the authors\' public Spike-Driven-Transformer-V3 '
-                         f'repository')
+        raise SystemExit(
+            f'--authors-repo {repo!r}: {AUTHORS_MODELS} not found there; give the '
+            f"root of a checkout of the authors' public Spike-Driven-Transformer-V3 "
+            f'repository'
+        )
     return path
 
 
@@ -75,21 +82,23 @@ def build_authors_model(args: argparse.Namespace) -> torch.nn.Module:
     """The authors' classifier of ``args.arch``, imported from their file unchanged."""
     import importlib.util
     import sys
+
     if args.arch not in AUTHORS_ARCHS:
-        raise SystemExit(f'--arch {args.arch!r}: the authors\' code has {sorted(AUTHORS_ARCHS)}')
+        raise SystemExit(f"--arch {args.arch!r}: the authors' code has {sorted(AUTHORS_ARCHS)}")
     if args.authors_deps:
         sys.path.append(args.authors_deps)
-    spec = importlib.util.spec_from_file_location('authors_models',
-                                                  authors_model_file(args.authors_repo))
+    spec = importlib.util.spec_from_file_location('authors_models', authors_model_file(args.authors_repo))
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except ImportError as e:
-        raise SystemExit(f'the authors\' model file needs {e.name!r}: pip install --target DEPS '
-                         f'einops torchinfo, then pass --authors-deps DEPS') from e
+        raise SystemExit(
+            f"the authors' model file needs {e.name!r}: pip install --target DEPS "
+            f'einops torchinfo, then pass --authors-deps DEPS'
+        ) from e
     model = getattr(module, AUTHORS_ARCHS[args.arch])()  # 1000 classes, fixed in their constructors
     if args.num_classes != 1000:
-        raise SystemExit('--num-classes: the authors\' constructors fix 1000 classes')
+        raise SystemExit("--num-classes: the authors' constructors fix 1000 classes")
     return model
 
 
@@ -104,12 +113,20 @@ def neuron_cfg(config: str, args: argparse.Namespace) -> dict:
 def build_step(config: str, args: argparse.Namespace, device: torch.device):
     """Model, data and a closure doing one full training step."""
     from sdt_dense.models import ESpikeFormerClassifier
+
     if config == 'authors':
         model = build_authors_model(args).to(device).train()
     else:
-        model = ESpikeFormerClassifier(args.arch, num_classes=args.num_classes,
-                                       neuron_cfg=neuron_cfg(config, args),
-                                       save_counts=SAVE_COUNTS[args.save_counts]).to(device).train()
+        model = (
+            ESpikeFormerClassifier(
+                args.arch,
+                num_classes=args.num_classes,
+                neuron_cfg=neuron_cfg(config, args),
+                save_counts=SAVE_COUNTS[args.save_counts],
+            )
+            .to(device)
+            .train()
+        )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     images = torch.randn(args.batch_size, 3, args.img_size, args.img_size, device=device)
     labels = torch.randint(0, args.num_classes, (args.batch_size,), device=device)
@@ -147,38 +164,62 @@ def worker(args: argparse.Namespace) -> None:
     times = measure_steps(step, device, args.warmup, args.steps)
     memory = meter.stop()
     saved_mb = saved_for_backward_mb(loss, model.parameters())
-    emit_result(dict(config=args.worker, step_s=times['wall'], step_cpu_s=times['cpu'],
-                     params=params, saved_mb=saved_mb, **memory))
+    emit_result(
+        dict(
+            config=args.worker,
+            step_s=times['wall'],
+            step_cpu_s=times['cpu'],
+            params=params,
+            saved_mb=saved_mb,
+            **memory,
+        )
+    )
 
 
 def profile(step, device: torch.device, args: argparse.Namespace) -> None:
     """Print where a training step spends its time (see :func:`_common.profile_step`)."""
     print(f'=== {args.worker} ===')
-    emit_result(dict(config=args.worker, **profile_step(step, device, args.warmup, args.steps,
-                                                         args.profile_rows)))
+    emit_result(
+        dict(config=args.worker, **profile_step(step, device, args.warmup, args.steps, args.profile_rows))
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--arch', default='m', help="E-SpikeFormer arch: t, s, m (10M), l (19M)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('--arch', default='m', help='E-SpikeFormer arch: t, s, m (10M), l (19M)')
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--num-classes', type=int, default=1000)
     parser.add_argument('--D', type=int, default=4, help='SFA integer ceiling (virtual timesteps)')
     parser.add_argument('--T', type=int, default=4, help='LIF real timesteps')
     parser.add_argument('--amp', action='store_true', help='bf16 autocast for every config')
-    parser.add_argument('--save-counts', default='recompute', choices=['recompute', 'true', 'false'],
-                        help="our models' save_counts switch (default: the models' default)")
-    parser.add_argument('--configs', default='sfa,lif',
-                        help=f'comma-separated subset of {CONFIGS}; sfa is the reference')
-    parser.add_argument('--authors-repo', default=None,
-                        help="root of a checkout of the authors' repository (config 'authors')")
-    parser.add_argument('--authors-deps', default=None,
-                        help='a folder with einops and torchinfo (pip install --target), added to '
-                             'the path of the authors\' run only')
-    parser.add_argument('--profile', action='store_true',
-                        help='instead of timing, print a torch.profiler table for each config')
+    parser.add_argument(
+        '--save-counts',
+        default='recompute',
+        choices=['recompute', 'true', 'false'],
+        help="our models' save_counts switch (default: the models' default)",
+    )
+    parser.add_argument(
+        '--configs', default='sfa,lif', help=f'comma-separated subset of {CONFIGS}; sfa is the reference'
+    )
+    parser.add_argument(
+        '--authors-repo',
+        default=None,
+        help="root of a checkout of the authors' repository (config 'authors')",
+    )
+    parser.add_argument(
+        '--authors-deps',
+        default=None,
+        help='a folder with einops and torchinfo (pip install --target), added to '
+        "the path of the authors' run only",
+    )
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='instead of timing, print a torch.profiler table for each config',
+    )
     parser.add_argument('--profile-rows', type=int, default=25)
     add_common_args(parser)
     args = parser.parse_args()
@@ -190,8 +231,10 @@ def main() -> None:
         raise SystemExit(f'--configs {args.configs!r}: a subset of {CONFIGS} including sfa')
     if 'authors' in configs:
         if not args.authors_repo:
-            raise SystemExit("config 'authors' needs --authors-repo PATH (a checkout of the "
-                             "authors' public repository); none was given")
+            raise SystemExit(
+                "config 'authors' needs --authors-repo PATH (a checkout of the "
+                "authors' public repository); none was given"
+            )
         authors_model_file(args.authors_repo)
     script = os.path.abspath(__file__)
     argv = worker_argv(args, exclude=('configs',))
@@ -199,48 +242,92 @@ def main() -> None:
         for config in configs:
             stream_worker(script, config, argv)
         return
-    device, info = begin_driver(args, f'train_cost: arch {args.arch}, batch {args.batch_size}, '
-                                      f'{args.img_size} px')
+    device, info = begin_driver(
+        args, f'train_cost: arch {args.arch}, batch {args.batch_size}, {args.img_size} px'
+    )
     runs = alternating_runs(script, configs, args.rounds, argv)
     record_load(info)
     summary = {c: summarise(runs[c]) for c in configs}
     sfa = summary['sfa']
-    result = dict(summary=summary, memory_kind=runs['sfa'][0]['memory_kind'],
-                  params={c: runs[c][0]['params'] for c in configs},
-                  settings=dict(arch=args.arch, img_size=args.img_size, batch_size=args.batch_size,
-                                D=args.D, T=args.T, amp=args.amp, save_counts=args.save_counts,
-                                warmup=args.warmup, steps=args.steps, rounds=args.rounds),
-                  machine=info, runs=runs)
-    names = {'sfa': f'SFA D={args.D} (ours)', 'lif': f'LIF T={args.T} (ours)',
-             'authors': "authors' code, SFA D=4"}
+    result = dict(
+        summary=summary,
+        memory_kind=runs['sfa'][0]['memory_kind'],
+        params={c: runs[c][0]['params'] for c in configs},
+        settings=dict(
+            arch=args.arch,
+            img_size=args.img_size,
+            batch_size=args.batch_size,
+            D=args.D,
+            T=args.T,
+            amp=args.amp,
+            save_counts=args.save_counts,
+            warmup=args.warmup,
+            steps=args.steps,
+            rounds=args.rounds,
+        ),
+        machine=info,
+        runs=runs,
+    )
+    names = {
+        'sfa': f'SFA D={args.D} (ours)',
+        'lif': f'LIF T={args.T} (ours)',
+        'authors': "authors' code, SFA D=4",
+    }
     fmt = lambda rs: ', '.join(f'{r:.2f}' for r in rs)  # noqa: E731
     lines = []
     for c in configs[1:] if configs[0] == 'sfa' else [c for c in configs if c != 'sfa']:
         ratios = per_round_ratios(runs, c, 'sfa')
         cpu_ratios = per_round_ratios(runs, c, 'sfa', 'step_cpu_s')
         result[f'sfa_vs_{c}'] = dict(
-            speedup=statistics.median(ratios), speedup_per_round=ratios,
-            speedup_cpu_time=statistics.median(cpu_ratios), speedup_cpu_time_per_round=cpu_ratios,
+            speedup=statistics.median(ratios),
+            speedup_per_round=ratios,
+            speedup_cpu_time=statistics.median(cpu_ratios),
+            speedup_cpu_time_per_round=cpu_ratios,
             memory_ratio=sfa['peak_mb'] / summary[c]['peak_mb'],
-            saved_ratio=sfa['saved_mb'] / summary[c]['saved_mb'])
+            saved_ratio=sfa['saved_mb'] / summary[c]['saved_mb'],
+        )
         r = result[f'sfa_vs_{c}']
-        lines.append(f'SFA (ours) vs {names[c]}: {r["speedup"]:.2f}x faster per step in wall time '
-                     f'({fmt(ratios)}), {r["speedup_cpu_time"]:.2f}x in CPU time '
-                     f'({fmt(cpu_ratios)}); peak training memory {r["memory_ratio"]:.2f}x '
-                     f'({result["memory_kind"]}); saved for backward {r["saved_ratio"]:.2f}x.')
+        lines.append(
+            f'SFA (ours) vs {names[c]}: {r["speedup"]:.2f}x faster per step in wall time '
+            f'({fmt(ratios)}), {r["speedup_cpu_time"]:.2f}x in CPU time '
+            f'({fmt(cpu_ratios)}); peak training memory {r["memory_ratio"]:.2f}x '
+            f'({result["memory_kind"]}); saved for backward {r["saved_ratio"]:.2f}x.'
+        )
     for c, r in summary.items():  # flat keys, as read by benchmarks/gpu/summarise.py
-        result.update({f'{c}_{k}': r[k] for k in ('step_s', 'step_cpu_s', 'peak_mb', 'saved_mb',
-                                                   'peak_total_mb')})
+        result.update(
+            {f'{c}_{k}': r[k] for k in ('step_s', 'step_cpu_s', 'peak_mb', 'saved_mb', 'peak_total_mb')}
+        )
     if 'lif' in configs:
-        result.update({k: result['sfa_vs_lif'][k] for k in ('speedup', 'speedup_cpu_time',
-                                                            'memory_ratio', 'saved_ratio')})
+        result.update(
+            {
+                k: result['sfa_vs_lif'][k]
+                for k in ('speedup', 'speedup_cpu_time', 'memory_ratio', 'saved_ratio')
+            }
+        )
     print()
     print_table(
-        ['config', 'median step (ms)', 'min-max (ms)', 'median step CPU time (ms)',
-         'peak train mem (MB)', 'peak total (MB)', 'saved for backward (MB)'],
-        [[names[c], f'{r["step_s"] * 1e3:.1f}', f'{r["step_s_min"] * 1e3:.0f}-{r["step_s_max"] * 1e3:.0f}',
-          f'{r["step_cpu_s"] * 1e3:.1f}', f'{r["peak_mb"]:.0f}', f'{r["peak_total_mb"]:.0f}',
-          f'{r["saved_mb"]:.1f}'] for c, r in summary.items()])
+        [
+            'config',
+            'median step (ms)',
+            'min-max (ms)',
+            'median step CPU time (ms)',
+            'peak train mem (MB)',
+            'peak total (MB)',
+            'saved for backward (MB)',
+        ],
+        [
+            [
+                names[c],
+                f'{r["step_s"] * 1e3:.1f}',
+                f'{r["step_s_min"] * 1e3:.0f}-{r["step_s_max"] * 1e3:.0f}',
+                f'{r["step_cpu_s"] * 1e3:.1f}',
+                f'{r["peak_mb"]:.0f}',
+                f'{r["peak_total_mb"]:.0f}',
+                f'{r["saved_mb"]:.1f}',
+            ]
+            for c, r in summary.items()
+        ],
+    )
     print()
     print('\n'.join(lines))
     write_json(args.out, result)

@@ -6,6 +6,7 @@
 
 Thin script: the code is :mod:`sdt_dense.cli.image_demo`; ``--help`` lists the options.
 """
+
 import sys
 
 from sdt_dense.cli.image_demo import main

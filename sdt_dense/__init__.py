@@ -4,6 +4,7 @@
 model of the project into the mmdet and mmseg ``MODELS`` registries that are installed, and allow-lists
 the classes that mmengine checkpoints pickle so that they load under torch's ``weights_only`` default.
 """
+
 from . import (  # noqa: F401  (transforms, hooks)
     checkpoint,  # noqa: F401  (safe-loading allow-list, mmengine's local loader)
     datasets,

@@ -15,6 +15,7 @@ One family, so that a caller can catch every "this file is broken" case at once
 They derive from ``ValueError`` (bad input, not a bug). This module imports nothing from the
 package, so every layer (``checkpoint``, ``datasets``, ``engine``) can raise these errors.
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@
 Registration never uses ``force=True``: a name that is already taken raises instead of silently
 replacing somebody's module.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -50,13 +51,17 @@ def init_scope(cfg):
     """
     scope = cfg.get('default_scope', None)
     if scope not in SCOPES:
-        raise ValueError(f'{cfg.filename}: default_scope must be one of {SCOPES}, got {scope!r} '
-                         "(inherit mmdet::_base_/default_runtime.py or mmseg::_base_/default_runtime.py)")
+        raise ValueError(
+            f'{cfg.filename}: default_scope must be one of {SCOPES}, got {scope!r} '
+            '(inherit mmdet::_base_/default_runtime.py or mmseg::_base_/default_runtime.py)'
+        )
     if scope == 'mmdet':
         from mmdet.utils import register_all_modules, setup_cache_size_limit_of_dynamo
+
         setup_cache_size_limit_of_dynamo()
     else:
         from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)  # the Runner sets the scope from the config
     import sdt_dense  # noqa: F401  (registers the models, allow-lists checkpoint classes)
+
     return scope

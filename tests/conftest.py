@@ -10,6 +10,7 @@
 * No silent passes: a skipped test fails the run unless its reason is in
   ``tests/skip_allowlist.txt`` (:mod:`sdt_testing.skip_policy`).
 """
+
 import os
 
 import pytest

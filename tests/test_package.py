@@ -1,4 +1,5 @@
 """Foundation: installation, registration, safe checkpoints, config inheritance, tools, CI wiring."""
+
 import argparse
 import importlib.util
 import json
@@ -21,7 +22,7 @@ from sdt_testing import REPO, TEST_DATA, run_ok  # noqa: E402
 
 # A tiny regression task registered in mmengine's root registries (visible from the mmdet and mmseg
 # scopes). Written to a file so that subprocesses can load it with ``custom_imports``.
-TOY_MODULE = '''
+TOY_MODULE = """
 import torch
 from torch import nn
 from mmengine.dataset import BaseDataset
@@ -64,17 +65,21 @@ class SdtToyMAE(BaseMetric):
 
     def compute_metrics(self, results):
         return dict(mae=sum(results) / len(results), n=len(results))
-'''
+"""
 
 
 def _loader(batch_size=4):
     # metainfo with a nested dict: the dataset keeps it as a ConfigDict, which then lands in the
     # checkpoint's meta['dataset_meta'] (one of the classes the allow-list must cover).
     return dict(
-        dataset=dict(type='SdtToyDataset', metainfo=dict(classes=('x', 'y'), extra=dict(k=1)),
-                     serialize_data=False),
-        sampler=dict(type='DefaultSampler', shuffle=False), batch_size=batch_size, num_workers=0,
-        collate_fn=dict(type='default_collate'))
+        dataset=dict(
+            type='SdtToyDataset', metainfo=dict(classes=('x', 'y'), extra=dict(k=1)), serialize_data=False
+        ),
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        batch_size=batch_size,
+        num_workers=0,
+        collate_fn=dict(type='default_collate'),
+    )
 
 
 def _toy_cfg(work_dir, max_iters, **extra):
@@ -83,13 +88,18 @@ def _toy_cfg(work_dir, max_iters, **extra):
         work_dir=str(work_dir),
         train_dataloader=_loader(),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
-        param_scheduler=[dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
-                         dict(type='MultiStepLR', by_epoch=False, milestones=[1])],
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+            dict(type='MultiStepLR', by_epoch=False, milestones=[1]),
+        ],
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
-                           logger=dict(type='LoggerHook', interval=1)),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
         log_level='WARNING',
-        randomness=dict(seed=0))
+        randomness=dict(seed=0),
+    )
     cfg.update(extra)
     return cfg
 
@@ -108,10 +118,12 @@ def toy_module(tmp_path_factory):
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_stack_imports_in_a_fresh_interpreter():
-    code = ('import sdt_dense, mmdet, mmseg, mmcv, mmcv.ops; '
-            'from mmcv.ops import nms; import torch; '
-            'print(mmcv.__version__, len(nms(torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.]]), '
-            'torch.tensor([.9, .8]), .5)[1]))')
+    code = (
+        'import sdt_dense, mmdet, mmseg, mmcv, mmcv.ops; '
+        'from mmcv.ops import nms; import torch; '
+        'print(mmcv.__version__, len(nms(torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.]]), '
+        'torch.tensor([.9, .8]), .5)[1]))'
+    )
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-2:] == ['2.1.0', '1']  # compiled ops: NMS keeps one of two boxes
@@ -129,6 +141,7 @@ def test_version_and_editable_install():
 def test_models_registered_in_mmdet_and_mmseg(name):
     from mmdet.registry import MODELS as DET_MODELS
     from mmseg.registry import MODELS as SEG_MODELS
+
     det, seg = DET_MODELS.get(name), SEG_MODELS.get(name)
     assert det is not None and det is seg
     assert det.__module__.startswith('sdt_dense.')
@@ -177,8 +190,9 @@ def test_runner_checkpoint_round_trip_is_weights_only(toy_module, tmp_path, monk
         torch.testing.assert_close(value, state[key])
 
     # 3. resume: iteration counter, optimizer, schedulers and message hub come back
-    resumed = Runner.from_cfg(Config(_toy_cfg(tmp_path / 'b', max_iters=3, resume=True,
-                                              load_from=str(ckpt_path))))
+    resumed = Runner.from_cfg(
+        Config(_toy_cfg(tmp_path / 'b', max_iters=3, resume=True, load_from=str(ckpt_path)))
+    )
     resumed.train()
     assert resumed.iter == 3
     losses = resumed.message_hub.get_scalar('train/loss').data[0]
@@ -218,19 +232,26 @@ def test_released_checkpoint_format_loads_safely():
 
 
 # --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize('base,model_type,check', [
-    ('mmdet::_base_/models/mask-rcnn_r50_fpn.py', 'MaskRCNN',
-     lambda m: m.roi_head.mask_head.type == 'FCNMaskHead'),
-    ('mmseg::_base_/models/fpn_r50.py', 'EncoderDecoder',
-     lambda m: m.decode_head.type == 'FPNHead'),
-])
+@pytest.mark.parametrize(
+    'base,model_type,check',
+    [
+        (
+            'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+            'MaskRCNN',
+            lambda m: m.roi_head.mask_head.type == 'FCNMaskHead',
+        ),
+        ('mmseg::_base_/models/fpn_r50.py', 'EncoderDecoder', lambda m: m.decode_head.type == 'FPNHead'),
+    ],
+)
 def test_package_base_configs_resolve(tmp_path, base, model_type, check):
     path = tmp_path / 'cfg.py'
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         _base_ = ['{base}']
         custom_imports = dict(imports=['sdt_dense'], allow_failed_imports=False)
         model = dict(backbone=dict(_delete_=True, type='ESpikeFormer', arch='t'))
-        """))
+        """)
+    )
     cfg = Config.fromfile(str(path))
     assert cfg.model.type == model_type
     assert cfg.model.backbone.type == 'ESpikeFormer' and 'depth' not in cfg.model.backbone
@@ -252,20 +273,45 @@ def test_dist_train_and_test_on_cpu_over_gloo(toy_module, tmp_path):
         test_evaluator=dict(type='SdtToyMAE'),
         test_cfg=dict(type='TestLoop'),
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl')),
-        log_level='INFO')
+        log_level='INFO',
+    )
     config.write_text('\n'.join(f'{k} = {v!r}' for k, v in cfg.items()) + '\n')
-    env = dict(PYTHONPATH=os.pathsep.join([str(toy_module.parent), str(REPO)]),
-               PYTHON=sys.executable, PORT=str(29500 + os.getpid() % 1000))
-    log = run_ok(['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
-                '--work-dir', str(tmp_path / 'work')], tmp_path, **env)
+    env = dict(
+        PYTHONPATH=os.pathsep.join([str(toy_module.parent), str(REPO)]),
+        PYTHON=sys.executable,
+        PORT=str(29500 + os.getpid() % 1000),
+    )
+    log = run_ok(
+        [
+            'bash',
+            str(REPO / 'tools' / 'dist_train.sh'),
+            str(config),
+            '2',
+            '--work-dir',
+            str(tmp_path / 'work'),
+        ],
+        tmp_path,
+        **env,
+    )
     ckpt = tmp_path / 'work' / 'iter_2.pth'
     assert ckpt.is_file(), log[-2000:]
     if not torch.cuda.is_available():  # the config asks for nccl; without GPUs gloo must be used
         assert 'World size: 2 (backend: gloo)' in log
 
     # one test process keeps the test short; it still goes through gloo and the DDP wrapper
-    run_ok(['bash', str(REPO / 'tools' / 'dist_test.sh'), str(config), str(ckpt), '1',
-          '--work-dir', str(tmp_path / 'test')], tmp_path, **env)
+    run_ok(
+        [
+            'bash',
+            str(REPO / 'tools' / 'dist_test.sh'),
+            str(config),
+            str(ckpt),
+            '1',
+            '--work-dir',
+            str(tmp_path / 'test'),
+        ],
+        tmp_path,
+        **env,
+    )
     metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
     assert set(metrics) == {'toy/mae', 'toy/n'}
     assert metrics['toy/n'] == 8  # the whole test set was evaluated
@@ -275,8 +321,7 @@ def test_dist_train_and_test_on_cpu_over_gloo(toy_module, tmp_path):
 # --------------------------------------------------------------------------------------------------
 def test_ci_runs_the_readme_test_command():
     readme = (REPO / 'README.md').read_text()
-    match = re.search(r'^(bash tools/setup_env\.sh && (\.venv/bin/python -m pytest[^\n]*))$',
-                      readme, re.M)
+    match = re.search(r'^(bash tools/setup_env\.sh && (\.venv/bin/python -m pytest[^\n]*))$', readme, re.M)
     assert match, 'README has no "bash tools/setup_env.sh && .venv/bin/python -m pytest ..." line'
     ci = (REPO / '.ci' / 'run').read_text()
     assert os.access(REPO / '.ci' / 'run', os.X_OK)

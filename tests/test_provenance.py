@@ -1,6 +1,7 @@
 """Nothing in the repository names documents or places outside it: no notes kept elsewhere, no
 sibling folders, no home or temporary directories, no machine paths in benchmark results, no
 remarks about how a session was run. Scans every tracked text file (``git ls-files``)."""
+
 import json
 import re
 import subprocess
@@ -14,13 +15,14 @@ _SIB = '..' + '/shared'
 FORBIDDEN = [
     ('notes kept outside the repository', re.compile('paper' + '_facts', re.I)),
     ('a sibling folder of the repository', re.compile(re.escape(_SIB))),
-    ('the reference folders outside the repository',
-     re.compile(r'(?<![\w-])' + 'shared' + r'/(reference|docs|tools)\b')),
+    (
+        'the reference folders outside the repository',
+        re.compile(r'(?<![\w-])' + 'shared' + r'/(reference|docs|tools)\b'),
+    ),
     ('a task tracker outside the repository', re.compile(r'\bthe ' + r'issue\b', re.I)),
     ('where data were made outside the repository', re.compile('steer' + r'ing (side|session)', re.I)),
     ('a remark about machine lending', re.compile(r'\bnot ' + r'drawn\b', re.I)),
-    ('an absolute home, temporary or work path',
-     re.compile(r'(?<![\w.~-])/(root|home|tmp|work)/')),
+    ('an absolute home, temporary or work path', re.compile(r'(?<![\w.~-])/(root|home|tmp|work)/')),
 ]
 BINARY_SUFFIXES = {'.pth', '.pt', '.png', '.jpg', '.npy', '.dat', '.npz', '.pkl'}
 
@@ -41,9 +43,17 @@ def hits(text: str) -> Iterator[Tuple[int, str, str]]:
 
 def test_patterns_catch_what_they_are_for():
     """Control: each pattern finds its own example (so the scan below can fail)."""
-    examples = ['see paper' '_facts.md', 'default ' + _SIB + '/reference', 'in shared' '/docs/',
-                'as the ' 'issue asks', 'made on the steer' 'ing side', 'GPU not ' 'drawn',
-                'cd /ro' 'ot/x', 'out=/t' 'mp/a.json', '"/ho' 'me/u/x"']
+    examples = [
+        'see paper_facts.md',
+        'default ' + _SIB + '/reference',
+        'in shared/docs/',
+        'as the issue asks',
+        'made on the steering side',
+        'GPU not drawn',
+        'cd /root/x',
+        'out=/tmp/a.json',
+        '"/home/u/x"',
+    ]
     for example in examples:
         assert list(hits(example)), example
     clean = 'python tools/train.py configs/toy/x.py --work-dir work_dirs/toy  # tissue, shared/ ok'

@@ -8,6 +8,7 @@ and then imports ``sdt_dense.models.backbones`` for real, so the backbone benchm
 
 Only for the benchmark scripts: the package keeps its one import path everywhere else.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -40,6 +41,7 @@ def _stand_in(name: str, why: str) -> None:
             if attr.startswith('__'):  # introspection (torch inspects modules' __file__ etc.)
                 raise AttributeError(attr)
             raise ImportError(f'{name}.{attr}: {name} is not installed on this machine ({why})')
+
         module.__getattr__ = __getattr__
         sys.modules[name] = module
 

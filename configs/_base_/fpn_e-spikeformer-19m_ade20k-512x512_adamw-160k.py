@@ -29,14 +29,16 @@ model = dict(
         neuron_cfg=neuron_cfg,
         norm_cfg=norm_cfg,
         layer_scale_init_value=None,  # published: 1e-6 (see above)
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file),
+    ),
     neck=dict(
         type='SpikeSemanticFPN',
         in_channels=[32, 64, 128, 360],
         out_channels=128,
         num_outs=4,
         neuron_cfg=neuron_cfg,
-        norm_cfg=norm_cfg),
+        norm_cfg=norm_cfg,
+    ),
     decode_head=dict(
         type='SpikeFPNHead',
         in_channels=[128, 128, 128, 128],
@@ -47,7 +49,9 @@ model = dict(
         num_classes=150,
         neuron_cfg=neuron_cfg,
         norm_cfg=norm_cfg,
-        align_corners=False))
+        align_corners=False,
+    ),
+)
 
 # 16 images per iteration in total.
 train_dataloader = dict(batch_size=2, num_workers=4)
@@ -61,7 +65,8 @@ optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.005),
-    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=2.)}))
+    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=2.0)}),
+)
 # 1500-iteration linear warmup, then linear (power 1) decay to 0 at 160k iterations.
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
@@ -72,5 +77,5 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=160000, val_interval=8000)
 # here, not in sdt_runtime.py: mmengine refuses `default_hooks` in two sibling bases, and mmseg's
 # schedule_160k.py defines it.
 default_hooks = dict(
-    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000,
-                    save_best='mIoU'))
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10000, save_best='mIoU')
+)

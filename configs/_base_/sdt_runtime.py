@@ -18,9 +18,13 @@ custom_imports = dict(imports=['sdt_dense'], allow_failed_imports=False)
 # Stop on a NaN/Inf loss naming the iteration; RNG state saved in the checkpoint for exact resume;
 # strict load_from/resume; an empty dataset raises an error naming it; a head whose num_classes
 # differs from the dataset's classes stops the run before the first iteration, naming both.
-custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
-                dict(type='StrictLoadHook'), dict(type='NonEmptyDatasetHook'),
-                dict(type='NumClassesCheckHook')]
+custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='RNGStateHook'),
+    dict(type='StrictLoadHook'),
+    dict(type='NonEmptyDatasetHook'),
+    dict(type='NumClassesCheckHook'),
+]
 # Per-stage firing rates as scalars (local/TensorBoard/W&B, as `visualizer` says) every 50
 # iterations, with a warning once per stage on a collapse to zero firing or saturation at D
 # (docs/energy.md, "Firing rates during training"). To use it, repeat the list above in a config

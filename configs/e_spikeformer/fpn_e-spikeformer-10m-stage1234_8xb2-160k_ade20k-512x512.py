@@ -5,4 +5,5 @@ _base_ = './fpn_e-spikeformer-10m_8xb2-160k_ade20k-512x512.py'
 model = dict(
     backbone=dict(out_indices=(1, 2, 3, 4)),  # channels [48, 96, 192, 240], strides [4, 8, 16, 16]
     neck=dict(in_channels=[48, 96, 192, 240]),
-    decode_head=dict(feature_strides=[4, 8, 16, 16]))
+    decode_head=dict(feature_strides=[4, 8, 16, 16]),
+)

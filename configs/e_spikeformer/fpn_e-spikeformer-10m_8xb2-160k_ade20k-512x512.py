@@ -11,7 +11,9 @@ checkpoint_file = 'checkpoints/e-spikeformer-10m_in1k.pth'  # released ImageNet-
 model = dict(
     backbone=dict(
         arch='10M',  # "10M": embed dims [48, 96, 192, 240]
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    neck=dict(in_channels=[24, 48, 96, 240]))  # taps (0, 1, 2, 4); strides [2, 4, 8, 16]
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file),
+    ),
+    neck=dict(in_channels=[24, 48, 96, 240]),
+)  # taps (0, 1, 2, 4); strides [2, 4, 8, 16]
 
 train_cfg = dict(val_interval=2500)  # as published for the 10M model

@@ -7,4 +7,5 @@ _base_ = './fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py'
 model = dict(
     backbone=dict(out_indices=(1, 2, 3, 4)),  # channels [64, 128, 256, 360], strides [4, 8, 16, 16]
     neck=dict(in_channels=[64, 128, 256, 360]),
-    decode_head=dict(feature_strides=[4, 8, 16, 16]))
+    decode_head=dict(feature_strides=[4, 8, 16, 16]),
+)

@@ -18,4 +18,6 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=width),
         bbox_head=dict(in_channels=width, fc_out_channels=768),
         mask_roi_extractor=dict(out_channels=width),
-        mask_head=dict(in_channels=width, conv_out_channels=width)))
+        mask_head=dict(in_channels=width, conv_out_channels=width),
+    ),
+)

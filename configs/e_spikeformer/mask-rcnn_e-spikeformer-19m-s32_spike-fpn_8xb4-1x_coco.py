@@ -10,4 +10,6 @@ model = dict(
     rpn_head=dict(anchor_generator=dict(strides=[4, 8, 16, 32, 64], base_sizes=None)),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=[4, 8, 16, 32]),
-        mask_roi_extractor=dict(featmap_strides=[4, 8, 16, 32])))
+        mask_roi_extractor=dict(featmap_strides=[4, 8, 16, 32]),
+    ),
+)

@@ -6,4 +6,5 @@ _base_ = ['./mask-rcnn_e-spikeformer-19m_spike-fpn_8xb4-1x_coco.py']
 model = dict(
     neck=dict(type='FPN'),
     rpn_head=dict(type='RPNHead'),
-    roi_head=dict(bbox_head=dict(type='Shared2FCBBoxHead'), mask_head=dict(type='FCNMaskHead')))
+    roi_head=dict(bbox_head=dict(type='Shared2FCBBoxHead'), mask_head=dict(type='FCNMaskHead')),
+)

@@ -21,14 +21,23 @@ model = dict(
         arch='10M',
         out_indices=(2, 3, 4),  # channels 96, 192, 240; strides 8, 16, 16
         last_stride=1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
-    neck=dict(type='SpikeFPN', in_channels=[96, 192, 240], out_channels=width, start_level=0,
-              add_extra_convs='on_input', num_outs=5),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
+    neck=dict(
+        type='SpikeFPN',
+        in_channels=[96, 192, 240],
+        out_channels=width,
+        start_level=0,
+        add_extra_convs='on_input',
+        num_outs=5,
+    ),
     bbox_head=dict(
         type='SpikeRetinaHead',
         in_channels=width,
         feat_channels=width,
-        anchor_generator=dict(strides=[8, 16, 16, 32, 64], base_sizes=[8, 16, 32, 64, 128])))
+        anchor_generator=dict(strides=[8, 16, 16, 32, 64], base_sizes=[8, 16, 32, 64, 128]),
+    ),
+)
 
 # Boxes only: no masks are loaded or evaluated.
 train_pipeline = [
@@ -40,21 +49,26 @@ train_pipeline = [
         transforms=[
             [dict(type='RandomChoiceResize', scales={{_base_.multi_scales}}, keep_ratio=True)],
             [
-                dict(type='RandomChoiceResize', scales=[(400, 1333), (500, 1333), (600, 1333)],
-                     keep_ratio=True),
-                dict(type='RandomCrop', crop_type='absolute_range', crop_size=(384, 600),
-                     allow_negative_crop=True),
+                dict(
+                    type='RandomChoiceResize', scales=[(400, 1333), (500, 1333), (600, 1333)], keep_ratio=True
+                ),
+                dict(
+                    type='RandomCrop',
+                    crop_type='absolute_range',
+                    crop_size=(384, 600),
+                    allow_negative_crop=True,
+                ),
                 dict(type='RandomChoiceResize', scales={{_base_.multi_scales}}, keep_ratio=True),
             ],
-        ]),
+        ],
+    ),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))

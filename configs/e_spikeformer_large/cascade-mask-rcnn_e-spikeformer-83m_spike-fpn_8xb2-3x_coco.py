@@ -39,12 +39,15 @@ model = dict(
         norm_cfg=dict(type='SyncBN', requires_grad=True),
         drop_path_rate=0.1,
         with_cp=True,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
     neck=dict(in_channels=backbone_channels),
     rpn_head=dict(anchor_generator=dict(strides=backbone_strides + [64], base_sizes=None)),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=backbone_strides),
-        mask_roi_extractor=dict(featmap_strides=backbone_strides)))
+        mask_roi_extractor=dict(featmap_strides=backbone_strides),
+    ),
+)
 
 # Layer-wise lr decay; its parameter groups replace the Base recipe's paramwise_cfg (no weight
 # decay on any 1-D tensor). lr 2e-4 for a total batch of 16 (the Base cascade's).
@@ -53,7 +56,8 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     constructor='LargeLayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75))
+    paramwise_cfg=dict(layer_decay_rate=0.75),
+)
 
 # The 3x schedule of the Base cascade (8 GPUs x 2 images).
 train_dataloader = dict(batch_size=2, num_workers=2)
@@ -61,7 +65,6 @@ max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33],
-         gamma=0.1),
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[27, 33], gamma=0.1),
 ]
 auto_scale_lr = dict(base_batch_size=16)

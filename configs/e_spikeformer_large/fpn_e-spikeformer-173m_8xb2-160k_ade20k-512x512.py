@@ -18,4 +18,5 @@ backbone_channels = [196, 384, 768, 768]  # ESpikeFormerLarge('173M', out_indice
 
 model = dict(
     backbone=dict(arch='173M', init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    neck=dict(in_channels=backbone_channels))
+    neck=dict(in_channels=backbone_channels),
+)

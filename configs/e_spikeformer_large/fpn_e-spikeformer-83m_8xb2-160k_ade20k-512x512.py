@@ -52,13 +52,16 @@ model = dict(
         norm_cfg=norm_cfg,
         drop_path_rate=0.1,
         with_cp=True,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file),
+    ),
     neck=dict(in_channels=backbone_channels),
-    decode_head=dict(feature_strides=backbone_strides))
+    decode_head=dict(feature_strides=backbone_strides),
+)
 
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.005),
     constructor='LargeLayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75))
+    paramwise_cfg=dict(layer_decay_rate=0.75),
+)

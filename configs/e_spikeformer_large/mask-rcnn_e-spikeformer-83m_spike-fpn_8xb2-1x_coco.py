@@ -61,15 +61,19 @@ model = dict(
         norm_cfg=dict(type='SyncBN', requires_grad=True),
         drop_path_rate=0.1,
         with_cp=True,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
     neck=dict(in_channels=backbone_channels),  # SpikeFPN, 256 channels, P2..P6
     rpn_head=dict(
         # mmdet's stock strides (P6 = max-pooled P5 at 64); base_sizes = strides: anchors of
         # 32..512 px, the same sizes as the Base family's configs
-        anchor_generator=dict(strides=backbone_strides + [64], base_sizes=None)),
+        anchor_generator=dict(strides=backbone_strides + [64], base_sizes=None)
+    ),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=backbone_strides),
-        mask_roi_extractor=dict(featmap_strides=backbone_strides)))
+        mask_roi_extractor=dict(featmap_strides=backbone_strides),
+    ),
+)
 
 train_dataloader = dict(batch_size=2, num_workers=2)
 
@@ -80,6 +84,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
     constructor='LargeLayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75))
+    paramwise_cfg=dict(layer_decay_rate=0.75),
+)
 # lr 1e-4 is for a total batch of 16; --auto-scale-lr rescales it for another one.
 auto_scale_lr = dict(enable=False, base_batch_size=16)

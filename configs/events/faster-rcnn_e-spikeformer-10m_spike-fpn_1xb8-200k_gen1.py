@@ -18,5 +18,6 @@ model = dict(
     neck=dict(in_channels=[48, 96, 192, 240], out_channels=width),  # = out_channels of arch '10M'
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=width),
-        bbox_head=dict(in_channels=width, num_classes=2)))
+        bbox_roi_extractor=dict(out_channels=width), bbox_head=dict(in_channels=width, num_classes=2)
+    ),
+)

@@ -16,4 +16,5 @@ width = 192
 model = dict(
     backbone=dict(arch='10M', in_channels=2, T=4),  # C, T of the representation
     neck=dict(in_channels=[96, 192, 240], out_channels=width),  # = out_channels of arch '10M'
-    bbox_head=dict(num_classes=2, in_channels=width, feat_channels=width))
+    bbox_head=dict(num_classes=2, in_channels=width, feat_channels=width),
+)

@@ -17,4 +17,5 @@ width = 256
 model = dict(
     backbone=dict(arch='19M', in_channels=2, T=4),  # C, T of the representation
     neck=dict(in_channels=[128, 256, 360], out_channels=width),  # = out_channels of arch '19M'
-    bbox_head=dict(num_classes=3, in_channels=width, feat_channels=width))
+    bbox_head=dict(num_classes=3, in_channels=width, feat_channels=width),
+)

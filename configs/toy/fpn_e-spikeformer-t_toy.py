@@ -8,8 +8,10 @@
 #
 # Label 0 of the PNGs is background and ignored (reduce_zero_label, as ADE20K); classes 1..4 are the
 # shapes below (the default --num-classes 4 of make_toy_data.py, in its order).
-_base_ = ['mmseg::_base_/default_runtime.py',
-          '../_base_/sdt_runtime.py']  # custom_imports and the reliability custom_hooks
+_base_ = [
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/sdt_runtime.py',
+]  # custom_imports and the reliability custom_hooks
 
 data_root = 'data/toy_ade'
 classes = ('circle', 'square', 'triangle', 'star')
@@ -27,20 +29,23 @@ model = dict(
         bgr_to_rgb=True,
         pad_val=0,
         seg_pad_val=255,
-        size=crop_size),
+        size=crop_size,
+    ),
     backbone=dict(
         type='ESpikeFormer',
         arch='t',  # embed dims [24, 48, 96, 128]
         out_indices=(1, 2, 3, 4),  # channels [24, 48, 96, 128], strides [4, 8, 16, 16]
         neuron_cfg=neuron_cfg,
-        norm_cfg=norm_cfg),
+        norm_cfg=norm_cfg,
+    ),
     neck=dict(
         type='SpikeSemanticFPN',
         in_channels=[24, 48, 96, 128],
         out_channels=64,
         num_outs=4,
         neuron_cfg=neuron_cfg,
-        norm_cfg=norm_cfg),
+        norm_cfg=norm_cfg,
+    ),
     decode_head=dict(
         type='SpikeFPNHead',
         in_channels=[64, 64, 64, 64],
@@ -52,10 +57,11 @@ model = dict(
         neuron_cfg=neuron_cfg,
         norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
-                         avg_non_ignore=True)),  # mean over labelled pixels only
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True),
+    ),  # mean over labelled pixels only
     train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    test_cfg=dict(mode='whole'),
+)
 
 dataset_type = 'BaseSegDataset'
 metainfo = dict(classes=classes, palette=palette)
@@ -79,8 +85,14 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 # what the train and val splits share (labels 1..K; 0 = background, ignored via reduce_zero_label)
-_toy_dataset = dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
-                    seg_map_suffix='.png', reduce_zero_label=True)
+_toy_dataset = dict(
+    type=dataset_type,
+    data_root=data_root,
+    metainfo=metainfo,
+    img_suffix='.jpg',
+    seg_map_suffix='.png',
+    reduce_zero_label=True,
+)
 train_dataloader = dict(
     batch_size=4,
     num_workers=2,
@@ -89,7 +101,9 @@ train_dataloader = dict(
     dataset=dict(
         **_toy_dataset,
         data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
@@ -98,7 +112,9 @@ val_dataloader = dict(
     dataset=dict(
         **_toy_dataset,
         data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
-        pipeline=test_pipeline))
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
@@ -107,7 +123,8 @@ max_iters = 400
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.005),
-    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=2.)}))
+    paramwise_cfg=dict(custom_keys={'decode_head': dict(lr_mult=2.0)}),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=50, end=max_iters),
@@ -118,6 +135,7 @@ test_cfg = dict(type='TestLoop')
 # Checkpoints written atomically (the other default hooks: mmengine's defaults).
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=200))
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=200),
+)
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0)

@@ -32,10 +32,12 @@ model = dict(
         type='ESpikeFormerLarge',
         arch=toy_large_arch,
         out_indices=(1, 2, 3, 4),  # strides 4, 8, 16, 32
-        init_cfg=(dict(type='Pretrained', checkpoint=mae_checkpoint)
-                  if mae_checkpoint else None)),
+        init_cfg=(dict(type='Pretrained', checkpoint=mae_checkpoint) if mae_checkpoint else None),
+    ),
     neck=dict(in_channels=backbone_channels),
     rpn_head=dict(anchor_generator=dict(strides=backbone_strides + [64], base_sizes=None)),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=backbone_strides),
-        mask_roi_extractor=dict(featmap_strides=backbone_strides)))
+        mask_roi_extractor=dict(featmap_strides=backbone_strides),
+    ),
+)

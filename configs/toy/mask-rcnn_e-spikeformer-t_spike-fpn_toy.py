@@ -30,13 +30,12 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=width),
         bbox_head=dict(in_channels=width, fc_out_channels=256, num_classes=len(classes)),
         mask_roi_extractor=dict(out_channels=width),
-        mask_head=dict(num_convs=2, in_channels=width, conv_out_channels=width,
-                       num_classes=len(classes))),
+        mask_head=dict(num_convs=2, in_channels=width, conv_out_channels=width, num_classes=len(classes)),
+    ),
     # Fewer proposals and RoIs than on COCO (a toy image holds at most 4 objects).
-    train_cfg=dict(
-        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300), rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)),
+)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile', on_error='skip'),  # a corrupt image: skipped, with a warning
@@ -49,18 +48,21 @@ test_pipeline = [
     dict(type='SafeLoadImageFromFile', on_error='raise'),  # evaluation never skips an image
     dict(type='Resize', scale=image_size, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,
-    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=train_pipeline,
-                 filter_cfg=dict(filter_empty_gt=True, min_size=8)))
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        pipeline=train_pipeline,
+        filter_cfg=dict(filter_empty_gt=True, min_size=8),
+    ),
+)
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline))
+    batch_size=8, num_workers=1, dataset=dict(data_root=data_root, metainfo=metainfo, pipeline=test_pipeline)
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
@@ -79,6 +81,5 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=4)
 randomness = dict(seed=0)
 # (the checkpoint hook type and the reliability hooks come from the bases)
-default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
 log_processor = dict(window_size=10)

@@ -29,12 +29,17 @@ model = dict(
     neck=dict(in_channels=[48, 96, 128], out_channels=width),  # = out_channels of arch 't'
     data_preprocessor=dict(pad_size_divisor=16),
     # anchors 8..~160 px on the 4x downsampled frame (toy pedestrians are ~5 x 13 px there)
-    bbox_head=dict(num_classes=2, in_channels=width, feat_channels=width, stacked_convs=2,
-                   anchor_generator=dict(octave_base_scale=1)),
-    test_cfg=dict(nms_pre=300, max_per_img=50))
+    bbox_head=dict(
+        num_classes=2,
+        in_channels=width,
+        feat_channels=width,
+        stacked_convs=2,
+        anchor_generator=dict(octave_base_scale=1),
+    ),
+    test_cfg=dict(nms_pre=300, max_per_img=50),
+)
 
-representation = dict(type='EventHistogram', num_bins=num_steps, normalize='cutoff',
-                      count_cutoff=10)
+representation = dict(type='EventHistogram', num_bins=num_steps, normalize='cutoff', count_cutoff=10)
 train_pipeline = [
     dict(type='LoadPropheseeEvents'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -52,14 +57,14 @@ test_pipeline = [
 ]
 _loader = dict(num_workers=1, persistent_workers=True)
 train_dataloader = dict(
-    batch_size=4, **_loader,
-    dataset=dict(data_root=data_root, window_us=window_us, pipeline=train_pipeline))
+    batch_size=4, **_loader, dataset=dict(data_root=data_root, window_us=window_us, pipeline=train_pipeline)
+)
 val_dataloader = dict(
-    batch_size=8, **_loader,
-    dataset=dict(data_root=data_root, window_us=window_us, pipeline=test_pipeline))
+    batch_size=8, **_loader, dataset=dict(data_root=data_root, window_us=window_us, pipeline=test_pipeline)
+)
 test_dataloader = dict(
-    batch_size=8, **_loader,
-    dataset=dict(data_root=data_root, window_us=window_us, pipeline=test_pipeline))
+    batch_size=8, **_loader, dataset=dict(data_root=data_root, window_us=window_us, pipeline=test_pipeline)
+)
 
 # From scratch: a higher lr, a short warmup and a cosine decay over 400 iterations of batch 4
 # (about 3.3 epochs of the 480 labelled timestamps).
@@ -68,10 +73,12 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.01))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,
-         T_max=max_iters - 50, eta_min=2e-5),
+    dict(
+        type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, T_max=max_iters - 50, eta_min=2e-5
+    ),
 ]
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None))
+default_hooks = dict(
+    logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None)
+)
 log_processor = dict(window_size=20)
 randomness = dict(seed=0)

@@ -22,9 +22,15 @@ model = dict(
     backbone=dict(arch='t', in_channels=20, T=num_steps),  # strides 8, 16, 16
     neck=dict(in_channels=[48, 96, 128], out_channels=width),  # = out_channels of arch 't'
     data_preprocessor=dict(pad_size_divisor=32),
-    bbox_head=dict(num_classes=3, in_channels=width, feat_channels=width, stacked_convs=2,
-                   anchor_generator=dict(octave_base_scale=2)),
-    test_cfg=dict(nms_pre=300, max_per_img=50))
+    bbox_head=dict(
+        num_classes=3,
+        in_channels=width,
+        feat_channels=width,
+        stacked_convs=2,
+        anchor_generator=dict(octave_base_scale=2),
+    ),
+    test_cfg=dict(nms_pre=300, max_per_img=50),
+)
 
 _dataset = dict(data_root=data_root, num_steps=num_steps)
 _loader = dict(num_workers=1, persistent_workers=True)
@@ -37,10 +43,12 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=2e-3, weight_decay=0.01))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters,
-         T_max=max_iters - 20, eta_min=2e-5),
+    dict(
+        type='CosineAnnealingLR', by_epoch=False, begin=20, end=max_iters, T_max=max_iters - 20, eta_min=2e-5
+    ),
 ]
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None))
+default_hooks = dict(
+    logger=dict(interval=20), checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None)
+)
 log_processor = dict(window_size=20)
 randomness = dict(seed=0)

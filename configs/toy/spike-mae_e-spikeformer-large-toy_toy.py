@@ -31,13 +31,19 @@ model = dict(
     decoder_depth=2,
     decoder_num_heads=4,
     decoder_gather='identity',  # 'published' reproduces the authors' token shuffle
-    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True))
+    data_preprocessor=dict(
+        type='ImgDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+    ),
+)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile', on_error='skip'),
-    dict(type='RandomResizedCropImage', scale=input_size, crop_ratio_range=(0.2, 1.0),
-         interpolation='bicubic'),
+    dict(
+        type='RandomResizedCropImage', scale=input_size, crop_ratio_range=(0.2, 1.0), interpolation='bicubic'
+    ),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackImageInputs'),
 ]
@@ -46,8 +52,13 @@ train_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(type='ImageFolderDataset', data_root=data_root,
-                 data_prefix=dict(img_path='train'), pipeline=train_pipeline))
+    dataset=dict(
+        type='ImageFolderDataset',
+        data_root=data_root,
+        data_prefix=dict(img_path='train'),
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = val_cfg = val_evaluator = None
 test_dataloader = test_cfg = test_evaluator = None
 
@@ -58,17 +69,25 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), eps=1e-4, weight_decay=0.05),
     # Published: weight decay on every tensor. Here norms and biases are not decayed (what the
     # published code's own comment intends); delete paramwise_cfg to get the published behaviour.
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.))
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
-    dict(type='CosineAnnealingLR', T_max=max_iters - warmup_iters, eta_min=5e-6,
-         by_epoch=False, begin=warmup_iters, end=max_iters),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_iters - warmup_iters,
+        eta_min=5e-6,
+        by_epoch=False,
+        begin=warmup_iters,
+        end=max_iters,
+    ),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=max_iters))
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=max_iters),
+)
 log_processor = dict(by_epoch=False, window_size=20)
 env_cfg = dict(cudnn_benchmark=False)
 randomness = dict(seed=0, diff_rank_seed=True)  # each process draws its own masks

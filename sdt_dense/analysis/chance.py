@@ -7,6 +7,7 @@ image, uniform random classes and scores
 ``tools/analysis_tools/event_chance.py``), scored by pycocotools' COCOeval (mmdet's ``CocoMetric``
 computes the same ``bbox_mAP``). Mean and (population) standard deviation over ``seeds`` draws.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,9 @@ from typing import Dict, List
 import numpy as np
 
 
-def coco_box_chance(train_ann: str | Path, val_ann: str | Path, per_image: int = 10,
-                    seeds: int = 5) -> Dict[str, float]:
+def coco_box_chance(
+    train_ann: str | Path, val_ann: str | Path, per_image: int = 10, seeds: int = 5
+) -> Dict[str, float]:
     """``{'coco/bbox_mAP': mean, 'coco/bbox_mAP_std': std, 'coco/bbox_mAP_50': ..., ...}`` of
     random boxes of training-set sizes on the images of ``val_ann`` (see the module docstring).
 
@@ -30,6 +32,7 @@ def coco_box_chance(train_ann: str | Path, val_ann: str | Path, per_image: int =
     from pycocotools.cocoeval import COCOeval
 
     from ..datasets.events.metric import random_box_detections
+
     train = json.loads(Path(train_ann).read_text())
     sizes = np.array([a['bbox'][2:4] for a in train['annotations']], np.float64)
     if not len(sizes):
@@ -44,12 +47,17 @@ def coco_box_chance(train_ann: str | Path, val_ann: str | Path, per_image: int =
     runs: List[List[float]] = []
     for seed in range(seeds):
         dets = []
-        draws = random_box_detections(images, sizes, next(iter(shapes)), len(cat_ids), per_image,
-                                      seed)
+        draws = random_box_detections(images, sizes, next(iter(shapes)), len(cat_ids), per_image, seed)
         for image, (xywh, scores, labels) in zip(images, draws):
-            dets += [dict(image_id=image['id'], category_id=cat_ids[int(c)],
-                          bbox=[float(v) for v in box], score=float(s))
-                     for box, s, c in zip(xywh, scores, labels)]
+            dets += [
+                dict(
+                    image_id=image['id'],
+                    category_id=cat_ids[int(c)],
+                    bbox=[float(v) for v in box],
+                    score=float(s),
+                )
+                for box, s, c in zip(xywh, scores, labels)
+            ]
         with contextlib.redirect_stdout(io.StringIO()):
             ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
             ev.evaluate()

@@ -16,6 +16,7 @@ compare with published tables); both totals are reported. Folded BatchNorm costs
 additions, pooling, resizing, RoI ops and NMS are not counted. The conventions in full:
 docs/energy.md; the report files: :mod:`.energy_report`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -133,8 +134,9 @@ class EnergyAccumulator:
         self.num_images = 0
         self.passes = 0
 
-    def add(self, rows: Iterable[Any], num_images: int,
-            sop_estimates: Optional[Dict[str, float]] = None) -> None:
+    def add(
+        self, rows: Iterable[Any], num_images: int, sop_estimates: Optional[Dict[str, float]] = None
+    ) -> None:
         """Add the rows of one forward pass over ``num_images`` images.
 
         Args:
@@ -152,17 +154,21 @@ class EnergyAccumulator:
             if kind == 'mixed':
                 raise ValueError(
                     f'layer {name!r} received both spike and real-valued inputs in one pass; its '
-                    'SOP estimate is undefined (feed it from a neuron on every call, or from none)')
+                    'SOP estimate is undefined (feed it from a neuron on every call, or from none)'
+                )
             if kind not in ('spike', 'real'):
                 raise ValueError(f'layer {name!r}: input_kind must be spike or real, got {kind!r}')
             acc = self._layers.get(name)
             if acc is None:
-                acc = self._layers[name] = dict(name=name, type=_field(row, 'type'),
-                                                input_kind=kind, sop_estimate=0.0,
-                                                **{k: 0 for k in self._SUMMED})
+                acc = self._layers[name] = dict(
+                    name=name,
+                    type=_field(row, 'type'),
+                    input_kind=kind,
+                    sop_estimate=0.0,
+                    **{k: 0 for k in self._SUMMED},
+                )
             elif acc['input_kind'] != kind:
-                raise ValueError(f'layer {name!r} received {kind} input after '
-                                 f'{acc["input_kind"]} input')
+                raise ValueError(f'layer {name!r} received {kind} input after {acc["input_kind"]} input')
             for key in self._SUMMED:
                 acc[key] += _field(row, key)
             if kind != 'spike':
@@ -170,8 +176,9 @@ class EnergyAccumulator:
             if name in sop_estimates:
                 acc['sop_estimate'] += sop_estimates[name]
             elif _field(row, 'input_numel'):
-                acc['sop_estimate'] += (_field(row, 'input_count_sum') / _field(row, 'input_numel')
-                                        * _field(row, 'dense_macs'))
+                acc['sop_estimate'] += (
+                    _field(row, 'input_count_sum') / _field(row, 'input_numel') * _field(row, 'dense_macs')
+                )
         self.num_images += num_images
         self.passes += 1
 
@@ -186,14 +193,22 @@ class EnergyAccumulator:
             mac_ops = acc['mac_ops'] / n
             sop_est = acc['sop_estimate'] / n if spike else 0.0
             sop_exact = acc['exact_acs'] / n if spike else 0.0
-            fr = (acc['input_count_sum'] / acc['input_numel']
-                  if spike and acc['input_numel'] else None)
-            out.append(LayerEnergy(
-                name=acc['name'], type=acc['type'], input_kind=acc['input_kind'],
-                calls=acc['calls'], dense_macs=acc['dense_macs'] / n, input_firing_rate=fr,
-                mac_ops=mac_ops, sop_estimate=sop_est, sop_exact=sop_exact,
-                energy_mj_estimate=layer_energy_mj(mac_ops, sop_est, constants),
-                energy_mj_exact=layer_energy_mj(mac_ops, sop_exact, constants)))
+            fr = acc['input_count_sum'] / acc['input_numel'] if spike and acc['input_numel'] else None
+            out.append(
+                LayerEnergy(
+                    name=acc['name'],
+                    type=acc['type'],
+                    input_kind=acc['input_kind'],
+                    calls=acc['calls'],
+                    dense_macs=acc['dense_macs'] / n,
+                    input_firing_rate=fr,
+                    mac_ops=mac_ops,
+                    sop_estimate=sop_est,
+                    sop_exact=sop_exact,
+                    energy_mj_estimate=layer_energy_mj(mac_ops, sop_est, constants),
+                    energy_mj_exact=layer_energy_mj(mac_ops, sop_exact, constants),
+                )
+            )
         return out
 
 
@@ -214,7 +229,8 @@ class _MatMulEstimator:
         # operand norms turn operand values (count / norm) back into counts; None = not spikes.
         # Only needed for operands that are not spike slices (LIF): slices carry their units.
         self.norms: Dict[nn.Module, Tuple[float, Optional[float]]] = {
-            m: (a_norm, b_norm) for m, (a_norm, b_norm, _) in spike_matmul_operands(model).items()}
+            m: (a_norm, b_norm) for m, (a_norm, b_norm, _) in spike_matmul_operands(model).items()
+        }
         self.names = {m: names[m] for m in names if isinstance(m, SpikeMatMul)}
         self.estimates: Dict[str, float] = {}
         self._handles: list = []
@@ -296,19 +312,26 @@ class EnergyMeter:
         self.counter.reset()
         self.matmuls.estimates = {}
 
-    def report(self, constants: EnergyConstants = EnergyConstants(),
-               headline_sop: str = 'estimate', meta: Optional[Dict[str, Any]] = None
-               ) -> 'EnergyReport':
+    def report(
+        self,
+        constants: EnergyConstants = EnergyConstants(),
+        headline_sop: str = 'estimate',
+        meta: Optional[Dict[str, Any]] = None,
+    ) -> 'EnergyReport':
         """The :class:`EnergyReport` of every pass closed by :meth:`step` so far."""
         if self.counter.rows():
             raise RuntimeError('a forward pass ran after the last step(); call step(num_images)')
-        return EnergyReport(self.accumulator.layers(constants), self.firing.rows(),
-                            self.accumulator.num_images, constants, headline_sop,
-                            dict(meta or {}))
+        return EnergyReport(
+            self.accumulator.layers(constants),
+            self.firing.rows(),
+            self.accumulator.num_images,
+            constants,
+            headline_sop,
+            dict(meta or {}),
+        )
 
 
-def layer_energy_mj(mac_ops: float, ac_ops: float,
-                    constants: EnergyConstants = EnergyConstants()) -> float:
+def layer_energy_mj(mac_ops: float, ac_ops: float, constants: EnergyConstants = EnergyConstants()) -> float:
     """``E = E_MAC * MACs + E_AC * ACs`` in millijoules."""
     return (constants.e_mac_pj * mac_ops + constants.e_ac_pj * ac_ops) / PJ_PER_MJ
 
@@ -356,7 +379,8 @@ class EnergyReport:
             spike_dense_macs=sum(r.dense_macs for r in layers if r.input_kind == 'spike'),
             mean_firing_rate=fr['mean_count'],
             mean_binary_firing_rate=fr['binary_firing_rate'],
-            mean_nonzero_fraction=fr['nonzero_fraction'])
+            mean_nonzero_fraction=fr['nonzero_fraction'],
+        )
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(
@@ -364,8 +388,12 @@ class EnergyReport:
             num_images=self.num_images,
             constants=asdict(self.constants),
             headline_sop=self.headline_sop,
-            units=dict(energy='mJ per image', ops='operations per image',
-                       firing_rate='mean integer spike count per element'),
+            units=dict(
+                energy='mJ per image',
+                ops='operations per image',
+                firing_rate='mean integer spike count per element',
+            ),
             **self.totals(),
             layers=[r.to_dict(self.headline_sop) for r in self.layers],
-            neurons=[r.to_dict() for r in self.neurons])
+            neurons=[r.to_dict() for r in self.neurons],
+        )

@@ -15,6 +15,7 @@ It works in both inference modes: an integer-mode output ``k / norm`` is multipl
 ``norm``; a spike-driven output (binary slices ``(steps * B, *S)``) is merged back to counts
 first, as is a LIF output ``(T * B, *S)``, so the statistics are per element of ``(B, *S)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -75,12 +76,21 @@ class NeuronStats:
 
     def to_dict(self) -> dict:
         """JSON-ready row (the derived rates included)."""
-        return dict(name=self.name, D=self.D, steps=self.steps, norm=self.norm,
-                    calls=self.calls, numel=self.numel, count_sum=self.count_sum,
-                    nonzero=self.nonzero, mean_count=self.mean_count,
-                    binary_firing_rate=self.binary_firing_rate,
-                    nonzero_fraction=self.nonzero_fraction, histogram=list(self.histogram),
-                    neuron_type=self.neuron_type)
+        return dict(
+            name=self.name,
+            D=self.D,
+            steps=self.steps,
+            norm=self.norm,
+            calls=self.calls,
+            numel=self.numel,
+            count_sum=self.count_sum,
+            nonzero=self.nonzero,
+            mean_count=self.mean_count,
+            binary_firing_rate=self.binary_firing_rate,
+            nonzero_fraction=self.nonzero_fraction,
+            histogram=list(self.histogram),
+            neuron_type=self.neuron_type,
+        )
 
 
 def output_counts(neuron: nn.Module, output: Tensor) -> Tensor:
@@ -120,10 +130,12 @@ class FiringRateMonitor:
 
     def __init__(self, model: nn.Module) -> None:
         self.neurons: Dict[str, nn.Module] = {
-            name: m for name, m in model.named_modules() if isinstance(m, SPIKING_NEURONS)}
+            name: m for name, m in model.named_modules() if isinstance(m, SPIKING_NEURONS)
+        }
         if not self.neurons:
-            raise ValueError(f'{type(model).__name__} contains no spiking neuron (SFANeuron or '
-                             'LIFNeuron) to monitor')
+            raise ValueError(
+                f'{type(model).__name__} contains no spiking neuron (SFANeuron or LIFNeuron) to monitor'
+            )
         self._stats: Dict[str, NeuronStats] = {}
         self._handles: list = []
 
@@ -140,6 +152,7 @@ class FiringRateMonitor:
     def _make_hook(self, name: str):
         def hook(module: nn.Module, args, output: Tensor) -> None:
             self._record(name, module, output)
+
         return hook
 
     def _record(self, name: str, neuron: nn.Module, output: Tensor) -> None:
@@ -148,12 +161,19 @@ class FiringRateMonitor:
         stats = self._stats.get(name)
         if stats is None:
             stats = self._stats[name] = NeuronStats(
-                name, steps if lif else neuron.D, steps, neuron.norm,
-                histogram=[0] * (steps + 1), neuron_type=type(neuron).__name__)
+                name,
+                steps if lif else neuron.D,
+                steps,
+                neuron.norm,
+                histogram=[0] * (steps + 1),
+                neuron_type=type(neuron).__name__,
+            )
         elif stats.steps != steps:
             # Train-mode (ceiling D) and eval-mode (eval_ceiling) counts must not be mixed.
-            raise RuntimeError(f'neuron {name!r} ran with ceiling {steps} after {stats.steps}; '
-                               'measure train and eval mode separately')
+            raise RuntimeError(
+                f'neuron {name!r} ran with ceiling {steps} after {stats.steps}; '
+                'measure train and eval mode separately'
+            )
         counts = output_counts(neuron, output).flatten()
         hist = torch.bincount(counts.long(), minlength=steps + 1)
         if hist.numel() > steps + 1:
@@ -185,6 +205,8 @@ def mean_firing_rate(rows: List[NeuronStats]) -> Dict[str, float]:
     if not numel:
         return dict(mean_count=0.0, binary_firing_rate=0.0, nonzero_fraction=0.0)
     counts = sum(r.count_sum for r in rows)
-    return dict(mean_count=counts / numel,
-                binary_firing_rate=counts / sum(r.numel * r.steps for r in rows),
-                nonzero_fraction=sum(r.nonzero for r in rows) / numel)
+    return dict(
+        mean_count=counts / numel,
+        binary_firing_rate=counts / sum(r.numel * r.steps for r in rows),
+        nonzero_fraction=sum(r.nonzero for r in rows) / numel,
+    )

@@ -43,6 +43,7 @@ Further differences, by NeuroBench's definitions (not errors; the report states 
 * A real-valued input made only of 0 and +-1 (binary event frames) is "spiking" to NeuroBench: its
   operations are reported as ACs, ours as MACs; the check compares their sum.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -76,12 +77,20 @@ def import_neurobench():
         from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
         from neurobench.models import TorchModel
     except ImportError as e:
-        raise ImportError("the NeuroBench report needs neurobench (pip install "
-                          "'neurobench==2.3.0'); neurobench or one of its dependencies is "
-                          f'missing ({e})') from e
-    return dict(Benchmark=Benchmark, TorchModel=TorchModel, Footprint=Footprint,
-                ConnectionSparsity=ConnectionSparsity, ActivationSparsity=ActivationSparsity,
-                SynapticOperations=SynapticOperations, single_layer_MACs=single_layer_MACs)
+        raise ImportError(
+            'the NeuroBench report needs neurobench (pip install '
+            "'neurobench==2.3.0'); neurobench or one of its dependencies is "
+            f'missing ({e})'
+        ) from e
+    return dict(
+        Benchmark=Benchmark,
+        TorchModel=TorchModel,
+        Footprint=Footprint,
+        ConnectionSparsity=ConnectionSparsity,
+        ActivationSparsity=ActivationSparsity,
+        SynapticOperations=SynapticOperations,
+        single_layer_MACs=single_layer_MACs,
+    )
 
 
 class _Runner(nn.Module):
@@ -120,8 +129,10 @@ def _our_reference(model: nn.Module, batches: Sequence[Tensor]) -> dict:
         if get_spike_slices(x) is None:
             nz = (plain_tensor(x) != 0).double()
             effective[names[module]] = effective.get(names[module], 0) + (
-                int(nz.sum().item()) * module.out_features if isinstance(module, nn.Linear)
-                else conv_exact_acs(module, nz))
+                int(nz.sum().item()) * module.out_features
+                if isinstance(module, nn.Linear)
+                else conv_exact_acs(module, nz)
+            )
 
     def neuron_hook(module, args, output):
         # the counts the spike-driven model fires (its float inputs can differ from integer
@@ -141,9 +152,13 @@ def _our_reference(model: nn.Module, batches: Sequence[Tensor]) -> dict:
         if isinstance(m, SYNAPTIC_TYPES):
             return real_hook
         return neuron_hook if isinstance(m, SFANeuron) else activation_hook
+
     others = (nn.ReLU, nn.Sigmoid)
-    handles = [m.register_forward_hook(pick(m)) for m in model.modules()
-               if isinstance(m, SYNAPTIC_TYPES + (SFANeuron,) + others)]
+    handles = [
+        m.register_forward_hook(pick(m))
+        for m in model.modules()
+        if isinstance(m, SYNAPTIC_TYPES + (SFANeuron,) + others)
+    ]
     other_activations = [n for n, m in model.named_modules() if isinstance(m, others)]
     try:
         with SynapticOpCounter(model) as counter:
@@ -151,30 +166,38 @@ def _our_reference(model: nn.Module, batches: Sequence[Tensor]) -> dict:
                 before = (k_sum, slots)
                 model(x)
                 k, n = k_sum - before[0], slots - before[1]
-                per_batch.append((1 - k / n if n else 0., len(x)))
+                per_batch.append((1 - k / n if n else 0.0, len(x)))
     finally:
         for h in handles:
             h.remove()
     rows: Dict[str, dict] = {}
     for r in counter.rows():
-        rows[r.name] = dict(type=r.type, kind=r.input_kind, exact_acs=r.exact_acs,
-                            dense_macs=r.dense_macs,
-                            effective_macs=effective.get(r.name, 0) if r.input_kind == 'real'
-                            else 0)
-    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d,
-                                                                   nn.Conv2d, nn.Conv3d))]
+        rows[r.name] = dict(
+            type=r.type,
+            kind=r.input_kind,
+            exact_acs=r.exact_acs,
+            dense_macs=r.dense_macs,
+            effective_macs=effective.get(r.name, 0) if r.input_kind == 'real' else 0,
+        )
+    weights = [
+        m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+    ]
     zeros = sum(int((w == 0).sum()) for w in weights)
     total = sum(w.numel() for w in weights)
-    footprint = sum(t.numel() * t.element_size()
-                    for t in list(model.parameters()) + list(model.buffers()))
+    footprint = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     num = sum(b for _, b in per_batch)
-    return dict(rows=rows, activation_sparsity=sum(s * b for s, b in per_batch) / num,
-                connection_sparsity=zeros / total if total else None, footprint=footprint,
-                spike_count=k_sum, neuron_slots=slots, other_activations=other_activations)
+    return dict(
+        rows=rows,
+        activation_sparsity=sum(s * b for s, b in per_batch) / num,
+        connection_sparsity=zeros / total if total else None,
+        footprint=footprint,
+        spike_count=k_sum,
+        neuron_slots=slots,
+        other_activations=other_activations,
+    )
 
 
-def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
-                      spike_driven_mode: bool = True) -> dict:
+def neurobench_report(model: nn.Module, batches: Sequence[Tensor], spike_driven_mode: bool = True) -> dict:
     """Run NeuroBench's footprint, connection sparsity, activation sparsity and synaptic
     operations on ``model`` and check them against our own numbers.
 
@@ -201,23 +224,30 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
     nb_model.add_activation_module(SFANeuron)
     data = [(x, torch.zeros(len(x))) for x in batches]
     num_samples = sum(len(x) for x in batches)
-    bench = nb['Benchmark'](nb_model, data, [], [],
-                            [[nb['Footprint'], nb['ConnectionSparsity']],
-                             [nb['ActivationSparsity'], nb['SynapticOperations']]])
+    bench = nb['Benchmark'](
+        nb_model,
+        data,
+        [],
+        [],
+        [[nb['Footprint'], nb['ConnectionSparsity']], [nb['ActivationSparsity'], nb['SynapticOperations']]],
+    )
     if not any(isinstance(h.layer, SFANeuron) for h in nb_model.activation_hooks):
-        raise NeuroBenchCheckError('NeuroBench hooked no SFA neuron: its activation sparsity '
-                                   'would be 0.0 (no activation layer)')
+        raise NeuroBenchCheckError(
+            'NeuroBench hooked no SFA neuron: its activation sparsity would be 0.0 (no activation layer)'
+        )
 
     class _Loader(list):
         # NeuroBench weighs a batch by batch size / len(dataset): one entry per sample
         dataset = range(num_samples)
+
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         results = bench.run(dataloader=_Loader(data), quiet=False)
     errors = [line for line in log.getvalue().splitlines() if line.startswith('Error running')]
     if errors:
-        raise NeuroBenchCheckError('NeuroBench swallowed a failed metric and reported 0 / None '
-                                   'for it: ' + ' | '.join(errors))
+        raise NeuroBenchCheckError(
+            'NeuroBench swallowed a failed metric and reported 0 / None for it: ' + ' | '.join(errors)
+        )
     missing = [k for k, v in results.items() if v is None]
     if missing:
         raise NeuroBenchCheckError(f'NeuroBench returned None for {missing}')
@@ -250,10 +280,18 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
         if row is None:
             problems.append(f'{name}: NeuroBench counted a layer our counter did not see')
             continue
-        layers.append(dict(name=name, type=row['type'], input=row['kind'],
-                           neurobench_acs=nb_ac, neurobench_macs=nb_mac,
-                           our_acs=row['exact_acs'], our_effective_macs=row['effective_macs'],
-                           our_dense_macs=row['dense_macs']))
+        layers.append(
+            dict(
+                name=name,
+                type=row['type'],
+                input=row['kind'],
+                neurobench_acs=nb_ac,
+                neurobench_macs=nb_mac,
+                our_acs=row['exact_acs'],
+                our_effective_macs=row['effective_macs'],
+                our_dense_macs=row['dense_macs'],
+            )
+        )
         if row['kind'] == 'spike' and nb_mac:
             as_macs.append(name)
         elif name in zero_weight_layers:
@@ -262,62 +300,80 @@ def neurobench_report(model: nn.Module, batches: Sequence[Tensor],
             problems.append(f'{name}: NeuroBench {nb_ac} ACs, ours {row["exact_acs"]}')
         elif row['kind'] == 'real' and nb_ac + nb_mac != row['effective_macs']:
             # a real input of only 0 / +-1 values (binary event frames) is ACs to NeuroBench
-            problems.append(f'{name}: NeuroBench {nb_mac} MACs + {nb_ac} ACs on a real input, '
-                            f'ours {row["effective_macs"]} effective operations')
+            problems.append(
+                f'{name}: NeuroBench {nb_mac} MACs + {nb_ac} ACs on a real input, '
+                f'ours {row["effective_macs"]} effective operations'
+            )
     if as_macs:
         raise NeuroBenchCheckError(
             f'NeuroBench counted {len(as_macs)} layer(s) fed by SFA neurons as MAC layers '
             f'({", ".join(as_macs[:5])}{" ..." if len(as_macs) > 5 else ""}): their inputs are '
-            'integer-mode k / D values, not binary spikes; run it spike-driven')
+            'integer-mode k / D values, not binary spikes; run it spike-driven'
+        )
     seen = {names[m] for m in per_layer}
     hookable = ('Conv1d', 'Conv2d', 'Linear')  # NeuroBench's stateless layers (no transposed)
-    problems += [f'{n}: our counter saw a {r["type"]} NeuroBench did not hook'
-                 for n, r in ours['rows'].items() if r['type'] in hookable and n not in seen]
-    unseen = {n: r['exact_acs'] + (r['dense_macs'] if r['kind'] == 'real' else 0)
-              for n, r in ours['rows'].items() if r['type'] not in hookable}
+    problems += [
+        f'{n}: our counter saw a {r["type"]} NeuroBench did not hook'
+        for n, r in ours['rows'].items()
+        if r['type'] in hookable and n not in seen
+    ]
+    unseen = {
+        n: r['exact_acs'] + (r['dense_macs'] if r['kind'] == 'real' else 0)
+        for n, r in ours['rows'].items()
+        if r['type'] not in hookable
+    }
     syn = results['SynapticOperations']
     total_ac = sum(r['neurobench_acs'] for r in layers)
     total_mac = sum(r['neurobench_macs'] for r in layers)
-    if abs(syn['Effective_ACs'] * num_samples - total_ac) > 0.5 or \
-            abs(syn['Effective_MACs'] * num_samples - total_mac) > 0.5:
-        problems.append(f'NeuroBench totals {syn} per sample disagree with its per-layer '
-                        f'counts ({total_ac} ACs, {total_mac} MACs over {num_samples} samples)')
+    if (
+        abs(syn['Effective_ACs'] * num_samples - total_ac) > 0.5
+        or abs(syn['Effective_MACs'] * num_samples - total_mac) > 0.5
+    ):
+        problems.append(
+            f'NeuroBench totals {syn} per sample disagree with its per-layer '
+            f'counts ({total_ac} ACs, {total_mac} MACs over {num_samples} samples)'
+        )
     our_acs = sum(r['exact_acs'] for n, r in ours['rows'].items() if n in seen)
-    nb_acs_compared = sum(r['neurobench_acs'] for r in layers
-                          if r['name'] not in zero_weight_layers)
+    nb_acs_compared = sum(r['neurobench_acs'] for r in layers if r['name'] not in zero_weight_layers)
     our_acs_compared = sum(r['our_acs'] for r in layers if r['name'] not in zero_weight_layers)
     if our_acs and not syn['Effective_ACs']:
-        problems.append('NeuroBench reports 0 ACs where our counter has '
-                        f'{our_acs}: a failed count')
+        problems.append(f'NeuroBench reports 0 ACs where our counter has {our_acs}: a failed count')
     if results['Footprint'] != ours['footprint']:
         problems.append(f'footprint {results["Footprint"]} B, ours {ours["footprint"]} B')
     if abs(results['ConnectionSparsity'] - round(ours['connection_sparsity'], 4)) > 1e-9:
-        problems.append(f'connection sparsity {results["ConnectionSparsity"]}, ours '
-                        f'{ours["connection_sparsity"]:.6f}')
+        problems.append(
+            f'connection sparsity {results["ConnectionSparsity"]}, ours {ours["connection_sparsity"]:.6f}'
+        )
     act = results['ActivationSparsity']
     if spike_driven_mode and abs(act - ours['activation_sparsity']) > 1e-9:
         problems.append(f'activation sparsity {act}, ours {ours["activation_sparsity"]}')
     if problems:
-        raise NeuroBenchCheckError('NeuroBench disagrees with our counter: '
-                                   + '; '.join(problems))
+        raise NeuroBenchCheckError('NeuroBench disagrees with our counter: ' + '; '.join(problems))
     matmul = sum(r['exact_acs'] for r in ours['rows'].values() if r['type'] == 'SpikeMatMul')
     unseen_ops = sum(unseen.values())
-    return dict(neurobench=dict(results), num_samples=num_samples,
-                ours=dict(footprint=ours['footprint'],
-                          connection_sparsity=ours['connection_sparsity'],
-                          activation_sparsity=ours['activation_sparsity'],
-                          acs_per_sample=our_acs / num_samples,
-                          acs_per_sample_compared=our_acs_compared / num_samples,
-                          effective_macs_per_sample=total_mac / num_samples,
-                          dense_macs_real_inputs_per_sample=sum(
-                              r['dense_macs'] for r in ours['rows'].values()
-                              if r['kind'] == 'real') / num_samples),
-                layers=layers, matmul_acs_per_sample=matmul / num_samples,
-                not_seen_by_neurobench=sorted(unseen),
-                zero_weight_layers=zero_weight_layers,
-                other_activation_layers=ours['other_activations'],
-                neurobench_acs_per_sample_compared=nb_acs_compared / num_samples,
-                not_seen_ops_per_sample=unseen_ops / num_samples)
+    return dict(
+        neurobench=dict(results),
+        num_samples=num_samples,
+        ours=dict(
+            footprint=ours['footprint'],
+            connection_sparsity=ours['connection_sparsity'],
+            activation_sparsity=ours['activation_sparsity'],
+            acs_per_sample=our_acs / num_samples,
+            acs_per_sample_compared=our_acs_compared / num_samples,
+            effective_macs_per_sample=total_mac / num_samples,
+            dense_macs_real_inputs_per_sample=sum(
+                r['dense_macs'] for r in ours['rows'].values() if r['kind'] == 'real'
+            )
+            / num_samples,
+        ),
+        layers=layers,
+        matmul_acs_per_sample=matmul / num_samples,
+        not_seen_by_neurobench=sorted(unseen),
+        zero_weight_layers=zero_weight_layers,
+        other_activation_layers=ours['other_activations'],
+        neurobench_acs_per_sample_compared=nb_acs_compared / num_samples,
+        not_seen_ops_per_sample=unseen_ops / num_samples,
+    )
 
 
 class _TensorForward(nn.Module):
@@ -340,50 +396,65 @@ def main(argv=None) -> None:
 
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    parser = argparse.ArgumentParser(description='NeuroBench metrics of a model, checked '
-                                     'against our exact operation counter.')
+
+    parser = argparse.ArgumentParser(
+        description='NeuroBench metrics of a model, checked against our exact operation counter.'
+    )
     parser.add_argument('config')
     parser.add_argument('--checkpoint', default=None)
-    parser.add_argument('--shape', type=int, nargs='+', default=None,
-                        help='input shape without batch (default: (T, C, 64, 80) from the '
-                        "config's backbone T / in_channels)")
-    parser.add_argument('--rate', type=float, default=0.05,
-                        help='mean events per input cell (Poisson)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        default=None,
+        help="input shape without batch (default: (T, C, 64, 80) from the config's backbone T / in_channels)",
+    )
+    parser.add_argument('--rate', type=float, default=0.05, help='mean events per input cell (Poisson)')
     parser.add_argument('--batches', type=int, default=2)
     parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default=None, help='write the report as JSON')
     args = parser.parse_args(argv)
     import sdt_dense  # noqa: F401  (registers our modules)
+
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     from mmdet.registry import MODELS
+
     torch.manual_seed(args.seed)
     model = MODELS.build(cfg.model)
     model.init_weights()
     if args.checkpoint:
         from mmengine.runner import load_checkpoint
+
         load_checkpoint(model, args.checkpoint, map_location='cpu')
-    shape = args.shape or (cfg.model.backbone.get('T', 1),
-                           cfg.model.backbone.get('in_channels', 3), 64, 80)
+    shape = args.shape or (cfg.model.backbone.get('T', 1), cfg.model.backbone.get('in_channels', 3), 64, 80)
     gen = torch.Generator().manual_seed(args.seed)
-    batches = [torch.poisson(torch.full((args.batch_size, *shape), args.rate), generator=gen)
-               for _ in range(args.batches)]
+    batches = [
+        torch.poisson(torch.full((args.batch_size, *shape), args.rate), generator=gen)
+        for _ in range(args.batches)
+    ]
     report = neurobench_report(_TensorForward(model), batches)
     report.update(config=args.config, input_shape=list(shape), event_rate=args.rate)
     nb, ours = report['neurobench'], report['ours']
-    print(f"{'metric (per sample)':38s} {'NeuroBench':>16s} {'ours':>16s}")
-    rows = [('footprint (bytes)', nb['Footprint'], ours['footprint']),
-            ('connection sparsity', nb['ConnectionSparsity'], ours['connection_sparsity']),
-            ('activation sparsity (binary slices)', nb['ActivationSparsity'],
-             ours['activation_sparsity']),
-            ('synaptic ops: ACs (Linear/Conv)', nb['SynapticOperations']['Effective_ACs'],
-             ours['acs_per_sample']),
-            ('effective MACs (real inputs)', nb['SynapticOperations']['Effective_MACs'],
-             ours['effective_macs_per_sample']),
-            ('ACs of spike matmuls (ours only)', '-', report['matmul_acs_per_sample']),
-            ('dense MACs of real inputs (ours)', '-',
-             ours['dense_macs_real_inputs_per_sample'])]
+    print(f'{"metric (per sample)":38s} {"NeuroBench":>16s} {"ours":>16s}')
+    rows = [
+        ('footprint (bytes)', nb['Footprint'], ours['footprint']),
+        ('connection sparsity', nb['ConnectionSparsity'], ours['connection_sparsity']),
+        ('activation sparsity (binary slices)', nb['ActivationSparsity'], ours['activation_sparsity']),
+        (
+            'synaptic ops: ACs (Linear/Conv)',
+            nb['SynapticOperations']['Effective_ACs'],
+            ours['acs_per_sample'],
+        ),
+        (
+            'effective MACs (real inputs)',
+            nb['SynapticOperations']['Effective_MACs'],
+            ours['effective_macs_per_sample'],
+        ),
+        ('ACs of spike matmuls (ours only)', '-', report['matmul_acs_per_sample']),
+        ('dense MACs of real inputs (ours)', '-', ours['dense_macs_real_inputs_per_sample']),
+    ]
     for name, a, b in rows:
         print(f'{name:38s} {a!s:>16s} {b!s:>16s}')
     if args.out:

@@ -20,6 +20,7 @@ calls and forward passes, summed over the batch):
 ``mean_firing_rate * dense_macs`` is the usual SOP estimate. The fields and the conventions:
 docs/spike_driven.md ("Exact operation counts") and docs/energy.md ("Multi-step LIF models").
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,9 +38,16 @@ from ..deploy.spike_driven import SYNAPTIC_TYPES, spike_driven
 from ..models.layers import SpikeMatMul
 from ..models.neurons import get_spike_slices, get_time_steps, merge_spike_slices, plain_tensor
 
-__all__ = ['SynapticLayerOps', 'SynapticOpCounter', 'count_synaptic_ops', 'conv_exact_acs',
-           'spike_matmul_operands', 'executed_matmul_acs', 'analytic_matmul_acs',
-           'matmul_operand_slices']
+__all__ = [
+    'SynapticLayerOps',
+    'SynapticOpCounter',
+    'count_synaptic_ops',
+    'conv_exact_acs',
+    'spike_matmul_operands',
+    'executed_matmul_acs',
+    'analytic_matmul_acs',
+    'matmul_operand_slices',
+]
 
 
 @dataclass
@@ -64,7 +72,7 @@ class SynapticLayerOps:
     type: str
     input_kind: str
     dense_macs: int = 0
-    input_count_sum: float = 0.
+    input_count_sum: float = 0.0
     input_numel: int = 0
     exact_acs: int = 0
     mac_ops: int = 0
@@ -74,7 +82,7 @@ class SynapticLayerOps:
     def mean_firing_rate(self) -> float:
         """Mean spike count per input element (the paper's "firing rate"; 0 for real inputs).
         Divide by ``D`` for the binary firing rate per virtual time step."""
-        return self.input_count_sum / self.input_numel if self.input_numel else 0.
+        return self.input_count_sum / self.input_numel if self.input_numel else 0.0
 
     def as_dict(self) -> Dict[str, Any]:
         d = asdict(self)
@@ -102,8 +110,7 @@ def conv_exact_acs(module: nn.Module, counts: Tensor) -> int:
     ones = x.new_ones((groups, 1, *module.kernel_size))
     if transposed:
         fn = F.conv_transpose1d if x.dim() == 3 else F.conv_transpose2d
-        y = fn(x, ones, None, module.stride, module.padding, module.output_padding, groups,
-               module.dilation)
+        y = fn(x, ones, None, module.stride, module.padding, module.output_padding, groups, module.dilation)
     else:
         padding = module.padding
         if module.padding_mode != 'zeros':  # a padded border copies inputs: count them too
@@ -126,8 +133,7 @@ def _dense_macs(module: nn.Module, x_numel: int, out_numel: int) -> int:
     return out_numel * (module.in_channels // module.groups) * kernel
 
 
-def spike_matmul_operands(
-        model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float], int]]:
+def spike_matmul_operands(model: nn.Module) -> Dict[nn.Module, Tuple[float, Optional[float], int]]:
     """Per attention :class:`SpikeMatMul` of ``model``: the norms turning its operand values back
     into spike counts (``None``: a real-valued operand) and the real timesteps folded into the
     operands' batch (LIF: ``T``; SFA: 1).
@@ -141,8 +147,11 @@ def spike_matmul_operands(
     for m in model.modules():
         kv, qkv = getattr(m, 'kv_matmul', None), getattr(m, 'qkv_matmul', None)
         neurons = [getattr(m, n, None) for n in ('q_neuron', 'k_neuron', 'v_neuron')]
-        if (isinstance(kv, SpikeMatMul) and isinstance(qkv, SpikeMatMul)
-                and all(hasattr(n, 'norm') for n in neurons)):
+        if (
+            isinstance(kv, SpikeMatMul)
+            and isinstance(qkv, SpikeMatMul)
+            and all(hasattr(n, 'norm') for n in neurons)
+        ):
             q, k, v = neurons
             steps = getattr(q, 'T', 1)
             operands[kv] = (k.norm, v.norm, steps)  # k^T v
@@ -159,8 +168,9 @@ def matmul_operand_slices(x: Tensor) -> Optional[Tensor]:
     return plain_tensor(x).detach().unflatten(0, (tag.steps, -1))
 
 
-def executed_matmul_acs(a_slices: Optional[Tensor], b_slices: Optional[Tensor],
-                        a_shape: torch.Size, b_shape: torch.Size) -> int:
+def executed_matmul_acs(
+    a_slices: Optional[Tensor], b_slices: Optional[Tensor], a_shape: torch.Size, b_shape: torch.Size
+) -> int:
     """Accumulates that :func:`~sdt_dense.models.layers.spike_matmul.spike_slices_matmul`
     performs on binary slices ``(steps, B, ..., r, c)`` (``None``: that operand is not spikes).
 
@@ -271,6 +281,7 @@ class SynapticOpCounter:
                 row.exact_acs += total * module.out_features
             else:
                 row.exact_acs += conv_exact_acs(module, counts)
+
         return hook
 
     def _matmul_hook(self, name: str):
@@ -288,18 +299,21 @@ class SynapticOpCounter:
             row.input_numel += spikes[0].numel()
             row.input_count_sum += int(round(spikes.double().sum().item()))
             row.exact_acs += executed_matmul_acs(a_sl, b_sl, a_shape, b_shape)
+
         return hook
 
-    def _count_matmul_analytic(self, name: str, module: nn.Module, a: Tensor, b: Tensor,
-                               output: Tensor) -> None:
+    def _count_matmul_analytic(
+        self, name: str, module: nn.Module, a: Tensor, b: Tensor, output: Tensor
+    ) -> None:
         """Operands that are not spike slices (LIF spikes, binary per timestep): counts from
         their values and the attention's neuron units."""
         if module not in self._matmul_norms:
             raise ValueError(
                 f'SpikeMatMul {name!r} got operands that are not spike slices and is not part '
                 f'of an attention (q/k/v_neuron, kv_matmul, qkv_matmul); cannot tell the spike '
-                f'units of its operands. In spike-driven mode feed it the neurons\' slices '
-                f'(do not merge them).')
+                f"units of its operands. In spike-driven mode feed it the neurons' slices "
+                f'(do not merge them).'
+            )
         a_norm, b_norm, steps = self._matmul_norms[module]
         row = self._row(name, module, 'spike')
         # per timestep (LIF operands hold T of them); the counts below cover all of them,
@@ -346,4 +360,3 @@ def count_synaptic_ops(model: nn.Module, *args, **kwargs) -> List[SynapticLayerO
     with SynapticOpCounter(model) as counter:
         model(*args, **kwargs)
     return counter.rows()
-

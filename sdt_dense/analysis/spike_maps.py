@@ -22,6 +22,7 @@ A neuron output counts as spatial when its counts are ``(B, C, H, W)``, or ``(B,
 stages, row-major); other outputs (and maps of another size) are left out of the maps and listed
 in :attr:`StageMap.skipped`, but still count in :class:`~sdt_dense.analysis.firing.NeuronStats`.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,11 +62,17 @@ class StageMap:
     def summary(self) -> dict:
         """JSON-ready means over positions."""
         h, w = self.mean_count.shape
-        return dict(stage=self.stage, height=h, width=w, steps=self.steps,
-                    mean_count=float(self.mean_count.mean()),
-                    binary_rate=float(self.binary_rate.mean()),
-                    nonzero_fraction=float(self.nonzero_fraction.mean()),
-                    neurons=list(self.neurons), skipped=list(self.skipped))
+        return dict(
+            stage=self.stage,
+            height=h,
+            width=w,
+            steps=self.steps,
+            mean_count=float(self.mean_count.mean()),
+            binary_rate=float(self.binary_rate.mean()),
+            nonzero_fraction=float(self.nonzero_fraction.mean()),
+            neurons=list(self.neurons),
+            skipped=list(self.skipped),
+        )
 
 
 @dataclass
@@ -105,13 +112,17 @@ class SpikeMapRecorder(FiringRateMonitor):
         if counts.dim() not in (3, 4):
             return  # not a (B, C, H, W) map nor (B, C, N) tokens
         steps = self.stats(name).steps
-        entry = _NeuronMap(counts.sum((0, 1)).cpu().double(),
-                           (counts > 0).sum((0, 1)).cpu().double(),
-                           counts.shape[0] * counts.shape[1], steps)
+        entry = _NeuronMap(
+            counts.sum((0, 1)).cpu().double(),
+            (counts > 0).sum((0, 1)).cpu().double(),
+            counts.shape[0] * counts.shape[1],
+            steps,
+        )
         old = self._maps.get(name)
         if old is not None and old.count_sum.shape == entry.count_sum.shape:
-            entry = _NeuronMap(old.count_sum + entry.count_sum, old.nonzero + entry.nonzero,
-                               old.depth + entry.depth, steps)
+            entry = _NeuronMap(
+                old.count_sum + entry.count_sum, old.nonzero + entry.nonzero, old.depth + entry.depth, steps
+            )
         self._maps[name] = entry
 
     def reset(self) -> None:
@@ -126,8 +137,10 @@ class SpikeMapRecorder(FiringRateMonitor):
                 by_stage.setdefault(neuron_stage(name), []).append(name)
         out: Dict[str, StageMap] = {}
         for stage, names in by_stage.items():
-            size = next((tuple(self._maps[n].count_sum.shape) for n in names
-                         if self._maps[n].count_sum.dim() == 2), None)
+            size = next(
+                (tuple(self._maps[n].count_sum.shape) for n in names if self._maps[n].count_sum.dim() == 2),
+                None,
+            )
             if size is None:
                 continue  # tokens only: no spatial layout to draw
             count = torch.zeros(size, dtype=torch.float64)
@@ -146,9 +159,15 @@ class SpikeMapRecorder(FiringRateMonitor):
                 depth += m.depth
                 slots += m.depth * m.steps
                 used.append(n)
-            out[stage] = StageMap(stage, (count / depth).numpy(), (count / slots).numpy(),
-                                  (nonzero / depth).numpy(),
-                                  max(self._maps[n].steps for n in used), used, skipped)
+            out[stage] = StageMap(
+                stage,
+                (count / depth).numpy(),
+                (count / slots).numpy(),
+                (nonzero / depth).numpy(),
+                max(self._maps[n].steps for n in used),
+                used,
+                skipped,
+            )
         return out
 
 
@@ -167,13 +186,17 @@ def stage_figure_size(image_hw: Tuple[int, int]) -> Tuple[int, int]:
     """``(width, height)`` in pixels of the PNG :func:`plot_stage_map` writes for an image of
     ``image_hw``: ``3 * 400`` by ``400 * H / W + 100`` (rounded)."""
     h, w = image_hw
-    return (int(round(3 * PANEL_INCHES * DPI)),
-            int(round((PANEL_INCHES * h / w + TITLE_INCHES) * DPI)))
+    return (int(round(3 * PANEL_INCHES * DPI)), int(round((PANEL_INCHES * h / w + TITLE_INCHES) * DPI)))
 
 
-def plot_stage_map(image: np.ndarray, stage_map: StageMap, path: str,
-                   padded_hw: Optional[Tuple[int, int]] = None, title: Optional[str] = None,
-                   alpha: float = 0.6) -> Tuple[int, int]:
+def plot_stage_map(
+    image: np.ndarray,
+    stage_map: StageMap,
+    path: str,
+    padded_hw: Optional[Tuple[int, int]] = None,
+    title: Optional[str] = None,
+    alpha: float = 0.6,
+) -> Tuple[int, int]:
     """Write a PNG of one stage: the image, and the mean-count and non-zero-fraction maps
     overlaid on it. Returns the PNG's ``(width, height)`` (:func:`stage_figure_size`).
 
@@ -187,6 +210,7 @@ def plot_stage_map(image: np.ndarray, stage_map: StageMap, path: str,
         alpha: opacity of the maps over the image.
     """
     import matplotlib
+
     matplotlib.use('Agg', force=True)
     import matplotlib.pyplot as plt
 
@@ -197,37 +221,49 @@ def plot_stage_map(image: np.ndarray, stage_map: StageMap, path: str,
     extent = (0, wp, hp, 0)
     panels = [
         (None, 'image', None),
-        (stage_map.mean_count, f'mean count over channels (0..{stage_map.steps})\n'
-         f'binary rate = count / {stage_map.steps}: mean {stage_map.binary_rate.mean():.3f}',
-         (0, stage_map.steps)),
-        (stage_map.nonzero_fraction, 'non-zero fraction (rate of slice s1)\n'
-         f'mean {stage_map.nonzero_fraction.mean():.3f}', (0, 1)),
+        (
+            stage_map.mean_count,
+            f'mean count over channels (0..{stage_map.steps})\n'
+            f'binary rate = count / {stage_map.steps}: mean {stage_map.binary_rate.mean():.3f}',
+            (0, stage_map.steps),
+        ),
+        (
+            stage_map.nonzero_fraction,
+            f'non-zero fraction (rate of slice s1)\nmean {stage_map.nonzero_fraction.mean():.3f}',
+            (0, 1),
+        ),
     ]
     for ax, (values, label, limits) in zip(axes, panels):
         ax.imshow(image, extent=(0, w, h, 0), interpolation='bilinear')
         if values is not None:
-            im = ax.imshow(values, extent=extent, cmap='inferno', vmin=limits[0], vmax=limits[1],
-                           alpha=alpha, interpolation='nearest')
+            im = ax.imshow(
+                values,
+                extent=extent,
+                cmap='inferno',
+                vmin=limits[0],
+                vmax=limits[1],
+                alpha=alpha,
+                interpolation='nearest',
+            )
             fig.colorbar(im, ax=ax, orientation='horizontal', fraction=0.05, pad=0.04)
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
         ax.set_axis_off()
         ax.set_title(label, fontsize=8)
     mh, mw = stage_map.mean_count.shape
-    fig.suptitle(f'{title or stage_map.stage}: {mh}x{mw} map, {len(stage_map.neurons)} neurons',
-                 fontsize=9)
+    fig.suptitle(f'{title or stage_map.stage}: {mh}x{mw} map, {len(stage_map.neurons)} neurons', fontsize=9)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=DPI)  # fixed size: no bbox_inches='tight'
     plt.close(fig)
     return width_px, height_px
 
 
-def plot_firing_distribution(rows: Sequence[NeuronStats], path: str,
-                             title: Optional[str] = None) -> None:
+def plot_firing_distribution(rows: Sequence[NeuronStats], path: str, title: Optional[str] = None) -> None:
     """Write a PNG of the firing-rate distribution per layer: for every neuron a stacked bar of
     the fractions of its elements with count ``k = 0..steps`` (the histogram of
     :class:`NeuronStats`), and its binary firing rate as a line."""
     import matplotlib
+
     matplotlib.use('Agg', force=True)
     import matplotlib.pyplot as plt
 
@@ -240,21 +276,21 @@ def plot_firing_distribution(rows: Sequence[NeuronStats], path: str,
     bottom = np.zeros(len(rows))
     colours = plt.get_cmap('viridis')(np.linspace(0, 1, steps + 1))
     for k in range(steps + 1):
-        frac = np.array([r.histogram[k] / r.numel if k < len(r.histogram) else 0.0
-                         for r in rows])
+        frac = np.array([r.histogram[k] / r.numel if k < len(r.histogram) else 0.0 for r in rows])
         ax.bar(x, frac, bottom=bottom, width=1.0, color=colours[k], label=f'count {k}')
         bottom += frac
-    ax.plot(x, [r.binary_firing_rate for r in rows], '.-', color='tab:red', lw=0.8,
-            label='binary firing rate')
+    ax.plot(
+        x, [r.binary_firing_rate for r in rows], '.-', color='tab:red', lw=0.8, label='binary firing rate'
+    )
     ax.set_xlim(-0.5, len(rows) - 0.5)
     ax.set_ylim(0, 1)
     ax.set_xticks(x)
     ax.set_xticklabels([r.name for r in rows], rotation=90, fontsize=4)
     ax.set_ylabel('fraction of elements')
-    ax.set_title(f'Spike-count distribution per layer{f" of {title}" if title else ""}',
-                 loc='left', fontsize=9)
-    ax.legend(loc='lower right', bbox_to_anchor=(1, 1), ncol=min(steps + 2, 7), fontsize=6,
-              frameon=False)
+    ax.set_title(
+        f'Spike-count distribution per layer{f" of {title}" if title else ""}', loc='left', fontsize=9
+    )
+    ax.legend(loc='lower right', bbox_to_anchor=(1, 1), ncol=min(steps + 2, 7), fontsize=6, frameon=False)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=DPI * 1.5)

@@ -18,6 +18,7 @@ The stock inferencers work with any image config of this project; pass :func:`in
 configs (input: event tensors) and the spike-MAE pretraining config are refused with an error that
 says why.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -67,9 +68,11 @@ def config_task(config: Union[str, Config]) -> str:
     model_cls = MODELS.get(cfg.model['type'])
     if model_cls is None or not issubclass(model_cls, Base):
         kind = 'detector' if scope == 'mmdet' else 'segmentor'
-        raise ValueError(f'{name}: model type {cfg.model["type"]!r} is not a {kind} (a pretraining '
-                         'model has no predictions to show); the image demo and the inferencers '
-                         'need a detection or segmentation config')
+        raise ValueError(
+            f'{name}: model type {cfg.model["type"]!r} is not a {kind} (a pretraining '
+            'model has no predictions to show); the image demo and the inferencers '
+            'need a detection or segmentation config'
+        )
     pipeline = _test_pipeline(cfg)
     loaders = [t['type'] for t in pipeline if t['type'] in _IMAGE_LOADERS]
     if not loaders:
@@ -77,7 +80,8 @@ def config_task(config: Union[str, Config]) -> str:
         raise ValueError(
             f'{name}: the test pipeline does not load images (it starts with {first!r}); '
             'event-camera configs take event tensors, which the image inferencers cannot '
-            'produce: evaluate them with tools/test.py')
+            'produce: evaluate them with tools/test.py'
+        )
     return 'det' if scope == 'mmdet' else 'seg'
 
 
@@ -85,8 +89,10 @@ def _test_pipeline(cfg: Config) -> list:
     try:
         return cfg.test_dataloader.dataset.pipeline
     except AttributeError:
-        raise ValueError(f'{cfg.filename}: no test_dataloader.dataset.pipeline; the inferencers '
-                         'build their pipeline from it') from None
+        raise ValueError(
+            f'{cfg.filename}: no test_dataloader.dataset.pipeline; the inferencers '
+            'build their pipeline from it'
+        ) from None
 
 
 def inferencer_config(config: Union[str, Config]) -> Config:
@@ -115,6 +121,7 @@ def inferencer_config(config: Union[str, Config]) -> Config:
 
 def _checkpoint_state(weights: str) -> Tuple[Dict[str, torch.Tensor], Optional[dict]]:
     from ..checkpoint import extract_state_dict, safe_load
+
     obj = safe_load(weights)
     meta = obj.get('meta', {}).get('dataset_meta') if isinstance(obj, dict) else None
     return extract_state_dict(obj), meta
@@ -131,8 +138,12 @@ def _config_metainfo(task: str, cfg: Config) -> dict:
     return dict(DATASETS.build(dataset_cfg).metainfo)
 
 
-def build_inferencer(config: Union[str, Config], weights: Optional[str] = None,
-                     device: str = 'cpu', show_progress: bool = False):
+def build_inferencer(
+    config: Union[str, Config],
+    weights: Optional[str] = None,
+    device: str = 'cpu',
+    show_progress: bool = False,
+):
     """The stock inferencer of the config's task, with ``weights`` loaded strictly.
 
     Returns:
@@ -145,6 +156,7 @@ def build_inferencer(config: Union[str, Config], weights: Optional[str] = None,
             mis-shaped tensors, listed in a table).
     """
     from ..checkpoint import match_state_dict
+
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(f'--device {device}: CUDA is not available on this machine (use cpu)')
     cfg = inferencer_config(config)
@@ -152,10 +164,11 @@ def build_inferencer(config: Union[str, Config], weights: Optional[str] = None,
     state_dict, ckpt_meta = _checkpoint_state(weights) if weights else (None, None)
     if task == 'det':
         from mmdet.apis import DetInferencer
-        inferencer = DetInferencer(model=cfg, weights=weights, device=device,
-                                   show_progress=show_progress)
+
+        inferencer = DetInferencer(model=cfg, weights=weights, device=device, show_progress=show_progress)
     else:
         from mmseg.apis import MMSegInferencer
+
         inferencer = MMSegInferencer(model=cfg, weights=weights, device=device)
     if state_dict is not None:
         # the inferencers load with strict=False; a wrong file must not run with random tensors
@@ -180,13 +193,15 @@ def float64(model: torch.nn.Module, task: str) -> Iterator[torch.nn.Module]:
     neck (its heads stay float32: mmcv's NMS and RoIAlign kernels take float32 only). The
     preprocessed images ``(B, 3, H, W)`` are cast on entry to the backbone, a detector's neck
     outputs ``(B, C, H_i, W_i)`` back to float32. Everything is float32 again on exit."""
-    handles = [model.backbone.register_forward_pre_hook(
-        lambda m, args: tuple(a.double() if torch.is_tensor(a) else a for a in args))]
+    handles = [
+        model.backbone.register_forward_pre_hook(
+            lambda m, args: tuple(a.double() if torch.is_tensor(a) else a for a in args)
+        )
+    ]
     model.double()
     if task == 'det':
         last = model.neck if getattr(model, 'with_neck', False) else model.backbone
-        handles.append(last.register_forward_hook(
-            lambda m, args, out: tuple(o.float() for o in out)))
+        handles.append(last.register_forward_hook(lambda m, args, out: tuple(o.float() for o in out)))
         for name, child in model.named_children():
             if name not in ('backbone', 'neck'):
                 child.float()
@@ -230,8 +245,11 @@ def compare_predictions(task: str, ref, other) -> Dict[str, Any]:
             return dict(equal=False, shapes=(tuple(a.shape), tuple(b.shape)))
         pixels = int((a != b).sum())
         logits = (ref.seg_logits.data - other.seg_logits.data).abs().max().item()
-        return dict(equal=pixels <= PIXEL_RTOL * a.numel() and logits <= SCORE_ATOL,
-                    pixels_diff=f'{pixels} ({pixels / a.numel():.1e})', max_logit_diff=logits)
+        return dict(
+            equal=pixels <= PIXEL_RTOL * a.numel() and logits <= SCORE_ATOL,
+            pixels_diff=f'{pixels} ({pixels / a.numel():.1e})',
+            max_logit_diff=logits,
+        )
     a, b = ref.pred_instances, other.pred_instances
     res: Dict[str, Any] = dict(instances=(len(a), len(b)))
     if len(a) != len(b):
@@ -246,8 +264,12 @@ def compare_predictions(task: str, ref, other) -> Dict[str, Any]:
         pixels = int((a.masks != b.masks).sum())
         res['mask_pixels_diff'] = f'{pixels} ({pixels / max(a.masks.numel(), 1):.1e})'
         masks_ok = pixels <= PIXEL_RTOL * a.masks.numel()
-    res['equal'] = (res['labels_equal'] and res['max_score_diff'] <= SCORE_ATOL
-                    and res['max_box_diff'] <= BOX_ATOL and masks_ok)
+    res['equal'] = (
+        res['labels_equal']
+        and res['max_score_diff'] <= SCORE_ATOL
+        and res['max_box_diff'] <= BOX_ATOL
+        and masks_ok
+    )
     return res
 
 
@@ -259,4 +281,5 @@ def summary(task: str, sample) -> str:
         return f'segmentation {h}x{w}: classes present {labels}'
     inst = sample.pred_instances
     return f'detection on {h}x{w}: {len(inst)} instances' + (
-        f', best score {inst.scores.max().item():.3f}' if len(inst) else '')
+        f', best score {inst.scores.max().item():.3f}' if len(inst) else ''
+    )

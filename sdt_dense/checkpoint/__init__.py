@@ -9,6 +9,7 @@
 * :mod:`.loading`: :func:`load_pretrained` (what ``init_cfg=dict(type='Pretrained')`` runs) and
   :func:`save_weights`.
 """
+
 from ..errors import BrokenCheckpointError
 from . import mmengine_loader  # noqa: F401  (mmengine reads local checkpoints safely)
 from .loading import load_pretrained, pretrained_to_init_cfg, save_weights
@@ -16,15 +17,32 @@ from .matching import CheckpointMismatchError, match_state_dict, select_prefix, 
 from .released import BASE_FORMAT, LARGE_FORMAT, ReleasedFormat, checkpoint_filter_fn
 from .released_mae import MAE_FORMAT, SPIKE_MAE_FORMAT, pretraining_format
 from .safe_load import (
-                        UnsafeCheckpointError,
-                        allowed_globals,
-                        extract_state_dict,
-                        install_allowlist,
-                        safe_load,
+    UnsafeCheckpointError,
+    allowed_globals,
+    extract_state_dict,
+    install_allowlist,
+    safe_load,
 )
 
-__all__ = ['load_pretrained', 'pretrained_to_init_cfg', 'save_weights', 'CheckpointMismatchError',
-           'match_state_dict', 'select_prefix', 'summarise_keys', 'BASE_FORMAT', 'LARGE_FORMAT',
-           'ReleasedFormat', 'checkpoint_filter_fn', 'UnsafeCheckpointError', 'allowed_globals',
-           'extract_state_dict', 'install_allowlist', 'safe_load', 'MAE_FORMAT', 'SPIKE_MAE_FORMAT',
-           'pretraining_format', 'BrokenCheckpointError']
+__all__ = [
+    'load_pretrained',
+    'pretrained_to_init_cfg',
+    'save_weights',
+    'CheckpointMismatchError',
+    'match_state_dict',
+    'select_prefix',
+    'summarise_keys',
+    'BASE_FORMAT',
+    'LARGE_FORMAT',
+    'ReleasedFormat',
+    'checkpoint_filter_fn',
+    'UnsafeCheckpointError',
+    'allowed_globals',
+    'extract_state_dict',
+    'install_allowlist',
+    'safe_load',
+    'MAE_FORMAT',
+    'SPIKE_MAE_FORMAT',
+    'pretraining_format',
+    'BrokenCheckpointError',
+]

@@ -1,4 +1,5 @@
 """Loading weights into a model: strict, safe, and aware of the released layouts."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,9 @@ from .released_mae import pretraining_format
 from .safe_load import extract_state_dict, safe_load
 
 
-def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
-                    released: Optional[ReleasedFormat] = None) -> None:
+def load_pretrained(
+    model: nn.Module, path: str, prefix: Optional[str] = None, released: Optional[ReleasedFormat] = None
+) -> None:
     """Strictly load a released classification checkpoint, or an mmengine checkpoint of one of our
     detectors/segmentors/classifiers (its ``prefix``, ``'backbone.'`` by default), into ``model``.
 
@@ -30,8 +32,7 @@ def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
     """
     state_dict = extract_state_dict(safe_load(path))
     # A pretraining checkpoint (spike-MAE) names its own layout, whatever the model.
-    released = (released or pretraining_format(state_dict)
-                or getattr(model, 'released_format', None))
+    released = released or pretraining_format(state_dict) or getattr(model, 'released_format', None)
     is_released = released is not None and released.detect(state_dict)
     if is_released:
         state_dict = released.convert(state_dict)
@@ -41,13 +42,17 @@ def load_pretrained(model: nn.Module, path: str, prefix: Optional[str] = None,
         missing_ok, unexpected_ok = (), ()
     state_dict = match_state_dict(model, state_dict, missing_ok, unexpected_ok)
     model.load_state_dict(state_dict, strict=not missing_ok)
-    print_log(f'loaded {released.name + " released" if is_released else "sdt-dense"} checkpoint '
-              f'{path} into {type(model).__name__}', logger='current')
+    print_log(
+        f'loaded {released.name + " released" if is_released else "sdt-dense"} checkpoint '
+        f'{path} into {type(model).__name__}',
+        logger='current',
+    )
 
 
 def save_weights(state_dict: Dict[str, Tensor], path: str) -> None:
     """Write ``{'state_dict': state_dict}`` atomically: ``path`` is either complete or untouched."""
     from ..engine.atomic_io import atomic_write  # engine imports this package
+
     buffer = io.BytesIO()
     torch.save({'state_dict': state_dict}, buffer)
     atomic_write(buffer.getvalue(), os.fspath(path))
@@ -63,10 +68,15 @@ def pretrained_to_init_cfg(pretrained: Optional[str], init_cfg: Optional[dict]) 
     if pretrained is None:
         return init_cfg
     if init_cfg is not None:
-        raise ValueError('init_cfg and pretrained cannot be set at the same time; use '
-                         'init_cfg=dict(type="Pretrained", checkpoint=...)')
+        raise ValueError(
+            'init_cfg and pretrained cannot be set at the same time; use '
+            'init_cfg=dict(type="Pretrained", checkpoint=...)'
+        )
     if not isinstance(pretrained, (str, os.PathLike)):
         raise TypeError(f'pretrained must be a checkpoint path, got {type(pretrained).__name__}')
-    print_log('DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead',
-              logger='current', level=30)
+    print_log(
+        'DeprecationWarning: pretrained is deprecated, please use "init_cfg" instead',
+        logger='current',
+        level=30,
+    )
     return dict(type='Pretrained', checkpoint=os.fspath(pretrained))

@@ -1,4 +1,5 @@
 """Strict key matching of a state dict against a model, with one error that lists every problem."""
+
 from __future__ import annotations
 
 import re
@@ -24,9 +25,12 @@ def summarise_keys(keys: List[str], limit: int = 6) -> str:
     return ', '.join(keys[:limit]) + (f', ... (+{len(keys) - limit})' if len(keys) > limit else '')
 
 
-def match_state_dict(model: nn.Module, state_dict: Dict[str, Tensor],
-                     ignorable_missing: Sequence[str] = (),
-                     ignorable_unexpected: Sequence[str] = ()) -> Dict[str, Tensor]:
+def match_state_dict(
+    model: nn.Module,
+    state_dict: Dict[str, Tensor],
+    ignorable_missing: Sequence[str] = (),
+    ignorable_unexpected: Sequence[str] = (),
+) -> Dict[str, Tensor]:
     """Check ``state_dict`` against ``model`` strictly and return it ready for ``load_state_dict``.
 
     Every model tensor must be present with the right shape, except keys matching one of the
@@ -45,8 +49,9 @@ def match_state_dict(model: nn.Module, state_dict: Dict[str, Tensor],
             else:
                 rows.append((key, 'missing', f'expected shape {tuple(tensor.shape)}'))
         elif tuple(state_dict[key].shape) != tuple(tensor.shape):
-            rows.append((key, 'shape', f'checkpoint {tuple(state_dict[key].shape)} vs model '
-                                       f'{tuple(tensor.shape)}'))
+            rows.append(
+                (key, 'shape', f'checkpoint {tuple(state_dict[key].shape)} vs model {tuple(tensor.shape)}')
+            )
     for key in state_dict:
         if key not in own:
             if any(re.search(p, key) for p in ignorable_unexpected):
@@ -56,18 +61,26 @@ def match_state_dict(model: nn.Module, state_dict: Dict[str, Tensor],
     if rows:
         raise CheckpointMismatchError(
             f'checkpoint does not match {type(model).__name__} ({len(rows)} problems):\n'
-            + _mismatch_table(rows))
+            + _mismatch_table(rows)
+        )
     if skipped:
-        print_log(f'checkpoint: skipped {len(skipped)} tensors not used by '
-                  f'{type(model).__name__}: {summarise_keys(skipped)}', logger='current')
+        print_log(
+            f'checkpoint: skipped {len(skipped)} tensors not used by '
+            f'{type(model).__name__}: {summarise_keys(skipped)}',
+            logger='current',
+        )
     if kept_init:
-        print_log(f'checkpoint: {len(kept_init)} tensors not in the checkpoint keep their '
-                  f'initial values: {summarise_keys(kept_init)}', logger='current')
+        print_log(
+            f'checkpoint: {len(kept_init)} tensors not in the checkpoint keep their '
+            f'initial values: {summarise_keys(kept_init)}',
+            logger='current',
+        )
     return {k: v for k, v in state_dict.items() if k in own}
 
 
-def select_prefix(state_dict: Dict[str, Tensor], prefix: Optional[str],
-                  source: str = 'checkpoint') -> Dict[str, Tensor]:
+def select_prefix(
+    state_dict: Dict[str, Tensor], prefix: Optional[str], source: str = 'checkpoint'
+) -> Dict[str, Tensor]:
     """The tensors under ``prefix`` with the prefix removed (``prefix=None``: ``'backbone.'`` when
     the checkpoint is a whole detector/segmentor/classifier, else everything).
 
@@ -78,11 +91,13 @@ def select_prefix(state_dict: Dict[str, Tensor], prefix: Optional[str],
         prefix = 'backbone.' if any(k.startswith('backbone.') for k in state_dict) else ''
     if not prefix:
         return dict(state_dict)
-    selected = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    selected = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
     if not selected:
         raise CheckpointMismatchError(f'no tensor in {source} starts with {prefix!r}')
     others = [k for k in state_dict if not k.startswith(prefix)]
     if others:
-        print_log(f'checkpoint: skipped {len(others)} tensors outside {prefix!r}: '
-                  f'{summarise_keys(others)}', logger='current')
+        print_log(
+            f'checkpoint: skipped {len(others)} tensors outside {prefix!r}: {summarise_keys(others)}',
+            logger='current',
+        )
     return selected

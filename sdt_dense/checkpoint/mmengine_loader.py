@@ -7,6 +7,7 @@ mmengine's loader for local paths makes every checkpoint the runner reads go thr
 allow-list, whatever the environment, and a refused file raises
 :class:`~sdt_dense.checkpoint.UnsafeCheckpointError` naming it.
 """
+
 from __future__ import annotations
 
 import os.path as osp

@@ -6,6 +6,7 @@ classifier uses, and which of our tensors the released files lack. A backbone cl
 format in its ``released_format`` attribute; :func:`~sdt_dense.checkpoint.load_pretrained` and the
 converter in ``tools/model_converters/`` read it from there.
 """
+
 from __future__ import annotations
 
 import re
@@ -51,16 +52,23 @@ class ReleasedFormat:
         """Released names -> ours; a state dict in another layout is returned unchanged."""
         if not self.detect(state_dict):
             return dict(state_dict)
-        return {self.convert_key(k): v for k, v in state_dict.items()
-                if not any(re.search(p, k) for p in self.drop_keys)}
+        return {
+            self.convert_key(k): v
+            for k, v in state_dict.items()
+            if not any(re.search(p, k) for p in self.drop_keys)
+        }
 
     def to_classifier(self, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
         """Released state dict -> a classifier's (``backbone.*`` plus the classifier tensors)."""
         if not self.detect(state_dict):
-            raise ValueError(f'not a released {self.name} state dict (no key starts with '
-                             f'{" or ".join(self.marker_prefixes)})')
-        return {(k if any(re.search(p, k) for p in self.classifier_keys) else f'backbone.{k}'): v
-                for k, v in self.convert(state_dict).items()}
+            raise ValueError(
+                f'not a released {self.name} state dict (no key starts with '
+                f'{" or ".join(self.marker_prefixes)})'
+            )
+        return {
+            (k if any(re.search(p, k) for p in self.classifier_keys) else f'backbone.{k}'): v
+            for k, v in self.convert(state_dict).items()
+        }
 
 
 # The Base family (2.7M-19M): stages are renamed to ``downsamples.i`` / ``stages.i``, the
@@ -78,7 +86,8 @@ BASE_FORMAT = ReleasedFormat(
         (r'^ConvBlock2_2\.0\.', 'stages.2.1.'),
         (r'^block3\.', 'stages.3.'),
         (r'^block4\.', 'stages.4.'),
-        (r'\.encode_conv\.', '.conv.'), (r'\.encode_bn\.', '.bn.'),
+        (r'\.encode_conv\.', '.conv.'),
+        (r'\.encode_bn\.', '.bn.'),
         (r'\.(?:Conv|conv)\.(pwconv1|dwconv|pwconv2)\.0\.', r'.sepconv.\1.conv.'),
         (r'\.(?:Conv|conv)\.(pwconv1|dwconv|pwconv2)\.1\.', r'.sepconv.\1.bn.'),
         (r'(stages\.[012]\.\d+)\.conv([12])\.', r'\1.mlp.conv\2.conv.'),
@@ -93,8 +102,9 @@ BASE_FORMAT = ReleasedFormat(
 )
 
 
-def checkpoint_filter_fn(state_dict: Dict[str, Tensor], model: Optional[nn.Module] = None
-                         ) -> Dict[str, Tensor]:
+def checkpoint_filter_fn(
+    state_dict: Dict[str, Tensor], model: Optional[nn.Module] = None
+) -> Dict[str, Tensor]:
     """timm-style filter: convert a released state dict to ``model``'s names (the model's
     ``released_format``; the Base layout when ``model`` is ``None`` or names none)."""
     fmt = getattr(model, 'released_format', None) or BASE_FORMAT
@@ -113,7 +123,8 @@ LARGE_FORMAT = ReleasedFormat(
         (r'^downsample1_1\.', 'downsamples.0.'),
         (r'^downsample1_2\.', 'downsamples.1.'),
         (r'^downsample([23])\.', r'downsamples.\1.'),
-        (r'\.encode_conv\.', '.conv.'), (r'\.encode_bn\.', '.bn.'),
+        (r'\.encode_conv\.', '.conv.'),
+        (r'\.encode_bn\.', '.bn.'),
         (r'^ConvBlock1_1\.0\.', 'conv_stages.0.0.'),
         (r'^ConvBlock1_2\.0\.', 'conv_stages.1.0.'),
         (r'^ConvBlock2_1\.0\.', 'conv_stages.2.0.'),

@@ -16,6 +16,7 @@ tensors (latent norm, decoder) are skipped, and the tensors a pretraining encode
 keep their initial values: the per-channel layer scales (the encoder runs without them) and the
 added stride-32 level.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional

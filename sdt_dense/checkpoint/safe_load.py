@@ -19,6 +19,7 @@ A file torch cannot read at all (empty, truncated anywhere, corrupt, not a check
 read it (``tools/train.py > --resume``, ``init_cfg``, ...), instead of torch's bare
 "PytorchStreamReader failed reading zip archive" or ``OSError: [Errno 22] Invalid argument``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,14 @@ def _numpy_globals() -> List[Any]:
         from numpy._core import multiarray as _ma
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core import multiarray as _ma
-    items: List[Any] = [np.ndarray, np.dtype, _ma._reconstruct, _ma.scalar,
-                        (_ma._reconstruct, 'numpy.core.multiarray._reconstruct'),
-                        (_ma.scalar, 'numpy.core.multiarray.scalar')]
+    items: List[Any] = [
+        np.ndarray,
+        np.dtype,
+        _ma._reconstruct,
+        _ma.scalar,
+        (_ma._reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (_ma.scalar, 'numpy.core.multiarray.scalar'),
+    ]
     # A pickled dtype is rebuilt as np.dtype(...) and then restored with BUILD, which torch only
     # permits on allow-listed types: the instance's concrete class (np.dtypes.Float64DType, ...).
     dtypes_mod = getattr(np, 'dtypes', None)
@@ -69,12 +75,14 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     reach; this resolves only the HistoryBuffer statistics methods and refuses everything else.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
+
     allowed = set(_HISTORY_BUFFER_METHODS) | set(HistoryBuffer._statistics_methods)
     if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'getattr({obj!r}, {name!r}) is not allowed: only HistoryBuffer statistics methods '
-        f'({", ".join(sorted(allowed))}) may be resolved while loading a checkpoint')
+        f'({", ".join(sorted(allowed))}) may be resolved while loading a checkpoint'
+    )
 
 
 def _mmengine_globals() -> List[Any]:
@@ -123,8 +131,18 @@ _REFUSAL = re.compile(r'Unsupported global|is not allowed|not an allowed global'
 # What torch raises for a file that ends early or is corrupt: miniz errors (RuntimeError), a short
 # read (EOFError, RuntimeError "unexpected EOF"), garbage opcodes (UnpicklingError, KeyError,
 # ValueError, ...), a broken zip directory (zipfile.BadZipFile is an Exception).
-_READ_ERRORS = (RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError, IndexError,
-                TypeError, AttributeError, zipfile.BadZipFile, UnicodeDecodeError)
+_READ_ERRORS = (
+    RuntimeError,
+    EOFError,
+    pickle.UnpicklingError,
+    KeyError,
+    ValueError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+)
 
 
 # A zip archive ends with its "end of central directory" record, at most 64 KiB + 22 bytes before
@@ -165,8 +183,10 @@ def _broken_problem(path: str, err: BaseException) -> str:
     elif head.startswith(_PICKLE_PROTO):
         what = 'truncated or corrupt checkpoint (legacy pickle format)'
     else:
-        what = (f'not a checkpoint: it starts with {head!r}, while torch.save writes a zip archive '
-                f'(PK\\x03\\x04) or a pickle')
+        what = (
+            f'not a checkpoint: it starts with {head!r}, while torch.save writes a zip archive '
+            f'(PK\\x03\\x04) or a pickle'
+        )
     return f'{what}; {size} bytes; torch said: {type(err).__name__}: {first}'
 
 
@@ -192,8 +212,12 @@ def reading_step() -> Optional[str]:
     caller = None
     while frame is not None:
         key = (frame.f_code.co_name, frame.f_globals.get('__name__'))
-        if caller is None and key[1] != __name__ and key[1] != 'sdt_dense.checkpoint.mmengine_loader' \
-                and not str(key[1]).startswith('mmengine.runner.checkpoint'):
+        if (
+            caller is None
+            and key[1] != __name__
+            and key[1] != 'sdt_dense.checkpoint.mmengine_loader'
+            and not str(key[1]).startswith('mmengine.runner.checkpoint')
+        ):
             caller = f'{key[1]}.{key[0]}'
         seen.add(key)
         frame = frame.f_back
@@ -222,8 +246,7 @@ def safe_load(path: str | os.PathLike, map_location: Any = 'cpu', step: Optional
     path = os.fspath(path)
     step = step or reading_step()
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}'
-                                + (f' (read by {step})' if step else ''))
+        raise FileNotFoundError(f'checkpoint not found: {path}' + (f' (read by {step})' if step else ''))
     if os.path.getsize(path) == 0:
         raise BrokenCheckpointError(path, 'empty checkpoint file (0 bytes)', step)
     # Not ``torch.serialization.safe_globals(...)``: on exit that context manager *removes* its
@@ -246,8 +269,7 @@ def safe_load(path: str | os.PathLike, map_location: Any = 'cpu', step: Optional
     except OSError as err:
         # torch's zip reader seeks before the start of a short file (EINVAL) when the archive's
         # end is missing: a broken file. Permission or a path that is a folder stay as they are.
-        if isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError,
-                            FileNotFoundError)):
+        if isinstance(err, (PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError)):
             raise
         raise BrokenCheckpointError(path, _broken_problem(path, err), step) from err
 
@@ -261,8 +283,9 @@ def extract_state_dict(obj: Any) -> Dict[str, torch.Tensor]:
                 return obj[key]
         if all(isinstance(v, torch.Tensor) for v in obj.values()):
             return obj
-    raise ValueError('checkpoint holds no state dict (expected a `state_dict` or `model` key, '
-                     'or a dict of tensors)')
+    raise ValueError(
+        'checkpoint holds no state dict (expected a `state_dict` or `model` key, or a dict of tensors)'
+    )
 
 
 install_allowlist()

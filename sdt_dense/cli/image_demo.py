@@ -12,6 +12,7 @@ prints the comparison; the exit status is 1 when they differ. Both runs of the c
 float64: in float32 the two summation orders differ by ~1e-7, enough to move an SFA input across
 a rounding boundary somewhere in a large image and change a spike count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,21 @@ from ..apis.inference import build_inferencer, compare_predictions, float64, pre
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Detection or segmentation of one image with an sdt-dense config',
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument('img', help='image file')
     parser.add_argument('config', help='mmdet or mmseg config file of this project')
-    parser.add_argument('--weights', help='checkpoint (loaded strictly); without it the weights '
-                        'are random')
-    parser.add_argument('--out-dir', default='outputs',
-                        help='where the visualisation goes (DIR/vis/<image name>)')
-    parser.add_argument('--spike-driven', action='store_true',
-                        help='also run the binary-spike model and compare its predictions with '
-                        "the integer model's (exit status 1 if they differ)")
+    parser.add_argument('--weights', help='checkpoint (loaded strictly); without it the weights are random')
+    parser.add_argument(
+        '--out-dir', default='outputs', help='where the visualisation goes (DIR/vis/<image name>)'
+    )
+    parser.add_argument(
+        '--spike-driven',
+        action='store_true',
+        help='also run the binary-spike model and compare its predictions with '
+        "the integer model's (exit status 1 if they differ)",
+    )
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'))
     return parser.parse_args(argv)
 
@@ -50,14 +56,16 @@ def main(argv=None) -> int:
         return 0
     from ..deploy import is_spike_driven, spike_driven
     from ..models.neurons import SFANeuron
+
     with float64(inferencer.model, task):
         integer = predict(inferencer, task, args.img)
         with spike_driven(inferencer.model):  # raises when the model has no SFA neuron
             # never "EQUAL" by comparing the integer model with itself: every neuron is switched
             converted = sum(isinstance(m, SFANeuron) for m in inferencer.model.modules())
             if not (converted and is_spike_driven(inferencer.model)):
-                raise RuntimeError('--spike-driven: the model was not switched to spike-driven '
-                                   'inference; nothing to compare')
+                raise RuntimeError(
+                    '--spike-driven: the model was not switched to spike-driven inference; nothing to compare'
+                )
             spiking = predict(inferencer, task, args.img)
     print(f'spike-driven model: {summary(task, spiking)}')
     print(f'  ({converted} SFA neurons switched to binary spike slices)')

@@ -4,6 +4,7 @@ loading, toolbox scope, CPU distributed set-up and teardown, runner building and
 The toolbox is chosen by the config's ``default_scope`` (``'mmdet'`` or ``'mmseg'``). Without GPUs,
 ``--launcher pytorch`` runs CPU processes over the gloo backend.
 """
+
 import datetime
 import gc
 import json
@@ -31,12 +32,14 @@ def add_common_args(parser):
         'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
         'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
         'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+        'is allowed.',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher (without GPUs only "pytorch" is supported, over gloo)')
+        help='job launcher (without GPUs only "pytorch" is supported, over gloo)',
+    )
     # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
@@ -68,6 +71,7 @@ def slurm_env_to_torch_env(default_port: int = 29500) -> None:
             processes of the other nodes would wait for a master on their own 127.0.0.1.
     """
     import subprocess
+
     env = os.environ
     env.setdefault('RANK', env['SLURM_PROCID'])
     env.setdefault('WORLD_SIZE', env['SLURM_NTASKS'])
@@ -78,8 +82,9 @@ def slurm_env_to_torch_env(default_port: int = 29500) -> None:
         error = 'SLURM_NODELIST is not set'
         if nodes:
             try:
-                addr = subprocess.run(['scontrol', 'show', 'hostname', nodes], check=True,
-                                      capture_output=True, text=True).stdout.split()[0]
+                addr = subprocess.run(
+                    ['scontrol', 'show', 'hostname', nodes], check=True, capture_output=True, text=True
+                ).stdout.split()[0]
             except (OSError, subprocess.CalledProcessError, IndexError) as err:
                 error = f'`scontrol show hostname {nodes}` failed ({type(err).__name__}: {err})'
         if addr is None:
@@ -87,7 +92,8 @@ def slurm_env_to_torch_env(default_port: int = 29500) -> None:
                 raise RuntimeError(
                     f'--launcher slurm: a job over {slurm_num_nodes()} nodes needs the address of '
                     f'its first node, but {error}. Set MASTER_ADDR (and MASTER_PORT) to that '
-                    'node, or make scontrol available to the job.')
+                    'node, or make scontrol available to the job.'
+                )
             addr = '127.0.0.1'  # one node: every process is on this host
         env['MASTER_ADDR'] = addr
     env.setdefault('MASTER_PORT', env.get('PORT', str(default_port)))
@@ -115,20 +121,24 @@ def setup_cpu_distributed(cfg):
     if cfg.launcher == 'slurm':
         slurm_env_to_torch_env()
     elif cfg.launcher != 'pytorch':
-        raise SystemExit(f'no GPU: --launcher {cfg.launcher} is not supported on CPU, use '
-                         '--launcher pytorch (tools/dist_train.sh) or slurm')
+        raise SystemExit(
+            f'no GPU: --launcher {cfg.launcher} is not supported on CPU, use '
+            '--launcher pytorch (tools/dist_train.sh) or slurm'
+        )
     if cfg.get('env_cfg', None) is None:
         cfg.env_cfg = ConfigDict()
     timeout = cfg.env_cfg.get('dist_cfg', {}).get('timeout', 1800)
     cfg.env_cfg.dist_cfg = dict(backend='gloo', timeout=timeout)
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend='gloo',
-                                      timeout=datetime.timedelta(seconds=timeout))
+        torch_dist.init_process_group(backend='gloo', timeout=datetime.timedelta(seconds=timeout))
     wrapper = cfg.get('model_wrapper_cfg', None)
     if wrapper is None:
         cfg.model_wrapper_cfg = dict(  # sdt_dense.engine: device_ids=None, SyncBN over gloo
-            type='CPUDistributedDataParallel', broadcast_buffers=False, device_ids=None,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+            type='CPUDistributedDataParallel',
+            broadcast_buffers=False,
+            device_ids=None,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
     elif wrapper.get('type', 'MMDistributedDataParallel') in DDP_WRAPPERS:
         wrapper.setdefault('device_ids', None)
 
@@ -151,8 +161,7 @@ def build_runner(cfg):
     """``Runner.from_cfg``, or the registered ``runner_type`` when the config names one."""
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if runner.distributed:
-        runner.logger.info(f'World size: {runner.world_size} '
-                           f'(backend: {torch_dist.get_backend()})')
+        runner.logger.info(f'World size: {runner.world_size} (backend: {torch_dist.get_backend()})')
     return runner
 
 
@@ -172,6 +181,7 @@ def to_jsonable(obj):
 def write_metrics(metrics, work_dir):
     """Write ``metrics`` to ``<work_dir>/metrics.json`` and return the path."""
     from ..engine.atomic_io import atomic_write
+
     path = osp.join(work_dir, 'metrics.json')
     atomic_write(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True), path)
     return path

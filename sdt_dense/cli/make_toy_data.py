@@ -10,6 +10,7 @@ bar with an ETA counts the images (recordings) written. The arguments that defin
 written last, to ``<out>/toy_data_manifest.json``; with ``--reuse`` a folder whose manifest equals
 the requested arguments is kept as it is (and one with another manifest is rewritten).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,28 +24,43 @@ from ..toy_data.events import make_events_dataset
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--task', choices=('det', 'seg', 'cls', 'events'), required=True,
-                        help='det: COCO instance segmentation; seg: ADE20K-layout semantic seg; '
-                        'cls: ImageNet-style class folders (train/<class>/*.JPEG), one shape '
-                        'per image; events: Prophesee Gen1 layout (.dat events + _bbox.npy '
-                        'boxes per recording), counts are recordings')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--task',
+        choices=('det', 'seg', 'cls', 'events'),
+        required=True,
+        help='det: COCO instance segmentation; seg: ADE20K-layout semantic seg; '
+        'cls: ImageNet-style class folders (train/<class>/*.JPEG), one shape '
+        'per image; events: Prophesee Gen1 layout (.dat events + _bbox.npy '
+        'boxes per recording), counts are recordings',
+    )
     parser.add_argument('--out', required=True, help='dataset root to write')
-    parser.add_argument('--num-train', type=int, default=None,
-                        help='training images (default: det 300, seg 200, cls 200)')
-    parser.add_argument('--num-val', type=int, default=None,
-                        help='validation images (default 50; events: 4 recordings)')
+    parser.add_argument(
+        '--num-train', type=int, default=None, help='training images (default: det 300, seg 200, cls 200)'
+    )
+    parser.add_argument(
+        '--num-val', type=int, default=None, help='validation images (default 50; events: 4 recordings)'
+    )
     parser.add_argument('--num-test', type=int, default=4, help='events: test recordings')
-    parser.add_argument('--duration', type=float, default=2.0,
-                        help='events: seconds per recording (labels every 0.1 s)')
+    parser.add_argument(
+        '--duration', type=float, default=2.0, help='events: seconds per recording (labels every 0.1 s)'
+    )
     parser.add_argument('--image-size', type=int, default=128, help='square image side (px)')
-    parser.add_argument('--num-classes', type=int, default=None,
-                        help='shape classes (default: det 3, seg 4, cls 5; at most 5)')
+    parser.add_argument(
+        '--num-classes',
+        type=int,
+        default=None,
+        help='shape classes (default: det 3, seg 4, cls 5; at most 5)',
+    )
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--reuse', action='store_true',
-                        help=f'keep --out as it is when its {MANIFEST} equals these arguments; '
-                        'rewrite it when the manifest differs; refuse a non-empty folder without one')
+    parser.add_argument(
+        '--reuse',
+        action='store_true',
+        help=f'keep --out as it is when its {MANIFEST} equals these arguments; '
+        'rewrite it when the manifest differs; refuse a non-empty folder without one',
+    )
     return parser.parse_args(argv)
 
 
@@ -79,8 +95,10 @@ def reuse_or_clear(out: str, wanted: dict) -> bool:
         print(f'{out}: toy data written with other arguments ({found} != {wanted}): rewriting it')
         shutil.rmtree(root)
     elif root.is_dir() and any(root.iterdir()):
-        raise SystemExit(f'{out}: not empty and has no {MANIFEST} (not written by this tool, or '
-                         'interrupted): remove it or choose another --out')
+        raise SystemExit(
+            f'{out}: not empty and has no {MANIFEST} (not written by this tool, or '
+            'interrupted): remove it or choose another --out'
+        )
     return False
 
 
@@ -96,32 +114,59 @@ def main(argv=None) -> None:
         print(f'{args.out}: toy data with these arguments already there ({MANIFEST}): reused')
         return
     if args.task == 'det':
-        result = make_det_dataset(args.out, num_train=args.num_train or 300, num_val=args.num_val,
-                                  image_size=args.image_size, num_classes=args.num_classes or 3,
-                                  seed=args.seed, progress=True)
-        summary = ', '.join(f'{split}: {len(coco["images"])} images / '
-                            f'{len(coco["annotations"])} instances'
-                            for split, coco in result.items())
+        result = make_det_dataset(
+            args.out,
+            num_train=args.num_train or 300,
+            num_val=args.num_val,
+            image_size=args.image_size,
+            num_classes=args.num_classes or 3,
+            seed=args.seed,
+            progress=True,
+        )
+        summary = ', '.join(
+            f'{split}: {len(coco["images"])} images / {len(coco["annotations"])} instances'
+            for split, coco in result.items()
+        )
     elif args.task == 'cls':
-        meta = make_cls_dataset(args.out, num_train=args.num_train or 200, num_val=args.num_val,
-                                image_size=args.image_size, num_classes=args.num_classes or 5,
-                                seed=args.seed, progress=True)
+        meta = make_cls_dataset(
+            args.out,
+            num_train=args.num_train or 200,
+            num_val=args.num_val,
+            image_size=args.image_size,
+            num_classes=args.num_classes or 5,
+            seed=args.seed,
+            progress=True,
+        )
         summary = f'classes {meta["classes"]}, ' + ', '.join(
-            f'{split}: {sum(n.values())} images' for split, n in meta['counts'].items())
+            f'{split}: {sum(n.values())} images' for split, n in meta['counts'].items()
+        )
     elif args.task == 'events':
-        counts = make_events_dataset(args.out, num_train=args.num_train or 24,
-                                     num_val=args.num_val, num_test=args.num_test,
-                                     duration_us=int(round(args.duration * 1e6)), seed=args.seed,
-                                     progress=True)
+        counts = make_events_dataset(
+            args.out,
+            num_train=args.num_train or 24,
+            num_val=args.num_val,
+            num_test=args.num_test,
+            duration_us=int(round(args.duration * 1e6)),
+            seed=args.seed,
+            progress=True,
+        )
         summary = 'classes car, pedestrian, ' + ', '.join(
             f'{split}: {c["recordings"]} recordings / {c["labelled_timestamps"]} labelled '
-            f'timestamps / {c["boxes"]} boxes' for split, c in counts.items())
+            f'timestamps / {c["boxes"]} boxes'
+            for split, c in counts.items()
+        )
     else:
-        meta = make_seg_dataset(args.out, num_train=args.num_train or 200, num_val=args.num_val,
-                                image_size=args.image_size, num_classes=args.num_classes or 4,
-                                seed=args.seed, progress=True)
+        meta = make_seg_dataset(
+            args.out,
+            num_train=args.num_train or 200,
+            num_val=args.num_val,
+            image_size=args.image_size,
+            num_classes=args.num_classes or 4,
+            seed=args.seed,
+            progress=True,
+        )
         summary = f'classes {meta["classes"]}, ' + ', '.join(
-            f'{split}: {n} images' for split, n in meta['counts'].items())
+            f'{split}: {n} images' for split, n in meta['counts'].items()
+        )
     (Path(args.out) / MANIFEST).write_text(json.dumps(wanted, indent=1) + '\n')
     print(f'wrote {args.task} toy dataset to {args.out} ({summary})')
-

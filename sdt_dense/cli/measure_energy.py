@@ -15,6 +15,7 @@ spike-input layers as ACs) is documented in
 ``firing_rates.png`` to ``--out`` (default ``<work_dir>``, i.e. ``./work_dirs/<config name>``; in
 ``--shape`` mode ``<work_dir>/backbone_<H>x<W>``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,41 +38,71 @@ from ..registry import init_scope
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Firing rates, synaptic operations and energy of an sdt-dense model',
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument('config', help='mmdet or mmseg config file')
-    parser.add_argument('checkpoint', nargs='?', default=None,
-                        help='model checkpoint (loaded strictly); without it the weights are '
-                        'random and the numbers describe nothing but the architecture')
-    parser.add_argument('--num-images', type=int, default=100,
-                        help='images to run (dataset mode: the first N of the test set, fewer if '
-                        'the set is smaller; --shape mode: random/constant inputs)')
+    parser.add_argument(
+        'checkpoint',
+        nargs='?',
+        default=None,
+        help='model checkpoint (loaded strictly); without it the weights are '
+        'random and the numbers describe nothing but the architecture',
+    )
+    parser.add_argument(
+        '--num-images',
+        type=int,
+        default=100,
+        help='images to run (dataset mode: the first N of the test set, fewer if '
+        'the set is smaller; --shape mode: random/constant inputs)',
+    )
     parser.add_argument('--out', help='output directory for energy.json / .md / firing_rates.png')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='measure the bare backbone on (batch, in_channels, H, W) inputs '
-                        'instead of running the test set')
-    parser.add_argument('--input', choices=('random', 'constant'), default='random',
-                        help='--shape mode input: standard-normal noise (like normalised pixels, '
-                        'seeded) or a constant --input-value')
-    parser.add_argument('--input-value', type=float, default=0.5,
-                        help='value of --input constant')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='--shape mode batch size (numbers are per image either way)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='measure the bare backbone on (batch, in_channels, H, W) inputs instead of running the test set',
+    )
+    parser.add_argument(
+        '--input',
+        choices=('random', 'constant'),
+        default='random',
+        help='--shape mode input: standard-normal noise (like normalised pixels, '
+        'seeded) or a constant --input-value',
+    )
+    parser.add_argument('--input-value', type=float, default=0.5, help='value of --input constant')
+    parser.add_argument(
+        '--batch-size', type=int, default=1, help='--shape mode batch size (numbers are per image either way)'
+    )
     parser.add_argument('--e-mac', type=float, default=4.6, help='energy per MAC in pJ')
     parser.add_argument('--e-ac', type=float, default=0.9, help='energy per AC in pJ')
-    parser.add_argument('--sop', choices=('estimate', 'exact'), default='estimate',
-                        help='SOP count of the headline energy: the paper convention (mean input '
-                        'count x dense MACs) or the accumulates counted in spike-driven mode; '
-                        'both are always reported')
-    parser.add_argument('--no-fuse-rep-conv', action='store_true',
-                        help='keep every RepConv (Large family) as two maps: its second map then '
-                        'reads real values and is charged as MACs. Default: fused into one '
-                        'spike-fed conv, the inference form (sdt_dense.deploy.fuse_rep_conv)')
+    parser.add_argument(
+        '--sop',
+        choices=('estimate', 'exact'),
+        default='estimate',
+        help='SOP count of the headline energy: the paper convention (mean input '
+        'count x dense MACs) or the accumulates counted in spike-driven mode; '
+        'both are always reported',
+    )
+    parser.add_argument(
+        '--no-fuse-rep-conv',
+        action='store_true',
+        help='keep every RepConv (Large family) as two maps: its second map then '
+        'reads real values and is charged as MACs. Default: fused into one '
+        'spike-fed conv, the inference form (sdt_dense.deploy.fuse_rep_conv)',
+    )
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
-    parser.add_argument('--num-workers', type=int, default=None,
-                        help='dataloader workers (default: the config\'s)')
+    parser.add_argument(
+        '--num-workers', type=int, default=None, help="dataloader workers (default: the config's)"
+    )
     parser.add_argument('--seed', type=int, default=0, help='seed of --input random')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value (as tools/train.py)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value (as tools/train.py)',
+    )
     args = parser.parse_args(argv)
     if args.num_images < 1:
         parser.error(f'--num-images must be >= 1, got {args.num_images}')
@@ -80,14 +111,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.shape is not None and min(args.shape) < 1:
         parser.error(f'--shape needs positive H W, got {args.shape}')
     if args.shape is None and (args.batch_size != 1 or args.input != 'random'):
-        parser.error('--batch-size and --input apply to --shape mode only (the test set runs '
-                     'with batch size 1)')
+        parser.error(
+            '--batch-size and --input apply to --shape mode only (the test set runs with batch size 1)'
+        )
     return args
 
 
 def build_model(cfg: Config, scope: str, backbone_only: bool) -> nn.Module:
     """Build ``cfg.model`` (or its backbone) from the toolbox registry of ``scope``."""
     from mmengine.registry import init_default_scope
+
     init_default_scope(scope)
     if scope == 'mmdet':
         from mmdet.registry import MODELS
@@ -110,6 +143,7 @@ def load_weights(model: nn.Module, checkpoint: str, backbone_only: bool) -> None
         load_pretrained(model, checkpoint)  # strict; released layouts, 'backbone.' prefix
         return
     from mmengine.runner import load_checkpoint
+
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='current')
 
 
@@ -126,7 +160,7 @@ def describe_sizes(sizes: Dict[Tuple[int, int], int]) -> str:
     if not sizes:
         return 'unknown'
     if len(sizes) == 1:
-        (h, w), = sizes
+        ((h, w),) = sizes
         return f'{h}x{w}'
     n = sum(sizes.values())
     mh = sum(h * c for (h, _), c in sizes.items()) / n
@@ -155,6 +189,7 @@ class InputSizeRecorder:
 def run_dataset(model: nn.Module, cfg: Config, args: argparse.Namespace, meter) -> int:
     """Run ``model.test_step`` over the first ``--num-images`` test images, batch size 1."""
     from mmengine.runner import Runner
+
     loader_cfg = copy.deepcopy(cfg.test_dataloader)
     loader_cfg['batch_size'] = 1
     if args.num_workers is not None:
@@ -189,8 +224,11 @@ def run_shape(model: nn.Module, args: argparse.Namespace, in_channels: int, mete
         while seen < total:
             b = min(args.batch_size, total - seen)
             shape = (b, in_channels, *args.shape)
-            x = (torch.randn(shape, generator=gen) if args.input == 'random'
-                 else torch.full(shape, args.input_value))
+            x = (
+                torch.randn(shape, generator=gen)
+                if args.input == 'random'
+                else torch.full(shape, args.input_value)
+            )
             model(x.to(device))
             meter.step(b)
             seen += b
@@ -212,14 +250,19 @@ def main(argv=None) -> dict:
     if args.checkpoint:
         load_weights(model, args.checkpoint, backbone_only)
     else:
-        print_log('no checkpoint given: the weights are random, so the firing rates and energy '
-                  'describe an untrained network', logger='current', level=30)
+        print_log(
+            'no checkpoint given: the weights are random, so the firing rates and energy '
+            'describe an untrained network',
+            logger='current',
+            level=30,
+        )
     model.to(args.device).eval()
     params = count_params(model)  # of the model as trained (fusing merges RepConv weights)
     rep_convs = 0
     if not args.no_fuse_rep_conv:  # the inference form: one accumulate-only layer per RepConv
         from sdt_dense.deploy import fuse_rep_conv
         from sdt_dense.models.layers import RepConv
+
         rep_convs = sum(isinstance(m, RepConv) for m in model.modules())
         fuse_rep_conv(model)
 
@@ -245,14 +288,23 @@ def main(argv=None) -> dict:
     meta = dict(
         model=stem + (' (backbone)' if backbone_only else ''),
         task=('backbone' if backbone_only else {'mmdet': 'det', 'mmseg': 'seg'}[scope]),
-        config=args.config, checkpoint=args.checkpoint,
+        config=args.config,
+        checkpoint=args.checkpoint,
         dataset=(None if backbone_only else cfg.test_dataloader.dataset.get('type')),
-        input=(('constant %g' % args.input_value if args.input == 'constant'
-                else 'random normal (seed %d)' % args.seed) if backbone_only else 'test set'),
+        input=(
+            (
+                'constant %g' % args.input_value
+                if args.input == 'constant'
+                else 'random normal (seed %d)' % args.seed
+            )
+            if backbone_only
+            else 'test set'
+        ),
         input_size=describe_sizes(sizes.sizes),
         input_sizes={f'{h}x{w}': n for (h, w), n in sorted(sizes.sizes.items())},
         rep_convs_fused=rep_convs,
-        **params)
+        **params,
+    )
     report = meter.report(constants, args.sop, meta)
     write_report(report, out)
     plot_firing_rates(report.neurons, osp.join(out, 'firing_rates.png'), title=meta['model'])
@@ -264,6 +316,7 @@ def main(argv=None) -> dict:
         f'{t["total_energy_mj_estimate"]:.4g}, exact {t["total_energy_mj_exact"]:.4g}), '
         f'{t["mac_ops"] / 1e9:.4g} G MACs + {t["ac_ops"] / 1e9:.4g} G ACs, dense '
         f'{t["dense_macs"] / 1e9:.4g} G MACs, mean firing rate {t["mean_firing_rate"]:.4f} '
-        f'(binary {t["mean_binary_firing_rate"]:.4f}); written to {out}', logger='current')
+        f'(binary {t["mean_binary_firing_rate"]:.4f}); written to {out}',
+        logger='current',
+    )
     return report.to_dict()
-

@@ -9,6 +9,7 @@ plain ``torch.load(weights_only=True)`` and is accepted by the backbone's
 ``init_cfg=dict(type='Pretrained', checkpoint=DST)``. With ``--arch`` the result is verified by
 loading it strictly into the classifier of that size.
 """
+
 import argparse
 import os
 import sys
@@ -21,8 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='released checkpoint (.pth)')
     parser.add_argument('dst', help='output weights file')
-    parser.add_argument('--arch', default=None,
-                        help="verify against this size ('5M', '10M', '19M' or 't') by a strict load")
+    parser.add_argument(
+        '--arch', default=None, help="verify against this size ('5M', '10M', '19M' or 't') by a strict load"
+    )
     return parser.parse_args(argv)
 
 
@@ -36,4 +38,3 @@ def main(argv=None) -> None:
         model.load_state_dict(state_dict, strict=True)
     save_weights(state_dict, args.dst)  # atomic: never a half-written DST
     print(f'wrote {len(state_dict)} tensors to {args.dst}')
-

@@ -9,6 +9,7 @@ The metrics are written to ``<work_dir>/metrics.json`` (a flat dict, e.g. ``coco
 read with torch's ``weights_only`` safety on (``import sdt_dense`` allow-lists what mmengine
 checkpoints contain).
 """
+
 import argparse
 
 from ..datasets import empty_dataset_errors
@@ -32,12 +33,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out',
         type=str,
-        help='mmdet: dump predictions to this .pkl file; mmseg: save the predicted masks '
-        'to this directory')
+        help='mmdet: dump predictions to this .pkl file; mmseg: save the predicted masks to this directory',
+    )
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir',
-        help='directory where painted images will be saved (under work_dir/timestamp/)')
+        '--show-dir', help='directory where painted images will be saved (under work_dir/timestamp/)'
+    )
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -48,8 +49,10 @@ def parse_args(argv=None):
 def enable_visualization(cfg, args, scope):
     hooks = cfg.get('default_hooks', {})
     if 'visualization' not in hooks:
-        raise RuntimeError('VisualizationHook must be included in default_hooks, e.g. '
-                           "visualization=dict(type='DetVisualizationHook')")
+        raise RuntimeError(
+            'VisualizationHook must be included in default_hooks, e.g. '
+            "visualization=dict(type='DetVisualizationHook')"
+        )
     hook = hooks['visualization']
     hook['draw'] = True
     if args.show:
@@ -105,9 +108,9 @@ def main(argv=None):
         metrics = runner.test()
 
     from mmengine.dist import is_main_process
+
     if is_main_process():
         path = write_metrics(metrics, cfg.work_dir)
         runner.logger.info(f'metrics written to {path}')
     del runner
     shutdown_distributed()
-

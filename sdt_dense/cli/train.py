@@ -8,6 +8,7 @@ The toolbox is chosen by the config's ``default_scope`` ('mmdet' or 'mmseg').
 
 Without GPUs, ``--launcher pytorch`` runs on CPU processes over the gloo backend.
 """
+
 import argparse
 
 from ..datasets import check_not_empty, empty_dataset_errors
@@ -33,12 +34,12 @@ def parse_args(argv=None):
         const='auto',
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
-        'in the work directory.')
+        'in the work directory.',
+    )
     parser.add_argument(
-        '--amp', action='store_true', default=False,
-        help='enable automatic-mixed-precision training (GPU)')
-    parser.add_argument(
-        '--auto-scale-lr', action='store_true', help='enable automatically scaling LR.')
+        '--amp', action='store_true', default=False, help='enable automatic-mixed-precision training (GPU)'
+    )
+    parser.add_argument('--auto-scale-lr', action='store_true', help='enable automatically scaling LR.')
     add_common_args(parser)
     args = parser.parse_args(argv)
     set_local_rank(args)
@@ -76,12 +77,17 @@ def main(argv=None):
         cfg.optim_wrapper.loss_scale = 'dynamic'
 
     if args.auto_scale_lr:
-        if 'auto_scale_lr' in cfg and 'enable' in cfg.auto_scale_lr and \
-                'base_batch_size' in cfg.auto_scale_lr:
+        if (
+            'auto_scale_lr' in cfg
+            and 'enable' in cfg.auto_scale_lr
+            and 'base_batch_size' in cfg.auto_scale_lr
+        ):
             cfg.auto_scale_lr.enable = True
         else:
-            raise RuntimeError('Can not find "auto_scale_lr" or "auto_scale_lr.enable" or '
-                               '"auto_scale_lr.base_batch_size" in your configuration file.')
+            raise RuntimeError(
+                'Can not find "auto_scale_lr" or "auto_scale_lr.enable" or '
+                '"auto_scale_lr.base_batch_size" in your configuration file.'
+            )
 
     # resume from a given checkpoint > auto-resume from the latest one in work_dir
     if args.resume == 'auto':
@@ -99,4 +105,3 @@ def main(argv=None):
         runner.train()
     del runner
     shutdown_distributed()
-

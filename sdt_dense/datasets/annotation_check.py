@@ -6,6 +6,7 @@ pycocotools or mmengine.
 the runner is built; :func:`annotation_errors` is the fallback around dataset building (e.g. for an
 annotation file that changed in between).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,11 +22,18 @@ from ..errors import BrokenAnnotationError
 #: from the integers explicitly (it is an ``int`` in Python).
 _INT = (int,)
 COCO_ENTRY_KEYS: Dict[str, Dict[str, tuple]] = {
-    'images': {'id': (_INT, 'an integer'), 'file_name': ((str,), 'a string'),
-               'width': (_INT, 'a positive integer'), 'height': (_INT, 'a positive integer')},
-    'annotations': {'id': (_INT, 'an integer'), 'image_id': (_INT, 'an integer'),
-                    'category_id': (_INT, 'an integer'),
-                    'bbox': ((list,), 'a list of 4 numbers [x, y, w, h]')},
+    'images': {
+        'id': (_INT, 'an integer'),
+        'file_name': ((str,), 'a string'),
+        'width': (_INT, 'a positive integer'),
+        'height': (_INT, 'a positive integer'),
+    },
+    'annotations': {
+        'id': (_INT, 'an integer'),
+        'image_id': (_INT, 'an integer'),
+        'category_id': (_INT, 'an integer'),
+        'bbox': ((list,), 'a list of 4 numbers [x, y, w, h]'),
+    },
     'categories': {'id': (_INT, 'an integer'), 'name': ((str,), 'a string')},
 }
 #: top-level keys a COCO file must have. ``annotations`` may be absent (test-dev image lists).
@@ -49,8 +57,10 @@ def load_json(path: str) -> Any:
         # the error is at the very end, or a string that never closes: the file was cut short
         ends_early = err.pos >= len(text.rstrip()) or err.msg.startswith('Unterminated string')
         raise BrokenAnnotationError(
-            path, f'invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}'
-            + (' (the file ends early: truncated?)' if ends_early else '')) from err
+            path,
+            f'invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}'
+            + (' (the file ends early: truncated?)' if ends_early else ''),
+        ) from err
 
 
 def _bad_value(key: str, value: Any, kinds: tuple) -> bool:
@@ -59,8 +69,7 @@ def _bad_value(key: str, value: Any, kinds: tuple) -> bool:
     if key in ('width', 'height'):
         return value <= 0
     if key == 'bbox':
-        return len(value) != 4 or not all(isinstance(v, Number) and not isinstance(v, bool)
-                                          for v in value)
+        return len(value) != 4 or not all(isinstance(v, Number) and not isinstance(v, bool) for v in value)
     return False
 
 
@@ -78,8 +87,9 @@ def check_coco(data: Any, path: str) -> None:
     missing = [k for k in COCO_REQUIRED_KEYS if k not in data]
     if missing:
         raise BrokenAnnotationError(
-            path, f'not a COCO annotation file: missing top-level key(s) {missing} '
-            f'(it has {sorted(data)[:8]})')
+            path,
+            f'not a COCO annotation file: missing top-level key(s) {missing} (it has {sorted(data)[:8]})',
+        )
     ids: Dict[str, set] = {}
     for section, fields in COCO_ENTRY_KEYS.items():
         entries = data.get(section, [])
@@ -96,14 +106,17 @@ def check_coco(data: Any, path: str) -> None:
                     raise BrokenAnnotationError(path, f"{where} has no '{key}' (needs {what})")
                 if _bad_value(key, entry[key], kinds):
                     raise BrokenAnnotationError(
-                        path, f"{where}: '{key}' must be {what}, got {entry[key]!r:.60}")
+                        path, f"{where}: '{key}' must be {what}, got {entry[key]!r:.60}"
+                    )
         ids[section] = {e['id'] for e in entries}
     for i, ann in enumerate(data.get('annotations', [])):
         for key, section in (('image_id', 'images'), ('category_id', 'categories')):
             if ann[key] not in ids[section]:
                 raise BrokenAnnotationError(
-                    path, f"annotations[{i}] (id {ann['id']}): '{key}' {ann[key]} is not the id of "
-                    f'any entry of {section}')
+                    path,
+                    f"annotations[{i}] (id {ann['id']}): '{key}' {ann[key]} is not the id of "
+                    f'any entry of {section}',
+                )
 
 
 def _is_coco(dataset_type: Any) -> bool:
@@ -113,6 +126,7 @@ def _is_coco(dataset_type: Any) -> bool:
     if isinstance(dataset_type, str):
         try:
             from mmdet.registry import DATASETS
+
             cls = DATASETS.get(dataset_type)
         except ImportError:  # pragma: no cover - mmdet not installed
             cls = None

@@ -8,6 +8,7 @@ happens when ``data_root``/``data_prefix`` point at an empty directory, when an 
 lists no images, or when ``filter_cfg`` drops every image (e.g. ``filter_empty_gt`` on a split
 without annotations).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,9 +37,11 @@ def describe_dataset(dataset: Any) -> str:
 
 def _message(dataset: Any, split: Optional[str]) -> str:
     what = f'the {split} dataset' if split else 'a dataset'
-    return (f'{what} has no samples: {describe_dataset(dataset)}. Check that data_root and '
-            'data_prefix point at the images, that the annotation file lists images, and that '
-            'filter_cfg (e.g. filter_empty_gt) does not drop them all.')
+    return (
+        f'{what} has no samples: {describe_dataset(dataset)}. Check that data_root and '
+        'data_prefix point at the images, that the annotation file lists images, and that '
+        'filter_cfg (e.g. filter_empty_gt) does not drop them all.'
+    )
 
 
 def check_not_empty(dataset: Any, split: Optional[str] = None) -> None:

@@ -1,4 +1,5 @@
 """ImageNet-style image folder (``<root>/<class>/<image>``) for self-supervised pretraining."""
+
 from __future__ import annotations
 
 import os
@@ -33,22 +34,32 @@ class ImageFolderDataset(BaseDataset):
             gives an empty dataset, which training reports as such.)
     """
 
-    def __init__(self, data_root: str = '', data_prefix: dict = dict(img_path='train'),
-                 extensions: Sequence[str] = IMG_EXTENSIONS, **kwargs) -> None:
+    def __init__(
+        self,
+        data_root: str = '',
+        data_prefix: dict = dict(img_path='train'),
+        extensions: Sequence[str] = IMG_EXTENSIONS,
+        **kwargs,
+    ) -> None:
         self.extensions = tuple(e.lower() for e in extensions)
         super().__init__(data_root=data_root, data_prefix=dict(data_prefix), **kwargs)
 
     def load_data_list(self) -> List[dict]:
         root = self.data_prefix.get('img_path', '')
         if not osp.isdir(root):
-            raise FileNotFoundError(f'{type(self).__name__}: image folder not found: {root!r} '
-                                    '(data_root + data_prefix["img_path"])')
+            raise FileNotFoundError(
+                f'{type(self).__name__}: image folder not found: {root!r} '
+                '(data_root + data_prefix["img_path"])'
+            )
         classes = sorted(e.name for e in os.scandir(root) if e.is_dir())
         data_list = []
         for label, name in enumerate(classes):
             for folder, dirs, files in os.walk(osp.join(root, name), followlinks=True):
                 dirs.sort()
-                data_list += [dict(img_path=osp.join(folder, f), gt_label=label)
-                              for f in sorted(files) if f.lower().endswith(self.extensions)]
+                data_list += [
+                    dict(img_path=osp.join(folder, f), gt_label=label)
+                    for f in sorted(files)
+                    if f.lower().endswith(self.extensions)
+                ]
         self._metainfo['classes'] = tuple(classes)
         return data_list

@@ -13,6 +13,7 @@ Pairs that are folded (the BN must directly follow the layer in the forward pass
 * mmcv ``ConvModule`` s whose ``order`` puts the norm right after the conv;
 * consecutive ``(Conv | Linear, BatchNorm)`` children of an ``nn.Sequential``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -44,12 +45,16 @@ def fold_bn_into(layer: nn.Module, bn: _BatchNorm, name: str = '') -> None:
     """
     where = f' ({name})' if name else ''
     if bn.running_mean is None or bn.running_var is None:
-        raise BNFoldError(f'{type(bn).__name__}{where} has no running statistics '
-                          f'(track_running_stats=False) and cannot be folded')
+        raise BNFoldError(
+            f'{type(bn).__name__}{where} has no running statistics '
+            f'(track_running_stats=False) and cannot be folded'
+        )
     out_channels = layer.weight.shape[0]
     if bn.num_features != out_channels:
-        raise BNFoldError(f'{type(bn).__name__}{where} has {bn.num_features} features but '
-                          f'{type(layer).__name__} has {out_channels} output channels')
+        raise BNFoldError(
+            f'{type(bn).__name__}{where} has {bn.num_features} features but '
+            f'{type(layer).__name__} has {out_channels} output channels'
+        )
     # work in float64 so that folding adds no error of its own
     scale = (bn.running_var.double() + bn.eps).rsqrt()
     if bn.weight is not None:
@@ -62,8 +67,7 @@ def fold_bn_into(layer: nn.Module, bn: _BatchNorm, name: str = '') -> None:
     weight = layer.weight.double() * scale.view(-1, *([1] * (layer.weight.dim() - 1)))
     layer.weight.copy_(weight.to(layer.weight.dtype))
     if layer.bias is None:
-        layer.bias = nn.Parameter(shift.to(layer.weight.dtype),
-                                  requires_grad=layer.weight.requires_grad)
+        layer.bias = nn.Parameter(shift.to(layer.weight.dtype), requires_grad=layer.weight.requires_grad)
     else:
         layer.bias.copy_(shift.to(layer.bias.dtype))
 

@@ -30,6 +30,7 @@ Not exportable: spike-driven mode (binary slices travel as a tensor subclass and
 hooks: export the integer model, whose outputs are equal), and a detector's post-processing
 (NMS, RoIAlign and per-image Python loops over data samples in mmdet's heads).
 """
+
 from __future__ import annotations
 
 import collections
@@ -45,9 +46,20 @@ from torch import Tensor, nn
 
 from ..models.neurons import SFANeuron
 
-__all__ = ['OPSET', 'PARTS', 'OnnxExportError', 'SegmentorLogits', 'BackboneNeck', 'export_module',
-           'export_onnx', 'check_graph', 'graph_op_counts', 'run_onnxruntime', 'max_abs_diff',
-           'seg_map']
+__all__ = [
+    'OPSET',
+    'PARTS',
+    'OnnxExportError',
+    'SegmentorLogits',
+    'BackboneNeck',
+    'export_module',
+    'export_onnx',
+    'check_graph',
+    'graph_op_counts',
+    'run_onnxruntime',
+    'max_abs_diff',
+    'seg_map',
+]
 
 #: ONNX opset of the exported graphs (Clip with tensor bounds: >= 11; Resize as mmseg uses it: 13+).
 OPSET = 17
@@ -100,7 +112,8 @@ def export_module(model: nn.Module, part: str) -> nn.Module:
             raise OnnxExportError(
                 f'--part model exports mmseg segmentors only; {type(model).__name__} is a detector '
                 f'whose post-processing (NMS, RoIAlign, per-image loops over data samples) is not '
-                f'plain ONNX: export --part backbone-neck and run the heads in PyTorch or mmdeploy')
+                f'plain ONNX: export --part backbone-neck and run the heads in PyTorch or mmdeploy'
+            )
         return SegmentorLogits(model)
     if not isinstance(getattr(model, 'backbone', None), nn.Module):
         raise OnnxExportError(f'{type(model).__name__} has no backbone to export')
@@ -113,15 +126,23 @@ def export_module(model: nn.Module, part: str) -> nn.Module:
 def _check_model(module: nn.Module) -> None:
     neurons = [m for m in module.modules() if isinstance(m, SFANeuron)]
     if any(n.spike_driven for n in neurons):
-        raise OnnxExportError('the model is in spike-driven mode (binary slices are a tensor '
-                              'subclass driven by module hooks); export the integer-mode model, '
-                              'whose outputs are equal')
+        raise OnnxExportError(
+            'the model is in spike-driven mode (binary slices are a tensor '
+            'subclass driven by module hooks); export the integer-mode model, '
+            'whose outputs are equal'
+        )
     if not neurons:
         raise OnnxExportError(f'{type(module).__name__} has no SFA neuron: not an sdt-dense model')
 
 
-def export_onnx(module: nn.Module, inputs: Tensor, path: str, output_names: Sequence[str],
-                opset: int = OPSET, dynamic: bool = False) -> None:
+def export_onnx(
+    module: nn.Module,
+    inputs: Tensor,
+    path: str,
+    output_names: Sequence[str],
+    opset: int = OPSET,
+    dynamic: bool = False,
+) -> None:
     """Export ``module`` (put in eval mode) on ``inputs`` ``(B, 3, H, W)`` to the file ``path``.
 
     Args:
@@ -137,8 +158,9 @@ def export_onnx(module: nn.Module, inputs: Tensor, path: str, output_names: Sequ
     dynamic_axes = None
     if dynamic:
         dynamic_axes = {'inputs': {0: 'batch', 2: 'height', 3: 'width'}}
-        dynamic_axes.update({name: {0: 'batch', 2: f'{name}_height', 3: f'{name}_width'}
-                             for name in output_names})
+        dynamic_axes.update(
+            {name: {0: 'batch', 2: f'{name}_height', 3: f'{name}_width'} for name in output_names}
+        )
     out_dir = osp.dirname(osp.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
     tmp = f'{path}.tmp'
@@ -147,9 +169,17 @@ def export_onnx(module: nn.Module, inputs: Tensor, path: str, output_names: Sequ
         # is not news to the user. It inlines the SFA autograd Function into Clip/Round.
         warnings.filterwarnings('ignore', category=DeprecationWarning, module=r'torch\.onnx')
         warnings.filterwarnings('ignore', message='.*legacy TorchScript-based ONNX export')
-        torch.onnx.export(module, (inputs,), tmp, dynamo=False, opset_version=opset,
-                          input_names=['inputs'], output_names=list(output_names),
-                          dynamic_axes=dynamic_axes, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            (inputs,),
+            tmp,
+            dynamo=False,
+            opset_version=opset,
+            input_names=['inputs'],
+            output_names=list(output_names),
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
+        )
     try:
         check_graph(tmp)
     except Exception:
@@ -161,10 +191,11 @@ def export_onnx(module: nn.Module, inputs: Tensor, path: str, output_names: Sequ
 def graph_op_counts(path: str) -> Dict[str, int]:
     """``{op_type: count}`` of the nodes of an ONNX file (``domain::op`` outside plain ONNX)."""
     import onnx
+
     graph = onnx.load(path, load_external_data=False).graph
     counts = collections.Counter(
-        n.op_type if n.domain in _STANDARD_DOMAINS else f'{n.domain}::{n.op_type}'
-        for n in graph.node)
+        n.op_type if n.domain in _STANDARD_DOMAINS else f'{n.domain}::{n.op_type}' for n in graph.node
+    )
     return dict(sorted(counts.items()))
 
 
@@ -178,6 +209,7 @@ def check_graph(path: str) -> Dict[str, int]:
         OnnxExportError: a node outside the standard ONNX domain (e.g. an opaque ``PythonOp``).
     """
     import onnx
+
     onnx.checker.check_model(path)
     counts = graph_op_counts(path)
     foreign = {op: n for op, n in counts.items() if '::' in op or op == 'PythonOp'}
@@ -189,6 +221,7 @@ def check_graph(path: str) -> Dict[str, int]:
 def run_onnxruntime(path: str, inputs: Tensor) -> List[np.ndarray]:
     """Run an exported file on ``inputs`` with onnxruntime's CPU provider; outputs in graph order."""
     import onnxruntime as ort
+
     opts = ort.SessionOptions()
     threads = int(os.environ.get('OMP_NUM_THREADS', '0') or 0)
     opts.intra_op_num_threads = max(threads, 0)  # 0: onnxruntime's default

@@ -11,6 +11,7 @@ and it is not spike-driven; fused, every RepConv is one accumulate-only synaptic
 published Large family (q, k, v and projection maps of every attention, and the 83M model's
 token branch) is built of these, so the fused form is the one its energy should describe.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,8 +51,7 @@ def fuse_rep_conv_into(module: RepConv, name: str = '') -> None:
     w1, w2 = c1.weight.double()[..., 0], c2.weight.double()[..., 0]  # (h, C_in), (C_out, h)
     b1 = c1.bias.double() if c1.bias is not None else torch.zeros(w1.shape[0], dtype=w1.dtype)
     b2 = c2.bias.double() if c2.bias is not None else torch.zeros(w2.shape[0], dtype=w2.dtype)
-    fused = nn.Conv1d(w1.shape[1], w2.shape[0], 1, bias=True,
-                      device=c1.weight.device, dtype=c1.weight.dtype)
+    fused = nn.Conv1d(w1.shape[1], w2.shape[0], 1, bias=True, device=c1.weight.device, dtype=c1.weight.dtype)
     fused.weight.copy_((w2 @ w1).unsqueeze(-1).to(c1.weight.dtype))
     fused.bias.copy_((w2 @ b1 + b2).to(c1.weight.dtype))
     fused.weight.requires_grad_(c1.weight.requires_grad)
@@ -80,8 +80,7 @@ def fuse_rep_conv(model: nn.Module, inplace: bool = True) -> nn.Module:
         for unit in (m.conv1, m.conv2):
             bn = getattr(unit, 'bn', None)
             if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.training:
-                raise BNFoldError(f'{name} is in training mode; call model.eval() before '
-                                  'fuse_rep_conv')
+                raise BNFoldError(f'{name} is in training mode; call model.eval() before fuse_rep_conv')
     for name, m in reps:
         fuse_rep_conv_into(m, name)
     return model

@@ -33,6 +33,7 @@ Cost: each synaptic layer after a neuron runs on ``D`` times as many rows, ``k^T
 slice pairs and ``q (k^T v)`` on ``D`` slices (measured in ``benchmarks/spike_driven_cost.py``,
 stated in ``docs/spike_driven.md``). Inference only: binary slices carry no gradient.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,12 +51,10 @@ from ..models.neurons import (
     spikes_lost,
 )
 
-__all__ = ['spike_driven', 'convert_to_spike_driven', 'is_spike_driven', 'SpikeDrivenError',
-           'SYNAPTIC_TYPES']
+__all__ = ['spike_driven', 'convert_to_spike_driven', 'is_spike_driven', 'SpikeDrivenError', 'SYNAPTIC_TYPES']
 
 #: Layers that may directly follow a neuron: linear in their input, so they distribute over slices.
-SYNAPTIC_TYPES: Tuple[type, ...] = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-                                    nn.Linear)
+SYNAPTIC_TYPES: Tuple[type, ...] = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
 # Leaf modules that return their input object unchanged (the tag survives); anything else that
 # receives spike slices would compute on the folded (D * B) batch, so it is an error.
 _PASS_THROUGH_TYPES: Tuple[type, ...] = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
@@ -108,7 +107,8 @@ def _check_not_lost(module: nn.Module, values: Any, where: str = 'received') -> 
                 f'broadcast) as if it were an ordinary batch. Between a neuron and its synaptic '
                 f'layer only layout ops that keep the leading dim are allowed (reshape/flatten '
                 f'keeping shape[0], transposes of other dims, ...); apply other ops before the '
-                f'neuron.')
+                f'neuron.'
+            )
 
 
 def _synaptic_pre_hook(module: nn.Module, args: tuple) -> None:
@@ -122,14 +122,17 @@ def _synaptic_pre_hook(module: nn.Module, args: tuple) -> None:
     x = args[0]
     if isinstance(module, nn.Linear):
         if x.dim() < 2:
-            raise SpikeDrivenError(f'{_describe(module)} got an unbatched spike input of shape '
-                                   f'{tuple(x.shape)}; spike-driven mode needs a batch dimension')
+            raise SpikeDrivenError(
+                f'{_describe(module)} got an unbatched spike input of shape '
+                f'{tuple(x.shape)}; spike-driven mode needs a batch dimension'
+            )
     else:
         spatial = len(module.kernel_size)
         if x.dim() != spatial + 2:
             raise SpikeDrivenError(
                 f'{_describe(module)} got a spike input of shape {tuple(x.shape)}; '
-                f'spike-driven mode needs a batched {spatial + 2}-d input')
+                f'spike-driven mode needs a batched {spatial + 2}-d input'
+            )
     bias = module._parameters.get('bias')
     if bias is not None:
         module.__dict__[_STASHED_BIAS] = bias
@@ -165,7 +168,8 @@ def _guard_pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
                 f'{_describe(module)} received binary spike slices from an SFA neuron, but in '
                 f'spike-driven mode a neuron must feed a synaptic layer '
                 f'({", ".join(t.__name__ for t in SYNAPTIC_TYPES)}) or a spike consumer such as '
-                f'SpikeMatMul, through layout ops at most; move other ops before the neuron')
+                f'SpikeMatMul, through layout ops at most; move other ops before the neuron'
+            )
     _check_not_lost(module, (args, kwargs))
     return None
 
@@ -195,8 +199,9 @@ def _has_hook(hooks: dict, fn) -> bool:
     return any(h is fn for h in hooks.values())
 
 
-def _install(model: nn.Module, require_sfa: bool = True
-             ) -> Tuple[List[RemovableHandle], List[SFANeuron], List[nn.Module]]:
+def _install(
+    model: nn.Module, require_sfa: bool = True
+) -> Tuple[List[RemovableHandle], List[SFANeuron], List[nn.Module]]:
     """Switch neurons to spikes and hook the layers; return what was changed (for undoing): the
     hook handles, the neurons switched and the modules given a name.
 
@@ -207,7 +212,8 @@ def _install(model: nn.Module, require_sfa: bool = True
     if require_sfa and not any(isinstance(m, SFANeuron) for m in model.modules()):
         raise SpikeDrivenError(
             f'{type(model).__name__} has no SFA neuron: there is nothing to run spike-driven '
-            '(a LIF or ANN model is not converted; use SFA neurons, neuron_cfg=dict(type="SFA"))')
+            '(a LIF or ANN model is not converted; use SFA neurons, neuron_cfg=dict(type="SFA"))'
+        )
     handles: List[RemovableHandle] = []
     switched: List[SFANeuron] = []
     named: List[nn.Module] = []

@@ -23,6 +23,7 @@ Neurons with an ``eval_ceiling`` (the published SpikeFPN's binary-at-eval option
 well: ILIF's forward is the same in train and eval mode. Spike-driven inference is ours
 (:mod:`sdt_dense.deploy.spike_driven`), not a spikingjelly module: convert back before it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,8 +33,7 @@ from torch import Tensor, nn
 
 from ..models.neurons.sfa import SFANeuron
 
-__all__ = ['ILIFSFA', 'to_spikingjelly', 'from_spikingjelly', 'import_spikingjelly',
-           'UnsupportedNeuronError']
+__all__ = ['ILIFSFA', 'to_spikingjelly', 'from_spikingjelly', 'import_spikingjelly', 'UnsupportedNeuronError']
 
 
 class UnsupportedNeuronError(ValueError):
@@ -49,8 +49,10 @@ def import_spikingjelly():
     try:
         from spikingjelly.activation_based import functional, neuron, surrogate
     except ImportError as e:
-        raise ImportError('the spikingjelly converter needs spikingjelly 2.0 (pip install '
-                          "'spikingjelly==2.0.0'); spikingjelly is missing") from e
+        raise ImportError(
+            'the spikingjelly converter needs spikingjelly 2.0 (pip install '
+            "'spikingjelly==2.0.0'); spikingjelly is missing"
+        ) from e
     if not hasattr(neuron, 'ILIFNode'):
         raise ImportError('spikingjelly has no ILIFNode: version 2.0 or later is needed')
     return neuron, surrogate, functional
@@ -66,14 +68,14 @@ class ILIFSFA(nn.Module):
     Shape: input ``(*)``, output ``(*)``, equal to ``SFANeuron(D, norm)(x)``.
     """
 
-    def __init__(self, D: int = 4, norm: float = 4.) -> None:
+    def __init__(self, D: int = 4, norm: float = 4.0) -> None:
         super().__init__()
         neuron, surrogate, _ = import_spikingjelly()
         self.D, self.norm = int(D), float(norm)
         # V_th = 1 and a zero membrane: H = X exactly; tau only scales the (reset) memory
-        self.node = neuron.ILIFNode(v_threshold=1.0,
-                                    surrogate_function=surrogate.MultiLevelSpikeCount(self.D),
-                                    step_mode='s')
+        self.node = neuron.ILIFNode(
+            v_threshold=1.0, surrogate_function=surrogate.MultiLevelSpikeCount(self.D), step_mode='s'
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         self.node.reset()  # memoryless, as the SFA neuron: every call starts from V = 0
@@ -88,19 +90,23 @@ class ILIFSFA(nn.Module):
 def _check_base_rules(name: str, m: SFANeuron) -> None:
     reasons = []
     if m.rounding != 'half_even':
-        reasons.append(f"rounding={m.rounding!r}: ILIFNode rounds half to even (torch.round, "
-                       "2.5 -> 2), the Large rules round half up (2.5 -> 3)")
+        reasons.append(
+            f'rounding={m.rounding!r}: ILIFNode rounds half to even (torch.round, '
+            '2.5 -> 2), the Large rules round half up (2.5 -> 3)'
+        )
     if m.window != 'inclusive':
-        reasons.append(f"window={m.window!r}: ILIFNode's gradient window is closed "
-                       "(0 <= x <= D), the Large rules' is open (0 < x < D)")
+        reasons.append(
+            f"window={m.window!r}: ILIFNode's gradient window is closed "
+            "(0 <= x <= D), the Large rules' is open (0 < x < D)"
+        )
     if m.eval_ceiling is not None:
-        reasons.append(f'eval_ceiling={m.eval_ceiling}: ILIFNode fires the same in train and '
-                       'eval mode')
+        reasons.append(f'eval_ceiling={m.eval_ceiling}: ILIFNode fires the same in train and eval mode')
     if m.spike_driven:
         reasons.append('the neuron is in spike-driven mode: convert the integer-mode model')
     if reasons:
-        raise UnsupportedNeuronError(f'SFA neuron {name!r} cannot be swapped for ILIFNode: '
-                                     + '; '.join(reasons))
+        raise UnsupportedNeuronError(
+            f'SFA neuron {name!r} cannot be swapped for ILIFNode: ' + '; '.join(reasons)
+        )
 
 
 def _swap(model: nn.Module, cls: type, make) -> Tuple[nn.Module, int]:

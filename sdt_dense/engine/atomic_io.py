@@ -9,6 +9,7 @@ A process killed while writing (SIGKILL, node pre-emption, a full disk) leaves a
 registered under the name :data:`ATOMIC_BACKEND` only (no URI prefix), so it replaces nothing
 globally; :class:`~sdt_dense.engine.hooks.AtomicCheckpointHook` selects it for checkpoints.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -6,6 +6,7 @@ all-reduces, which gloo supports on CPU. :class:`CPUDistributedDataParallel` is 
 wrapper for CPU processes: no ``device_ids`` and every ``nn.SyncBatchNorm`` replaced by
 :class:`GlooSyncBatchNorm`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -36,9 +37,15 @@ class GlooSyncBatchNorm(_BatchNorm):
     Shape: ``(N, C, *)`` -> same.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, track_running_stats: bool = True,
-                 process_group: Optional[Any] = None) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: Optional[float] = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Optional[Any] = None,
+    ) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats)
         self.process_group = process_group
 
@@ -48,8 +55,9 @@ class GlooSyncBatchNorm(_BatchNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         group = self.process_group or (dist.group.WORLD if dist.is_available() else None)
-        if not (self.training and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size(group) > 1):
+        if not (
+            self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size(group) > 1
+        ):
             return super().forward(x)
         self._check_input_dim(x)
         dims = [0] + list(range(2, x.dim()))
@@ -59,16 +67,16 @@ class GlooSyncBatchNorm(_BatchNorm):
         total = differentiable_all_reduce(torch.cat([xf.sum(dims), count]), group=group)
         n = total[-1]
         if n.item() < 2:
-            raise ValueError(f'{type(self).__name__}: expected more than 1 value per channel over '
-                             f'all processes, got {int(n.item())} (input shape {tuple(x.shape)})')
+            raise ValueError(
+                f'{type(self).__name__}: expected more than 1 value per channel over '
+                f'all processes, got {int(n.item())} (input shape {tuple(x.shape)})'
+            )
         mean = total[:-1] / n
-        var = differentiable_all_reduce(
-            ((xf - mean.view(shape)) ** 2).sum(dims), group=group) / n
+        var = differentiable_all_reduce(((xf - mean.view(shape)) ** 2).sum(dims), group=group) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
-                momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                            else self.momentum)
+                momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
                 unbiased = var.detach() * (n / (n - 1))
                 self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), momentum)
                 self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
@@ -83,8 +91,14 @@ def convert_gloo_sync_batchnorm(module: nn.Module) -> nn.Module:
     same parameters, buffers and process group (in place for children; returns the converted
     root)."""
     if isinstance(module, nn.SyncBatchNorm):
-        new = GlooSyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
-                                module.track_running_stats, module.process_group)
+        new = GlooSyncBatchNorm(
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
+            module.process_group,
+        )
         state = module.state_dict()
         if state:
             new.to(next(iter(state.values())).device)
@@ -111,11 +125,15 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     def __init__(self, module: nn.Module, device_ids: Optional[list] = None, **kwargs) -> None:
         if device_ids is not None:
-            raise ValueError(f'{type(self).__name__} wraps CPU modules: device_ids must be None, '
-                             f'got {device_ids}')
+            raise ValueError(
+                f'{type(self).__name__} wraps CPU modules: device_ids must be None, got {device_ids}'
+            )
         n_sync = sum(isinstance(m, nn.SyncBatchNorm) for m in module.modules())
         module = convert_gloo_sync_batchnorm(module)
         if n_sync:
-            print_log(f'{type(self).__name__}: {n_sync} SyncBatchNorm layers synchronise over '
-                      'gloo (GlooSyncBatchNorm)', logger='current')
+            print_log(
+                f'{type(self).__name__}: {n_sync} SyncBatchNorm layers synchronise over '
+                'gloo (GlooSyncBatchNorm)',
+                logger='current',
+            )
         super().__init__(module=module, device_ids=None, **kwargs)

@@ -1,5 +1,6 @@
 """Neuron configs of the detection and segmentation necks and heads (their defaults); the neurons
 themselves are in :mod:`sdt_dense.models.neurons`."""
+
 from __future__ import annotations
 
 from typing import Optional

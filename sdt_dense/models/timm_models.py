@@ -28,6 +28,7 @@ distillation head (``kd=True``): 83.02 M / 171.74 M parameters, the paper's "83M
 call the 768-wide weights "171M", the paper "173M"). Pass ``kd=False`` for a file without
 ``head_kd``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,12 +53,22 @@ TIMM_ARCHS: Dict[str, tuple] = {
 #: Large family: timm name -> (our arch, {pretrained tag: (released file name, D, input size)});
 #: the first tag is the default. File names as the authors list them.
 TIMM_LARGE_ARCHS: Dict[str, tuple] = {
-    'e_spikeformer_83m': ('83M', {'in1k_1x4': ('83M_1x4', 4, 224),
-                                  'in1k_1x8': ('83M_1x8', 8, 224),
-                                  'in1k_1x8_384': ('83M_1x8_384', 8, 384)}),
-    'e_spikeformer_173m': ('173M', {'in1k_1x4': ('171M_1x4', 4, 224),
-                                    'in1k_1x8': ('171M_1x8', 8, 224),
-                                    'in1k_1x8_384': ('171M_1x8_384', 8, 384)}),
+    'e_spikeformer_83m': (
+        '83M',
+        {
+            'in1k_1x4': ('83M_1x4', 4, 224),
+            'in1k_1x8': ('83M_1x8', 8, 224),
+            'in1k_1x8_384': ('83M_1x8_384', 8, 384),
+        },
+    ),
+    'e_spikeformer_173m': (
+        '173M',
+        {
+            'in1k_1x4': ('171M_1x4', 4, 224),
+            'in1k_1x8': ('171M_1x8', 8, 224),
+            'in1k_1x8_384': ('171M_1x8_384', 8, 384),
+        },
+    ),
 }
 
 
@@ -72,26 +83,46 @@ class SDTPretrainedCfg(PretrainedCfg):
 
 def _cfg(released_file, **kwargs) -> SDTPretrainedCfg:
     base = dict(
-        url='', file=None, custom_load=True, released_file=released_file,
-        num_classes=1000, input_size=(3, 224, 224), pool_size=(14, 14), crop_pct=0.875,
-        interpolation='bicubic', mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-        first_conv='backbone.downsamples.0.conv', classifier='head',
-        license='see the authors\' release')
+        url='',
+        file=None,
+        custom_load=True,
+        released_file=released_file,
+        num_classes=1000,
+        input_size=(3, 224, 224),
+        pool_size=(14, 14),
+        crop_pct=0.875,
+        interpolation='bicubic',
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+        first_conv='backbone.downsamples.0.conv',
+        classifier='head',
+        license="see the authors' release",
+    )
     return SDTPretrainedCfg(**{**base, **kwargs})
 
 
 def _large_cfg(released_file: str, D: int, size: int) -> SDTPretrainedCfg:
     # Evaluation as published: shorter side 232 then centre crop 224 (crop_pct 224 / 232);
     # above 224 resize to the input size and crop all of it.
-    return _cfg(released_file, D=D, input_size=(3, size, size), pool_size=(size // 16,) * 2,
-                crop_pct=224 / 232 if size == 224 else 1.0)
+    return _cfg(
+        released_file,
+        D=D,
+        input_size=(3, size, size),
+        pool_size=(size // 16,) * 2,
+        crop_pct=224 / 232 if size == 224 else 1.0,
+    )
 
 
-default_cfgs = generate_default_cfgs({
-    **{f'{name}.in1k': _cfg(released) for name, (_, released) in TIMM_ARCHS.items()},
-    **{f'{name}.{tag}': _large_cfg(*variant) for name, (_, tags) in TIMM_LARGE_ARCHS.items()
-       for tag, variant in tags.items()},
-})
+default_cfgs = generate_default_cfgs(
+    {
+        **{f'{name}.in1k': _cfg(released) for name, (_, released) in TIMM_ARCHS.items()},
+        **{
+            f'{name}.{tag}': _large_cfg(*variant)
+            for name, (_, tags) in TIMM_LARGE_ARCHS.items()
+            for tag, variant in tags.items()
+        },
+    }
+)
 
 
 def _keep_custom_load(kwargs: dict) -> None:
@@ -113,29 +144,43 @@ def _create(variant: str, pretrained: bool = False, **kwargs) -> ESpikeFormerCla
     arch = TIMM_ARCHS[variant][0]
     _check_in_chans(kwargs)
     _keep_custom_load(kwargs)
-    return build_model_with_cfg(ESpikeFormerClassifier, variant, pretrained, arch=arch,
-                                feature_cfg=dict(feature_cls='getter'),
-                                kwargs_filter=('in_chans',), **kwargs)
+    return build_model_with_cfg(
+        ESpikeFormerClassifier,
+        variant,
+        pretrained,
+        arch=arch,
+        feature_cfg=dict(feature_cls='getter'),
+        kwargs_filter=('in_chans',),
+        **kwargs,
+    )
 
 
-def _create_large(variant: str, pretrained: bool = False,
-                  **kwargs) -> ESpikeFormerLargeClassifier:
+def _create_large(variant: str, pretrained: bool = False, **kwargs) -> ESpikeFormerLargeClassifier:
     """A Large classifier whose neurons' ``D`` follows the pretrained tag (``neuron_cfg`` given
     explicitly takes precedence)."""
     arch = TIMM_LARGE_ARCHS[variant][0]
     _check_in_chans(kwargs)
     _keep_custom_load(kwargs)
-    cfg = resolve_pretrained_cfg(variant, pretrained_cfg=kwargs.get('pretrained_cfg'),
-                                 pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
+    cfg = resolve_pretrained_cfg(
+        variant,
+        pretrained_cfg=kwargs.get('pretrained_cfg'),
+        pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'),
+    )
     D: Optional[int] = getattr(cfg, 'D', None)  # None for a plain user-given PretrainedCfg
     neuron_cfg = dict(kwargs.pop('neuron_cfg', None) or {})
     if D is not None:
         neuron_cfg.setdefault('D', D)
     kwargs.setdefault('kd', True)
-    return build_model_with_cfg(ESpikeFormerLargeClassifier, variant, pretrained, arch=arch,
-                                neuron_cfg=neuron_cfg,
-                                feature_cfg=dict(feature_cls='getter', out_indices=(0, 1, 2, 3)),
-                                kwargs_filter=('in_chans',), **kwargs)
+    return build_model_with_cfg(
+        ESpikeFormerLargeClassifier,
+        variant,
+        pretrained,
+        arch=arch,
+        neuron_cfg=neuron_cfg,
+        feature_cfg=dict(feature_cls='getter', out_indices=(0, 1, 2, 3)),
+        kwargs_filter=('in_chans',),
+        **kwargs,
+    )
 
 
 @register_model
@@ -174,4 +219,3 @@ def e_spikeformer_173m(pretrained: bool = False, **kwargs) -> ESpikeFormerLargeC
     """E-SpikeFormer Large 173M (the authors' "171M" weights; [196, 384, 768], 12 blocks; 86.2 %
     ImageNet top-1 published). Tags ``in1k_1x4`` (D = 4), ``in1k_1x8``, ``in1k_1x8_384``."""
     return _create_large('e_spikeformer_173m', pretrained, **kwargs)
-

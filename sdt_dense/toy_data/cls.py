@@ -9,6 +9,7 @@ Layout written under ``out``::
 Read it with :class:`sdt_dense.datasets.ImageFolderDataset`
 (``data_prefix=dict(img_path='train')``).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,14 +23,16 @@ from .shapes import SHAPE_CLASSES, Progress, check_split_sizes, image_rng, rende
 SPLITS = ('train', 'val')
 
 
-def make_cls_dataset(out: str | Path,
-                     num_train: int = 200,
-                     num_val: int = 50,
-                     image_size: int = 64,
-                     num_classes: int = 5,
-                     seed: int = 0,
-                     jpeg_quality: int = 95,
-                     progress: bool = False) -> Dict:
+def make_cls_dataset(
+    out: str | Path,
+    num_train: int = 200,
+    num_val: int = 50,
+    image_size: int = 64,
+    num_classes: int = 5,
+    seed: int = 0,
+    jpeg_quality: int = 95,
+    progress: bool = False,
+) -> Dict:
     """Write the toy folder-layout classification set and return its metadata.
 
     Every image shows one shape (class drawn at random) on a textured background; every class
@@ -58,15 +61,23 @@ def make_cls_dataset(out: str | Path,
             (out / split / name).mkdir(parents=True, exist_ok=True)
         for index in range(count):
             # One large shape: the image content is mostly the object, as in ImageNet.
-            scene = render_scene(image_rng(seed, f'cls-{split}', index), image_size, image_size,
-                                 num_classes, num_objects=(1, 1), size_range=(0.4, 0.8))
+            scene = render_scene(
+                image_rng(seed, f'cls-{split}', index),
+                image_size,
+                image_size,
+                num_classes,
+                num_objects=(1, 1),
+                size_range=(0.4, 0.8),
+            )
             name = classes[scene.instances[0].label]
             counts[split][name] += 1
-            Image.fromarray(scene.image).save(out / split / name / f'toy_{index:06d}.JPEG',
-                                              format='JPEG', quality=jpeg_quality)
+            Image.fromarray(scene.image).save(
+                out / split / name / f'toy_{index:06d}.JPEG', format='JPEG', quality=jpeg_quality
+            )
             bar.update()
     bar.close()
-    meta = dict(task='cls', layout='imagenet-folder', classes=classes, counts=counts,
-                image_size=image_size, seed=seed)
+    meta = dict(
+        task='cls', layout='imagenet-folder', classes=classes, counts=counts, image_size=image_size, seed=seed
+    )
     (out / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
     return meta

@@ -19,6 +19,7 @@ dtype ``ts, x, y, w, h, class_id, confidence, track_id``) are the objects' exten
 every ``label_interval_us``, clipped to the sensor. Everything is a pure function of the arguments
 (one generator per recording, seeded from ``(seed, split, index)``).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,18 @@ __all__ = ['EVENT_CLASSES', 'GEN1_BOX_DTYPE', 'make_events_dataset', 'simulate_r
 #: Classes in label order (the Gen1 classes).
 EVENT_CLASSES: Tuple[str, ...] = ('car', 'pedestrian')
 #: The Gen1 box layout (packed, 33 bytes), as the dataset's ``*_bbox.npy`` files.
-GEN1_BOX_DTYPE = np.dtype([('ts', '<u8'), ('x', '<f4'), ('y', '<f4'), ('w', '<f4'),
-                           ('h', '<f4'), ('class_id', 'u1'), ('confidence', '<f4'),
-                           ('track_id', '<u4')])
+GEN1_BOX_DTYPE = np.dtype(
+    [
+        ('ts', '<u8'),
+        ('x', '<f4'),
+        ('y', '<f4'),
+        ('w', '<f4'),
+        ('h', '<f4'),
+        ('class_id', 'u1'),
+        ('confidence', '<f4'),
+        ('track_id', '<u4'),
+    ]
+)
 SPLITS = ('train', 'val', 'test')
 
 
@@ -56,12 +66,10 @@ class _Object:
     phase: float
 
     def extent(self) -> Tuple[float, float, float, float]:
-        return (self.cx - self.w / 2, self.cy - self.h / 2, self.cx + self.w / 2,
-                self.cy + self.h / 2)
+        return (self.cx - self.w / 2, self.cy - self.h / 2, self.cx + self.w / 2, self.cy + self.h / 2)
 
 
-def _random_object(rng: np.random.Generator, label: int, width: int, height: int,
-                   scale: float) -> _Object:
+def _random_object(rng: np.random.Generator, label: int, width: int, height: int, scale: float) -> _Object:
     if label == 0:  # car: wide, fast, mostly horizontal
         w, h = rng.uniform(44, 90) * scale, rng.uniform(26, 48) * scale
         speed, angle = rng.uniform(70, 160) * scale, rng.normal(0, 0.25) + np.pi * rng.integers(2)
@@ -69,12 +77,19 @@ def _random_object(rng: np.random.Generator, label: int, width: int, height: int
         w, h = rng.uniform(16, 28) * scale, rng.uniform(40, 70) * scale
         speed, angle = rng.uniform(35, 80) * scale, rng.uniform(0, 2 * np.pi)
     flicker = rng.random() < 0.3
-    return _Object(label=label, cx=rng.uniform(w / 2, width - w / 2),
-                   cy=rng.uniform(h / 2, height - h / 2), w=w, h=h,
-                   vx=speed * np.cos(angle), vy=speed * np.sin(angle),
-                   contrast=rng.choice([-1, 1]) * rng.uniform(0.6, 1.2),
-                   flicker_hz=rng.uniform(4, 12) if flicker else 0.,
-                   flicker_amp=rng.uniform(0.3, 0.6), phase=rng.uniform(0, 2 * np.pi))
+    return _Object(
+        label=label,
+        cx=rng.uniform(w / 2, width - w / 2),
+        cy=rng.uniform(h / 2, height - h / 2),
+        w=w,
+        h=h,
+        vx=speed * np.cos(angle),
+        vy=speed * np.sin(angle),
+        contrast=rng.choice([-1, 1]) * rng.uniform(0.6, 1.2),
+        flicker_hz=rng.uniform(4, 12) if flicker else 0.0,
+        flicker_amp=rng.uniform(0.3, 0.6),
+        phase=rng.uniform(0, 2 * np.pi),
+    )
 
 
 def _step(obj: _Object, dt_s: float, width: int, height: int) -> None:
@@ -97,11 +112,12 @@ def _coverage(obj: _Object, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     else:  # ellipse: distance approximated in units of the shorter semi-axis
         a, b = obj.w / 2, obj.h / 2
         sd = (np.sqrt((dx / a) ** 2 + (dy / b) ** 2) - 1) * min(a, b)
-    return np.clip(0.5 - sd, 0., 1.)
+    return np.clip(0.5 - sd, 0.0, 1.0)
 
 
-def _render(objects: List[_Object], background: np.ndarray, t_s: float,
-            box: Tuple[int, int, int, int]) -> np.ndarray:
+def _render(
+    objects: List[_Object], background: np.ndarray, t_s: float, box: Tuple[int, int, int, int]
+) -> np.ndarray:
     """Log intensity inside ``box = (x0, y0, x1, y1)`` at time ``t_s``; later objects occlude."""
     x0, y0, x1, y1 = box
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32) + 0.5
@@ -116,11 +132,18 @@ def _render(objects: List[_Object], background: np.ndarray, t_s: float,
     return out
 
 
-def simulate_recording(rng: np.random.Generator, width: int = 304, height: int = 240,
-                       duration_us: int = 2_000_000, label_interval_us: int = 100_000,
-                       num_objects: Tuple[int, int] = (1, 3), dt_us: int = 2000,
-                       noise_hz: float = 0.1, hot_pixels: int = 4, max_events_per_step: int = 4,
-                       ) -> Tuple[np.ndarray, np.ndarray]:
+def simulate_recording(
+    rng: np.random.Generator,
+    width: int = 304,
+    height: int = 240,
+    duration_us: int = 2_000_000,
+    label_interval_us: int = 100_000,
+    num_objects: Tuple[int, int] = (1, 3),
+    dt_us: int = 2000,
+    noise_hz: float = 0.1,
+    hot_pixels: int = 4,
+    max_events_per_step: int = 4,
+) -> Tuple[np.ndarray, np.ndarray]:
     """One recording: ``(events, boxes)``.
 
     Returns:
@@ -129,17 +152,17 @@ def simulate_recording(rng: np.random.Generator, width: int = 304, height: int =
     """
     scale = min(width / 304, height / 240)
     n = int(rng.integers(num_objects[0], num_objects[1] + 1))
-    objects = [_random_object(rng, int(rng.integers(len(EVENT_CLASSES))), width, height, scale)
-               for _ in range(n)]
+    objects = [
+        _random_object(rng, int(rng.integers(len(EVENT_CLASSES))), width, height, scale) for _ in range(n)
+    ]
     # smooth static texture: a few gratings on a mid-grey log intensity
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     background = np.full((height, width), 0.0, np.float32)
     for _ in range(3):
         fx, fy = rng.uniform(-0.06, 0.06, size=2)
-        background += np.float32(rng.uniform(0.05, 0.15)) * np.sin(fx * xx + fy * yy
-                                                                     + rng.uniform(0, 6.3))
+        background += np.float32(rng.uniform(0.05, 0.15)) * np.sin(fx * xx + fy * yy + rng.uniform(0, 6.3))
     threshold = np.clip(rng.normal(0.2, 0.03, (height, width)), 0.1, None).astype(np.float32)
-    ref = _render(objects, background, 0., (0, 0, width, height))
+    ref = _render(objects, background, 0.0, (0, 0, width, height))
 
     chunks: List[np.ndarray] = []
     labels: List[tuple] = []
@@ -171,7 +194,7 @@ def simulate_recording(rng: np.random.Generator, width: int = 304, height: int =
         if t_us % label_interval_us == 0:
             for track, obj in enumerate(objects):
                 bx0, by0, bx1, by1 = obj.extent()
-                bx0, by0 = max(bx0, 0.), max(by0, 0.)
+                bx0, by0 = max(bx0, 0.0), max(by0, 0.0)
                 bx1, by1 = min(bx1, float(width)), min(by1, float(height))
                 if bx1 - bx0 >= 2 and by1 - by0 >= 2:
                     labels.append((t_us, bx0, by0, bx1 - bx0, by1 - by0, obj.label, 1.0, track))
@@ -179,13 +202,14 @@ def simulate_recording(rng: np.random.Generator, width: int = 304, height: int =
     # background activity (Poisson, random polarity) and a few hot pixels
     num_noise = int(rng.poisson(noise_hz * width * height * duration_us * 1e-6))
     hot = rng.integers(0, [width, height], size=(hot_pixels, 2))
-    num_hot = rng.poisson(20. * duration_us * 1e-6, size=hot_pixels)
-    noise = np.empty(num_noise + int(num_hot.sum()), chunks[0].dtype if chunks else
-                     [('t', '<i8'), ('x', '<u2'), ('y', '<u2'), ('p', 'u1')])
+    num_hot = rng.poisson(20.0 * duration_us * 1e-6, size=hot_pixels)
+    noise = np.empty(
+        num_noise + int(num_hot.sum()),
+        chunks[0].dtype if chunks else [('t', '<i8'), ('x', '<u2'), ('y', '<u2'), ('p', 'u1')],
+    )
     noise['t'] = rng.integers(0, duration_us, size=len(noise))
     noise['x'] = np.concatenate([rng.integers(0, width, num_noise), np.repeat(hot[:, 0], num_hot)])
-    noise['y'] = np.concatenate([rng.integers(0, height, num_noise),
-                                 np.repeat(hot[:, 1], num_hot)])
+    noise['y'] = np.concatenate([rng.integers(0, height, num_noise), np.repeat(hot[:, 1], num_hot)])
     noise['p'] = rng.integers(0, 2, size=len(noise))
     events = np.concatenate(chunks + [noise])
     events = events[np.argsort(events['t'], kind='stable')]
@@ -193,10 +217,18 @@ def simulate_recording(rng: np.random.Generator, width: int = 304, height: int =
     return events, boxes
 
 
-def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
-                        num_test: int = 4, duration_us: int = 2_000_000,
-                        label_interval_us: int = 100_000, width: int = 304, height: int = 240,
-                        seed: int = 0, progress: bool = False) -> Dict[str, Dict[str, int]]:
+def make_events_dataset(
+    out: str | Path,
+    num_train: int = 24,
+    num_val: int = 4,
+    num_test: int = 4,
+    duration_us: int = 2_000_000,
+    label_interval_us: int = 100_000,
+    width: int = 304,
+    height: int = 240,
+    seed: int = 0,
+    progress: bool = False,
+) -> Dict[str, Dict[str, int]]:
     """Write the toy event dataset (see the module docstring) and return per-split counts.
 
     Args:
@@ -213,9 +245,9 @@ def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
         written to ``out/toy_events.json``.
     """
     from ..datasets.events.io import write_dat  # numpy only
+
     if min(num_train, num_val, num_test) < 1:
-        raise ValueError(f'need at least one recording per split, got {num_train}, {num_val}, '
-                         f'{num_test}')
+        raise ValueError(f'need at least one recording per split, got {num_train}, {num_val}, {num_test}')
     if duration_us <= label_interval_us:
         raise ValueError('duration_us must exceed label_interval_us')
     out = Path(out)
@@ -226,8 +258,7 @@ def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
         stats = dict(recordings=count, events=0, boxes=0, labelled_timestamps=0)
         for index in range(count):
             rng = image_rng(seed, f'events/{split}', index)
-            events, boxes = simulate_recording(rng, width, height, duration_us,
-                                               label_interval_us)
+            events, boxes = simulate_recording(rng, width, height, duration_us, label_interval_us)
             stem = out / split / f'toy_{index:04d}'
             write_dat(f'{stem}_td.dat', events, width, height)
             np.save(f'{stem}_bbox.npy', boxes)
@@ -237,7 +268,14 @@ def make_events_dataset(out: str | Path, num_train: int = 24, num_val: int = 4,
             bar.update()
         summary[split] = stats
     bar.close()
-    meta = dict(classes=list(EVENT_CLASSES), width=width, height=height, seed=seed,
-                duration_us=duration_us, label_interval_us=label_interval_us, splits=summary)
+    meta = dict(
+        classes=list(EVENT_CLASSES),
+        width=width,
+        height=height,
+        seed=seed,
+        duration_us=duration_us,
+        label_interval_us=label_interval_us,
+        splits=summary,
+    )
     (out / 'toy_events.json').write_text(json.dumps(meta, indent=2))
     return summary

@@ -10,6 +10,7 @@ Layout written under ``out``::
 Load it with mmseg's ``ADE20KDataset`` (``reduce_zero_label=True`` maps 0 to 255 = ignore and class
 ``k + 1`` to ``k``) and ``metainfo=dict(classes=<names from meta.json>)``.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,14 +25,16 @@ from .shapes import SHAPE_CLASSES, Progress, check_split_sizes, image_rng, polyg
 SPLITS: Tuple[str, str] = ('training', 'validation')
 
 
-def make_seg_dataset(out: str | Path,
-                     num_train: int = 200,
-                     num_val: int = 50,
-                     image_size: int = 128,
-                     num_classes: int = 4,
-                     seed: int = 0,
-                     jpeg_quality: int = 95,
-                     progress: bool = False) -> Dict:
+def make_seg_dataset(
+    out: str | Path,
+    num_train: int = 200,
+    num_val: int = 50,
+    image_size: int = 128,
+    num_classes: int = 4,
+    seed: int = 0,
+    jpeg_quality: int = 95,
+    progress: bool = False,
+) -> Dict:
     """Write the toy ADE20K-layout dataset and return its metadata.
 
     Args:
@@ -56,8 +59,9 @@ def make_seg_dataset(out: str | Path,
         img_dir.mkdir(parents=True, exist_ok=True)
         ann_dir.mkdir(parents=True, exist_ok=True)
         for index in range(count):
-            scene = render_scene(image_rng(seed, split, index), image_size, image_size, num_classes,
-                                 num_objects=(1, 4))
+            scene = render_scene(
+                image_rng(seed, split, index), image_size, image_size, num_classes, num_objects=(1, 4)
+            )
             label_map = np.zeros((image_size, image_size), dtype=np.uint8)
             for inst in scene.instances:
                 label_map[polygon_mask(inst.polygon, image_size, image_size)] = inst.label + 1
@@ -66,7 +70,14 @@ def make_seg_dataset(out: str | Path,
             Image.fromarray(label_map).save(ann_dir / f'{name}.png')
             bar.update()
     bar.close()
-    meta = dict(task='seg', layout='ade20k', classes=list(SHAPE_CLASSES[:num_classes]),
-                ignore_index_in_png=0, counts=counts, image_size=image_size, seed=seed)
+    meta = dict(
+        task='seg',
+        layout='ade20k',
+        classes=list(SHAPE_CLASSES[:num_classes]),
+        ignore_index_in_png=0,
+        counts=counts,
+        image_size=image_size,
+        seed=seed,
+    )
     (out / 'meta.json').write_text(json.dumps(meta, indent=2) + '\n')
     return meta

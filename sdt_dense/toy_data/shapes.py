@@ -9,6 +9,7 @@ is not plain thresholding.
 Everything is a pure function of a ``numpy.random.Generator``: the writers seed one generator per
 image from ``(seed, split, index)``, which makes every file independent of generation order.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -33,6 +34,7 @@ class ShapeInstance:
         label: index into :data:`SHAPE_CLASSES`.
         polygon: (N, 2) float array of (x, y) vertices in pixel coordinates, as drawn.
     """
+
     label: int
     polygon: np.ndarray
 
@@ -52,6 +54,7 @@ class Scene:
         image: (H, W, 3) uint8 RGB image.
         instances: shapes in drawing order (they do not overlap).
     """
+
     image: np.ndarray
     instances: List[ShapeInstance] = field(default_factory=list)
 
@@ -59,8 +62,7 @@ class Scene:
 def check_split_sizes(num_train: int, num_val: int, image_size: int) -> None:
     """Clear errors for toy-dataset sizes that would write an unusable dataset."""
     if num_train < 1 or num_val < 1:
-        raise ValueError(f'need at least one image per split, got num_train={num_train}, '
-                         f'num_val={num_val}')
+        raise ValueError(f'need at least one image per split, got num_train={num_train}, num_val={num_val}')
     if image_size < 32:
         raise ValueError(f'image_size must be >= 32 px, got {image_size}')
 
@@ -121,8 +123,22 @@ def shape_polygon(label: int, cx: float, cy: float, size: float, angle: float) -
     elif name == 'cross':
         # Plus sign: 12 vertices of two bars of half-width w.
         w = 0.35 * r
-        pts = np.array([(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w),
-                        (-r, -w), (-r, w), (-w, w), (-w, r)])
+        pts = np.array(
+            [
+                (w, r),
+                (w, w),
+                (r, w),
+                (r, -w),
+                (w, -w),
+                (w, -r),
+                (-w, -r),
+                (-w, -w),
+                (-r, -w),
+                (-r, w),
+                (-w, w),
+                (-w, r),
+            ]
+        )
         t = np.arctan2(pts[:, 1], pts[:, 0])
         radii = np.hypot(pts[:, 0], pts[:, 1])
     else:  # pragma: no cover - SHAPE_CLASSES and this switch are kept in sync
@@ -146,13 +162,15 @@ def polygon_mask(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def render_scene(rng: np.random.Generator,
-                 height: int,
-                 width: int,
-                 num_classes: int,
-                 num_objects: Tuple[int, int] = (1, 4),
-                 size_range: Tuple[float, float] = (0.18, 0.45),
-                 max_tries: int = 50) -> Scene:
+def render_scene(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    num_classes: int,
+    num_objects: Tuple[int, int] = (1, 4),
+    size_range: Tuple[float, float] = (0.18, 0.45),
+    max_tries: int = 50,
+) -> Scene:
     """Paint a scene of non-overlapping shapes on a textured background.
 
     Args:
@@ -223,5 +241,6 @@ class Progress:
         """End the bar's line (it does not end it itself)."""
         if self._bar is not None:
             import sys
+
             sys.stdout.write('\n')
             sys.stdout.flush()

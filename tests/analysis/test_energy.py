@@ -3,6 +3,7 @@
 The tiny networks are fed hand-set membrane potentials whose spike counts are known, so every number
 below is computed by hand in the comments (fan-out maps of padded/strided convs included).
 """
+
 import csv
 import importlib.util
 import json
@@ -27,8 +28,14 @@ from sdt_testing import REPO  # noqa: E402
 # Membrane potentials (1, 2, 3, 3) -> SFA counts round(clamp(x, 0, 4)) (half-to-even):
 #   channel 0 [[0, 1, 2], [3, 4, 0], [0, 0, 1]]  (-1 -> 0, 2.5 -> 2, 6 -> 4, 0.6 -> 1), sum 11
 #   channel 1 [[4, 0, 0], [0, 2, 0], [0, 0, 0]]  (1.6 -> 2, 0.4 -> 0), sum 6
-X = torch.tensor([[[[-1., 1., 2.5], [3., 6., 0.], [0., 0., 0.6]],
-                   [[4., 0., 0.], [0., 1.6, 0.], [0., 0.4, 0.]]]])
+X = torch.tensor(
+    [
+        [
+            [[-1.0, 1.0, 2.5], [3.0, 6.0, 0.0], [0.0, 0.0, 0.6]],
+            [[4.0, 0.0, 0.0], [0.0, 1.6, 0.0], [0.0, 0.4, 0.0]],
+        ]
+    ]
+)
 COUNT_SUM, NUMEL, NONZERO = 17, 18, 7
 HISTOGRAM = [11, 2, 2, 1, 2]  # counts 0..4
 
@@ -48,8 +55,13 @@ class TinyNet(nn.Module):
             self.n_fc, self.fc = SFANeuron(4), nn.Linear(18, 3)
 
     def forward(self, x):
-        outs = [self.stem(x), self.pw(self.n_pw(x)), self.dw(self.n_dw(x)),
-                self.gc(self.n_gc(x)), self.c1(self.n_c1(x.flatten(2)))]
+        outs = [
+            self.stem(x),
+            self.pw(self.n_pw(x)),
+            self.dw(self.n_dw(x)),
+            self.gc(self.n_gc(x)),
+            self.c1(self.n_c1(x.flatten(2))),
+        ]
         if self.with_linear:
             outs.append(self.fc(self.n_fc(x.flatten(1))))
         return outs
@@ -113,8 +125,7 @@ def test_tiny_network_hand_computed():
             assert r.energy_mj_estimate == r.energy_mj_exact == pytest.approx(4.6 * 324e-9)
 
     for n in report.neurons:  # every neuron saw the same counts
-        assert (n.numel, n.count_sum, n.nonzero, n.histogram) == (NUMEL, COUNT_SUM, NONZERO,
-                                                                  HISTOGRAM)
+        assert (n.numel, n.count_sum, n.nonzero, n.histogram) == (NUMEL, COUNT_SUM, NONZERO, HISTOGRAM)
         assert n.mean_count == pytest.approx(17 / 18)
         assert n.binary_firing_rate == pytest.approx(17 / 72)
         assert n.nonzero_fraction == pytest.approx(7 / 18)
@@ -164,7 +175,7 @@ def test_batch_size_and_varying_sizes():
         assert r.sop_estimate == pytest.approx(s.sop_estimate)
 
     conv = TinyNet(with_linear=False).eval()
-    x2 = torch.arange(40.).reshape(1, 2, 4, 5) % 6 - 1  # another size, counts 0..4
+    x2 = torch.arange(40.0).reshape(1, 2, 4, 5) % 6 - 1  # another size, counts 0..4
     both = _measure(conv, [X, x2])
     one, two = (_measure(conv, [x]) for x in (X, x2))
     rows1, rows2 = ({r.name: r for r in rep.layers} for rep in (one, two))
@@ -180,7 +191,7 @@ def test_attention_spike_matrix_products():
     attn = SpikeDrivenSelfAttention(dim=2, num_heads=1, value_ratio=1).eval()
     for unit in (attn.q, attn.k, attn.v):
         unit.conv.weight.data = 4 * torch.eye(2).view(2, 2, 1, 1)
-        unit.bn.eps = 0.
+        unit.bn.eps = 0.0
     report = _measure(attn, [X])
     rows = {r.name: r for r in report.layers}
     # k^T v: (1, 1, 2, 9) @ (1, 1, 9, 2) -> 4 outputs x 9 = 36 dense MACs. Exact: AND of spike
@@ -219,8 +230,17 @@ def test_report_outputs(tmp_path):
 
 def test_accumulator_rejects_bad_rows():
     acc = EnergyAccumulator()
-    row = dict(name='x', type='Conv2d', input_kind='mixed', dense_macs=1, input_count_sum=1,
-               input_numel=1, exact_acs=1, mac_ops=1, calls=2)
+    row = dict(
+        name='x',
+        type='Conv2d',
+        input_kind='mixed',
+        dense_macs=1,
+        input_count_sum=1,
+        input_numel=1,
+        exact_acs=1,
+        mac_ops=1,
+        calls=2,
+    )
     with pytest.raises(ValueError, match='both spike and real'):
         acc.add([row], 1)
     with pytest.raises(RuntimeError, match='no forward pass'):
@@ -237,8 +257,7 @@ def _uniform_fan_out(module: nn.Module) -> bool:
     if isinstance(module, (nn.ConvTranspose1d, nn.ConvTranspose2d)):
         return set(module.padding) == {0} and set(module.output_padding) == {0}
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-        return (set(module.kernel_size) | set(module.stride) == {1}
-                and set(module.padding) == {0})
+        return set(module.kernel_size) | set(module.stride) == {1} and set(module.padding) == {0}
     return False
 
 
@@ -252,7 +271,7 @@ class TinyLIF(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv1d(1, 1, 1, bias=False)
-        self.stem.weight.data.fill_(1.)
+        self.stem.weight.data.fill_(1.0)
         self.lif = LIFNeuron(T=2)
         self.conv = nn.Conv1d(1, 2, 3, padding=1)
 
@@ -264,9 +283,9 @@ def test_lif_network_hand_computed():
     # LIF (tau 2, threshold 1, reset 0): h_t = (v_{t-1} + x) / 2. Inputs [2, 1.5, 1]:
     #   t=1: h = [1, .75, .5] -> spikes [1, 0, 0]; t=2: h = [1, 1.125, .75] -> spikes [1, 1, 0]
     #   counts over T [2, 1, 0]: 3 spikes on 3 elements, mean count 1, binary rate 1/2
-    report = _measure(TinyLIF().eval(), [torch.tensor([[[2., 1.5, 1.]]])])
+    report = _measure(TinyLIF().eval(), [torch.tensor([[[2.0, 1.5, 1.0]]])])
     (neuron,) = report.neurons
-    assert (neuron.neuron_type, neuron.D, neuron.steps, neuron.norm) == ('LIFNeuron', 2, 2, 1.)
+    assert (neuron.neuron_type, neuron.D, neuron.steps, neuron.norm) == ('LIFNeuron', 2, 2, 1.0)
     assert (neuron.numel, neuron.count_sum, neuron.nonzero) == (3, 3, 2)
     assert neuron.histogram == [1, 1, 1]
     assert neuron.binary_firing_rate == pytest.approx(0.5)
@@ -276,7 +295,7 @@ def test_lif_network_hand_computed():
     # per timestep 6 outputs x 1 input x 3 taps = 18 MACs; estimate = 1 spike/element * 18;
     # exact: fan-out of a padded k=3 over 3 positions [2, 3, 2] x counts [2, 1, 0] = 7, x 2 outputs
     assert (conv.input_kind, conv.dense_macs, conv.sop_exact) == ('spike', 18, 14)
-    assert conv.input_firing_rate == pytest.approx(1.)
+    assert conv.input_firing_rate == pytest.approx(1.0)
     assert conv.sop_estimate == pytest.approx(18)
     t = report.totals()
     assert t['total_energy_mj'] == pytest.approx((4.6 * 3 + 0.9 * 18) * 1e-9)  # 30.0 pJ
@@ -292,7 +311,7 @@ def test_lif_backbone_estimate_and_exact_agree_where_they_must():
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(0., 2.)
+            m.bias.data.uniform_(0.0, 2.0)
     report = _measure(model, [torch.rand(1, 3, 32, 32)])
     modules = dict(model.named_modules())
     rows = {r.name: r for r in report.layers}
@@ -304,15 +323,20 @@ def test_lif_backbone_estimate_and_exact_agree_where_they_must():
     assert stem.mac_ops == conv.out_channels * 16 * 16 * conv.in_channels * 7 * 7
     equal = 0
     for r in report.layers:
-        if r.input_kind == 'spike' and r.sop_exact and (
-                _uniform_fan_out(modules[r.name]) or r.name.endswith('qkv_matmul')):
+        if (
+            r.input_kind == 'spike'
+            and r.sop_exact
+            and (_uniform_fan_out(modules[r.name]) or r.name.endswith('qkv_matmul'))
+        ):
             assert r.sop_exact == pytest.approx(r.sop_estimate, rel=1e-9), r.name
             equal += 1
     assert equal >= 10
     # spike-matrix products per timestep: 8 heads x N = 2x2 tokens x d_v = 4C/8 x d = C/8 for the
     # C = 96 (stage 3) and C = 128 (stage 4) blocks; both k^T v and q (k^T v)
     assert {r.dense_macs for r in report.layers if r.type == 'SpikeMatMul'} == {
-        8 * 4 * 48 * 12, 8 * 4 * 64 * 16}
+        8 * 4 * 48 * 12,
+        8 * 4 * 64 * 16,
+    }
     assert {n.neuron_type for n in report.neurons} == {'LIFNeuron'}
     assert all(n.steps == 2 for n in report.neurons)
     assert 0 < report.totals()['mean_firing_rate'] <= 2
@@ -326,10 +350,12 @@ def toy_detector_energy(tmp_path_factory):
     from mmengine.config import Config
 
     from sdt_dense.toy_data import make_det_dataset
+
     root = tmp_path_factory.mktemp('energy')
     make_det_dataset(root / 'toy_coco', num_train=1, num_val=2, image_size=64, seed=0)
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
     from sdt_dense.cli import measure_energy as tool
+
     cfg = Config.fromfile(config)
     tool.init_scope(cfg)
     torch.manual_seed(0)
@@ -337,15 +363,26 @@ def toy_detector_energy(tmp_path_factory):
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(0., 2.)
+            m.bias.data.uniform_(0.0, 2.0)
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), root / 'toy.pth')
-    data = tool.main([
-        config, str(root / 'toy.pth'), '--num-images', '2', '--out', str(root / 'work_dir'),
-        '--num-workers', '0', '--cfg-options',
-        f'test_dataloader.dataset.data_root={root}/toy_coco/',
-        'test_dataloader.dataset.pipeline.1.scale=(64,64)',
-        # few RoIs keep the heads small on a CPU
-        'model.test_cfg.rpn.max_per_img=8', 'model.test_cfg.rcnn.max_per_img=4'])
+    data = tool.main(
+        [
+            config,
+            str(root / 'toy.pth'),
+            '--num-images',
+            '2',
+            '--out',
+            str(root / 'work_dir'),
+            '--num-workers',
+            '0',
+            '--cfg-options',
+            f'test_dataloader.dataset.data_root={root}/toy_coco/',
+            'test_dataloader.dataset.pipeline.1.scale=(64,64)',
+            # few RoIs keep the heads small on a CPU
+            'model.test_cfg.rpn.max_per_img=8',
+            'model.test_cfg.rcnn.max_per_img=4',
+        ]
+    )
     return root / 'work_dir', data, dict(model.named_modules())
 
 
@@ -363,8 +400,11 @@ def test_toy_detector_energy_tool(toy_detector_energy):
     stem = modules['backbone.downsamples.0.conv']
     assert (stem.kernel_size, stem.stride, stem.in_channels) == ((7, 7), (2, 2), 3)
     real = {r['name']: r for r in layers if r['input_kind'] == 'real'}
-    assert set(real) == {'backbone.downsamples.0.conv', 'roi_head.bbox_head.fc_cls',
-                         'roi_head.bbox_head.fc_reg'}
+    assert set(real) == {
+        'backbone.downsamples.0.conv',
+        'roi_head.bbox_head.fc_cls',
+        'roi_head.bbox_head.fc_reg',
+    }
     # the predictors by hand: per image 8 RoIs (test_cfg.rpn.max_per_img=8 above), each a
     # 256 -> 4 (3 classes + background) and a 256 -> 12 (4 box deltas per class) linear map
     cls, reg = modules['roi_head.bbox_head.fc_cls'], modules['roi_head.bbox_head.fc_reg']
@@ -374,13 +414,18 @@ def test_toy_detector_energy_tool(toy_detector_energy):
     assert saved['mac_ops'] == 32 * 32 * stem.out_channels * 3 * 49 + 8 * 256 * (4 + 12)
     # the energy convention: E = 4.6 pJ per MAC + 0.9 pJ per AC
     assert saved['total_energy_mj'] == pytest.approx(
-        (saved['mac_ops'] * 4.6 + saved['ac_ops_estimate'] * 0.9) * 1e-9, rel=1e-9)
+        (saved['mac_ops'] * 4.6 + saved['ac_ops_estimate'] * 0.9) * 1e-9, rel=1e-9
+    )
     assert saved['params'] == sum(p.numel() for p in modules[''].parameters())
     # the stem reads pixels (MACs); the rest of this detector reads spikes
     kinds = {r['name']: r['input_kind'] for r in layers}
     assert kinds['backbone.downsamples.0.conv'] == 'real'
     assert {k.split('.')[0] for k, v in kinds.items() if v == 'spike'} >= {
-        'backbone', 'neck', 'rpn_head', 'roi_head'}
+        'backbone',
+        'neck',
+        'rpn_head',
+        'roi_head',
+    }
 
     # Where every input element feeds equally many MACs (1x1 stride-1 unpadded convs, Conv1d k=1,
     # Linear, unpadded transposed convs, q (k^T v)) the exact count equals the estimate; padded or
@@ -407,12 +452,30 @@ def test_toy_detector_energy_tool(toy_detector_energy):
 def test_backbone_shape_mode(toy_detector_energy):
     """--shape: the detector checkpoint's backbone on constant input, batch 2, no dataset."""
     from sdt_dense.checkpoint import CheckpointMismatchError
+
     root = toy_detector_energy[0].parent
     from sdt_dense.cli import measure_energy as tool
+
     config = str(REPO / 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py')
-    data = tool.main([config, str(root / 'toy.pth'), '--shape', '32', '48', '--num-images', '2',
-                      '--batch-size', '2', '--input', 'constant', '--input-value', '0.5',
-                      '--out', str(root / 'backbone')])
+    data = tool.main(
+        [
+            config,
+            str(root / 'toy.pth'),
+            '--shape',
+            '32',
+            '48',
+            '--num-images',
+            '2',
+            '--batch-size',
+            '2',
+            '--input',
+            'constant',
+            '--input-value',
+            '0.5',
+            '--out',
+            str(root / 'backbone'),
+        ]
+    )
     assert (data['task'], data['num_images'], data['input_size']) == ('backbone', 2, '32x48')
     assert data['params'] == toy_detector_energy[1]['backbone_params']
     assert {r['name'].split('.')[0] for r in data['layers']} == {'downsamples', 'stages'}
@@ -437,8 +500,9 @@ def test_benchmark_table(tmp_path):
     report = _measure(TinyNet().eval(), [X])
     report.meta.update(model='toy-det', task='det', params=2_500_000, input_size='64x64')
     write_report(report, str(det))
-    (det / 'metrics.json').write_text(json.dumps({'coco/bbox_mAP': 0.123,
-                                                  'coco/segm_mAP': 0.1, 'coco/bbox_mAP_50': 0.3}))
+    (det / 'metrics.json').write_text(
+        json.dumps({'coco/bbox_mAP': 0.123, 'coco/segm_mAP': 0.1, 'coco/bbox_mAP_50': 0.3})
+    )
     report.meta.update(model='toy-seg', task='seg')
     write_report(report, str(seg))
     (seg / 'metrics.json').write_text(json.dumps({'mIoU': 38.5, 'aAcc': 90.0}))
@@ -449,11 +513,9 @@ def test_benchmark_table(tmp_path):
     measured, published = md.split('## Published')
     det_line = next(line for line in measured.splitlines() if line.startswith('| toy-det'))
     # 2.5 M params, 1888.2 pJ = 1.888e-06 mJ, mAP in percent
-    for cell in ('| det |', '| 2.5 |', '| 64x64 |', '| 1.888e-06 |', '| estimate |',
-                 '| 12.3 |', '| 10.0 |'):
+    for cell in ('| det |', '| 2.5 |', '| 64x64 |', '| 1.888e-06 |', '| estimate |', '| 12.3 |', '| 10.0 |'):
         assert cell in det_line, cell
-    assert '| 38.5 |' in next(line for line in measured.splitlines()
-                              if line.startswith('| toy-seg'))
+    assert '| 38.5 |' in next(line for line in measured.splitlines() if line.startswith('| toy-seg'))
     # published numbers are kept apart, for the measured tasks only (auto)
     assert '38.2' in published and '48.9' in published and '78.5' not in published
     assert '38.2' not in measured

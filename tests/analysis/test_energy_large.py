@@ -2,6 +2,7 @@
 mode): the attention's spike-matrix products are counted, every RepConv is fused into one
 spike-fed conv by default, and ``--no-fuse-rep-conv`` shows what the unfused form would be
 charged."""
+
 from __future__ import annotations
 
 import importlib
@@ -22,6 +23,7 @@ def toy_checkpoint(tmp_path_factory):
     from mmengine.config import Config
 
     from sdt_dense.cli import measure_energy as tool
+
     cfg = Config.fromfile(str(TOY))
     tool.init_scope(cfg)
     torch.manual_seed(0)
@@ -36,8 +38,10 @@ def toy_checkpoint(tmp_path_factory):
 
 def run_tool(checkpoint, out, *extra):
     from sdt_dense.cli import measure_energy as tool
-    return tool.main([str(TOY), str(checkpoint), '--shape', '64', '64', '--num-images', '1',
-                      '--out', str(out), *extra])
+
+    return tool.main(
+        [str(TOY), str(checkpoint), '--shape', '64', '64', '--num-images', '1', '--out', str(out), *extra]
+    )
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Exact synaptic operation counts in spike-driven mode, against hand-computed numbers."""
+
 import pytest
 import torch
 from torch import nn
@@ -17,9 +18,9 @@ class TinyNet(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Conv2d(1, 2, 3, bias=True)        # real input
+        self.stem = nn.Conv2d(1, 2, 3, bias=True)  # real input
         self.n1 = SFANeuron(norm=1)
-        self.padded = nn.Conv2d(1, 2, 3, padding=1)       # 1 -> 2 channels, 3x3, pad 1
+        self.padded = nn.Conv2d(1, 2, 3, padding=1)  # 1 -> 2 channels, 3x3, pad 1
         self.n2 = SFANeuron()
         self.dw = nn.Conv2d(2, 2, 3, stride=2, padding=1, groups=2, bias=False)
         self.n3 = SFANeuron()
@@ -32,10 +33,11 @@ class TinyNet(nn.Module):
         return self.fc(self.n3(c3))
 
 
-C1 = torch.tensor([[[[1., 0, 2], [0, 3, 0], [4, 0, 1]]]])              # (1, 1, 3, 3)
-C2 = torch.tensor([[[[1., 1, 1], [1, 1, 1], [1, 1, 1]],
-                    [[0., 2, 0], [3, 4, 0], [0, 0, 1]]]])               # (1, 2, 3, 3)
-C3 = torch.tensor([[1., 0, 4, 2], [3, 3, 0, 0]])                         # (2, 4)
+C1 = torch.tensor([[[[1.0, 0, 2], [0, 3, 0], [4, 0, 1]]]])  # (1, 1, 3, 3)
+C2 = torch.tensor(
+    [[[[1.0, 1, 1], [1, 1, 1], [1, 1, 1]], [[0.0, 2, 0], [3, 4, 0], [0, 0, 1]]]]
+)  # (1, 2, 3, 3)
+C3 = torch.tensor([[1.0, 0, 4, 2], [3, 3, 0, 0]])  # (2, 4)
 
 
 def rows_by_name(rows):
@@ -78,9 +80,12 @@ def test_counts_equal_brute_force_on_binary_slices():
     """The exact count equals the literal number of (spike, weight) accumulates: each binary
     slice convolved with all-ones weights, for strided / dilated / grouped / 1-d convs."""
     torch.manual_seed(0)
-    layers = [nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=2, dilation=2,
-                                                                 groups=2),
-              nn.Conv1d(3, 5, 3, padding=1, stride=2), nn.ConvTranspose2d(4, 2, 3, stride=2)]
+    layers = [
+        nn.Conv2d(4, 6, 3, stride=2, padding=1),
+        nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2),
+        nn.Conv1d(3, 5, 3, padding=1, stride=2),
+        nn.ConvTranspose2d(4, 2, 3, stride=2),
+    ]
     for layer in layers:
         net = nn.Sequential(SFANeuron(), layer)
         shape = (2, layer.in_channels) + (7,) * len(layer.kernel_size)
@@ -95,8 +100,9 @@ def test_counts_equal_brute_force_on_binary_slices():
             if isinstance(layer, nn.ConvTranspose2d):
                 y = torch.nn.functional.conv_transpose2d(s, ones, None, layer.stride)
             else:
-                y = conv[type(layer)](s, ones, None, layer.stride, layer.padding, layer.dilation,
-                                      layer.groups)
+                y = conv[type(layer)](
+                    s, ones, None, layer.stride, layer.padding, layer.dilation, layer.groups
+                )
             brute += int(y.sum())
         assert row.exact_acs == brute > 0, layer
         assert row.input_count_sum == counts.sum()
@@ -115,7 +121,7 @@ def _identity_attention() -> SpikeDrivenSelfAttention:
 def test_attention_spike_matmul_hand_counts():
     attn = _identity_attention()
     # tokens n=0: counts (1, 2); n=1: counts (3, 0)
-    x = torch.tensor([[[[1., 3.]], [[2., 0.]]]])  # (1, 2, 1, 2)
+    x = torch.tensor([[[[1.0, 3.0]], [[2.0, 0.0]]]])  # (1, 2, 1, 2)
     rows = rows_by_name(count_synaptic_ops(attn, x))
     kv, qkv = rows['kv_matmul'], rows['qkv_matmul']
     # k^T v: sum_n (sum_i k_ni)(sum_j v_nj) = 3 * 3 + 3 * 3 = 18 spike-pair coincidences
@@ -138,7 +144,8 @@ def test_attention_matmul_counts_equal_literal_and_count():
     caught = {}
     for name in ('k_neuron', 'v_neuron', 'q_neuron'):
         getattr(attn, name).register_forward_hook(
-            lambda m, a, out, name=name: caught.__setitem__(name, m.counts(a[0])))
+            lambda m, a, out, name=name: caught.__setitem__(name, m.counts(a[0]))
+        )
     rows = rows_by_name(count_synaptic_ops(attn, x))
     heads = lambda t: t.flatten(2).unflatten(1, (2, -1)).transpose(-1, -2)  # (B, h, N, d)
     k, v, q = (heads(caught[n]) for n in ('k_neuron', 'v_neuron', 'q_neuron'))
@@ -191,16 +198,16 @@ def test_attention_counts_executed_binary_operands_equal_analytic():
     counts, operands = {}, {}
     for name in ('q_neuron', 'k_neuron', 'v_neuron'):
         getattr(attn, name).register_forward_hook(
-            lambda m, a, out, name=name: counts.__setitem__(name, m.counts(a[0])))
+            lambda m, a, out, name=name: counts.__setitem__(name, m.counts(a[0]))
+        )
     for name in ('kv_matmul', 'qkv_matmul'):  # what the products receive, as run
-        getattr(attn, name).register_forward_pre_hook(
-            lambda m, a, name=name: operands.__setitem__(name, a))
+        getattr(attn, name).register_forward_pre_hook(lambda m, a, name=name: operands.__setitem__(name, a))
     rows = rows_by_name(count_synaptic_ops(attn, x))
     # executed: k^T, v and q arrive as tagged binary slices, the second operand of q (k^T v) is
     # the accumulated k^T v (an ordinary tensor)
     (k_t, v), (q, kv) = operands['kv_matmul'], operands['qkv_matmul']
     for t in (k_t, v, q):
-        assert get_spike_slices(t).steps == 4 and set(t.unique().tolist()) <= {0., 1.}
+        assert get_spike_slices(t).steps == 4 and set(t.unique().tolist()) <= {0.0, 1.0}
     assert get_spike_slices(kv) is None and type(kv) is torch.Tensor
     # analytic, on the integer counts of the same forward pass
     heads = lambda t: t.flatten(2).unflatten(1, (2, -1)).transpose(-1, -2)  # (B, h, N, d)
@@ -226,8 +233,8 @@ class BareMatMul(nn.Module):
 
 
 def test_matmul_outside_attention_counts_spike_slices():
-    x = torch.tensor([[[1., 3.], [0., 2.]]])  # counts: 4 + 2 = 6 spikes per row pair
-    w = torch.arange(6.).reshape(1, 2, 3)
+    x = torch.tensor([[[1.0, 3.0], [0.0, 2.0]]])  # counts: 4 + 2 = 6 spikes per row pair
+    w = torch.arange(6.0).reshape(1, 2, 3)
     (row,) = count_synaptic_ops(BareMatMul(), x, w)
     assert (row.exact_acs, row.input_count_sum, row.dense_macs) == (6 * 3, 6, 2 * 3 * 2)
     torch.testing.assert_close(BareMatMul()(x, w), (x / 4) @ w)

@@ -1,4 +1,5 @@
 """Per-position firing maps (sdt_dense.analysis.spike_maps) and tools/analysis_tools/spike_maps.py."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ from sdt_testing import randomise_bn, run_tool
 
 # Membrane potentials (1, 2, 3, 3) -> SFA counts round(clamp(x, 0, 4)) (half-to-even):
 #   channel 0 [[0, 1, 2], [3, 4, 0], [0, 0, 1]], channel 1 [[4, 0, 0], [0, 2, 0], [0, 0, 0]]
-X = torch.tensor([[[[-1., 1., 2.5], [3., 6., 0.], [0., 0., 0.6]],
-                   [[4., 0., 0.], [0., 1.6, 0.], [0., 0.4, 0.]]]])
+X = torch.tensor(
+    [
+        [
+            [[-1.0, 1.0, 2.5], [3.0, 6.0, 0.0], [0.0, 0.0, 0.6]],
+            [[4.0, 0.0, 0.0], [0.0, 1.6, 0.0], [0.0, 0.4, 0.0]],
+        ]
+    ]
+)
 SUM01 = np.array([[4, 1, 2], [3, 6, 0], [0, 0, 1]], dtype=float)  # channel 0 + channel 1
 NONZERO01 = np.array([[1, 1, 1], [1, 2, 0], [0, 0, 1]], dtype=float)  # channels with count >= 1
 
@@ -40,8 +47,12 @@ class Net(nn.Module):
         self.stages[1].map = SFANeuron(4)
 
     def forward(self, x):
-        return (self.stages[0].map(x), self.stages[0].tokens(torch.full_like(x, 5.).flatten(2)),
-                self.stages[0].small(x[..., :2, :2]), self.stages[1].map(x))
+        return (
+            self.stages[0].map(x),
+            self.stages[0].tokens(torch.full_like(x, 5.0).flatten(2)),
+            self.stages[0].small(x[..., :2, :2]),
+            self.stages[1].map(x),
+        )
 
 
 @pytest.mark.parametrize('spike_driven', [False, True])
@@ -72,12 +83,14 @@ def test_backbone_maps_equal_counts_from_neuron_inputs():
     torch.manual_seed(0)
     model = randomise_bn(ESpikeFormer(arch='t')).eval()
     model = nn.ModuleDict(dict(backbone=model))
-    neurons = {n: m for n, m in model.named_modules()
-               if isinstance(m, SFANeuron) and n.startswith('backbone.stages.1.')}
+    neurons = {
+        n: m
+        for n, m in model.named_modules()
+        if isinstance(m, SFANeuron) and n.startswith('backbone.stages.1.')
+    }
     direct = {}
     for n, m in neurons.items():
-        m.register_forward_hook(lambda mod, args, out, n=n: direct.__setitem__(
-            n, mod.counts(args[0])))
+        m.register_forward_hook(lambda mod, args, out, n=n: direct.__setitem__(n, mod.counts(args[0])))
     x = torch.randn(2, 3, 32, 48)
     with torch.no_grad(), SpikeMapRecorder(model) as rec:
         model['backbone'](x)
@@ -98,8 +111,7 @@ def test_figures_have_the_documented_size(tmp_path):
     with torch.no_grad(), SpikeMapRecorder(net) as rec:
         net(X)
     image = np.random.default_rng(0).integers(0, 255, (30, 45, 3), dtype=np.uint8)
-    size = plot_stage_map(image, rec.stage_maps()['stages.1'], str(tmp_path / 's1.png'),
-                          padded_hw=(32, 48))
+    size = plot_stage_map(image, rec.stage_maps()['stages.1'], str(tmp_path / 's1.png'), padded_hw=(32, 48))
     assert size == stage_figure_size((30, 45)) == (1200, 367)  # 3 x 400, 400 * 30 / 45 + 100
     assert Image.open(tmp_path / 's1.png').size == size
     plot_firing_distribution(rec.rows(), str(tmp_path / 'dist.png'))
@@ -109,8 +121,10 @@ def test_figures_have_the_documented_size(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config', ['configs/toy/fpn_e-spikeformer-t_toy.py',
-                                    'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'])
+@pytest.mark.parametrize(
+    'config',
+    ['configs/toy/fpn_e-spikeformer-t_toy.py', 'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'],
+)
 def test_tool_writes_one_png_per_stage(tmp_path, config):
     img = tmp_path / 'tiny.png'
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(img)
@@ -119,8 +133,7 @@ def test_tool_writes_one_png_per_stage(tmp_path, config):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'ETA' in proc.stdout  # the progress bar
     summary = json.loads((out / 'spike_maps.json').read_text())
-    stages = [f'backbone.downsamples.{i}' for i in range(1, 5)] + [
-        f'backbone.stages.{i}' for i in range(5)]
+    stages = [f'backbone.downsamples.{i}' for i in range(1, 5)] + [f'backbone.stages.{i}' for i in range(5)]
     assert sorted(summary['stages']) == sorted(stages)
     assert summary['image_size'] == [40, 56]
     for stage in stages:
@@ -132,12 +145,17 @@ def test_tool_writes_one_png_per_stage(tmp_path, config):
 
 def test_tool_errors(tmp_path):
     from sdt_dense.cli.plot_spike_maps import main
+
     with pytest.raises(FileNotFoundError, match='image not found'):
-        main(['configs/toy/fpn_e-spikeformer-t_toy.py', str(tmp_path / 'none.png'),
-              '--out', str(tmp_path)])
+        main(['configs/toy/fpn_e-spikeformer-t_toy.py', str(tmp_path / 'none.png'), '--out', str(tmp_path)])
     with pytest.raises(ValueError, match='image config'):
-        main(['configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py',
-              str(tmp_path / 'none.png'), '--out', str(tmp_path)])
+        main(
+            [
+                'configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py',
+                str(tmp_path / 'none.png'),
+                '--out',
+                str(tmp_path),
+            ]
+        )
     with pytest.raises(SystemExit):
-        main(['configs/toy/fpn_e-spikeformer-t_toy.py', 'a.pth', 'b.png', 'c.png',
-              '--out', str(tmp_path)])
+        main(['configs/toy/fpn_e-spikeformer-t_toy.py', 'a.pth', 'b.png', 'c.png', '--out', str(tmp_path)])

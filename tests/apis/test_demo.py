@@ -1,6 +1,7 @@
 """demo/image_demo.py on a real photograph at its own size: detection or segmentation picked from
 the config, the usual visualisation, the spike-driven comparison, and clear errors; and the
 comparison rule of the demo on hand-made predictions."""
+
 import mmcv
 import pytest
 import torch
@@ -29,8 +30,18 @@ def _checkpoint(config, path):
 @pytest.mark.parametrize('config', [DET, SEG], ids=['det', 'seg'])
 def test_demo_spike_driven_equals_integer_on_photo(config, tmp_path):
     ckpt = _checkpoint(config, tmp_path / 'model.pth')
-    out = _demo(PHOTO, config, '--weights', ckpt, '--out-dir', tmp_path / 'out', '--spike-driven',
-                '--device', 'cpu', check=True).stdout
+    out = _demo(
+        PHOTO,
+        config,
+        '--weights',
+        ckpt,
+        '--out-dir',
+        tmp_path / 'out',
+        '--spike-driven',
+        '--device',
+        'cpu',
+        check=True,
+    ).stdout
     line = 'detection on 600x512' if config == DET else 'segmentation 600x512'
     assert f'integer model: {line}' in out and f'spike-driven model: {line}' in out
     assert "spike-driven predictions EQUAL the integer model's (float64;" in out
@@ -52,6 +63,7 @@ def test_seg_config_classes_without_checkpoint_meta(tmp_path):
     """No dataset_meta: the config's class names (not Cityscapes'), in the form mmseg's
     visualizer accepts."""
     from sdt_dense.apis.inference import build_inferencer, predict
+
     inferencer, task = build_inferencer(str(SEG))
     assert inferencer.model.dataset_meta['classes'] == ('circle', 'square', 'triangle', 'star')
     assert inferencer.visualizer.dataset_meta['classes'] == ('circle', 'square', 'triangle', 'star')
@@ -60,11 +72,16 @@ def test_seg_config_classes_without_checkpoint_meta(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('config, message', [
-    ('configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py',
-     "does not load images (it starts with 'LoadPropheseeEvents')"),
-    ('configs/toy/spike-mae_e-spikeformer-large-toy_toy.py', "'SpikeMAE' is not a detector"),
-])
+@pytest.mark.parametrize(
+    'config, message',
+    [
+        (
+            'configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py',
+            "does not load images (it starts with 'LoadPropheseeEvents')",
+        ),
+        ('configs/toy/spike-mae_e-spikeformer-large-toy_toy.py', "'SpikeMAE' is not a detector"),
+    ],
+)
 def test_demo_refuses_configs_without_image_predictions(config, message, tmp_path):
     proc = _demo(PHOTO, REPO / config, '--out-dir', tmp_path)
     assert proc.returncode != 0 and message in proc.stderr
@@ -90,8 +107,7 @@ def test_demo_refuses_missing_image_and_mismatched_weights(tmp_path):
 
 def _det(scores, labels, boxes, masks=None):
     sample = DetDataSample(metainfo=dict(ori_shape=(10, 8)))
-    inst = InstanceData(scores=torch.tensor(scores), labels=torch.tensor(labels),
-                        bboxes=torch.tensor(boxes))
+    inst = InstanceData(scores=torch.tensor(scores), labels=torch.tensor(labels), bboxes=torch.tensor(boxes))
     if masks is not None:
         inst.masks = masks
     sample.pred_instances = inst
@@ -99,16 +115,17 @@ def _det(scores, labels, boxes, masks=None):
 
 
 def test_compare_detections():
-    boxes = [[0., 0., 4., 5.], [1., 2., 3., 4.]]
+    boxes = [[0.0, 0.0, 4.0, 5.0], [1.0, 2.0, 3.0, 4.0]]
     masks = torch.zeros(2, 10, 8, dtype=torch.bool)
     masks[0, :5, :4] = True
     ref = _det([0.9, 0.5], [0, 2], boxes, masks)
     assert compare_predictions('det', ref, ref)['equal']
-    near = _det([0.9 + SCORE_ATOL / 2, 0.5], [0, 2], [[0., 0., 4.005, 5.], boxes[1]], masks)
+    near = _det([0.9 + SCORE_ATOL / 2, 0.5], [0, 2], [[0.0, 0.0, 4.005, 5.0], boxes[1]], masks)
     res = compare_predictions('det', ref, near)
     assert res['equal'] and res['max_box_diff'] == pytest.approx(0.005, abs=1e-6)
-    assert not compare_predictions('det', ref, _det([0.9 + 2 * SCORE_ATOL, 0.5], [0, 2], boxes,
-                                                   masks))['equal']
+    assert not compare_predictions('det', ref, _det([0.9 + 2 * SCORE_ATOL, 0.5], [0, 2], boxes, masks))[
+        'equal'
+    ]
     assert not compare_predictions('det', ref, _det([0.9, 0.5], [0, 1], boxes, masks))['equal']
     assert not compare_predictions('det', ref, _det([0.9], [0], boxes[:1], masks[:1]))['equal']
     flipped = masks.clone()
@@ -145,6 +162,7 @@ def test_float64_context_detector_backbone_neck_only():
     from mmengine.registry import DefaultScope
 
     from sdt_dense.apis.inference import config_task
+
     cfg = Config.fromfile(str(DET))
     config_task(cfg)  # registers the modules
     with DefaultScope.overwrite_default_scope('mmdet'):

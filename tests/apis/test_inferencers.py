@@ -1,6 +1,7 @@
 """mmdet's DetInferencer and mmseg's MMSegInferencer on every image config of the project, on a real
 photograph (matplotlib's sample data) at odd sizes; the configs the inferencers cannot run are
 refused with an error saying why."""
+
 from pathlib import Path
 
 import mmcv
@@ -15,19 +16,25 @@ from sdt_testing.inference import PHOTO, save_random_checkpoint
 
 TOY = REPO / 'configs/toy'
 #: every detection / segmentation config on images, model zoo first
-ZOO = sorted(str(p.relative_to(REPO)) for d in ('e_spikeformer', 'e_spikeformer_large')
-             for p in (REPO / 'configs' / d).glob('*.py')) + ['configs/mask_rcnn_sdt.py']
-TOY_IMAGE = ['configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py',
-             'configs/toy/mask-rcnn_e-spikeformer-large-toy_spike-fpn_toy.py',
-             'configs/toy/fpn_e-spikeformer-t_toy.py']
-EVENTS = sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs/events').glob('*.py')) + [
-    'configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py'] + sorted(
-    str(p.relative_to(REPO)) for p in TOY.glob('*_rvt-*_toy.py'))
+ZOO = sorted(
+    str(p.relative_to(REPO))
+    for d in ('e_spikeformer', 'e_spikeformer_large')
+    for p in (REPO / 'configs' / d).glob('*.py')
+) + ['configs/mask_rcnn_sdt.py']
+TOY_IMAGE = [
+    'configs/toy/mask-rcnn_e-spikeformer-t_spike-fpn_toy.py',
+    'configs/toy/mask-rcnn_e-spikeformer-large-toy_spike-fpn_toy.py',
+    'configs/toy/fpn_e-spikeformer-t_toy.py',
+]
+EVENTS = (
+    sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs/events').glob('*.py'))
+    + ['configs/toy/retinanet_e-spikeformer-t_spike-fpn_events_toy.py']
+    + sorted(str(p.relative_to(REPO)) for p in TOY.glob('*_rvt-*_toy.py'))
+)
 
 
 def test_every_config_is_covered():
-    every = {str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('*.py')
-             if '_base_' not in p.parts}
+    every = {str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts}
     pretraining = {'configs/toy/spike-mae_e-spikeformer-large-toy_toy.py'}
     assert every == set(ZOO) | set(TOY_IMAGE) | set(EVENTS) | pretraining
 
@@ -106,9 +113,11 @@ def test_zoo_config_stock_inferencer(config, photo, tmp_path):
     if task == 'det':
         _keep_every_box(raw)
         from mmdet.apis import DetInferencer
+
         inferencer = DetInferencer(model=raw, weights=None, device='cpu', show_progress=False)
     else:
         from mmseg.apis import MMSegInferencer
+
         inferencer = MMSegInferencer(model=raw, weights=None, device='cpu')
     h, w = 133, 157
     img = _odd_image(photo, tmp_path, h, w)
@@ -169,8 +178,9 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize('config', EVENTS)
 def test_event_configs_are_refused(config):
-    with pytest.raises(ValueError,
-                       match='does not load images .*(LoadPropheseeEvents|LoadRVTHistogram).*event'):
+    with pytest.raises(
+        ValueError, match='does not load images .*(LoadPropheseeEvents|LoadRVTHistogram).*event'
+    ):
         inferencer_config(str(REPO / config))
 
 

@@ -1,5 +1,6 @@
 """benchmarks/toy_accuracy.py: its statistics and its table, on hand-made results (the real runs
 take CPU hours; their JSON is in benchmarks/results)."""
+
 import importlib.util
 import json
 import statistics
@@ -31,9 +32,12 @@ def test_recipes_have_the_required_seeds():
 
 
 def test_table_from_result_files(tmp_path):
-    result = dict(recipe='semantic_fpn', per_seed={'0': {}, '1': {}},
-                  summary={'mIoU': dict(mean=93.25, std=1.5, n=2)},
-                  chance={'mAP': 0.0002, 'mAP_std': 0.0004})
+    result = dict(
+        recipe='semantic_fpn',
+        per_seed={'0': {}, '1': {}},
+        summary={'mIoU': dict(mean=93.25, std=1.5, n=2)},
+        chance={'mAP': 0.0002, 'mAP_std': 0.0004},
+    )
     (tmp_path / 'toy_accuracy_semantic_fpn_cpu.json').write_text(json.dumps(result))
     lines = toy.table(tmp_path).splitlines()
     assert lines[2] == '| semantic_fpn | 0, 1 | mIoU: 93.250 ± 1.500 | mAP: 0.0002 ± 0.0004 |'

@@ -1,4 +1,5 @@
 """Wrong architectures and checkpoints fail with errors that name the problem; nothing is loaded."""
+
 import re
 
 import pytest
@@ -20,8 +21,11 @@ def test_unknown_arch_lists_the_valid_ones():
 def test_unknown_arch_through_the_registry():
     from mmdet.registry import MODELS as DET_MODELS
     from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('mmdet'), \
-            pytest.raises(KeyError, match=r"unknown arch 'huge'.*\['t', '5M', '10M', '19M'\]"):
+
+    with (
+        DefaultScope.overwrite_default_scope('mmdet'),
+        pytest.raises(KeyError, match=r"unknown arch 'huge'.*\['t', '5M', '10M', '19M'\]"),
+    ):
         DET_MODELS.build(dict(type='ESpikeFormer', arch='huge'))
 
 
@@ -46,9 +50,11 @@ def test_backbone_checkpoint_mismatch_table(tmp_path):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(CheckpointMismatchError) as err:
         load_pretrained(model, str(path))
-    assert _rows(str(err.value)) == {'downsamples.1.conv.weight': 'missing',
-                                     'stages.3.0.attn.q.conv.weight': 'shape',
-                                     'extra.weight': 'unexpected'}
+    assert _rows(str(err.value)) == {
+        'downsamples.1.conv.weight': 'missing',
+        'stages.3.0.attn.q.conv.weight': 'shape',
+        'extra.weight': 'unexpected',
+    }
     assert 'checkpoint (3, 3, 1, 1) vs model (96, 96, 1, 1)' in str(err.value)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -108,5 +114,6 @@ def test_strict_load_hook_ignore_keys(tmp_path):
 
 def test_strict_load_hook_rejects_bad_regex():
     from sdt_dense.engine import StrictLoadHook
+
     with pytest.raises(re.error):
         StrictLoadHook(ignore_keys=['('])

@@ -1,5 +1,6 @@
 """A truncated, empty, corrupt or non-checkpoint file raises BrokenCheckpointError naming the file,
 the problem and the step that read it, in every place that loads one; nothing is written."""
+
 import hashlib
 
 import pytest
@@ -21,7 +22,7 @@ def broken(tmp_path_factory):
     data = good.read_bytes()
     files = dict(good=good)
     files['truncated'] = root / 'truncated.pth'
-    files['truncated'].write_bytes(data[:len(data) // 2])  # a copy that stopped half-way
+    files['truncated'].write_bytes(data[: len(data) // 2])  # a copy that stopped half-way
     files['text'] = root / 'notes.pth'
     files['text'].write_text('this is a README, not weights\n')
     files['empty'] = root / 'empty.pth'
@@ -29,7 +30,7 @@ def broken(tmp_path_factory):
     files['legacy_truncated'] = root / 'legacy.pth'  # torch's pre-zip format, cut short
     buf = root / 'legacy_full.pth'
     torch.save(torch.load(good), buf, _use_new_zipfile_serialization=False)
-    files['legacy_truncated'].write_bytes(buf.read_bytes()[:buf.stat().st_size // 2])
+    files['legacy_truncated'].write_bytes(buf.read_bytes()[: buf.stat().st_size // 2])
     return files
 
 
@@ -71,9 +72,11 @@ def test_safe_load_names_file_problem_and_size(broken, kind):
 
 def test_unsafe_checkpoints_are_still_refused_not_broken(tmp_path):
     """A file that references a disallowed class stays UnsafeCheckpointError (a refusal)."""
+
     class Payload:
         def __reduce__(self):
             return (print, ('never printed',))
+
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'x': Payload()}, path)
     with pytest.raises(UnsafeCheckpointError):
@@ -95,18 +98,19 @@ def _runner_fails(tmp_path, path, **kw):
 
 def test_load_from_names_file_and_step(tmp_path, broken):
     msg = _runner_fails(tmp_path, broken['truncated'])
-    assert msg.startswith(f"{broken['truncated']}: {PROBLEMS['truncated']}")
+    assert msg.startswith(f'{broken["truncated"]}: {PROBLEMS["truncated"]}')
     assert msg.endswith('(read by load_from (Runner.load_checkpoint))'), msg
 
 
 def test_resume_names_file_and_step(tmp_path, broken):
     msg = _runner_fails(tmp_path, broken['text'], resume=True)
-    assert msg.startswith(f"{broken['text']}: {PROBLEMS['text']}")
+    assert msg.startswith(f'{broken["text"]}: {PROBLEMS["text"]}')
     assert msg.endswith('(read by --resume (Runner.resume))'), msg
 
 
 def test_init_cfg_pretrained_names_file_and_step(broken):
     from sdt_dense.models import ESpikeFormer
+
     model = ESpikeFormer(arch='t', init_cfg=dict(type='Pretrained', checkpoint=str(broken['empty'])))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(BrokenCheckpointError, match=r"\(read by init_cfg=dict\(type='Pretrained'\)\)$"):
@@ -117,12 +121,14 @@ def test_init_cfg_pretrained_names_file_and_step(broken):
 def test_mmengine_pretrained_init_names_step(broken):
     """Modules of other libraries with init_cfg Pretrained go through mmengine's PretrainedInit."""
     from mmengine.model.weight_init import PretrainedInit
-    with pytest.raises(BrokenCheckpointError, match=r"empty checkpoint file .*init_cfg=dict"):
+
+    with pytest.raises(BrokenCheckpointError, match=r'empty checkpoint file .*init_cfg=dict'):
         PretrainedInit(checkpoint=str(broken['empty']))(torch.nn.Linear(2, 2))
 
 
 def test_converter_names_file_and_writes_nothing(tmp_path, broken):
     from sdt_dense.cli.official2sdt import main
+
     dst = tmp_path / 'out.pth'
     with pytest.raises(BrokenCheckpointError) as err:
         main([str(broken['truncated']), str(dst)])
@@ -132,7 +138,8 @@ def test_converter_names_file_and_writes_nothing(tmp_path, broken):
 
 def test_energy_tool_weights_name_file(broken):
     from sdt_dense.cli.measure_energy import load_weights
-    with pytest.raises(BrokenCheckpointError, match=f"^{broken['text']}: not a checkpoint"):
+
+    with pytest.raises(BrokenCheckpointError, match=f'^{broken["text"]}: not a checkpoint'):
         load_weights(torch.nn.Linear(2, 2), str(broken['text']), backbone_only=False)
     with pytest.raises(BrokenCheckpointError, match=r'init_cfg|load_pretrained'):
         load_weights(torch.nn.Linear(2, 2), str(broken['text']), backbone_only=True)
@@ -149,16 +156,27 @@ def test_tools_name_the_broken_checkpoint(tmp_path, broken):
     runs = {
         'tools/test.py > load_from': ['test.py', cfg, bad, '--work-dir', tmp_path / 'w_test'],
         'tools/train.py > --resume': ['train.py', cfg, '--resume', bad, '--work-dir', tmp_path / 'w_train'],
-        'tools/analysis_tools/energy.py': ['analysis_tools/energy.py', cfg, bad, '--num-images', '1',
-                                           '--out', tmp_path / 'w_energy'],
+        'tools/analysis_tools/energy.py': [
+            'analysis_tools/energy.py',
+            cfg,
+            bad,
+            '--num-images',
+            '1',
+            '--out',
+            tmp_path / 'w_energy',
+        ],
     }
     for step, args in runs.items():
         proc = run_tool(args + ['--cfg-options'] + data, timeout=600)
         assert proc.returncode != 0
         last = proc.stderr.strip().splitlines()[-1]
-        assert last.startswith(f'sdt_dense.errors.BrokenCheckpointError: {bad}: {PROBLEMS["truncated"]}'), \
+        assert last.startswith(f'sdt_dense.errors.BrokenCheckpointError: {bad}: {PROBLEMS["truncated"]}'), (
             proc.stderr[-3000:]
+        )
         assert f'(read by {step}' in last, last
-    written = [p for p in tmp_path.rglob('*') if p.suffix in ('.pth', '.json', '.md', '.png')
-               and 'toy_ade' not in p.parts]
+    written = [
+        p
+        for p in tmp_path.rglob('*')
+        if p.suffix in ('.pth', '.json', '.md', '.png') and 'toy_ade' not in p.parts
+    ]
     assert written == [], written

@@ -1,5 +1,6 @@
 """No checkpoint can run code: a crafted pickle is refused everywhere the project loads
 checkpoints, and its payload (which would create a marker file) never runs."""
+
 import pickle
 from pathlib import Path
 
@@ -54,8 +55,7 @@ def test_safe_load_refuses(tmp_path, fmt):
 
 
 @pytest.mark.parametrize('force_unsafe_env', [False, True])
-def test_mmengine_loader_is_safe_even_when_torch_default_is_off(tmp_path, monkeypatch,
-                                                                force_unsafe_env):
+def test_mmengine_loader_is_safe_even_when_torch_default_is_off(tmp_path, monkeypatch, force_unsafe_env):
     """``load_from``, ``--resume`` and ``tools/test.py`` read local files through mmengine's
     CheckpointLoader, to which sdt_dense registers its safe loader."""
     if force_unsafe_env:
@@ -117,8 +117,7 @@ def test_tools_test_refuses(tmp_path, toy_cfg):
     """Even with torch's weights-only default switched off by the environment."""
     path, marker = _malicious(tmp_path)
     work = tmp_path / 'work'
-    proc = run_tool(['test.py', toy_cfg, path, '--work-dir', work],
-                    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
+    proc = run_tool(['test.py', toy_cfg, path, '--work-dir', work], TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
     _assert_refused(proc, path, marker, work)
     assert not (work / 'metrics.json').exists()
 
@@ -131,6 +130,7 @@ def test_tools_train_resume_refuses(tmp_path, toy_cfg):
     work = tmp_path / 'work'
     work.mkdir()
     (work / 'last_checkpoint').write_text(str(path))
-    proc = run_tool(['train.py', toy_cfg, '--work-dir', work, '--resume'],
-                    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1')
+    proc = run_tool(
+        ['train.py', toy_cfg, '--work-dir', work, '--resume'], TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='1'
+    )
     _assert_refused(proc, path, marker, work)

@@ -2,6 +2,7 @@
 inside the central directory, inside the end record) is a BrokenCheckpointError naming the file,
 never torch's bare error (e.g. ``OSError: [Errno 22] Invalid argument`` for the first 50,000 bytes
 of a large file)."""
+
 import argparse
 import zipfile
 from pathlib import Path
@@ -28,14 +29,34 @@ def _structural_offsets(data: bytes, path: Path) -> List[int]:
         name_len = len(info.filename.encode())
         data_start = start + 30 + name_len + len(info.extra)  # fixed local header is 30 bytes
         # the local extra field may differ from the central one: find the data by the next record
-        offsets.update({start, start + 1, start + 15, start + 29, start + 30 + name_len // 2,
-                        data_start, data_start + info.compress_size // 2,
-                        data_start + info.compress_size - 1})
+        offsets.update(
+            {
+                start,
+                start + 1,
+                start + 15,
+                start + 29,
+                start + 30 + name_len // 2,
+                data_start,
+                data_start + info.compress_size // 2,
+                data_start + info.compress_size - 1,
+            }
+        )
     central = data.rfind(b'PK\x01\x02', 0)
     first_central = data.find(b'PK\x01\x02')
     end_record = data.rfind(b'PK\x05\x06')
-    offsets.update({first_central, first_central + 1, first_central + 23, (first_central + central) // 2,
-                    central + 10, end_record, end_record + 4, end_record + 11, len(data) - 1})
+    offsets.update(
+        {
+            first_central,
+            first_central + 1,
+            first_central + 23,
+            (first_central + central) // 2,
+            central + 10,
+            end_record,
+            end_record + 4,
+            end_record + 11,
+            len(data) - 1,
+        }
+    )
     return sorted(o for o in offsets if 0 < o < len(data))
 
 
@@ -45,10 +66,15 @@ def small_checkpoint(tmp_path_factory) -> Path:
     several dtypes, numpy arrays, an ``argparse.Namespace``)."""
     path = tmp_path_factory.mktemp('trunc') / 'small.pth'
     gen = torch.Generator().manual_seed(0)
-    torch.save(dict(model={f'layer{i}.weight': torch.randn(16, 8 + i, generator=gen)
-                           for i in range(6)} | {'count': torch.arange(7)},
-                    meta=dict(iter=3, hist=np.arange(5.0)),
-                    args=argparse.Namespace(model='t', lr=1e-3)), path)
+    torch.save(
+        dict(
+            model={f'layer{i}.weight': torch.randn(16, 8 + i, generator=gen) for i in range(6)}
+            | {'count': torch.arange(7)},
+            meta=dict(iter=3, hist=np.arange(5.0)),
+            args=argparse.Namespace(model='t', lr=1e-3),
+        ),
+        path,
+    )
     return path
 
 

@@ -2,6 +2,7 @@
 agent notices it, SIGTERMs the other rank (SIGKILL after a 30 s grace) and exits non-zero naming
 the failed rank; nothing hangs in a collective. The last checkpoint and ``last_checkpoint`` are
 intact and ``--resume`` continues every rank with the losses of an uninterrupted run."""
+
 import json
 import os
 import re
@@ -23,21 +24,25 @@ ITERS, INTERVAL, KILL_AT = 8, 2, 3
 def _config(tmp_path):
     """The toy regression Runner as a tools/train.py config: ranks seeded apart, RNG states saved,
     every rank's pid recorded (and one rank killed when the environment says so)."""
-    cfg = toy_runner_cfg('unused', max_iters=ITERS, interval=INTERVAL,
-                         hooks=[dict(type='RNGStateHook'), dict(type='KillRankHook')])
+    cfg = toy_runner_cfg(
+        'unused',
+        max_iters=ITERS,
+        interval=INTERVAL,
+        hooks=[dict(type='RNGStateHook'), dict(type='KillRankHook')],
+    )
     cfg.pop('work_dir')
-    cfg.update(default_scope='mmdet',
-               randomness=dict(seed=0, deterministic=True, diff_rank_seed=True),
-               custom_imports=dict(imports=['sdt_dense', HELPERS_MODULE, FAULTS_MODULE],
-                                   allow_failed_imports=False))
+    cfg.update(
+        default_scope='mmdet',
+        randomness=dict(seed=0, deterministic=True, diff_rank_seed=True),
+        custom_imports=dict(imports=['sdt_dense', HELPERS_MODULE, FAULTS_MODULE], allow_failed_imports=False),
+    )
     path = tmp_path / 'dead_rank_toy.py'
     path.write_text(''.join(f'{k} = {v!r}\n' for k, v in cfg.items()))
     return path
 
 
 def _dist_train(cfg, work, *args, **env):
-    return run_tool(['dist_train.sh', cfg, '2', '--work-dir', work, *args],
-                    PORT=str(free_port()), **env)
+    return run_tool(['dist_train.sh', cfg, '2', '--work-dir', work, *args], PORT=str(free_port()), **env)
 
 
 def _alive(pid: int) -> bool:
@@ -63,7 +68,7 @@ def test_sigkill_of_one_rank_stops_the_job_and_resume_continues(tmp_path):
     for rank in (0, 1):
         assert not _alive(int((cut / f'rank{rank}.pid').read_text())), rank
     # torchrun's summary names the dead rank as the root cause, and the rank it stopped
-    root_cause = log[log.index('Root Cause (first observed failure)'):]
+    root_cause = log[log.index('Root Cause (first observed failure)') :]
     assert re.search(r'rank\s*: 1 \(local_rank: 1\)\s+exitcode\s*: -9 .*\(SIGKILL\)', root_cause)
     assert re.search(r'rank\s*: 0 \(local_rank: 0\)\s+exitcode\s*: -15 ', log)
 
@@ -79,7 +84,7 @@ def test_sigkill_of_one_rank_stops_the_job_and_resume_continues(tmp_path):
         name = 'losses.jsonl' if rank == 0 else f'losses.rank{rank}.jsonl'
         iters = [json.loads(line)['iter'] for line in (cut / name).read_text().splitlines()]
         assert iters[:INTERVAL] == list(range(1, INTERVAL + 1)) and iters.count(1) == 1
-        assert iters[-(ITERS - INTERVAL):] == list(range(INTERVAL + 1, ITERS + 1))
+        assert iters[-(ITERS - INTERVAL) :] == list(range(INTERVAL + 1, ITERS + 1))
         a, b = read_losses(full, rank), read_losses(cut, rank)
         assert sorted(a) == sorted(b) == list(range(1, ITERS + 1))
         assert a == b, rank  # bitwise, after the resume point too

@@ -2,6 +2,7 @@
 SyncBN synchronises over gloo, a checkpoint is saved, and 2-process evaluation gives the metrics of
 1 process; on the toy regression model, a resumed 2-process run continues every rank's random
 stream."""
+
 import json
 import shutil
 
@@ -14,9 +15,14 @@ from sdt_testing.toy_runner import HELPERS_MODULE, read_losses, toy_runner_cfg
 
 
 def _config(tmp_path, data):
-    return toy_dist_config(tmp_path, data, extra=(
-        "custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),\n"
-        "                dict(type='StrictLoadHook')]\n"))
+    return toy_dist_config(
+        tmp_path,
+        data,
+        extra=(
+            "custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),\n"
+            "                dict(type='StrictLoadHook')]\n"
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -56,10 +62,11 @@ def _rel_toy_config(tmp_path):
     """The in-process toy Runner config as a config file for tools/train.py; ranks seeded apart."""
     cfg = toy_runner_cfg('unused', max_iters=8, interval=2, hooks=[dict(type='RNGStateHook')])
     cfg.pop('work_dir')
-    cfg.update(default_scope='mmdet', randomness=dict(seed=0, deterministic=True,
-                                                      diff_rank_seed=True),
-               custom_imports=dict(imports=['sdt_dense', HELPERS_MODULE],
-                                   allow_failed_imports=False))
+    cfg.update(
+        default_scope='mmdet',
+        randomness=dict(seed=0, deterministic=True, diff_rank_seed=True),
+        custom_imports=dict(imports=['sdt_dense', HELPERS_MODULE], allow_failed_imports=False),
+    )
     path = tmp_path / 'rel_toy_dist.py'
     path.write_text(''.join(f'{k} = {v!r}\n' for k, v in cfg.items()))
     return path

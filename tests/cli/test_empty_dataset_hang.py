@@ -2,6 +2,7 @@
 ``IterBasedTrainLoop`` would prefetch from the sampler in its constructor and loop forever (before
 any hook runs); ``tools/train.py`` builds the train dataloader first and stops with
 ``EmptyDatasetError``."""
+
 import subprocess
 
 import pytest
@@ -19,8 +20,9 @@ SEG_CFG = REPO / 'configs/toy/fpn_e-spikeformer-t_toy.py'
 def _infinite_cfg(work_dir, n):
     cfg = toy_runner_cfg(str(work_dir), max_iters=2)
     # num_workers > 0 with an InfiniteSampler: the combination that hangs on an empty dataset
-    cfg['train_dataloader'].update(num_workers=1, persistent_workers=False,
-                                   sampler=dict(type='InfiniteSampler', shuffle=False))
+    cfg['train_dataloader'].update(
+        num_workers=1, persistent_workers=False, sampler=dict(type='InfiniteSampler', shuffle=False)
+    )
     cfg['train_dataloader']['dataset']['n'] = n
     return cfg
 
@@ -52,10 +54,19 @@ def test_tools_train_does_not_hang_on_an_empty_non_serialised_dataset(tmp_path):
     root = tmp_path / 'empty_ade'
     for sub in ('images/training', 'annotations/training'):
         (root / sub).mkdir(parents=True)
-    args = ['train.py', SEG_CFG, '--work-dir', tmp_path / 'work', '--cfg-options',
-            f'train_dataloader.dataset.data_root={root}',
-            'train_dataloader.dataset.serialize_data=False', 'train_dataloader.num_workers=2',
-            'val_dataloader=None', 'val_cfg=None', 'val_evaluator=None']
+    args = [
+        'train.py',
+        SEG_CFG,
+        '--work-dir',
+        tmp_path / 'work',
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}',
+        'train_dataloader.dataset.serialize_data=False',
+        'train_dataloader.num_workers=2',
+        'val_dataloader=None',
+        'val_cfg=None',
+        'val_evaluator=None',
+    ]
     try:
         proc = run_tool(args, timeout=60)  # without the early check: no exit at all
     except subprocess.TimeoutExpired:  # pragma: no cover - the failure this test exists for

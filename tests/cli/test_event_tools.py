@@ -1,6 +1,7 @@
 """Event-camera detection through the tools: make_toy_data --task events, tools/train.py,
 tools/test.py, the energy tool and the chance-level tool on a tiny toy set, and tools/dist_train.sh
 with 2 CPU processes (gloo)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,23 @@ TOY = REPO / 'configs' / 'toy' / 'retinanet_e-spikeformer-t_spike-fpn_events_toy
 
 def _tiny_data(tmp_path):
     data = tmp_path / 'toy_events'
-    proc = run_tool(['misc/make_toy_data.py', '--task', 'events', '--out', data,
-                     '--num-train', '2', '--num-val', '1', '--num-test', '1', '--duration', '0.8'])
+    proc = run_tool(
+        [
+            'misc/make_toy_data.py',
+            '--task',
+            'events',
+            '--out',
+            data,
+            '--num-train',
+            '2',
+            '--num-val',
+            '1',
+            '--num-test',
+            '1',
+            '--duration',
+            '0.8',
+        ]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 'train: 2 recordings / 16 labelled timestamps' in proc.stdout
     return data
@@ -68,8 +84,9 @@ def test_toy_events_train_test_energy_chance(tmp_path):
     assert stem['input_kind'] == 'real' and stem['mac_ops'] == 2 * per_step
     assert report['total_energy_mj'] > 0
 
-    chance = run_tool(['analysis_tools/event_chance.py', cfg, '--seeds', '2',
-                       '--out', tmp_path / 'chance.json'])
+    chance = run_tool(
+        ['analysis_tools/event_chance.py', cfg, '--seeds', '2', '--out', tmp_path / 'chance.json']
+    )
     assert chance.returncode == 0, (chance.stdout + chance.stderr)[-4000:]
     result = json.loads((tmp_path / 'chance.json').read_text())
     assert 0 <= result['mAP'] < 0.1 and 'mAP_50_std' in result

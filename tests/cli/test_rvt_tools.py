@@ -1,6 +1,7 @@
 """RVT's preprocessed layout through the tools: make_rvt_toy_data.py writes tiny Gen1 and 1 Mpx
 data, tools/train.py trains the toy configs for a few iterations and tools/test.py scores them
 with RVT's protocol."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,23 @@ from sdt_testing import REPO, run_tool
 @pytest.mark.parametrize('name, dataset', [('gen1', 'gen1'), ('1mpx', 'gen4')])
 def test_rvt_toy_train_test(tmp_path, name, dataset):
     data = tmp_path / f'toy_rvt_{name}'
-    proc = run_tool(['misc/make_rvt_toy_data.py', '--dataset', dataset, '--out', data,
-                     '--num-train', '1', '--num-val', '1', '--num-test', '1',
-                     '--duration', '0.7'])
+    proc = run_tool(
+        [
+            'misc/make_rvt_toy_data.py',
+            '--dataset',
+            dataset,
+            '--out',
+            data,
+            '--num-train',
+            '1',
+            '--num-val',
+            '1',
+            '--num-test',
+            '1',
+            '--duration',
+            '0.7',
+        ]
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     summary = json.loads((data / 'toy_rvt.json').read_text())['splits']
     # 0.7 s, labels every 0.1 s from 0.1 s: 7 frames, windows every 50 ms from 0.1 s: 13

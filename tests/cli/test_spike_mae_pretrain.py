@@ -1,5 +1,6 @@
 """Spike-MAE pretraining through tools/train.py and tools/dist_train.sh, and the hand-over of its
 weights to a dense Large backbone (``init_cfg=dict(type='Pretrained')``)."""
+
 from __future__ import annotations
 
 import math
@@ -18,10 +19,16 @@ ITERS = 4
 
 
 def _options(data_root) -> list:
-    return ['--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
-            'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False', f'train_cfg.max_iters={ITERS}',
-            f'default_hooks.checkpoint.interval={ITERS}', 'default_hooks.logger.interval=1']
+    return [
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        'train_dataloader.batch_size=4',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        f'train_cfg.max_iters={ITERS}',
+        f'default_hooks.checkpoint.interval={ITERS}',
+        'default_hooks.logger.interval=1',
+    ]
 
 
 @pytest.fixture(scope='module')
@@ -41,10 +48,13 @@ def test_pretrain_then_initialise_dense_backbone(toy_cls, tmp_path):
     assert any(k.startswith('decoder_pred.') for k in saved)
 
     from mmengine.config import Config
+
     arch = Config.fromfile(CONFIG).toy_large_arch
-    backbone = ESpikeFormerLarge(arch, out_indices=(1, 2, 3, 4),
-                                 init_cfg=dict(type='Pretrained', checkpoint=str(ckpt),
-                                               prefix='backbone.'))
+    backbone = ESpikeFormerLarge(
+        arch,
+        out_indices=(1, 2, 3, 4),
+        init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'),
+    )
     backbone.init_weights()
     for key, value in backbone.state_dict().items():
         if f'backbone.{key}' in saved:
@@ -88,10 +98,13 @@ def _fixed_batch_loss(state: dict, toy_cls) -> float:
     from PIL import Image
 
     from sdt_dense.models.pretrainers.spike_mae import random_patch_mask
+
     model = MODELS.build(Config.fromfile(str(CONFIG)).model)
     model.load_state_dict(state)
-    images = [torch.from_numpy(np.asarray(Image.open(p).convert('RGB'))[:, :, ::-1].copy())
-              .permute(2, 0, 1) for p in sorted(toy_cls.glob('train/*/*.JPEG'))]
+    images = [
+        torch.from_numpy(np.asarray(Image.open(p).convert('RGB'))[:, :, ::-1].copy()).permute(2, 0, 1)
+        for p in sorted(toy_cls.glob('train/*/*.JPEG'))
+    ]
     inputs = model.data_preprocessor(dict(inputs=images), False)['inputs']
     mask = random_patch_mask(len(images), 16, 0.5, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():
@@ -105,10 +118,14 @@ def test_dist_train_two_cpu_processes(toy_cls, tmp_path):
     work = tmp_path / 'work'
     options = _options(toy_cls)
     options[options.index(f'train_cfg.max_iters={ITERS}')] = f'train_cfg.max_iters={DIST_ITERS}'
-    options[options.index(f'default_hooks.checkpoint.interval={ITERS}')] = \
+    options[options.index(f'default_hooks.checkpoint.interval={ITERS}')] = (
         f'default_hooks.checkpoint.interval={DIST_ITERS}'
-    proc = run_tool(['dist_train.sh', _recording_config(tmp_path), '2', '--work-dir', work,
-                     *options], check=True, PORT=str(free_port()))
+    )
+    proc = run_tool(
+        ['dist_train.sh', _recording_config(tmp_path), '2', '--work-dir', work, *options],
+        check=True,
+        PORT=str(free_port()),
+    )
     log = proc.stdout + proc.stderr
     assert 'World size: 2' in log
     assert f'Iter(train) [{DIST_ITERS}/{DIST_ITERS}]' in log

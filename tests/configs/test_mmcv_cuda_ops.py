@@ -1,5 +1,6 @@
 """Which mmcv ops the configs reach (tools/misc/mmcv_cuda_ops.py), and the CI check that their CUDA
 sources compile for sm_90 with the full build's flags, on a machine without GPU or CUDA toolkit."""
+
 from __future__ import annotations
 
 import importlib
@@ -50,20 +51,26 @@ def test_cuda_sources_follow_the_op_names(tmp_path):
         (tmp_path / 'mmcv/ops/csrc/pytorch' / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / 'mmcv/ops/csrc/pytorch' / rel).touch()
     assert ops_tool.cuda_sources([ROI_ALIGN, NMS, NMS], tmp_path) == [
-        'mmcv/ops/csrc/pytorch/cuda/cudabind.cpp', 'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
-        'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu']
+        'mmcv/ops/csrc/pytorch/cuda/cudabind.cpp',
+        'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
+        'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu',
+    ]
     with pytest.raises(FileNotFoundError, match='focal_loss_cuda.cu'):
         ops_tool.cuda_sources([FOCAL], tmp_path)
 
 
 def test_ninja_objects_reads_torch_build_file(tmp_path):
     ninja = tmp_path / 'build.ninja'
-    ninja.write_text('build /b/x/cuda/nms_cuda.o: cuda_compile /s/mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu\n'
-                     'build /b/x/nms.o: compile /s/mmcv/ops/csrc/pytorch/nms.cpp\n')
-    assert ops_tool.ninja_objects(ninja, ['mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
-                                          'mmcv/ops/csrc/pytorch/nms.cpp']) == {
+    ninja.write_text(
+        'build /b/x/cuda/nms_cuda.o: cuda_compile /s/mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu\n'
+        'build /b/x/nms.o: compile /s/mmcv/ops/csrc/pytorch/nms.cpp\n'
+    )
+    assert ops_tool.ninja_objects(
+        ninja, ['mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu', 'mmcv/ops/csrc/pytorch/nms.cpp']
+    ) == {
         'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu': '/b/x/cuda/nms_cuda.o',
-        'mmcv/ops/csrc/pytorch/nms.cpp': '/b/x/nms.o'}
+        'mmcv/ops/csrc/pytorch/nms.cpp': '/b/x/nms.o',
+    }
     with pytest.raises(ValueError, match='focal_loss'):
         ops_tool.ninja_objects(ninja, ['mmcv/ops/csrc/pytorch/focal_loss.cpp'])
 
@@ -82,7 +89,8 @@ def test_every_config_reaches_the_hand_derived_ops():
 
 needs_cuda_torch = pytest.mark.skipif(
     importlib.import_module('torch').version.cuda is None,
-    reason='a CPU-only torch build has no CUDA libraries to build an extension against')
+    reason='a CPU-only torch build has no CUDA libraries to build an extension against',
+)
 
 
 @pytest.mark.slow
@@ -93,17 +101,30 @@ def test_cuda_sources_of_the_configs_ops_compile(tmp_path):
     CUDA sources of RoIAlign, NMS and the focal loss and the launchers' registration compiled for
     sm_90. Then one source is broken and the check must fail on it."""
     report_file = tmp_path / 'report.json'
-    proc = subprocess.run([str(PYTHON), str(REPO / 'tools' / 'misc' / 'mmcv_cuda_ops.py'),
-                           '--compile', str(tmp_path / 'build'), '--timeout', '1500',
-                           '--json', str(report_file)],
-                          capture_output=True, text=True, timeout=1700,
-                          env={**os.environ, 'TORCH_CUDA_ARCH_LIST': '9.0'})
+    proc = subprocess.run(
+        [
+            str(PYTHON),
+            str(REPO / 'tools' / 'misc' / 'mmcv_cuda_ops.py'),
+            '--compile',
+            str(tmp_path / 'build'),
+            '--timeout',
+            '1500',
+            '--json',
+            str(report_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1700,
+        env={**os.environ, 'TORCH_CUDA_ARCH_LIST': '9.0'},
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     report = json.loads(report_file.read_text())['compile']
-    assert sorted(report['sources']) == ['mmcv/ops/csrc/pytorch/cuda/cudabind.cpp',
-                                         'mmcv/ops/csrc/pytorch/cuda/focal_loss_cuda.cu',
-                                         'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
-                                         'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu']
+    assert sorted(report['sources']) == [
+        'mmcv/ops/csrc/pytorch/cuda/cudabind.cpp',
+        'mmcv/ops/csrc/pytorch/cuda/focal_loss_cuda.cu',
+        'mmcv/ops/csrc/pytorch/cuda/nms_cuda.cu',
+        'mmcv/ops/csrc/pytorch/cuda/roi_align_cuda.cu',
+    ]
     assert report['failed'] == [] and set(report['objects']) == set(report['sources'])
     build_ninja = (tmp_path / 'build' / 'build.ninja').read_text()
     # the full build's own flags: C++20 (the fix), sm_90 machine code, torch's CUDA defines

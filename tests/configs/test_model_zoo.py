@@ -2,6 +2,7 @@
 names them; every config is at most three of the project's files deep, shares the runtime base
 (plugin import, reliability hooks), and its ``arch`` is the size its file name says; the Cascade
 configs are built on the Mask R-CNN network."""
+
 from __future__ import annotations
 
 import ast
@@ -20,14 +21,18 @@ CONFIGS = REPO / 'configs'
 #: the zoo folders (README.md + metafile.yml each) and what each README must say besides the paper
 ZOOS = {
     'e_spikeformer': (),
-    'e_spikeformer_large': ('No dense-prediction recipe or result has been published', '84.0',
-                            '86.2'),
+    'e_spikeformer_large': ('No dense-prediction recipe or result has been published', '84.0', '86.2'),
     'events': ('No event-camera detection recipe or result has been published',),
 }
 #: every runnable config (the _base_ files are fragments)
 ALL_CONFIGS = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
-RELIABILITY_HOOKS = ['NonFiniteLossHook', 'RNGStateHook', 'StrictLoadHook', 'NonEmptyDatasetHook',
-                     'NumClassesCheckHook']
+RELIABILITY_HOOKS = [
+    'NonFiniteLossHook',
+    'RNGStateHook',
+    'StrictLoadHook',
+    'NonEmptyDatasetHook',
+    'NumClassesCheckHook',
+]
 
 
 @functools.lru_cache(maxsize=None)
@@ -104,7 +109,8 @@ def test_chain_length_counts_the_longest_chain(tmp_path):
 def test_mask_rcnn_sdt_is_the_19m_zoo_config():
     short = CONFIGS / 'mask_rcnn_sdt.py'
     assert base_files(short) == [
-        (CONFIGS / 'e_spikeformer' / 'mask-rcnn_e-spikeformer-19m_spike-fpn_8xb4-1x_coco.py')]
+        (CONFIGS / 'e_spikeformer' / 'mask-rcnn_e-spikeformer-19m_spike-fpn_8xb4-1x_coco.py')
+    ]
     code = [line for line in short.read_text().splitlines() if line and not line.startswith('#')]
     assert len(code) == 1  # only the _base_ line
 
@@ -119,8 +125,12 @@ def test_config_shares_runtime(path):
 
 
 #: the family each model type's ``arch`` belongs to
-ARCH_FAMILY = {'ESpikeFormer': ESpikeFormer, 'MultiStepESpikeFormer': ESpikeFormer,
-               'ESpikeFormerLarge': ESpikeFormerLarge, 'SpikeMAE': ESpikeFormerLarge}
+ARCH_FAMILY = {
+    'ESpikeFormer': ESpikeFormer,
+    'MultiStepESpikeFormer': ESpikeFormer,
+    'ESpikeFormerLarge': ESpikeFormerLarge,
+    'SpikeMAE': ESpikeFormerLarge,
+}
 
 
 def arch_in_file_name(path: Path) -> str:
@@ -135,10 +145,12 @@ def arch_in_file_name(path: Path) -> str:
 
 
 def test_arch_in_file_name_parser():
-    names = {'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py': '19M',
-             'fpn_e-spikeformer-173m_8xb2-160k_ade20k-512x512.py': '173M',
-             'fpn_e-spikeformer-t_toy.py': 't',
-             'spike-mae_e-spikeformer-large-toy_toy.py': 'large-toy'}
+    names = {
+        'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py': '19M',
+        'fpn_e-spikeformer-173m_8xb2-160k_ade20k-512x512.py': '173M',
+        'fpn_e-spikeformer-t_toy.py': 't',
+        'spike-mae_e-spikeformer-large-toy_toy.py': 'large-toy',
+    }
     for name, size in names.items():
         assert arch_in_file_name(Path(name)) == size
 

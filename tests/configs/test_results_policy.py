@@ -1,14 +1,17 @@
 """One policy for result tables: "published" cells hold only the paper's numbers, numbers from
 anyone else are "reported by" a named source outside the published column, and an empty published
 cell says why. The repository README and the zoo READMEs agree, config by config."""
+
 import re
 from typing import Dict, List
 
 from sdt_testing import REPO
 
 README = REPO / 'README.md'
-ZOOS = [REPO / 'configs' / 'e_spikeformer' / 'README.md',
-        REPO / 'configs' / 'e_spikeformer_large' / 'README.md']
+ZOOS = [
+    REPO / 'configs' / 'e_spikeformer' / 'README.md',
+    REPO / 'configs' / 'e_spikeformer_large' / 'README.md',
+]
 CONFIG = re.compile(r'`(configs/[\w./-]+\.py)`')
 #: words an empty published cell may use: the paper's numbers exist but are not available here,
 #: the paper is known to report none (Large family), or the row is not the paper's

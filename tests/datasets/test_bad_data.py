@@ -1,5 +1,6 @@
 """Bad datasets and awkward inputs: missing paths are named, corrupt images are skipped or named
 (as configured), odd sizes and images without annotations work end to end on the toy models."""
+
 import copy
 import json
 
@@ -49,16 +50,24 @@ def _safe_pipeline(pipeline, on_error='raise'):
 
 
 def test_missing_annotation_file_is_named(tmp_path):
-    cfg = dict(type='CocoDataset', data_root=str(tmp_path), ann_file='annotations/nope.json',
-               data_prefix=dict(img='train2017/'), pipeline=[])
+    cfg = dict(
+        type='CocoDataset',
+        data_root=str(tmp_path),
+        ann_file='annotations/nope.json',
+        data_prefix=dict(img='train2017/'),
+        pipeline=[],
+    )
     with pytest.raises(FileNotFoundError, match=str(tmp_path / 'annotations/nope.json')):
         _build_dataset('mmdet', cfg)
 
 
 def test_missing_image_directory_is_named(tmp_path):
-    cfg = dict(type='BaseSegDataset', data_root=str(tmp_path / 'no_data'),
-               data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-               pipeline=[])
+    cfg = dict(
+        type='BaseSegDataset',
+        data_root=str(tmp_path / 'no_data'),
+        data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
+        pipeline=[],
+    )
     with pytest.raises(FileNotFoundError, match=str(tmp_path / 'no_data/images/training')):
         _build_dataset('mmseg', cfg)
 
@@ -69,6 +78,7 @@ def test_missing_image_directory_is_named(tmp_path):
 
 def _toy_runner(tmp_path, hooks):
     from mmengine.runner import Runner
+
     cfg = toy_runner_cfg(str(tmp_path), by_epoch=True, hooks=hooks)
     cfg['train_dataloader']['dataset']['n'] = 0
     return Runner.from_cfg(cfg)
@@ -92,6 +102,7 @@ def test_empty_val_and_test_datasets_are_named(split):
     from types import SimpleNamespace
 
     from sdt_dense.engine import NonEmptyDatasetHook
+
     loop = SimpleNamespace(dataloader=SimpleNamespace(dataset=[]))
     runner = SimpleNamespace(**{f'{split}_loop': loop})
     with pytest.raises(EmptyDatasetError, match=f'the {split} dataset has no samples: list'):
@@ -101,17 +112,25 @@ def test_empty_val_and_test_datasets_are_named(split):
 
 
 def test_empty_dataset_message_names_paths_and_wrapped_datasets():
-    cfg = dict(type='RepeatDataset', times=2,
-               dataset=dict(type='CocoDataset', data_root='data/coco/', ann_file='a/b.json',
-                            data_prefix=dict(img='train2017/'),
-                            filter_cfg=dict(filter_empty_gt=True)))
+    cfg = dict(
+        type='RepeatDataset',
+        times=2,
+        dataset=dict(
+            type='CocoDataset',
+            data_root='data/coco/',
+            ann_file='a/b.json',
+            data_prefix=dict(img='train2017/'),
+            filter_cfg=dict(filter_empty_gt=True),
+        ),
+    )
     with pytest.raises(EmptyDatasetError) as err:
         check_not_empty(_Sized(0, cfg), 'val')
     msg = str(err.value)
     assert msg.startswith(
         "the val dataset has no samples: RepeatDataset(dataset=CocoDataset(data_root='data/coco/', "
         "ann_file='a/b.json', data_prefix={'img': 'train2017/'}, "
-        "filter_cfg={'filter_empty_gt': True}))")
+        "filter_cfg={'filter_empty_gt': True}))"
+    )
     check_not_empty(_Sized(1, cfg))  # one sample is enough
     check_not_empty(iter([]))  # no length (iterable-style): not checked
 
@@ -131,11 +150,19 @@ class _Sized(dict):
 def test_tools_train_names_an_empty_image_directory(tmp_path):
     """Serialised mmengine datasets fail while being built; tools/train.py names the dataset."""
     root = tmp_path / 'empty_ade'
-    for sub in ('images/training', 'annotations/training', 'images/validation',
-                'annotations/validation'):
+    for sub in ('images/training', 'annotations/training', 'images/validation', 'annotations/validation'):
         (root / sub).mkdir(parents=True)
-    proc = run_tool(['train.py', SEG_CFG, '--work-dir', tmp_path / 'work', '--cfg-options',
-                     f'train_dataloader.dataset.data_root={root}'], timeout=300)
+    proc = run_tool(
+        [
+            'train.py',
+            SEG_CFG,
+            '--work-dir',
+            tmp_path / 'work',
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={root}',
+        ],
+        timeout=300,
+    )
     assert proc.returncode != 0
     assert 'EmptyDatasetError: a dataset has no samples: BaseSegDataset(' in proc.stderr
     assert f"'img_path': '{root}/images/training'" in proc.stderr
@@ -162,8 +189,9 @@ def seg_data_with_corrupt_image(tmp_path):
 
 def _seg_dataset(seg_cfg, root, on_error, test_mode=False):
     cfg = copy.deepcopy(seg_cfg.train_dataloader.dataset)
-    cfg.update(data_root=str(root), test_mode=test_mode,
-               pipeline=_safe_pipeline(seg_cfg.test_pipeline, on_error))
+    cfg.update(
+        data_root=str(root), test_mode=test_mode, pipeline=_safe_pipeline(seg_cfg.test_pipeline, on_error)
+    )
     return _build_dataset('mmseg', cfg)
 
 
@@ -230,10 +258,12 @@ def _write_seg(root, items):
         Image.fromarray(label).save(root / 'annotations/training' / f'{name}.png')
 
 
-SEG_ITEMS = [('odd_rgb', 72, 100, (10, 20, 50, 60), 'RGB', True),
-             ('odd_gray', 50, 90, (5, 5, 30, 40), 'L', True),
-             ('odd_rgba', 100, 70, (20, 10, 60, 50), 'RGBA', True),
-             ('no_labels', 66, 66, (0, 0, 1, 1), 'RGB', False)]
+SEG_ITEMS = [
+    ('odd_rgb', 72, 100, (10, 20, 50, 60), 'RGB', True),
+    ('odd_gray', 50, 90, (5, 5, 30, 40), 'L', True),
+    ('odd_rgba', 100, 70, (20, 10, 60, 50), 'RGBA', True),
+    ('no_labels', 66, 66, (0, 0, 1, 1), 'RGB', False),
+]
 
 
 @pytest.mark.slow
@@ -287,18 +317,34 @@ def test_det_model_odd_sizes_color_layouts_and_no_annotations(tmp_path, det_cfg)
         images.append(dict(id=i, file_name=file, height=h, width=w))
         if box:
             x1, y1, x2, y2 = box
-            anns.append(dict(id=len(anns) + 1, image_id=i, category_id=1, iscrowd=0,
-                             bbox=[x1, y1, x2 - x1, y2 - y1], area=(x2 - x1) * (y2 - y1),
-                             segmentation=[[x1, y1, x2, y1, x2, y2, x1, y2]]))
-    coco = dict(images=images, annotations=anns,
-                categories=[dict(id=k + 1, name=n) for k, n in enumerate(det_cfg.classes)])
+            anns.append(
+                dict(
+                    id=len(anns) + 1,
+                    image_id=i,
+                    category_id=1,
+                    iscrowd=0,
+                    bbox=[x1, y1, x2 - x1, y2 - y1],
+                    area=(x2 - x1) * (y2 - y1),
+                    segmentation=[[x1, y1, x2, y1, x2, y2, x1, y2]],
+                )
+            )
+    coco = dict(
+        images=images,
+        annotations=anns,
+        categories=[dict(id=k + 1, name=n) for k, n in enumerate(det_cfg.classes)],
+    )
     (tmp_path / 'ann.json').write_text(json.dumps(coco))
 
     def dataset(pipeline, test_mode):
         cfg = copy.deepcopy(det_cfg.train_dataloader.dataset)
-        cfg.update(data_root=str(tmp_path), ann_file='ann.json', data_prefix=dict(img='img/'),
-                   filter_cfg=dict(filter_empty_gt=False), test_mode=test_mode,
-                   pipeline=_safe_pipeline(pipeline))
+        cfg.update(
+            data_root=str(tmp_path),
+            ann_file='ann.json',
+            data_prefix=dict(img='img/'),
+            filter_cfg=dict(filter_empty_gt=False),
+            test_mode=test_mode,
+            pipeline=_safe_pipeline(pipeline),
+        )
         return _build_dataset('mmdet', cfg)
 
     train_ds = dataset(det_cfg.train_pipeline, False)

@@ -1,4 +1,5 @@
 """The ImageNet-style folder dataset, the pretraining transforms and the toy folder writer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,14 @@ def test_toy_folders_load_through_the_pipeline(tmp_path):
     (tmp_path / 'train' / 'circle' / 'notes.txt').write_text('not an image')  # ignored
     Image.new('RGB', (40, 30)).save(tmp_path / 'train' / 'square' / 'extra.PNG')  # any case
 
-    dataset = DATASETS.build(dict(type='ImageFolderDataset', data_root=str(tmp_path),
-                                  data_prefix=dict(img_path='train'), pipeline=PIPELINE))
+    dataset = DATASETS.build(
+        dict(
+            type='ImageFolderDataset',
+            data_root=str(tmp_path),
+            data_prefix=dict(img_path='train'),
+            pipeline=PIPELINE,
+        )
+    )
     assert isinstance(dataset, ImageFolderDataset)
     assert len(dataset) == 7 and dataset.metainfo['classes'] == ('circle', 'square', 'triangle')
     info = dataset.get_data_info(0)
@@ -42,8 +49,7 @@ def test_toy_folders_load_through_the_pipeline(tmp_path):
 
 
 def test_random_resized_crop_stays_inside_and_resizes():
-    crop = TRANSFORMS.build(dict(type='RandomResizedCropImage', scale=(24, 16),
-                                 crop_ratio_range=(0.2, 1.0)))
+    crop = TRANSFORMS.build(dict(type='RandomResizedCropImage', scale=(24, 16), crop_ratio_range=(0.2, 1.0)))
     np.random.seed(0)
     for shape in [(40, 60, 3), (100, 20, 3), (7, 7, 3)]:
         out = crop(dict(img=np.zeros(shape, np.uint8)))
@@ -54,7 +60,8 @@ def test_random_resized_crop_stays_inside_and_resizes():
 
 def test_make_toy_data_cls_command(tmp_path, capsys):
     # The CLI's main() in-process (tools/misc/make_toy_data.py only calls it).
-    make_toy_data_main(['--task', 'cls', '--out', str(tmp_path), '--num-train', '4',
-                        '--num-val', '1', '--image-size', '32'])
+    make_toy_data_main(
+        ['--task', 'cls', '--out', str(tmp_path), '--num-train', '4', '--num-val', '1', '--image-size', '32']
+    )
     assert 'wrote cls toy dataset' in capsys.readouterr().out
     assert len(list((tmp_path / 'train').glob('*/*.JPEG'))) == 4

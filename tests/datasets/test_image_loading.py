@@ -1,5 +1,6 @@
 """SafeLoadImageFromFile: broken images are named (or skipped); every colour layout gives 3
 channels."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -55,6 +56,7 @@ def test_gray_alpha_becomes_three_channels(tmp_path):
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])
 def test_jpeg_matches_mmcv_loader(tmp_path, backend):
     from mmcv.transforms import LoadImageFromFile
+
     path = _save(tmp_path / 'a.jpg', _rgb(), quality=90)
     ref = LoadImageFromFile(imdecode_backend=backend)(dict(img_path=str(path)))['img']
     assert np.array_equal(_load(path, imdecode_backend=backend)['img'], ref)
@@ -70,11 +72,10 @@ def _broken(tmp_path, kind):
         (tmp_path / 'garbage.jpg').write_bytes(b'this is not an image' * 10)
         return tmp_path / 'garbage.jpg', 'could not decode'
     ext = kind.split('-')[1]
-    good = _save(tmp_path / f'good.{ext}', (np.random.RandomState(0).rand(40, 40, 3) * 255)
-                 .astype(np.uint8))
+    good = _save(tmp_path / f'good.{ext}', (np.random.RandomState(0).rand(40, 40, 3) * 255).astype(np.uint8))
     data = good.read_bytes()
     path = tmp_path / f'cut.{ext}'
-    path.write_bytes(data[:len(data) * 2 // 3])
+    path.write_bytes(data[: len(data) * 2 // 3])
     return path, f'truncated {"PNG" if ext == "png" else "JPEG"}'
 
 
@@ -104,8 +105,7 @@ def test_truncated_jpeg_is_caught_even_if_a_decoder_would_accept_it(tmp_path, mo
     """Some decoders (older OpenCV, PIL with LOAD_TRUNCATED_IMAGES) return a grey-filled image
     for a truncated JPEG; the structural check does not depend on the decoder."""
     path, _ = _broken(tmp_path, 'truncated-jpg')
-    monkeypatch.setattr(loading.mmcv, 'imfrombytes',
-                        lambda *a, **k: np.zeros((40, 40, 3), np.uint8))
+    monkeypatch.setattr(loading.mmcv, 'imfrombytes', lambda *a, **k: np.zeros((40, 40, 3), np.uint8))
     with pytest.raises(ImageLoadError, match='truncated JPEG'):
         _load(path)
     assert _load(path, check_truncation=False)['img'].shape == (40, 40, 3)
@@ -131,6 +131,7 @@ def test_bad_arguments():
 def test_registered_for_mmdet_and_mmseg():
     from mmdet.registry import TRANSFORMS as DET
     from mmseg.registry import TRANSFORMS as SEG
+
     for reg in (DET, SEG):
         t = reg.build(dict(type='SafeLoadImageFromFile', on_error='skip'))
         assert isinstance(t, SafeLoadImageFromFile) and t.on_error == 'skip'

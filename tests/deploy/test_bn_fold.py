@@ -1,4 +1,5 @@
 """BatchNorm folding into the preceding conv / linear layer (deployment form)."""
+
 import importlib
 
 import pytest
@@ -14,18 +15,18 @@ from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 def test_fold_hand_computed():
     unit = SpikeConvBN(1, 2, 1, bias=True, with_neuron=False).eval()
     with torch.no_grad():
-        unit.conv.weight.copy_(torch.tensor([2., -1.]).view(2, 1, 1, 1))
-        unit.conv.bias.copy_(torch.tensor([1., 0.5]))
-        unit.bn.running_mean.copy_(torch.tensor([3., -1.]))
-        unit.bn.running_var.copy_(torch.tensor([4., 0.25]) - unit.bn.eps)  # std 2 and 0.5
-        unit.bn.weight.copy_(torch.tensor([1., 3.]))
-        unit.bn.bias.copy_(torch.tensor([0., 2.]))
+        unit.conv.weight.copy_(torch.tensor([2.0, -1.0]).view(2, 1, 1, 1))
+        unit.conv.bias.copy_(torch.tensor([1.0, 0.5]))
+        unit.bn.running_mean.copy_(torch.tensor([3.0, -1.0]))
+        unit.bn.running_var.copy_(torch.tensor([4.0, 0.25]) - unit.bn.eps)  # std 2 and 0.5
+        unit.bn.weight.copy_(torch.tensor([1.0, 3.0]))
+        unit.bn.bias.copy_(torch.tensor([0.0, 2.0]))
     fold_bn(unit)
     assert isinstance(unit.bn, nn.Identity)
     # channel 0: scale 1/2 -> w 1, b (1 - 3) / 2 + 0 = -1
     # channel 1: scale 3 / 0.5 = 6 -> w -6, b (0.5 + 1) * 6 + 2 = 11
-    torch.testing.assert_close(unit.conv.weight.flatten(), torch.tensor([1., -6.]))
-    torch.testing.assert_close(unit.conv.bias, torch.tensor([-1., 11.]))
+    torch.testing.assert_close(unit.conv.weight.flatten(), torch.tensor([1.0, -6.0]))
+    torch.testing.assert_close(unit.conv.bias, torch.tensor([-1.0, 11.0]))
 
 
 @pytest.fixture(scope='module')
@@ -64,8 +65,14 @@ def test_fold_in_place_returns_same_model():
 
 def test_sequential_conv_and_linear_pairs():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv1d(3, 4, 3), nn.BatchNorm1d(4), nn.Flatten(),
-                          nn.Linear(8, 5), nn.BatchNorm1d(5), nn.BatchNorm1d(5)).eval()
+    model = nn.Sequential(
+        nn.Conv1d(3, 4, 3),
+        nn.BatchNorm1d(4),
+        nn.Flatten(),
+        nn.Linear(8, 5),
+        nn.BatchNorm1d(5),
+        nn.BatchNorm1d(5),
+    ).eval()
     randomise_bn(model)
     x = torch.randn(6, 3, 4)
     ref = model(x)
@@ -103,15 +110,17 @@ def test_sync_bn_in_eval():
     torch.testing.assert_close(unit(x), ref, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize('order,folded', [(('conv', 'norm', 'act'), True),
-                                          (('act', 'conv', 'norm'), True),
-                                          (('norm', 'conv', 'act'), False)])
+@pytest.mark.parametrize(
+    'order,folded',
+    [(('conv', 'norm', 'act'), True), (('act', 'conv', 'norm'), True), (('norm', 'conv', 'act'), False)],
+)
 def test_mmcv_conv_module(order, folded):
     cnn = importlib.import_module('mmcv.cnn')
     torch.manual_seed(0)
     in_ch = 3 if order[0] != 'norm' else 4
-    module = cnn.ConvModule(in_ch, 4, 3, padding=1, norm_cfg=dict(type='BN'),
-                            act_cfg=dict(type='ReLU'), order=order).eval()
+    module = cnn.ConvModule(
+        in_ch, 4, 3, padding=1, norm_cfg=dict(type='BN'), act_cfg=dict(type='ReLU'), order=order
+    ).eval()
     randomise_bn(module)
     x = torch.randn(2, in_ch, 6, 6)
     ref = module(x)
@@ -129,8 +138,8 @@ def test_semantic_fpn_folded_equals_original_in_both_modes():
     from mmseg.registry import MODELS
 
     import sdt_dense  # noqa: F401  (registers the models)
-    cfg = Config.fromfile(str(REPO / 'configs' / 'toy'
-                              / 'fpn_e-spikeformer-t_toy.py'))
+
+    cfg = Config.fromfile(str(REPO / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'))
     cfg.model.backbone.init_cfg = None
     init_default_scope('mmseg')
     torch.manual_seed(0)

@@ -1,4 +1,5 @@
 """ONNX export (integer mode): SFA as Clip/Round, onnxruntime against PyTorch and mmseg's predict."""
+
 import re
 from pathlib import Path
 
@@ -49,15 +50,18 @@ def test_sfa_exports_as_clip_and_round(tmp_path, rounding):
         assert ops.get('Floor') == 1 and 'Round' not in ops
     assert not [op for op in ops if '::' in op or op == 'PythonOp']
     assert onnx.load(path).opset_import[0].version == OPSET
-    out, = run_onnxruntime(path, TIES)
+    (out,) = run_onnxruntime(path, TIES)
     np.testing.assert_array_equal(out.ravel(), np.array(EXPECTED_COUNTS[rounding]) / 4)
 
 
 def _save_graph(path, domain: str, op_type: str) -> str:
     node = helper.make_node(op_type, ['x'], ['y'], domain=domain)
     graph = helper.make_graph(
-        [node], 'g', [helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT, [1])])
+        [node],
+        'g',
+        [helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT, [1])],
+    )
     opsets = [helper.make_opsetid('', OPSET)] + ([helper.make_opsetid(domain, 1)] if domain else [])
     onnx.save(helper.make_model(graph, opset_imports=opsets), str(path))
     return str(path)
@@ -65,7 +69,7 @@ def _save_graph(path, domain: str, op_type: str) -> str:
 
 def test_check_graph_rejects_nodes_outside_plain_onnx(tmp_path):
     assert check_graph(_save_graph(tmp_path / 'ok.onnx', '', 'Relu')) == {'Relu': 1}
-    with pytest.raises(OnnxExportError, match=r"com.example::SFAQuantise"):
+    with pytest.raises(OnnxExportError, match=r'com.example::SFAQuantise'):
         check_graph(_save_graph(tmp_path / 'bad.onnx', 'com.example', 'SFAQuantise'))
 
 
@@ -98,6 +102,7 @@ def test_default_shape_from_configs():
     from mmengine.config import Config
 
     from sdt_dense.cli.export_onnx import default_shape, other_shape
+
     assert default_shape(Config.fromfile(SEG_CFG)) == (128, 128)  # data_preprocessor.size
     # Resize scale (w, h) = (1333, 800), padded to multiples of 32
     assert default_shape(Config.fromfile(REPO / 'configs/mask_rcnn_sdt.py')) == (800, 1344)
@@ -110,6 +115,7 @@ def _checkpoint(cfg_path, out) -> torch.nn.Module:
 
     from sdt_dense.cli.measure_energy import build_model
     from sdt_dense.registry import init_scope
+
     cfg = Config.fromfile(cfg_path)
     # the weights come from the global generator: seed it so that the model (and whether its
     # segmentation map is non-trivial) does not depend on the tests that ran before
@@ -129,10 +135,12 @@ def _diffs(output: str):
 @pytest.mark.slow
 def test_export_segmentor_matches_pytorch_and_mmseg_predict(tmp_path):
     from mmseg.structures import SegDataSample
+
     model = _checkpoint(SEG_CFG, tmp_path / 'seg.pth')
     out = tmp_path / 'seg.onnx'
-    proc = run_tool(['deployment/export_onnx.py', SEG_CFG, tmp_path / 'seg.pth', '--out', out,
-                     '--img', PHOTO], check=True)
+    proc = run_tool(
+        ['deployment/export_onnx.py', SEG_CFG, tmp_path / 'seg.pth', '--out', out, '--img', PHOTO], check=True
+    )
     log = proc.stdout + proc.stderr
     neurons = sum(isinstance(m, SFANeuron) for m in model.modules())
     assert f'{neurons} SFA neurons -> Clip {neurons}, Round {neurons}, Floor 0' in log
@@ -143,7 +151,7 @@ def test_export_segmentor_matches_pytorch_and_mmseg_predict(tmp_path):
 
     # independent check: another input, against the PyTorch logits and mmseg's own predict
     x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(5))
-    logits, = run_onnxruntime(str(out), x)
+    (logits,) = run_onnxruntime(str(out), x)
     meta = dict(img_shape=(128, 128), ori_shape=(128, 128), pad_shape=(128, 128))
     with torch.no_grad():
         ref_logits = model(x, mode='tensor')
@@ -159,13 +167,17 @@ def test_export_segmentor_matches_pytorch_and_mmseg_predict(tmp_path):
 def test_export_detector_backbone_neck_dynamic(tmp_path, cfg):
     model = _checkpoint(cfg, tmp_path / 'det.pth')
     out = tmp_path / 'det.onnx'
-    proc = run_tool(['deployment/export_onnx.py', cfg, tmp_path / 'det.pth', '--out', out,
-                     '--dynamic'], check=True)
+    proc = run_tool(
+        ['deployment/export_onnx.py', cfg, tmp_path / 'det.pth', '--out', out, '--dynamic'], check=True
+    )
     log = proc.stdout + proc.stderr
     diffs = _diffs(log)
     assert len(diffs) == 2 and len(diffs[0]) == 5 and max(max(d) for d in diffs) <= 1e-4
-    trunk = [m for name, m in model.named_modules()
-             if isinstance(m, SFANeuron) and name.startswith(('backbone.', 'neck.'))]
+    trunk = [
+        m
+        for name, m in model.named_modules()
+        if isinstance(m, SFANeuron) and name.startswith(('backbone.', 'neck.'))
+    ]
     half_up = sum(n.rounding == 'half_up' for n in trunk)
     ops = check_graph(str(out))
     assert ops['Clip'] == len(trunk)

@@ -4,6 +4,7 @@ Equality tests run in float64: the two modes sum the same products in a differen
 float32 a neuron input that lies within ~1e-6 of a rounding boundary (x.5) can round the other way
 in one of them. float64 makes such near-ties vanishingly rare, so any difference is a real bug.
 """
+
 import copy
 import importlib
 import pickle
@@ -21,8 +22,6 @@ from sdt_testing import REPO, assert_outputs_equal, randomise_bn
 OFFICIAL = REPO / 'tests' / 'data' / 'base' / 'e_spikeformer_t_official_format.pth'
 EXPECTED = REPO / 'tests' / 'data' / 'base' / 'e_spikeformer_t_expected_f64.pt'
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-
-
 
 
 class SynapticInputRecorder:
@@ -45,8 +44,9 @@ class SynapticInputRecorder:
                 self._handles.append(m.register_forward_pre_hook(self._layer_hook(name)))
             elif isinstance(m, SpikeMatMul):
                 self._handles.append(m.register_forward_pre_hook(self._matmul_hook(name)))
-                self._handles.append(m.register_forward_hook(
-                    lambda m, a, out: self._matmul_outputs.append(out)))
+                self._handles.append(
+                    m.register_forward_hook(lambda m, a, out: self._matmul_outputs.append(out))
+                )
 
     def _neuron_hook(self, name):
         def hook(module, args, out):
@@ -54,6 +54,7 @@ class SynapticInputRecorder:
             if get_spike_slices(out) is None:
                 counts = (out * module.norm).round().unique().int().tolist()
                 self.counts.setdefault(name, set()).update(counts)
+
         return hook
 
     def _layer_hook(self, name):
@@ -63,6 +64,7 @@ class SynapticInputRecorder:
             self.after_neuron[name] = self.after_neuron.get(name, False) or follows
             binary = bool(((x == 0) | (x == 1)).all())
             self.binary[name] = self.binary.get(name, True) and binary
+
         return hook
 
     def _matmul_hook(self, name):
@@ -73,6 +75,7 @@ class SynapticInputRecorder:
             old_a = self.matmul_accumulated.get(name, [True, True])
             self.matmul_binary[name] = [o and b for o, b in zip(old_b, binary)]
             self.matmul_accumulated[name] = [o and a for o, a in zip(old_a, accumulated)]
+
         return hook
 
     def remove(self):
@@ -103,27 +106,32 @@ def test_bias_is_applied_once_hand_computed():
     # x = 3 -> count 3 -> integer mode 2 * 3 / 4 + 10 = 11.5; the four binary slices give
     # 2 + 2 + 2 + 0 = 6, / 4 = 1.5, + 10 once = 11.5 (a bias per slice would give 41.5)
     model = nn.Sequential(SFANeuron(), nn.Linear(1, 1))
-    model[1].weight.data.fill_(2.)
-    model[1].bias.data.fill_(10.)
+    model[1].weight.data.fill_(2.0)
+    model[1].bias.data.fill_(10.0)
     seen = []
     model[1].register_forward_pre_hook(lambda m, a: seen.append(a[0].flatten().tolist()))
     with spike_driven(model):
         out = model(torch.tensor([[3.2]]))
     assert out.item() == 11.5
-    assert seen == [[1., 1., 1., 0.]]
+    assert seen == [[1.0, 1.0, 1.0, 0.0]]
     assert model(torch.tensor([[3.2]])).item() == 11.5
 
 
-@pytest.mark.parametrize('layer,shape', [
-    (nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=True), (2, 4, 9, 7)),
-    (nn.Conv2d(6, 6, 5, padding=2, groups=6, dilation=1), (2, 6, 8, 8)),
-    (nn.Conv2d(4, 8, 3, padding=2, dilation=2, groups=2), (2, 4, 7, 7)),
-    (nn.Conv1d(4, 5, 1, bias=True), (3, 4, 10)),
-    (nn.Linear(6, 3), (2, 5, 6)),  # Linear on (B, N, C)
-    (nn.ConvTranspose2d(4, 2, 2, stride=2), (2, 4, 5, 5)),
-], ids=['conv-s2-p1-bias', 'depthwise', 'dilated-grouped', 'conv1d', 'linear-3d', 'deconv'])
-@pytest.mark.parametrize('neuron', [dict(), dict(norm=1), dict(D=2, rounding='half_up')],
-                         ids=['D4', 'norm1', 'D2-half-up'])
+@pytest.mark.parametrize(
+    'layer,shape',
+    [
+        (nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=True), (2, 4, 9, 7)),
+        (nn.Conv2d(6, 6, 5, padding=2, groups=6, dilation=1), (2, 6, 8, 8)),
+        (nn.Conv2d(4, 8, 3, padding=2, dilation=2, groups=2), (2, 4, 7, 7)),
+        (nn.Conv1d(4, 5, 1, bias=True), (3, 4, 10)),
+        (nn.Linear(6, 3), (2, 5, 6)),  # Linear on (B, N, C)
+        (nn.ConvTranspose2d(4, 2, 2, stride=2), (2, 4, 5, 5)),
+    ],
+    ids=['conv-s2-p1-bias', 'depthwise', 'dilated-grouped', 'conv1d', 'linear-3d', 'deconv'],
+)
+@pytest.mark.parametrize(
+    'neuron', [dict(), dict(norm=1), dict(D=2, rounding='half_up')], ids=['D4', 'norm1', 'D2-half-up']
+)
 def test_layer_equivalence(layer, shape, neuron):
     torch.manual_seed(0)
     model = nn.Sequential(SFANeuron(**neuron), layer).double()
@@ -181,8 +189,8 @@ def test_backbone_random_weights_equivalence(backbone):
 
     def record_counts(m, a, out):
         seen.update((out * m.norm).round().unique().int().tolist())
-    handles = [m.register_forward_hook(record_counts) for m in backbone.modules()
-               if isinstance(m, SFANeuron)]
+
+    handles = [m.register_forward_hook(record_counts) for m in backbone.modules() if isinstance(m, SFANeuron)]
     with torch.no_grad():
         ref = backbone(x)
         for h in handles:
@@ -203,13 +211,15 @@ def test_attention_binary_products_equal_integer_float64():
     attn.q.conv.weight.data *= 2  # so that q, like k and v, emits every count 0..4
     x = torch.randn(2, 16, 6, 7, dtype=torch.float64) * 3
     counts = {}
-    handles = [getattr(attn, n).register_forward_hook(
-        lambda m, a, out, n=n: counts.__setitem__(n, set(m.counts(a[0]).unique().tolist())))
-        for n in ('q_neuron', 'k_neuron', 'v_neuron')]
+    handles = [
+        getattr(attn, n).register_forward_hook(
+            lambda m, a, out, n=n: counts.__setitem__(n, set(m.counts(a[0]).unique().tolist()))
+        )
+        for n in ('q_neuron', 'k_neuron', 'v_neuron')
+    ]
     products = {}
     for n in ('kv_matmul', 'qkv_matmul'):
-        getattr(attn, n).register_forward_hook(
-            lambda m, a, out, n=n: products.__setitem__(n, out))
+        getattr(attn, n).register_forward_hook(lambda m, a, out, n=n: products.__setitem__(n, out))
     with torch.no_grad():
         ref = attn(x)
         ref_products = dict(products)
@@ -237,9 +247,11 @@ def test_spike_slices_matmul_every_operand_kind():
     mm = SpikeMatMul()
     with spike_driven(nn.ModuleList([na, nb, mm])):
         sa, sb = na(xa), nb(xb)
-        cases = {'spikes x spikes': (mm(sa, sb), ia @ ib),
-                 'spikes x real': (mm(sa, real), ia @ real),
-                 'real x spikes': (mm(xa, sb), xa @ ib)}
+        cases = {
+            'spikes x spikes': (mm(sa, sb), ia @ ib),
+            'spikes x real': (mm(sa, real), ia @ real),
+            'real x spikes': (mm(xa, sb), xa @ ib),
+        }
     assert get_spike_slices(sa).steps == 4 and get_spike_slices(sb).steps == 2
     for name, (out, ref) in cases.items():
         assert type(out) is torch.Tensor and out.shape == ref.shape, name
@@ -298,8 +310,7 @@ def test_reference_weights_reproduce_fixture_spike_driven():
 
 def test_context_restores_everything(backbone):
     before = {k: v.clone() for k, v in backbone.state_dict().items()}
-    hooks = {n: (len(m._forward_pre_hooks), len(m._forward_hooks))
-             for n, m in backbone.named_modules()}
+    hooks = {n: (len(m._forward_pre_hooks), len(m._forward_hooks)) for n, m in backbone.named_modules()}
     with spike_driven(backbone):
         assert is_spike_driven(backbone)
         backbone(torch.randn(1, 3, 16, 16, dtype=torch.float64))
@@ -307,8 +318,9 @@ def test_context_restores_everything(backbone):
     after = backbone.state_dict()
     assert after.keys() == before.keys()
     assert all(torch.equal(after[k], before[k]) for k in before)
-    assert hooks == {n: (len(m._forward_pre_hooks), len(m._forward_hooks))
-                     for n, m in backbone.named_modules()}
+    assert hooks == {
+        n: (len(m._forward_pre_hooks), len(m._forward_hooks)) for n, m in backbone.named_modules()
+    }
 
 
 def test_bias_restored_when_forward_fails():
@@ -322,8 +334,16 @@ def test_bias_restored_when_forward_fails():
 
 def test_convert_permanent_copy_pickle_idempotent():
     torch.manual_seed(1)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, bias=True), nn.BatchNorm2d(4),
-                          SFANeuron(), nn.Conv2d(4, 3, 3, padding=1, bias=True)).double().eval()
+    model = (
+        nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1, bias=True),
+            nn.BatchNorm2d(4),
+            SFANeuron(),
+            nn.Conv2d(4, 3, 3, padding=1, bias=True),
+        )
+        .double()
+        .eval()
+    )
     randomise_bn(model)
     x = torch.randn(2, 2, 6, 6, dtype=torch.float64)
     ref = model(x)
@@ -341,8 +361,7 @@ def test_convert_permanent_copy_pickle_idempotent():
     assert is_spike_driven(model) and len(model[3]._forward_pre_hooks) == n_hooks
 
 
-@pytest.mark.parametrize('bad', [nn.BatchNorm2d(3), nn.ReLU(), SFANeuron()],
-                         ids=['bn', 'relu', 'neuron'])
+@pytest.mark.parametrize('bad', [nn.BatchNorm2d(3), nn.ReLU(), SFANeuron()], ids=['bn', 'relu', 'neuron'])
 def test_spikes_into_non_synaptic_module_is_an_error(bad):
     model = nn.Sequential(SFANeuron(), bad, nn.Conv2d(3, 3, 1)).eval()
     x = torch.rand(1, 3, 4, 4) * 4
@@ -477,12 +496,27 @@ def test_spike_tensor_rules_and_integer_mode():
     with spike_driven(neuron):
         s = neuron(x)
     assert isinstance(s, SpikeTensor) and get_spike_slices(s).steps == 4
-    kept = [s.flatten(2), s.transpose(1, 3), s.permute(0, 2, 1, 3), s.unflatten(1, (2, 2)).mT,
-            s.float(), s[:, 1:], s.split(2, dim=1)[1], torch.cat([s, s], 1), s.unsqueeze(1)]
+    kept = [
+        s.flatten(2),
+        s.transpose(1, 3),
+        s.permute(0, 2, 1, 3),
+        s.unflatten(1, (2, 2)).mT,
+        s.float(),
+        s[:, 1:],
+        s.split(2, dim=1)[1],
+        torch.cat([s, s], 1),
+        s.unsqueeze(1),
+    ]
     for t in kept:
         assert get_spike_slices(t) == get_spike_slices(s) and spikes_lost(t) is None
-    lost = {'mul': s * 2, 'sum': s.sum(0), 'transpose': s.transpose(0, 1),
-            'reshape': s.reshape(2, -1), 'cat': torch.cat([s, s], 0), '__getitem__': s[1]}
+    lost = {
+        'mul': s * 2,
+        'sum': s.sum(0),
+        'transpose': s.transpose(0, 1),
+        'reshape': s.reshape(2, -1),
+        'cat': torch.cat([s, s], 0),
+        '__getitem__': s[1],
+    }
     for op, t in lost.items():
         assert get_spike_slices(t) is None and spikes_lost(t).startswith(op), op
     assert spikes_lost((s * 2).flatten(2) + 1).startswith('mul')  # the first cause is kept
@@ -499,11 +533,11 @@ def test_spike_tensor_rules_and_integer_mode():
 CONFIGS = REPO / 'configs' / 'toy'
 
 
-def make_dyadic(model: nn.Module, scale: float = 4., bits: int = 10) -> nn.Module:
+def make_dyadic(model: nn.Module, scale: float = 4.0, bits: int = 10) -> nn.Module:
     for m in model.modules():
         if isinstance(m, SYNAPTIC):
             for p in m.parameters(recurse=False):
-                p.data.copy_((p.data * scale * 2 ** bits).round() / 2 ** bits)
+                p.data.copy_((p.data * scale * 2**bits).round() / 2**bits)
     return model
 
 
@@ -513,6 +547,7 @@ def build_toy(config: str, scope: str):
     from mmengine.registry import init_default_scope
 
     import sdt_dense  # noqa: F401  (registers the models)
+
     registry = __import__(f'{scope}.registry', fromlist=['MODELS']).MODELS
     cfg = Config.fromfile(str(CONFIGS / config))
     cfg.model.backbone.init_cfg = None
@@ -551,15 +586,20 @@ def _check_contract(integer, spiking, *real_input):
 def test_mask_rcnn_spike_driven_equals_integer():
     model = build_toy('mask-rcnn_e-spikeformer-t_spike-fpn_toy.py', 'mmdet')
     from mmdet.testing import demo_mm_inputs
+
     packed = demo_mm_inputs(2, [[3, 64, 64], [3, 48, 64]], num_items=[2, 3], with_mask=True)
     data = model.data_preprocessor(packed, False)
     integer, spiking = _predict_both_modes(model, data['inputs'], data['data_samples'])
-    assert {n.split('.')[0] for n in integer.counts} == {'backbone', 'neck', 'rpn_head',
-                                                          'roi_head'}
+    assert {n.split('.')[0] for n in integer.counts} == {'backbone', 'neck', 'rpn_head', 'roi_head'}
     assert all(c == {0, 1, 2, 3, 4} for c in integer.counts.values())  # not a trivial model
     # the stem reads pixels; the box predictors read the last fc's real output, as published
-    _check_contract(integer, spiking, 'backbone.downsamples.0.conv',
-                    'roi_head.bbox_head.fc_cls', 'roi_head.bbox_head.fc_reg')
+    _check_contract(
+        integer,
+        spiking,
+        'backbone.downsamples.0.conv',
+        'roi_head.bbox_head.fc_cls',
+        'roi_head.bbox_head.fc_reg',
+    )
     assert any(n.startswith('roi_head.mask_head') for n in spiking.spiking_layers())
     for a, b in zip(integer.results, spiking.results):
         a, b = a.pred_instances, b.pred_instances
@@ -572,10 +612,10 @@ def test_mask_rcnn_spike_driven_equals_integer():
 def test_semantic_fpn_spike_driven_equals_integer():
     model = build_toy('fpn_e-spikeformer-t_toy.py', 'mmseg')
     from mmseg.structures import SegDataSample
+
     g = torch.Generator().manual_seed(0)
     imgs = [torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=g) for _ in range(2)]
-    samples = [SegDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64)))
-               for _ in range(2)]
+    samples = [SegDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64))) for _ in range(2)]
     data = model.data_preprocessor(dict(inputs=imgs, data_samples=samples), False)
     integer, spiking = _predict_both_modes(model, data['inputs'], data['data_samples'])
     assert {n.split('.')[0] for n in integer.counts} == {'backbone', 'neck', 'decode_head'}
@@ -592,6 +632,7 @@ def test_model_without_sfa_neuron_is_refused(kind):
     """Nothing to convert is an error, not a no-op whose outputs trivially equal the integer
     model's (with convert_to_spike_driven and with the context manager)."""
     from sdt_dense.models import LIFNeuron
+
     body = [nn.Conv2d(3, 4, 3)] + ([LIFNeuron(T=2)] if kind == 'lif' else [nn.ReLU()])
     model = nn.Sequential(*body, nn.Conv2d(4, 4, 1))
     with pytest.raises(SpikeDrivenError, match='Sequential has no SFA neuron'):

@@ -1,5 +1,6 @@
 """NeuroBench's static and workload metrics on a tiny SFA network, against our own counter and
 hand-computed values; both documented traps make the report fail loudly."""
+
 from __future__ import annotations
 
 import neurobench  # noqa: E402,F401  (test requirements: fail, never skip)
@@ -24,8 +25,8 @@ class Tiny(nn.Module):
         self.n2 = SFANeuron(4)
         self.fc = nn.Linear(3 * 4 * 4, 5)
         with torch.no_grad():
-            self.stem.weight.fill_(0.25)       # interior output 9 * 0.25 = 2.25 -> k = 2
-            self.conv.weight.fill_(1.)         # output: sum of the 2 channels k / 4
+            self.stem.weight.fill_(0.25)  # interior output 9 * 0.25 = 2.25 -> k = 2
+            self.conv.weight.fill_(1.0)  # output: sum of the 2 channels k / 4
             self.conv.bias.zero_()
             self.fc.weight.fill_(0.5)
             self.fc.bias.zero_()
@@ -38,8 +39,8 @@ class Tiny(nn.Module):
 
 def _batches():
     x = torch.zeros(2, 1, 4, 4)
-    x[0] = 1.      # sample 0: all ones
-    x[1, 0, 0, 0] = 2.  # sample 1: two events at the corner (the batch is not binary)
+    x[0] = 1.0  # sample 0: all ones
+    x[1, 0, 0, 0] = 2.0  # sample 1: two events at the corner (the batch is not binary)
     return [x]
 
 
@@ -74,7 +75,7 @@ def test_report_matches_our_counter_and_hand_counts():
 
 def test_integer_mode_values_counted_as_macs_fail_loudly():
     """Trap 2: in integer mode the neurons emit k / D, which NeuroBench counts as MACs."""
-    with pytest.raises(NeuroBenchCheckError, match=r"as MAC layers \(conv, fc\).*k / D"):
+    with pytest.raises(NeuroBenchCheckError, match=r'as MAC layers \(conv, fc\).*k / D'):
         neurobench_report(Tiny(), _batches(), spike_driven_mode=False)
 
 
@@ -84,6 +85,7 @@ def test_swallowed_metric_failure_fails_loudly(monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError('binary copy failed')
+
     monkeypatch.setattr(syn, 'single_layer_MACs', broken)
     with pytest.raises(NeuroBenchCheckError, match='swallowed a failed metric.*binary copy failed'):
         neurobench_report(Tiny(), _batches())
@@ -97,6 +99,7 @@ def test_neurobench_alone_integer_mode_and_unregistered_neuron():
     from neurobench.benchmarks import Benchmark
     from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
     from neurobench.models import TorchModel
+
     data = [(x, torch.zeros(len(x))) for x in _batches()]
 
     class Loader(list):
@@ -106,9 +109,9 @@ def test_neurobench_alone_integer_mode_and_unregistered_neuron():
         net = TorchModel(Tiny())
         if register:
             net.add_activation_module(SFANeuron)
-        bench = Benchmark(net, Loader(data), [], [],
-                          [[], [ActivationSparsity, SynapticOperations]])
+        bench = Benchmark(net, Loader(data), [], [], [[], [ActivationSparsity, SynapticOperations]])
         return bench.run(dataloader=Loader(data), quiet=True)
+
     res = run(register=True)
     assert res['SynapticOperations']['Effective_ACs'] == 0
     assert res['SynapticOperations']['Effective_MACs'] == (208 + 96 + 180) / 2

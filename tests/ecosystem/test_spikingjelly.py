@@ -1,6 +1,7 @@
 """spikingjelly 2.0: our SFA neuron (Base rules) equals ``ILIFNode`` forward and backward, our
 binary expansion equals ``SpikeCountToBinary``; the Large rules differ where documented; the
 converter round-trips a model with equal outputs and gradients (float64)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,13 +22,12 @@ def _inputs() -> torch.Tensor:
     """float64: random values, every exact tie k + 0.5, the window edges and values outside."""
     torch.manual_seed(0)
     ties = torch.arange(-1, D + 1, dtype=torch.float64) + 0.5
-    edges = torch.tensor([-1e-9, 0., 1e-9, D - 1e-9, D, D + 1e-9, -3., 7.], dtype=torch.float64)
+    edges = torch.tensor([-1e-9, 0.0, 1e-9, D - 1e-9, D, D + 1e-9, -3.0, 7.0], dtype=torch.float64)
     return torch.cat([torch.empty(500, dtype=torch.float64).uniform_(-1.5, D + 1.5), ties, edges])
 
 
 def _ilif() -> nn.Module:
-    return sj_neuron.ILIFNode(v_threshold=1.0,
-                              surrogate_function=sj_surrogate.MultiLevelSpikeCount(D))
+    return sj_neuron.ILIFNode(v_threshold=1.0, surrogate_function=sj_surrogate.MultiLevelSpikeCount(D))
 
 
 def _forward_backward(module: nn.Module, x: torch.Tensor, grad: torch.Tensor):
@@ -45,7 +45,7 @@ def test_sfa_base_rules_equal_ilif_forward_and_backward():
     y_ours, g_ours = _forward_backward(SFANeuron(D, norm=1), x, grad)  # counts, as ILIFNode
     assert torch.equal(y_ours, y_sj) and torch.equal(g_ours, g_sj)
     # the ties round half to even in both: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, 3.5 -> 4
-    assert y_sj[500:506].tolist() == [0., 0., 2., 2., 4., 4.]
+    assert y_sj[500:506].tolist() == [0.0, 0.0, 2.0, 2.0, 4.0, 4.0]
     # with the default norm = D our output is the count / D, the gradient / D
     ilif.reset()
     y_n, g_n = _forward_backward(SFANeuron(D), x, grad)
@@ -66,15 +66,15 @@ def test_binary_expansion_equals_spike_count_to_binary():
 
 def test_large_rules_differ_from_ilif_where_documented():
     ilif = _ilif()
-    x = torch.tensor([0., 0.5, 1.5, 2.5, 3.5, D], dtype=torch.float64)
+    x = torch.tensor([0.0, 0.5, 1.5, 2.5, 3.5, D], dtype=torch.float64)
     grad = torch.ones_like(x)
     y_sj, g_sj = _forward_backward(ilif, x, grad)
     large = SFANeuron(D, norm=1, rounding='half_up', window='exclusive')
     y_l, g_l = _forward_backward(large, x, grad)
     # half up: 0.5 -> 1, 1.5 -> 2, 2.5 -> 3, 3.5 -> 4; ILIF (half to even): 0, 2, 2, 4
-    assert y_l.tolist() == [0., 1., 2., 3., 4., 4.] and y_sj.tolist() == [0., 0., 2., 2., 4., 4.]
+    assert y_l.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 4.0] and y_sj.tolist() == [0.0, 0.0, 2.0, 2.0, 4.0, 4.0]
     # open window: no gradient at 0 and D; ILIF's closed window passes it
-    assert g_l.tolist() == [0., 1., 1., 1., 1., 0.] and g_sj.tolist() == [1.] * 6
+    assert g_l.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0] and g_sj.tolist() == [1.0] * 6
 
 
 class _Tiny(nn.Module):
@@ -82,8 +82,9 @@ class _Tiny(nn.Module):
         super().__init__()
         kw = neuron_kwargs or {}
         self.stem = nn.Conv2d(2, 8, 3, padding=1)
-        self.block = nn.Sequential(SFANeuron(**kw), nn.Conv2d(8, 8, 3, padding=1),
-                                   nn.BatchNorm2d(8), SFANeuron(**kw))
+        self.block = nn.Sequential(
+            SFANeuron(**kw), nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), SFANeuron(**kw)
+        )
         self.head = nn.Linear(8, 3)
 
     def forward(self, x):
@@ -126,11 +127,14 @@ def test_converter_round_trip_equal_outputs_and_gradients():
         assert torch.equal(back(x), model(x))
 
 
-@pytest.mark.parametrize('kwargs, reason', [
-    (dict(rounding='half_up'), 'rounds half to even'),
-    (dict(window='exclusive'), 'gradient window is closed'),
-    (dict(eval_ceiling=1), 'same in train and eval'),
-])
+@pytest.mark.parametrize(
+    'kwargs, reason',
+    [
+        (dict(rounding='half_up'), 'rounds half to even'),
+        (dict(window='exclusive'), 'gradient window is closed'),
+        (dict(eval_ceiling=1), 'same in train and eval'),
+    ],
+)
 def test_converter_refuses_rules_ilif_cannot_map(kwargs, reason):
     model = _Tiny(kwargs)
     with pytest.raises(UnsupportedNeuronError, match=reason) as info:
@@ -144,6 +148,7 @@ def test_converter_on_e_spikeformer_backbone():
     """Every SFA neuron of the tiny E-SpikeFormer (attention included) swapped: equal features,
     equal input gradient; back again equal."""
     from sdt_dense.models import ESpikeFormer
+
     torch.manual_seed(0)
     model = ESpikeFormer(arch='t', in_channels=2, out_indices=(2, 4)).double().eval()
     neurons = sum(isinstance(m, SFANeuron) for m in model.modules())

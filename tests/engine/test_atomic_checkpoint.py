@@ -1,4 +1,5 @@
 """Atomic checkpoint writing: an interrupted write never replaces a good checkpoint."""
+
 import os
 import subprocess
 import sys
@@ -69,8 +70,9 @@ def test_sigkill_during_write_keeps_the_old_checkpoint(tmp_path):
         torch.save({{'state_dict': {{'w': torch.zeros(10000)}}}}, buf)
         atomic_io.atomic_write(buf.getvalue(), {str(target)!r})
     """)
-    proc = subprocess.Popen([sys.executable, '-c', script], cwd=REPO, env=tool_env(),
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, '-c', script], cwd=REPO, env=tool_env(), stdout=subprocess.PIPE, text=True
+    )
     sigkill_when(proc, lambda: proc.stdout.readline().strip() == 'WRITTEN')
     loaded = torch.load(target)
     assert torch.equal(loaded['state_dict']['w'], good['state_dict']['w'])

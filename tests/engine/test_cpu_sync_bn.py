@@ -12,8 +12,7 @@ from sdt_testing import sync_bn_worker as W
 
 @pytest.mark.slow
 def test_gloo_sync_bn_equals_batchnorm_on_the_whole_batch(tmp_path):
-    mp.start_processes(W.worker, args=(free_port(), str(tmp_path)), nprocs=W.WORLD,
-                       start_method='spawn')
+    mp.start_processes(W.worker, args=(free_port(), str(tmp_path)), nprocs=W.WORLD, start_method='spawn')
     x, upstream = W.data()
     ref = nn.BatchNorm2d(W.C, momentum=0.3)  # the reference: one process, all samples
     with torch.no_grad():

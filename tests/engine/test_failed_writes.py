@@ -1,6 +1,7 @@
 """A failed write (full disk, file size limit) loses nothing: the error names the file, the previous
 checkpoint and ``last_checkpoint`` still load and ``--resume`` continues from them; metrics, ``--out``
 results and the energy report are complete or absent, never half-written."""
+
 import errno
 import json
 import os
@@ -30,8 +31,9 @@ def test_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
     with pytest.raises(OSError) as err:
         atomic_write(b'a longer, newer checkpoint', target)
     assert err.value.errno == errno.ENOSPC
-    assert str(err.value) == (f'[Errno 28] No space left on device: could not write {target} '
-                              '(its previous content is unchanged)')
+    assert str(err.value) == (
+        f'[Errno 28] No space left on device: could not write {target} (its previous content is unchanged)'
+    )
     assert target.read_bytes() == b'good checkpoint'
     assert _names(tmp_path) == ['iter_2.pth']  # the partial temporary file is gone
 
@@ -67,7 +69,10 @@ def test_full_disk_during_a_checkpoint_then_resume(tmp_path, monkeypatch):
     assert (cut / 'last_checkpoint').read_text() == str(cut / 'iter_2.pth')
     assert torch.load(cut / 'iter_2.pth')['meta']['iter'] == 2
     assert [n for n in _names(cut) if not n.startswith('20')] == [
-        'iter_2.pth', 'last_checkpoint', 'losses.jsonl']  # no partial file, no staging directory
+        'iter_2.pth',
+        'last_checkpoint',
+        'losses.jsonl',
+    ]  # no partial file, no staging directory
 
     cfg = toy_runner_cfg(str(cut), resume=True, **kw)
     cfg['default_hooks']['checkpoint']['max_keep_ckpts'] = 1
@@ -140,11 +145,15 @@ randomness = dict(seed=0, deterministic=True)
 """)
     work = tmp_path / 'work'
     # from iteration 3 on, no file may grow past 256 KiB: iter_4.pth (~1 MB) cannot be written
-    proc = run_tool(['train.py', cfg, '--work-dir', work], SDT_TEST_FSIZE_AT_ITER='3',
-                    SDT_TEST_FSIZE_BYTES=str(256 * 1024))
+    proc = run_tool(
+        ['train.py', cfg, '--work-dir', work],
+        SDT_TEST_FSIZE_AT_ITER='3',
+        SDT_TEST_FSIZE_BYTES=str(256 * 1024),
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
-    assert (f'OSError: [Errno 27] File too large: could not write {work}/iter_4.pth '
-            '(it was not created)') in proc.stderr
+    assert (
+        f'OSError: [Errno 27] File too large: could not write {work}/iter_4.pth (it was not created)'
+    ) in proc.stderr
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_2.pth')
     assert os.path.getsize(work / 'iter_2.pth') > 256 * 1024
     assert torch.load(work / 'iter_2.pth')['meta']['iter'] == 2

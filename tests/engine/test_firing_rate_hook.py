@@ -1,4 +1,5 @@
 """FiringRateHook: per-stage firing rates in the visualizer's scalars.json, warnings once."""
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,11 @@ class SpikyToyModel(BaseModel):
 
 
 def _runner(tmp_path, hook_cfg: dict, max_iters: int = 6) -> Runner:
-    cfg = toy_runner_cfg(str(tmp_path / 'work'), max_iters=max_iters, interval=100,
-                         hooks=[hook_cfg])
+    cfg = toy_runner_cfg(str(tmp_path / 'work'), max_iters=max_iters, interval=100, hooks=[hook_cfg])
     cfg['model'] = dict(type='SpikyToyModel')
-    cfg['visualizer'] = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')],
-                             name=f'firing_{tmp_path.name}')
+    cfg['visualizer'] = dict(
+        type='Visualizer', vis_backends=[dict(type='LocalVisBackend')], name=f'firing_{tmp_path.name}'
+    )
     return Runner.from_cfg(cfg)
 
 
@@ -76,14 +77,13 @@ def test_neuron_stage_rule():
 
 @pytest.mark.slow  # an mmengine Runner
 def test_scalars_match_independent_counts_and_warn_once(tmp_path):
-    runner = _runner(tmp_path, dict(type='FiringRateHook', interval=2, low_rate=0.01,
-                                    high_rate=0.99))
+    runner = _runner(tmp_path, dict(type='FiringRateHook', interval=2, low_rate=0.01, high_rate=0.99))
     # Independent record: counts from each neuron's *input* (round(clamp(x, 0, D))), per forward.
     seen = {i: [] for i in range(3)}
     for i, stage in enumerate(runner.model.backbone.stages):
         stage.neuron.register_forward_hook(
-            lambda m, args, out, i=i: seen[i].append(
-                torch.round(torch.clamp(args[0].detach(), 0, D))))
+            lambda m, args, out, i=i: seen[i].append(torch.round(torch.clamp(args[0].detach(), 0, D)))
+        )
     runner.train()
 
     scalars = _read_scalars(runner)
@@ -93,10 +93,10 @@ def test_scalars_match_independent_counts_and_warn_once(tmp_path):
         assert not any('head_neuron' in k for k in vals)  # include='^backbone\\.' by default
         for i in range(3):
             counts = seen[i][step - 1]  # one training forward per iteration
-            assert vals[f'spike_count/backbone.stages.{i}'] == pytest.approx(
-                float(counts.mean()), abs=1e-6)
+            assert vals[f'spike_count/backbone.stages.{i}'] == pytest.approx(float(counts.mean()), abs=1e-6)
             assert vals[f'firing_rate/backbone.stages.{i}'] == pytest.approx(
-                float(counts.mean()) / D, abs=1e-6)
+                float(counts.mean()) / D, abs=1e-6
+            )
         assert 0 < vals['firing_rate/backbone.stages.0'] < 1
         assert vals['firing_rate/backbone.stages.1'] == 0
         assert vals['firing_rate/backbone.stages.2'] == 1
@@ -110,23 +110,29 @@ def test_scalars_match_independent_counts_and_warn_once(tmp_path):
 
 @pytest.mark.slow  # an mmengine Runner
 def test_include_none_measures_every_neuron_and_checks_can_be_disabled(tmp_path):
-    runner = _runner(tmp_path, dict(type='FiringRateHook', interval=3, include=None,
-                                    low_rate=None, high_rate=None), max_iters=3)
+    runner = _runner(
+        tmp_path,
+        dict(type='FiringRateHook', interval=3, include=None, low_rate=None, high_rate=None),
+        max_iters=3,
+    )
     runner.train()
     vals = _read_scalars(runner)[3]
     assert {k for k in vals if k.startswith('firing_rate/')} == {
-        'firing_rate/backbone.stages.0', 'firing_rate/backbone.stages.1',
-        'firing_rate/backbone.stages.2', 'firing_rate/head_neuron'}
-    assert 'FiringRateHook' not in Path(runner.log_dir,
-                                        f'{Path(runner.log_dir).name}.log').read_text()
+        'firing_rate/backbone.stages.0',
+        'firing_rate/backbone.stages.1',
+        'firing_rate/backbone.stages.2',
+        'firing_rate/head_neuron',
+    }
+    assert 'FiringRateHook' not in Path(runner.log_dir, f'{Path(runner.log_dir).name}.log').read_text()
 
 
 def test_lif_counts_are_spikes_over_T():
     """A multi-step neuron's count is its number of spikes over the T real timesteps."""
     from sdt_dense.engine.hooks.firing_rate_hook import integer_counts, neuron_steps
+
     lif = LIFNeuron(T=2)
-    spikes = torch.tensor([[1., 0.], [1., 1.]])  # (T * B, S) with T=2, B=1
-    assert integer_counts(lif, spikes).tolist() == [[2., 1.]]
+    spikes = torch.tensor([[1.0, 0.0], [1.0, 1.0]])  # (T * B, S) with T=2, B=1
+    assert integer_counts(lif, spikes).tolist() == [[2.0, 1.0]]
     assert neuron_steps(lif) == 2
 
 

@@ -1,4 +1,5 @@
 """A NaN or Inf loss stops training, naming the iteration; no corrupted checkpoint is written."""
+
 import math
 
 import pytest
@@ -12,8 +13,9 @@ from sdt_testing.toy_runner import read_losses, toy_runner_cfg
 @pytest.mark.parametrize('value', [math.nan, math.inf])
 def test_non_finite_loss_stops_and_names_the_iteration(tmp_path, value):
     # batch 2, no shuffling: sample 4 is in the 3rd batch
-    cfg = toy_runner_cfg(str(tmp_path), max_iters=6, interval=1, bad={4: value},
-                         hooks=[dict(type='NonFiniteLossHook')])
+    cfg = toy_runner_cfg(
+        str(tmp_path), max_iters=6, interval=1, bad={4: value}, hooks=[dict(type='NonFiniteLossHook')]
+    )
     with pytest.raises(NonFiniteLossError) as err:
         Runner.from_cfg(cfg).train()
     msg = str(err.value)
@@ -39,5 +41,6 @@ def test_control_without_hook_training_runs_on(tmp_path):
 
 def test_interval_validation():
     from sdt_dense.engine import NonFiniteLossHook
+
     with pytest.raises(ValueError, match='interval'):
         NonFiniteLossHook(interval=0)

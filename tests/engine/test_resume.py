@@ -1,5 +1,6 @@
 """Resume: a run killed after a checkpoint continues with exactly the losses of an uninterrupted
 run (fixed seed, deterministic algorithms, RNG states restored by RNGStateHook)."""
+
 import subprocess
 from pathlib import Path
 
@@ -113,19 +114,35 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, toy_seg_data):
     full, cut = tmp_path / 'full', tmp_path / 'cut'
     train = [PYTHON, str(REPO / 'tools/train.py'), str(cfg)]
 
-    ref = subprocess.run(train + ['--work-dir', str(full)], cwd=REPO, env=tool_env(),
-                         capture_output=True, text=True, timeout=600)
+    ref = subprocess.run(
+        train + ['--work-dir', str(full)],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert ref.returncode == 0, ref.stderr[-3000:]
 
-    job = subprocess.Popen(train + ['--work-dir', str(cut)], cwd=REPO,
-                           env=tool_env(SDT_TEST_HANG_AT_ITER=str(KILL_AT)),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        train + ['--work-dir', str(cut)],
+        cwd=REPO,
+        env=tool_env(SDT_TEST_HANG_AT_ITER=str(KILL_AT)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     sigkill_when(job, (cut / 'hanging').exists)
     assert (cut / 'last_checkpoint').read_text() == str(cut / f'iter_{INTERVAL}.pth')
     assert not (cut / f'iter_{ITERS}.pth').exists()
 
-    res = subprocess.run(train + ['--work-dir', str(cut), '--resume'], cwd=REPO, env=tool_env(),
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        train + ['--work-dir', str(cut), '--resume'],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert f'resumed epoch: 0, iter: {INTERVAL}' in res.stdout + res.stderr
 

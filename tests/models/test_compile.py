@@ -1,5 +1,6 @@
 """torch.compile: the backbone traces as one graph (no graph break from the SFA neuron, the
 attention or the saved-count packing) and the compiled model computes exactly what eager mode does."""
+
 import pytest
 import torch
 import torch._dynamo as dynamo
@@ -27,8 +28,9 @@ def test_large_backbone_and_lif_are_one_graph():
     x = torch.randn(1, 3, 64, 64)
     lif = ESpikeFormer(arch='t', neuron_cfg=dict(type='LIF', T=2)).train()
     assert _graphs(lif, x)[:2] == (1, 0)
-    large = ESpikeFormerLarge(arch=dict(embed_dims=[16, 32, 64], depth=2, num_heads=4,
-                                        rep_branch=True), out_indices=(1, 2, 3, 4)).train()
+    large = ESpikeFormerLarge(
+        arch=dict(embed_dims=[16, 32, 64], depth=2, num_heads=4, rep_branch=True), out_indices=(1, 2, 3, 4)
+    ).train()
     assert _graphs(large, x)[:2] == (1, 0)
 
 

@@ -1,4 +1,5 @@
 """COCO detection / instance segmentation: SpikeFPN, spiking heads, configs, tools end to end."""
+
 from __future__ import annotations
 
 import functools
@@ -30,30 +31,41 @@ register_all_modules(init_default_scope=False)
 def _mmdet_scope():
     """Every test here builds through mmdet's registries, whatever scope earlier tests left."""
     from mmengine.registry import DefaultScope
+
     with DefaultScope.overwrite_default_scope('mmdet'):
         yield
+
 
 from sdt_testing import REPO as ROOT  # noqa: E402
 from sdt_testing import dense_head, roi_extractors, run_ok  # noqa: E402
 
 MAIN_CONFIG = ROOT / 'configs' / 'mask_rcnn_sdt.py'
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
-DET_CONFIGS = [MAIN_CONFIG, *sorted(
-    p for pattern in ('mask-rcnn_*.py', 'cascade-mask-rcnn_*.py', 'retinanet_*.py')
-    for p in (ROOT / 'configs' / 'e_spikeformer').glob(pattern)), TOY_CONFIG]
+DET_CONFIGS = [
+    MAIN_CONFIG,
+    *sorted(
+        p
+        for pattern in ('mask-rcnn_*.py', 'cascade-mask-rcnn_*.py', 'retinanet_*.py')
+        for p in (ROOT / 'configs' / 'e_spikeformer').glob(pattern)
+    ),
+    TOY_CONFIG,
+]
 MMDET_TRAIN = Path(sys.modules['mmdet'].__file__).parent / '.mim' / 'tools' / 'train.py'
 SYNAPSES = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)
 
 
 def test_all_detection_configs_present():
     names = {p.name for p in DET_CONFIGS}
-    for expected in ('mask_rcnn_sdt.py', 'mask-rcnn_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
-                     'cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py',
-                     'retinanet_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
-                     'mask-rcnn_e-spikeformer-19m_fpn_8xb4-1x_coco.py',
-                     'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py',
-                     'mask-rcnn_e-spikeformer-19m_spike-fpn_spiking-predictors_8xb4-1x_coco.py',
-                     'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'):
+    for expected in (
+        'mask_rcnn_sdt.py',
+        'mask-rcnn_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
+        'cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py',
+        'retinanet_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py',
+        'mask-rcnn_e-spikeformer-19m_fpn_8xb4-1x_coco.py',
+        'mask-rcnn_e-spikeformer-19m-s32_spike-fpn_8xb4-1x_coco.py',
+        'mask-rcnn_e-spikeformer-19m_spike-fpn_spiking-predictors_8xb4-1x_coco.py',
+        'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py',
+    ):
         assert expected in names
 
 
@@ -88,16 +100,16 @@ def test_declared_strides_are_the_true_strides(path):
         feats = model.neck(model.backbone(torch.zeros(1, 3, size, size)))
     true_strides = [size // f.shape[-1] for f in feats]
     assert all(size % f.shape[-1] == 0 for f in feats)
-    assert list(model.backbone.out_strides) == [size // x.shape[-1]
-                                                for x in model.backbone(torch.zeros(1, 3, size,
-                                                                                    size))]
+    assert list(model.backbone.out_strides) == [
+        size // x.shape[-1] for x in model.backbone(torch.zeros(1, 3, size, size))
+    ]
     anchors = dense_head(model).prior_generator
     assert [s[0] for s in anchors.strides] == true_strides
     for ext in roi_extractors(model):
-        assert list(ext.featmap_strides) == true_strides[:len(ext.featmap_strides)]
+        assert list(ext.featmap_strides) == true_strides[: len(ext.featmap_strides)]
     # Anchor sizes are the published ones whatever the strides: 2x per level.
     widths = [float((a[:, 2] - a[:, 0]).max()) for a in anchors.base_anchors]
-    assert widths == pytest.approx([widths[0] * 2 ** i for i in range(len(widths))], rel=0.01)
+    assert widths == pytest.approx([widths[0] * 2**i for i in range(len(widths))], rel=0.01)
 
 
 def real_input_predictors(model):
@@ -106,8 +118,7 @@ def real_input_predictors(model):
         return []
     heads = model.roi_head.bbox_head
     heads = heads if isinstance(heads, nn.ModuleList) else [heads]
-    return [fc for h in heads if not getattr(h, 'spiking_predictors', True)
-            for fc in (h.fc_cls, h.fc_reg)]
+    return [fc for h in heads if not getattr(h, 'spiking_predictors', True) for fc in (h.fc_cls, h.fc_reg)]
 
 
 def synapses_of(model):
@@ -115,8 +126,7 @@ def synapses_of(model):
     parts = [m for m in (model.neck, dense_head(model), getattr(model, 'roi_head', None)) if m]
     neurons = [m for part in parts for m in part.modules() if isinstance(m, SFANeuron)]
     real = {id(m) for m in real_input_predictors(model)}
-    synapses = [m for part in parts for m in part.modules()
-                if isinstance(m, SYNAPSES) and id(m) not in real]
+    synapses = [m for part in parts for m in part.modules() if isinstance(m, SYNAPSES) and id(m) not in real]
     return neurons, synapses
 
 
@@ -142,16 +152,19 @@ def test_config_builds_and_runs_loss_and_predict(path):
 
     handles = [s.register_forward_pre_hook(record) for s in synapses] if spiking else []
     with_mask = hasattr(model, 'roi_head') and model.roi_head.with_mask
-    num_classes = (dense_head(model).num_classes if not hasattr(model, 'roi_head') else
-                   cfg.model.roi_head.mask_head.num_classes)
-    packed = demo_mm_inputs(1, [(3, 64, 96)], num_items=[2], num_classes=num_classes,
-                            with_mask=with_mask)
+    num_classes = (
+        dense_head(model).num_classes
+        if not hasattr(model, 'roi_head')
+        else cfg.model.roi_head.mask_head.num_classes
+    )
+    packed = demo_mm_inputs(1, [(3, 64, 96)], num_items=[2], num_classes=num_classes, with_mask=with_mask)
     try:
         model.train()
         model.zero_grad()
         losses = model(**model.data_preprocessor(packed, True), mode='loss')
-        expected = {'loss_cls', 'loss_bbox'} if not hasattr(model, 'roi_head') else \
-            {'loss_rpn_cls', 'loss_rpn_bbox'}
+        expected = (
+            {'loss_cls', 'loss_bbox'} if not hasattr(model, 'roi_head') else {'loss_rpn_cls', 'loss_rpn_bbox'}
+        )
         assert expected <= set(losses)
         if with_mask:
             assert any(k.endswith('loss_mask') for k in losses)
@@ -186,15 +199,14 @@ def test_spike_driven_inference_equals_integer_mode():
     model = built(TOY_CONFIG).eval()
     torch.manual_seed(3)
     x = torch.randn(1, 3, 64, 96)
-    rois = torch.tensor([[0, 4., 4., 40., 30.], [0, 10., 20., 90., 60.], [0, 0., 0., 64., 64.]])
+    rois = torch.tensor([[0, 4.0, 4.0, 40.0, 30.0], [0, 10.0, 20.0, 90.0, 60.0], [0, 0.0, 0.0, 64.0, 64.0]])
 
     def run():
         feats = model.neck(model.backbone(x))
         rpn = model.rpn_head(feats)
         bbox = model.roi_head._bbox_forward(feats, rois)
         mask = model.roi_head._mask_forward(feats, rois)
-        return [*feats, *rpn[0], *rpn[1], bbox['cls_score'], bbox['bbox_pred'],
-                mask['mask_preds']]
+        return [*feats, *rpn[0], *rpn[1], bbox['cls_score'], bbox['bbox_pred'], mask['mask_preds']]
 
     with torch.no_grad():
         ref = run()
@@ -208,8 +220,9 @@ def test_head_initialisation_is_kept():
     model = built(TOY_CONFIG)
     mask_head = model.roi_head.mask_head
     for layer in (mask_head.upsample, mask_head.conv_logits):  # Kaiming (fan_out), zero bias
-        fan_out = layer.weight.shape[0 if isinstance(layer, nn.Conv2d) else 1] * \
-            math.prod(layer.weight.shape[2:])
+        fan_out = layer.weight.shape[0 if isinstance(layer, nn.Conv2d) else 1] * math.prod(
+            layer.weight.shape[2:]
+        )
         assert torch.count_nonzero(layer.bias) == 0
         assert layer.weight.std().item() == pytest.approx(math.sqrt(2 / fan_out), rel=0.25)
     fc_cls = model.roi_head.bbox_head.fc_cls  # a plain Linear (published predictors)
@@ -263,13 +276,17 @@ def test_published_recipe():
 
     # Warmup over 1000 iterations, then x0.1 after epochs 8 and 11 (here 200 iterations each).
     from mmengine.registry import PARAM_SCHEDULERS
+
     epoch = 200
     schedulers = []
     for s in cfg.param_scheduler:
         s = dict(s, optimizer=optim)
         if s.pop('by_epoch'):
-            s.update(begin=s['begin'] * epoch, end=s['end'] * epoch,
-                     milestones=[m * epoch for m in s['milestones']])
+            s.update(
+                begin=s['begin'] * epoch,
+                end=s['end'] * epoch,
+                milestones=[m * epoch for m in s['milestones']],
+            )
         schedulers.append(PARAM_SCHEDULERS.build(dict(s, by_epoch=False)))
     lrs = []
     for _ in range(12 * epoch):
@@ -289,8 +306,7 @@ def test_published_stride_option_on_the_command_line():
     cfg = Config.fromfile(str(MAIN_CONFIG))
     cfg.merge_from_dict({'model.neck.neuron_cfg.eval_ceiling': 1})
     neck = MODELS.build(cfg.model.neck)
-    assert all(n.eval_ceiling == 1 and n.norm == 1 for n in neck.modules()
-               if isinstance(n, SFANeuron))
+    assert all(n.eval_ceiling == 1 and n.norm == 1 for n in neck.modules() if isinstance(n, SFANeuron))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,16 +352,25 @@ def test_toy_train_then_test_reports_coco_metrics(toy_coco, tmp_path):
 
     config = tiny_toy_config(tmp_path, toy_coco)
     work = tmp_path / 'work'
-    log = run_ok([sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir', work],
-                   cwd=tmp_path)
+    log = run_ok([sys.executable, ROOT / 'tools' / 'train.py', config, '--work-dir', work], cwd=tmp_path)
     assert 'coco/bbox_mAP' in log  # validation after the epoch
     ckpt = work / 'epoch_1.pth'
     assert ckpt.exists()
 
     prefix = tmp_path / 'results'
-    log = run_ok([sys.executable, ROOT / 'tools' / 'test.py', config, ckpt,
-                    '--work-dir', tmp_path / 'test',
-                    '--cfg-options', f'test_evaluator.outfile_prefix={prefix}'], cwd=tmp_path)
+    log = run_ok(
+        [
+            sys.executable,
+            ROOT / 'tools' / 'test.py',
+            config,
+            ckpt,
+            '--work-dir',
+            tmp_path / 'test',
+            '--cfg-options',
+            f'test_evaluator.outfile_prefix={prefix}',
+        ],
+        cwd=tmp_path,
+    )
     assert 'bbox_mAP' in log and 'segm_mAP' in log
     metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
     # CocoMetric's numbers equal pycocotools' COCOeval on the dumped results.
@@ -367,8 +392,18 @@ def test_stock_mmdet_train_script_runs_the_config(toy_coco, tmp_path):
     assert MMDET_TRAIN.is_file(), f'the installed mmdet ships no {MMDET_TRAIN} (its .mim tools)'
     config = tiny_toy_config(tmp_path, toy_coco)
     work = tmp_path / 'work'
-    run_ok([sys.executable, MMDET_TRAIN, config, '--work-dir', work,
-              '--cfg-options', 'train_cfg.val_interval=100'], cwd=tmp_path)
+    run_ok(
+        [
+            sys.executable,
+            MMDET_TRAIN,
+            config,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            'train_cfg.val_interval=100',
+        ],
+        cwd=tmp_path,
+    )
     state = torch.load(work / 'epoch_1.pth', weights_only=True, map_location='cpu')['state_dict']
     assert any(k.startswith('neck.lateral_convs.0.layer.conv.') for k in state)
     assert any(k.startswith('roi_head.mask_head.conv_logits.') for k in state)
@@ -378,8 +413,19 @@ def test_stock_mmdet_train_script_runs_the_config(toy_coco, tmp_path):
 def test_dist_train_two_cpu_processes(toy_coco, tmp_path):
     config = tiny_toy_config(tmp_path, toy_coco)
     work = tmp_path / 'work'
-    log = run_ok(['bash', ROOT / 'tools' / 'dist_train.sh', config, 2, '--work-dir', work,
-                    '--cfg-options', 'train_cfg.val_interval=100'], cwd=tmp_path,
-                   PORT=str(29500 + os.getpid() % 1000))
+    log = run_ok(
+        [
+            'bash',
+            ROOT / 'tools' / 'dist_train.sh',
+            config,
+            2,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            'train_cfg.val_interval=100',
+        ],
+        cwd=tmp_path,
+        PORT=str(29500 + os.getpid() % 1000),
+    )
     assert 'World size: 2' in log or 'world_size: 2' in log.lower()
     assert (work / 'epoch_1.pth').exists()

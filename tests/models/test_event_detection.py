@@ -1,6 +1,7 @@
 """Event-camera detection models: the multi-timestep E-SpikeFormer (T real timesteps x D virtual
 ones), the event data preprocessor, the RetinaNet / Faster R-CNN event configs (true strides),
 spike-driven inference and energy accounting over T."""
+
 from __future__ import annotations
 
 import copy
@@ -27,24 +28,30 @@ from sdt_testing import REPO, assert_outputs_equal, randomise_bn  # noqa: E402
 register_all_modules(init_default_scope=True)
 
 TOY = REPO / 'configs' / 'toy' / 'retinanet_e-spikeformer-t_spike-fpn_events_toy.py'
-EVENT_CONFIGS = sorted((REPO / 'configs' / 'events').glob('*.py')) + [TOY] + sorted(
-    (REPO / 'configs' / 'toy').glob('*_rvt-*_toy.py'))
-REPRESENTATIONS = {'EventHistogram': 'histogram', 'EventLastPolarity': 'last_polarity',
-                   'EventStackedHistogram': 'stacked'}
+EVENT_CONFIGS = (
+    sorted((REPO / 'configs' / 'events').glob('*.py'))
+    + [TOY]
+    + sorted((REPO / 'configs' / 'toy').glob('*_rvt-*_toy.py'))
+)
+REPRESENTATIONS = {
+    'EventHistogram': 'histogram',
+    'EventLastPolarity': 'last_polarity',
+    'EventStackedHistogram': 'stacked',
+}
 
 
 def event_input(batch=2, steps=3, channels=2, height=64, width=80, seed=0, identical=False):
     """Event-count-like input (B, T, C, H, W): small non-negative integers."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 4, (batch, 1 if identical else steps, channels, height, width),
-                      generator=g).float()
+    x = torch.randint(0, 4, (batch, 1 if identical else steps, channels, height, width), generator=g).float()
     return x.expand(-1, steps, -1, -1, -1).contiguous() if identical else x
 
 
 def _pair(out_indices=(1, 2, 3, 4), **kwargs):
     torch.manual_seed(0)
-    ms = randomise_bn(MultiStepESpikeFormer(arch='t', in_channels=2, out_indices=out_indices,
-                                            **kwargs)).eval()
+    ms = randomise_bn(
+        MultiStepESpikeFormer(arch='t', in_channels=2, out_indices=out_indices, **kwargs)
+    ).eval()
     single = ESpikeFormer(arch='t', in_channels=2, out_indices=out_indices).eval()
     single.load_state_dict({k: v for k, v in ms.state_dict().items() if k != 'fusion_logits'})
     return ms, single
@@ -113,8 +120,10 @@ def test_tbchw_layout_and_input_checks():
 def test_preprocessor_stacks_pads_and_sets_metainfo():
     pre = EventDetDataPreprocessor(pad_size_divisor=32)
     a, b = torch.rand(2, 2, 60, 76), torch.rand(2, 2, 40, 100)
-    samples = [DetDataSample(metainfo=dict(img_shape=(60, 76))),
-               DetDataSample(metainfo=dict(img_shape=(40, 100)))]
+    samples = [
+        DetDataSample(metainfo=dict(img_shape=(60, 76))),
+        DetDataSample(metainfo=dict(img_shape=(40, 100))),
+    ]
     out = pre(dict(inputs=[a, b], data_samples=samples))
     x = out['inputs']
     assert x.shape == (2, 2, 2, 64, 128)  # (B, T, C, H, W); H, W the batch max rounded to 32
@@ -122,7 +131,7 @@ def test_preprocessor_stacks_pads_and_sets_metainfo():
     assert not x[0, ..., 76:].any() and torch.equal(x[1, :, :, :40, :100], b)
     assert [s.batch_input_shape for s in out['data_samples']] == [(64, 128)] * 2
     assert [s.pad_shape for s in out['data_samples']] == [(64, 96), (64, 128)]
-    norm = EventDetDataPreprocessor(mean=[1., 2.], std=[2., 4.])
+    norm = EventDetDataPreprocessor(mean=[1.0, 2.0], std=[2.0, 4.0])
     y = norm(dict(inputs=[a]))['inputs'][0]
     torch.testing.assert_close(y[:, 1], (a[:, 1] - 2) / 4)
     with pytest.raises(ValueError, match='representation differs'):
@@ -139,8 +148,7 @@ def _representation(cfg: Config):
     if any(s['type'] == 'LoadRVTHistogram' for s in dataset.pipeline):
         return dataset.get('num_steps', 1), 20  # RVT: k histograms of 10 bins x 2 polarities
     step = next(s for s in cfg.test_dataloader.dataset.pipeline if s['type'] in REPRESENTATIONS)
-    return representation_shape(REPRESENTATIONS[step['type']], step['num_bins'],
-                                step.get('num_steps', 1))
+    return representation_shape(REPRESENTATIONS[step['type']], step['num_bins'], step.get('num_steps', 1))
 
 
 @pytest.mark.slow
@@ -169,6 +177,7 @@ def test_event_config_true_strides_and_shapes(path):
 
 def _dataset_classes(cfg):
     from mmdet.registry import DATASETS
+
     meta = cfg.test_dataloader.dataset.get('metainfo')
     return (meta or DATASETS.get(cfg.test_dataloader.dataset.type).METAINFO)['classes']
 
@@ -186,11 +195,11 @@ def _batch(model, sizes=((60, 76), (56, 70)), steps=2, seed=0):
     inputs, samples = [], []
     for h, w in sizes:
         inputs.append(torch.randint(0, 4, (steps, 2, h, w), generator=g).float())
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(2 * h, 2 * w),
-                                        scale_factor=(0.5, 0.5)))
+        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(2 * h, 2 * w), scale_factor=(0.5, 0.5)))
         s.gt_instances = InstanceData(
-            bboxes=HorizontalBoxes(torch.tensor([[5., 6., 40., 30.], [30., 20., 40., 50.]])),
-            labels=torch.tensor([0, 1]))
+            bboxes=HorizontalBoxes(torch.tensor([[5.0, 6.0, 40.0, 30.0], [30.0, 20.0, 40.0, 50.0]])),
+            labels=torch.tensor([0, 1]),
+        )
         samples.append(s)
     return model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=True)
 
@@ -204,7 +213,7 @@ def test_toy_detector_loss_and_predict():
     total.backward()
     assert model.backbone.downsamples[0].conv.weight.grad.abs().sum() > 0
     model.eval()
-    model.bbox_head.test_cfg.score_thr = 0.  # untrained: every score is near the prior 0.01
+    model.bbox_head.test_cfg.score_thr = 0.0  # untrained: every score is near the prior 0.01
     with torch.no_grad():
         preds = model(**_batch(model), mode='predict')
     model.bbox_head.test_cfg.score_thr = 0.05
@@ -233,16 +242,18 @@ def test_energy_charges_every_real_timestep():
     is charged as dense MACs (real-valued event frames), once per timestep."""
     ms, single = _pair(out_indices=(2, 3, 4))
     one = {r.name: r for r in count_synaptic_ops(ms, event_input(batch=1, steps=1))}
-    three = {r.name: r for r in count_synaptic_ops(ms, event_input(batch=1, steps=3,
-                                                                   identical=True))}
+    three = {r.name: r for r in count_synaptic_ops(ms, event_input(batch=1, steps=3, identical=True))}
     assert one.keys() == three.keys()
     stem = one['downsamples.0.conv']
     assert stem.input_kind == 'real' and stem.mac_ops == stem.dense_macs > 0
     for name, r in one.items():
         t = three[name]
         assert t.input_kind == r.input_kind, name
-        assert (t.dense_macs, t.mac_ops, t.input_numel) == (3 * r.dense_macs, 3 * r.mac_ops,
-                                                            3 * r.input_numel), name
+        assert (t.dense_macs, t.mac_ops, t.input_numel) == (
+            3 * r.dense_macs,
+            3 * r.mac_ops,
+            3 * r.input_numel,
+        ), name
         assert (t.input_count_sum, t.exact_acs) == (3 * r.input_count_sum, 3 * r.exact_acs), name
     # the single-frame ESpikeFormer on the same frame: the T = 1 counts
     ref = {r.name: r for r in count_synaptic_ops(single, event_input(batch=1, steps=1)[:, 0])}

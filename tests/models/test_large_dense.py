@@ -3,6 +3,7 @@ configs/e_spikeformer_large/ and the toy Large detector declare the backbone's t
 widths, carry the derived recipe (layer decay, drop path, SyncBN, with_cp, released weights),
 build and train; spike-driven inference, RepConv fusion and BN folding keep the toy detector's
 outputs (float64); the toy config trains and tests end to end."""
+
 from __future__ import annotations
 
 import copy
@@ -142,7 +143,7 @@ def test_detector_runs_at_the_declared_strides_and_trains(path):
     assert s['roi'] and all(r == s['neck'][:4] for r in s['roi'])
     anchors = model.rpn_head.prior_generator
     widths = [float((a[:, 2] - a[:, 0]).max()) for a in anchors.base_anchors]
-    assert widths == pytest.approx([45.25 * 2 ** i for i in range(5)], rel=1e-3)  # 32..512 at 1:2
+    assert widths == pytest.approx([45.25 * 2**i for i in range(5)], rel=1e-3)  # 32..512 at 1:2
 
     wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     packed = demo_mm_inputs(1, [(3, 64, 96)], num_items=[2], num_classes=3, with_mask=True)
@@ -159,6 +160,7 @@ def test_detector_runs_at_the_declared_strides_and_trains(path):
 def test_segmentor_runs_at_the_declared_strides(path):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     cfg = tiny_cfg(path)
     cfg.model.data_preprocessor.size = (64, 64)
     model = build(cfg)
@@ -166,11 +168,11 @@ def test_segmentor_runs_at_the_declared_strides(path):
         feats = model.backbone.eval()(torch.zeros(1, 3, 64, 64))
     assert [64 // f.shape[-1] for f in feats] == list(cfg.model.decode_head.feature_strides)
     g = torch.Generator().manual_seed(0)
-    sample = SegDataSample(gt_sem_seg=PixelData(data=torch.randint(0, 150, (1, 64, 64),
-                                                                    generator=g)))
+    sample = SegDataSample(gt_sem_seg=PixelData(data=torch.randint(0, 150, (1, 64, 64), generator=g)))
     sample.set_metainfo(dict(img_shape=(64, 64), ori_shape=(64, 64)))
-    data = dict(inputs=[torch.randint(0, 256, (3, 64, 64), generator=g, dtype=torch.uint8)],
-                data_samples=[sample])
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, 64, 64), generator=g, dtype=torch.uint8)], data_samples=[sample]
+    )
     wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     model.train()
     log = model.train_step(data, wrapper)
@@ -191,14 +193,21 @@ def test_derived_recipe(path):
     backbone = cfg.model.backbone
     arch = '173m' if '173m' in path.name else '83m'
     assert backbone.init_cfg == dict(
-        type='Pretrained', checkpoint=f'checkpoints/e-spikeformer-{arch}-1x4_in1k.pth')
+        type='Pretrained', checkpoint=f'checkpoints/e-spikeformer-{arch}-1x4_in1k.pth'
+    )
     assert backbone.out_indices == (1, 2, 3, 4)
     assert backbone.neuron_cfg == dict(D=4)  # the released "1x4" weights
     assert backbone.norm_cfg.type == 'SyncBN'
     assert backbone.drop_path_rate == 0.1 and backbone.with_cp is True
     # the published forms of the options docs/differences.md lists as Large rows
-    for key in ('attn_token_scale', 'drop_path_mode', 'layer_scale_init_value',
-                'stride16_block', 'frozen_stages', 'norm_eval'):
+    for key in (
+        'attn_token_scale',
+        'drop_path_mode',
+        'layer_scale_init_value',
+        'stride16_block',
+        'frozen_stages',
+        'norm_eval',
+    ):
         assert key not in backbone, key  # the backbone defaults (see the differences table)
     opt = cfg.optim_wrapper
     assert opt.constructor == 'LargeLayerDecayOptimWrapperConstructor'
@@ -223,8 +232,9 @@ def test_layer_decay_groups_of_a_config():
     """The Mask R-CNN 83M optimizer on the real arch (meta device): 14 layer ids, stem at
     0.75^13 of the base lr, block j at 0.75^(12 - j), neck, heads and the stride-32 level at 1,
     no weight decay on 1-D tensors."""
-    cfg = read(DET_CONFIGS[[p.name.startswith('mask-rcnn_e-spikeformer-83m')
-                            for p in DET_CONFIGS].index(True)])
+    cfg = read(
+        DET_CONFIGS[[p.name.startswith('mask-rcnn_e-spikeformer-83m') for p in DET_CONFIGS].index(True)]
+    )
     with DefaultScope.overwrite_default_scope('mmdet'), torch.device('meta'):
         cfg.model.backbone.init_cfg = None
         model = DET_MODELS.build(cfg.model)
@@ -232,13 +242,15 @@ def test_layer_decay_groups_of_a_config():
     lr = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
     wd = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups for p in g['params']}
     bb = model.backbone
-    expected = {bb.downsamples[0].conv.weight: 0.75 ** 13,
-                bb.conv_stages[2][1].conv1.conv.weight: 0.75 ** 13,
-                bb.blocks[0].attn.q_conv.conv1.conv.weight: 0.75 ** 12,
-                bb.blocks[11].mlp.fc2.conv.weight: 0.75,
-                bb.extra_stride32.conv.weight: 1.0,
-                model.neck.lateral_convs[0].layer.conv.weight: 1.0,
-                model.roi_head.mask_head.conv_logits.weight: 1.0}
+    expected = {
+        bb.downsamples[0].conv.weight: 0.75**13,
+        bb.conv_stages[2][1].conv1.conv.weight: 0.75**13,
+        bb.blocks[0].attn.q_conv.conv1.conv.weight: 0.75**12,
+        bb.blocks[11].mlp.fc2.conv.weight: 0.75,
+        bb.extra_stride32.conv.weight: 1.0,
+        model.neck.lateral_convs[0].layer.conv.weight: 1.0,
+        model.roi_head.mask_head.conv_logits.weight: 1.0,
+    }
     for p, scale in expected.items():
         assert lr[id(p)] == pytest.approx(1e-4 * scale, rel=1e-9)
     assert len(lr) == sum(1 for p in model.parameters() if p.requires_grad)
@@ -266,12 +278,14 @@ def test_toy_config_takes_the_spike_mae_weights(tmp_path):
         assert read(TOY_MAE).toy_large_arch == cfg.toy_large_arch
     child = tmp_path / 'toy_from_mae.py'
     child.write_text(
-        f"_base_ = [{str(TOY)!r}]\n"
+        f'_base_ = [{str(TOY)!r}]\n'
         "model = dict(backbone=dict(init_cfg=dict(_delete_=True, type='Pretrained',\n"
-        "                                         checkpoint='mae.pth')))\n")
+        "                                         checkpoint='mae.pth')))\n"
+    )
     assert "init_cfg=dict(_delete_=True, type='Pretrained'" in TOY.read_text()
     assert Config.fromfile(str(child)).model.backbone.init_cfg == dict(
-        type='Pretrained', checkpoint='mae.pth')
+        type='Pretrained', checkpoint='mae.pth'
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,16 +304,16 @@ def toy_detector():
 
 def run_parts(model: nn.Module, x: torch.Tensor) -> list:
     """Backbone, neck, RPN and RoI-head outputs (fixed RoIs) of a detector."""
-    rois = torch.tensor([[0, 4., 4., 40., 30.], [0, 10., 20., 90., 60.], [0, 0., 0., 64., 64.]],
-                        dtype=x.dtype)
+    rois = torch.tensor(
+        [[0, 4.0, 4.0, 40.0, 30.0], [0, 10.0, 20.0, 90.0, 60.0], [0, 0.0, 0.0, 64.0, 64.0]], dtype=x.dtype
+    )
     with torch.no_grad():
         feats = model.backbone(x)
         pyramid = model.neck(feats)
         rpn = model.rpn_head(pyramid)
         bbox = model.roi_head._bbox_forward(pyramid, rois)
         mask = model.roi_head._mask_forward(pyramid, rois)
-    return [*feats, *pyramid, *rpn[0], *rpn[1], bbox['cls_score'], bbox['bbox_pred'],
-            mask['mask_preds']]
+    return [*feats, *pyramid, *rpn[0], *rpn[1], bbox['cls_score'], bbox['bbox_pred'], mask['mask_preds']]
 
 
 def max_diff(a: list, b: list) -> float:
@@ -309,15 +323,16 @@ def max_diff(a: list, b: list) -> float:
 
 @pytest.fixture(scope='module')
 def toy_input():
-    return 2 * torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(3),
-                           dtype=torch.float64)
+    return 2 * torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
 
 
 def attention_inputs_fire(model: nn.Module, x: torch.Tensor) -> float:
     """Mean spike count of every attention's q neuron (to check the test exercises them)."""
     counts = []
-    handles = [b.attn.q_neuron.register_forward_hook(
-        lambda m, i, o: counts.append(float(o.mean()))) for b in model.backbone.blocks]
+    handles = [
+        b.attn.q_neuron.register_forward_hook(lambda m, i, o: counts.append(float(o.mean())))
+        for b in model.backbone.blocks
+    ]
     try:
         run_parts(model, x)
     finally:
@@ -336,8 +351,7 @@ def test_spike_driven_equals_integer_mode(toy_detector, toy_input):
     assert max_diff(ref, out) <= 1e-9
 
 
-def test_rep_conv_fusion_keeps_outputs_and_makes_every_block_conv_spike_driven(toy_detector,
-                                                                               toy_input):
+def test_rep_conv_fusion_keeps_outputs_and_makes_every_block_conv_spike_driven(toy_detector, toy_input):
     fused = fuse_rep_conv(toy_detector, inplace=False)
     reps = [m for m in fused.modules() if isinstance(m, RepConv)]
     assert len(reps) == 2 * 5  # q, k, v, projection and the token branch of both blocks
@@ -347,9 +361,11 @@ def test_rep_conv_fusion_keeps_outputs_and_makes_every_block_conv_spike_driven(t
 
     def block_conv_inputs(model):
         kinds = []
-        handles = [m.register_forward_pre_hook(
-            lambda mod, args: kinds.append(get_spike_slices(args[0]) is not None))
-            for m in model.backbone.blocks.modules() if isinstance(m, nn.Conv1d)]
+        handles = [
+            m.register_forward_pre_hook(lambda mod, args: kinds.append(get_spike_slices(args[0]) is not None))
+            for m in model.backbone.blocks.modules()
+            if isinstance(m, nn.Conv1d)
+        ]
         try:
             with spike_driven(model):
                 out = run_parts(model, toy_input)
@@ -371,8 +387,7 @@ def test_fold_bn_keeps_outputs(toy_detector, toy_input):
     (they cost nothing in the energy convention)."""
     ref = run_parts(toy_detector, toy_input)
     folded = fold_bn(toy_detector, inplace=False)
-    bns = [n for n, m in folded.backbone.named_modules()
-           if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [n for n, m in folded.backbone.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert bns and all(n.rsplit('.', 1)[-1] in ('q_bn', 'k_bn', 'v_bn', 'proj_bn') for n in bns)
     for model in (folded, fuse_rep_conv(fold_bn(toy_detector, inplace=False))):
         assert max_diff(ref, run_parts(model, toy_input)) <= 1e-9
@@ -430,27 +445,29 @@ def test_toy_large_train_then_test(tmp_path):
     event-camera chance level, :mod:`sdt_dense.analysis.chance`), on the same images."""
     from sdt_dense.analysis.chance import coco_box_chance
     from sdt_testing import make_toy_data
+
     data = make_toy_data('det', tmp_path / 'toy_coco', num_train=16, num_val=4, image_size=96)
     config = learning_toy_config(tmp_path, data)
     work = tmp_path / 'work'
-    log = run_ok([sys.executable, REPO / 'tools' / 'train.py', config, '--work-dir', work],
-                 cwd=tmp_path)
+    log = run_ok([sys.executable, REPO / 'tools' / 'train.py', config, '--work-dir', work], cwd=tmp_path)
     assert 'coco/bbox_mAP' in log  # validation after the last epoch
     ckpt = work / f'epoch_{LEARN_EPOCHS}.pth'
     state = torch.load(ckpt, weights_only=True, map_location='cpu')['state_dict']
     assert 'backbone.extra_stride32.conv.weight' in state
     assert 'backbone.blocks.1.rep_conv.conv2.conv.weight' in state
-    run_ok([sys.executable, REPO / 'tools' / 'test.py', config, ckpt,
-            '--work-dir', tmp_path / 'test'], cwd=tmp_path)
+    run_ok(
+        [sys.executable, REPO / 'tools' / 'test.py', config, ckpt, '--work-dir', tmp_path / 'test'],
+        cwd=tmp_path,
+    )
     metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
     assert {'coco/bbox_mAP', 'coco/segm_mAP'} <= set(metrics)
     ann = data / 'annotations' / 'instances_train2017.json'
     chance = coco_box_chance(ann, ann, per_image=10, seeds=5)
     assert chance['coco/bbox_mAP_50'] < 0.1  # random boxes rarely hit
     # (chance on 16 such images: mAP@50 0.0033 +- 0.0013 over 5 draws)
-    assert metrics['coco/bbox_mAP_50'] > max(3 * chance['coco/bbox_mAP_50'],
-                                             chance['coco/bbox_mAP_50']
-                                             + 5 * chance['coco/bbox_mAP_50_std']), (metrics, chance)
+    assert metrics['coco/bbox_mAP_50'] > max(
+        3 * chance['coco/bbox_mAP_50'], chance['coco/bbox_mAP_50'] + 5 * chance['coco/bbox_mAP_50_std']
+    ), (metrics, chance)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,8 +477,7 @@ def test_toy_large_train_then_test(tmp_path):
 DOC = (REPO / 'docs' / 'differences.md').read_text()
 MASK_83M = LARGE / 'mask-rcnn_e-spikeformer-83m_spike-fpn_8xb2-1x_coco.py'
 MASK_173M = LARGE / 'mask-rcnn_e-spikeformer-173m_spike-fpn_8xb2-1x_coco.py'
-STEM_192_SNIPPET = ('model = dict(backbone=dict(arch=dict(_delete_=True, '
-                    'embed_dims=[192, 384, 768])))')
+STEM_192_SNIPPET = 'model = dict(backbone=dict(arch=dict(_delete_=True, embed_dims=[192, 384, 768])))'
 
 
 def with_options(path: Path, options) -> Config:
@@ -469,6 +485,7 @@ def with_options(path: Path, options) -> Config:
     import argparse
 
     from mmengine.config import DictAction
+
     cfg = read(path)
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -484,18 +501,17 @@ def tiny_backbone(cfg: Config) -> ESpikeFormerLarge:
 
 def _batch_drop_path(cfg):
     from sdt_dense.models.layers import BatchDropPath
+
     assert isinstance(tiny_backbone(cfg).blocks[1].drop_path, BatchDropPath)
 
 
 def _d8(cfg):
     neurons = [m for m in tiny_backbone(cfg).modules() if hasattr(m, 'rounding')]
-    assert neurons and {(n.D, n.rounding, n.window) for n in neurons} == {
-        (8, 'half_up', 'exclusive')}
+    assert neurons and {(n.D, n.rounding, n.window) for n in neurons} == {(8, 'half_up', 'exclusive')}
 
 
 def _plain_bn(cfg):
-    norms = [m for m in tiny_backbone(cfg).modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in tiny_backbone(cfg).modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and not any(isinstance(m, nn.SyncBatchNorm) for m in norms)
 
 

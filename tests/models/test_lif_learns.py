@@ -1,6 +1,7 @@
 """The binary LIF baseline learns: an E-SpikeFormer classifier with LIF neurons (T = 2 real
 timesteps, surrogate gradients through time) trained on the toy shapes goes from chance to
 recognising the training images, and beats the majority class on held-out images."""
+
 from collections import Counter
 
 import numpy as np
@@ -34,8 +35,7 @@ def _accuracy(model, x, y) -> float:
 
 @pytest.mark.slow
 def test_lif_classifier_learns_the_toy_shapes(tmp_path):
-    meta = make_cls_dataset(tmp_path, num_train=60, num_val=60, image_size=32, num_classes=3,
-                            seed=0)
+    meta = make_cls_dataset(tmp_path, num_train=60, num_val=60, image_size=32, num_classes=3, seed=0)
     x, y = _load(tmp_path, 'train', meta['classes'])
     xv, yv = _load(tmp_path, 'val', meta['classes'])
     torch.manual_seed(0)
@@ -46,7 +46,7 @@ def test_lif_classifier_learns_the_toy_shapes(tmp_path):
     for epoch in range(EPOCHS):
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(epoch))
         for i in range(0, len(y), 12):
-            idx = order[i:i + 12]
+            idx = order[i : i + 12]
             loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()

@@ -1,6 +1,7 @@
 """The neuron registry resolves under the toolboxes' default scopes (mmdet, mmseg) without
 mmengine's "Failed to search registry with scope ..." warning, which every tools/train.py and
 tools/test.py run on our configs used to print."""
+
 import logging
 import uuid
 
@@ -12,8 +13,10 @@ from mmengine.registry import Registry, init_default_scope
 from sdt_dense.models import NEURONS, SFANeuron
 from sdt_testing import REPO
 
-CONFIGS = {'mmdet': REPO / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py',
-           'mmseg': REPO / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'}
+CONFIGS = {
+    'mmdet': REPO / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py',
+    'mmseg': REPO / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py',
+}
 
 
 class _Records(logging.Handler):
@@ -62,6 +65,7 @@ def test_neurons_build_under_toolbox_scope_without_warning(log_records, scope):
 def test_toy_model_builds_under_its_scope_without_warning(log_records, scope):
     """The whole toy model of each toolbox, as tools/train.py builds it."""
     import importlib
+
     cfg = Config.fromfile(str(CONFIGS[scope]))
     assert cfg.default_scope == scope
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)

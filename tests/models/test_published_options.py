@@ -2,6 +2,7 @@
 statement there: one parametrized test, one case each. A case loads a config, applies the option
 exactly as documented (parsed like ``--cfg-options``), builds the module concerned and asserts the
 published behaviour."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,7 @@ ZOO = CONFIGS / 'e_spikeformer'
 MASK_RCNN = CONFIGS / 'mask_rcnn_sdt.py'
 MASK_RCNN_10M = ZOO / 'mask-rcnn_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py'
 CASCADE = ZOO / 'cascade-mask-rcnn_e-spikeformer-19m_spike-fpn_8xb2-3x_coco.py'
-SPIKING_PREDICTORS = ZOO / ('mask-rcnn_e-spikeformer-19m_spike-fpn_spiking-predictors_'
-                            '8xb4-1x_coco.py')
+SPIKING_PREDICTORS = ZOO / ('mask-rcnn_e-spikeformer-19m_spike-fpn_spiking-predictors_8xb4-1x_coco.py')
 RETINA = ZOO / 'retinanet_e-spikeformer-10m_spike-fpn_8xb4-1x_coco.py'
 TOY_DET = CONFIGS / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'
 SEG_19M = ZOO / 'fpn_e-spikeformer-19m_8xb2-160k_ade20k-512x512.py'
@@ -42,9 +42,11 @@ PUBLISHED_SEG = (SEG_19M, SEG_10M)
 DOC = (REPO / 'docs' / 'differences.md').read_text()
 
 #: the RetinaNet head's published initialisation, verbatim from docs/differences.md
-RETINA_INIT_SNIPPET = ("model = dict(bbox_head=dict(init_cfg=dict(type='Normal', layer='Conv2d', "
-                       "std=0.01, override=dict(type='Normal', name='retina_cls', std=0.01, "
-                       "bias_prob=0.01))))")
+RETINA_INIT_SNIPPET = (
+    "model = dict(bbox_head=dict(init_cfg=dict(type='Normal', layer='Conv2d', "
+    "std=0.01, override=dict(type='Normal', name='retina_cls', std=0.01, "
+    'bias_prob=0.01))))'
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -78,8 +80,11 @@ def tiny_backbone(cfg: Config) -> ESpikeFormer:
 
 def neuron_outputs(module: nn.Module, *args) -> list:
     outs = []
-    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
-               for m in module.modules() if isinstance(m, SFANeuron)]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+        for m in module.modules()
+        if isinstance(m, SFANeuron)
+    ]
     try:
         with torch.no_grad():
             module(*args)
@@ -91,8 +96,10 @@ def neuron_outputs(module: nn.Module, *args) -> list:
 
 def neck_inputs(channels: Sequence[int], size: int = 16) -> list:
     g = torch.Generator().manual_seed(1)
-    return [3 * torch.randn(1, c, size >> min(i, 2), size >> min(i, 2), generator=g)
-            for i, c in enumerate(channels)]
+    return [
+        3 * torch.randn(1, c, size >> min(i, 2), size >> min(i, 2), generator=g)
+        for i, c in enumerate(channels)
+    ]
 
 
 def weight_decays(cfg: Config) -> Dict[str, float]:
@@ -120,6 +127,7 @@ def case(config: Path, *options: str, start: Tuple[str, ...] = ()):
         if start:
             START[check.__name__] = start
         return check
+
     return register
 
 
@@ -132,23 +140,28 @@ def neck_binary_at_test_time(cfg):
     assert spikes and all(set(s.unique().tolist()) <= {0.0, 1.0} for s in spikes)  # binary
 
 
-@case(MASK_RCNN, 'model.rpn_head.anchor_generator.strides=[4,8,16,32,64]',
-      'model.rpn_head.anchor_generator.base_sizes=None',
-      'model.roi_head.bbox_roi_extractor.featmap_strides=[4,8,16,32]',
-      'model.roi_head.mask_roi_extractor.featmap_strides=[4,8,16,32]')
+@case(
+    MASK_RCNN,
+    'model.rpn_head.anchor_generator.strides=[4,8,16,32,64]',
+    'model.rpn_head.anchor_generator.base_sizes=None',
+    'model.roi_head.bbox_roi_extractor.featmap_strides=[4,8,16,32]',
+    'model.roi_head.mask_roi_extractor.featmap_strides=[4,8,16,32]',
+)
 def mask_rcnn_declared_strides(cfg):
     anchors = build(cfg, cfg.model.rpn_head).prior_generator
     assert [s[0] for s in anchors.strides] == [4, 8, 16, 32, 64]
     widths = [float((a[:, 2] - a[:, 0]).max()) for a in anchors.base_anchors]
-    assert widths == pytest.approx([45.25 * 2 ** i for i in range(5)], rel=1e-3)  # 32..512 at 1:2
+    assert widths == pytest.approx([45.25 * 2**i for i in range(5)], rel=1e-3)  # 32..512 at 1:2
     for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
         extractor = build(cfg, cfg.model.roi_head[name])
-        assert [layer.spatial_scale for layer in extractor.roi_layers] == [1 / 4, 1 / 8, 1 / 16,
-                                                                           1 / 32]
+        assert [layer.spatial_scale for layer in extractor.roi_layers] == [1 / 4, 1 / 8, 1 / 16, 1 / 32]
 
 
-@case(RETINA, 'model.bbox_head.anchor_generator.strides=[8,16,32,64,128]',
-      'model.bbox_head.anchor_generator.base_sizes=None')
+@case(
+    RETINA,
+    'model.bbox_head.anchor_generator.strides=[8,16,32,64,128]',
+    'model.bbox_head.anchor_generator.base_sizes=None',
+)
 def retinanet_declared_strides(cfg):
     published = build(cfg, cfg.model.bbox_head).prior_generator
     ours = build(cfg, _read(RETINA).model.bbox_head).prior_generator
@@ -158,8 +171,12 @@ def retinanet_declared_strides(cfg):
         torch.testing.assert_close(a, b)
 
 
-@case(MASK_RCNN, 'model.rpn_head.init_cfg.type=Normal', 'model.rpn_head.init_cfg.layer=Conv2d',
-      'model.rpn_head.init_cfg.std=0.01')
+@case(
+    MASK_RCNN,
+    'model.rpn_head.init_cfg.type=Normal',
+    'model.rpn_head.init_cfg.layer=Conv2d',
+    'model.rpn_head.init_cfg.std=0.01',
+)
 def rpn_head_normal_init(cfg):
     head = build(cfg, cfg.model.rpn_head)
     head.init_weights()
@@ -213,8 +230,11 @@ def box_predictors_read_real_values(cfg):
     assert isinstance(head.fc_cls, SpikingLayer) and isinstance(head.fc_reg, SpikingLayer)
 
 
-@case(MASK_RCNN, 'optim_wrapper.paramwise_cfg.norm_decay_mult=1',
-      'optim_wrapper.paramwise_cfg.bias_decay_mult=1')
+@case(
+    MASK_RCNN,
+    'optim_wrapper.paramwise_cfg.norm_decay_mult=1',
+    'optim_wrapper.paramwise_cfg.bias_decay_mult=1',
+)
 def detection_weight_decay_on_every_parameter(cfg):
     assert set(weight_decays(cfg).values()) == {0.05}
     ours = weight_decays(load(MASK_RCNN))
@@ -240,8 +260,12 @@ def segmentation_layer_scale(cfg):
     assert all(torch.all(g == 1e-6) for g in gammas)
 
 
-@case(SEG_19M, 'model.backbone.norm_cfg.type=BN', 'model.neck.norm_cfg.type=BN',
-      'model.decode_head.norm_cfg.type=BN')
+@case(
+    SEG_19M,
+    'model.backbone.norm_cfg.type=BN',
+    'model.neck.norm_cfg.type=BN',
+    'model.decode_head.norm_cfg.type=BN',
+)
 def segmentation_plain_bn(cfg):
     parts = [tiny_backbone(cfg), build(cfg, cfg.model.neck), build(cfg, cfg.model.decode_head)]
     for part in parts:
@@ -259,14 +283,14 @@ def segmentation_no_dropout(cfg):
 
 # "Kept as published": the configs as they are.
 
+
 @case(MASK_RCNN)
 def detection_neurons_raw_counts(cfg):
     for path in PUBLISHED_DET:
         model = _read(path).model
         for part in (model.neck, model.rpn_head):
             neurons = [m for m in build(cfg, part).modules() if isinstance(m, SFANeuron)]
-            assert neurons and all((n.D, n.norm, n.eval_ceiling) == (4, 1, None)
-                                   for n in neurons), path.name
+            assert neurons and all((n.D, n.norm, n.eval_ceiling) == (4, 1, None) for n in neurons), path.name
     neck = build(cfg, cfg.model.neck).eval()
     spikes = neuron_outputs(neck, neck_inputs(cfg.model.neck.in_channels))
     assert all(torch.equal(s, s.round()) and 0 <= s.min() and s.max() <= 4 for s in spikes)
@@ -289,19 +313,22 @@ def backbone_default_init_without_checkpoint(cfg):
         assert torch.equal(v, before[k]), k
 
 
-@case(MASK_RCNN_10M, 'model.backbone.save_counts=False',
-      'model.neck.save_counts=False',
-      'model.rpn_head.save_counts=False',
-      'model.roi_head.bbox_head.save_counts=False',
-      'model.roi_head.mask_head.save_counts=False')
+@case(
+    MASK_RCNN_10M,
+    'model.backbone.save_counts=False',
+    'model.neck.save_counts=False',
+    'model.rpn_head.save_counts=False',
+    'model.roi_head.bbox_head.save_counts=False',
+    'model.roi_head.mask_head.save_counts=False',
+)
 def float_saved_activations(cfg):
     from mmdet.testing import demo_mm_inputs
 
     from sdt_dense.models.neurons.saved_counts import observe_saved
+
     detector = DET_MODELS.build(cfg.model)
     detector.train()
-    batch = detector.data_preprocessor(demo_mm_inputs(1, [(3, 64, 64)], num_classes=80,
-                                                      with_mask=True), True)
+    batch = detector.data_preprocessor(demo_mm_inputs(1, [(3, 64, 64)], num_classes=80, with_mask=True), True)
     kinds = set()
     with observe_saved(lambda obj: kinds.add(type(obj).__name__)):
         detector(**batch, mode='loss')

@@ -1,4 +1,5 @@
 """ADE20K semantic segmentation: spiking Semantic-FPN neck and head, configs, tools end to end."""
+
 import copy
 import functools
 import json
@@ -29,7 +30,6 @@ CFG_10M = ROOT / 'configs' / 'e_spikeformer' / 'fpn_e-spikeformer-10m_8xb2-160k_
 TOY_CONFIG = ROOT / 'configs' / 'toy' / 'fpn_e-spikeformer-t_toy.py'
 REF_CKPT = ROOT / 'tests' / 'data' / 'base' / 'e_spikeformer_t_official_format.pth'
 MMSEG_TRAIN = Path(sys.modules['mmseg'].__file__).parent / '.mim' / 'tools' / 'train.py'
-
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -148,10 +148,11 @@ def test_published_recipe_settings(path):
     opt = cfg.optim_wrapper
     assert opt.type == 'OptimWrapper'
     assert opt.optimizer == dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.005)
-    assert opt.paramwise_cfg.custom_keys == {'decode_head': dict(lr_mult=2.)}
+    assert opt.paramwise_cfg.custom_keys == {'decode_head': dict(lr_mult=2.0)}
     assert [dict(s) for s in cfg.param_scheduler] == [
         dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-        dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=160000)]
+        dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=1500, end=160000),
+    ]
     assert cfg.train_cfg.max_iters == 160000
     assert cfg.train_dataloader.batch_size * 8 == 16  # 8xb2: 16 images per iteration
     assert cfg.model.backbone.layer_scale_init_value is None  # the 1e-6 bug is fixed by default
@@ -176,19 +177,23 @@ def test_published_recipe_learning_rates():
     # the effective learning rates: backbone and neck 1e-3, decode head 2e-3
     from mmengine.optim import OptimWrapper, build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS
+
     _, model = build_from_config(CFG_10M, arch='t')
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     head_ids = {id(p) for p in model.decode_head.parameters()}
-    lrs = {('head' if id(g['params'][0]) in head_ids else 'other', round(g['lr'], 9))
-           for g in wrapper.optimizer.param_groups}
+    lrs = {
+        ('head' if id(g['params'][0]) in head_ids else 'other', round(g['lr'], 9))
+        for g in wrapper.optimizer.param_groups
+    }
     assert lrs == {('head', 2e-3), ('other', 1e-3)}
     assert all(g['weight_decay'] == 0.005 for g in wrapper.optimizer.param_groups)
 
     # the schedule, on a one-parameter optimizer with the config's base lr
     optimizer = torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=1e-3)
     wrapper = OptimWrapper(optimizer)
-    schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper))
-                  for s in copy.deepcopy(cfg.param_scheduler)]
+    schedulers = [
+        PARAM_SCHEDULERS.build(dict(s, optimizer=wrapper)) for s in copy.deepcopy(cfg.param_scheduler)
+    ]
     lrs = {}
     for it in range(3001):
         lrs[it] = optimizer.param_groups[0]['lr']
@@ -222,10 +227,12 @@ def test_segmentor_loads_released_checkpoint_strictly():
     model = MODELS.build(cfg.model)
     model.init_weights()
     released = safe_load(REF_CKPT)['model']
-    assert torch.equal(model.backbone.downsamples[0].conv.weight,
-                       released['downsample1_1.encode_conv.weight'])
-    assert torch.equal(model.backbone.stages[4][1].attn.v.conv.weight,
-                       released['block4.1.attn.v_conv.0.weight'])
+    assert torch.equal(
+        model.backbone.downsamples[0].conv.weight, released['downsample1_1.encode_conv.weight']
+    )
+    assert torch.equal(
+        model.backbone.stages[4][1].attn.v.conv.weight, released['block4.1.attn.v_conv.0.weight']
+    )
 
 
 def test_published_layer_scale_is_an_explicit_option():
@@ -248,16 +255,20 @@ def test_syncbn_config_gives_syncbatchnorm():
     sync = dict(type='SyncBN', requires_grad=True)
     for module in (make_neck(norm_cfg=sync), make_head(norm_cfg=sync)):
         norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        convs = [m for m in module.modules() if isinstance(m, nn.Conv2d) and m is not
-                 getattr(module, 'conv_seg', None)]
+        convs = [
+            m
+            for m in module.modules()
+            if isinstance(m, nn.Conv2d) and m is not getattr(module, 'conv_seg', None)
+        ]
         assert norms and len(norms) == len(convs)
         assert all(isinstance(m, nn.SyncBatchNorm) for m in norms)
     _, model = build_from_config(ADE_CONFIGS[0], arch='t')  # the ADE configs: SyncBN everywhere
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert all(isinstance(m, nn.SyncBatchNorm) for m in norms)
     plain = make_head(norm_cfg=dict(type='BN'))
-    assert all(type(m) is nn.BatchNorm2d for m in plain.modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm))
+    assert all(
+        type(m) is nn.BatchNorm2d for m in plain.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    )
 
 
 def test_every_conv_is_fed_by_a_neuron():
@@ -273,10 +284,12 @@ def test_every_conv_is_fed_by_a_neuron():
     stem = model.backbone.downsamples[0].conv
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d)) and m is not stem:
+
             def check(mod, args, name=name):
                 seen.append(name)
                 if not any(args[0] is out for out in neuron_outputs):
                     offenders.append(name)
+
             m.register_forward_pre_hook(check)
     data = fake_batch(model, size=64, num_classes=4, training=False)
     with torch.no_grad():
@@ -294,6 +307,7 @@ def test_every_conv_is_fed_by_a_neuron():
 @pytest.fixture(scope='module')
 def toy_data(tmp_path_factory):
     from sdt_dense.toy_data import make_seg_dataset
+
     root = tmp_path_factory.mktemp('toy_ade')
     meta = make_seg_dataset(root, num_train=6, num_val=3, image_size=64, num_classes=4, seed=1)
     return root, meta
@@ -360,13 +374,14 @@ def test_toy_train_then_test_reports_miou(toy_data, tmp_path):
     assert ckpt.exists()
 
     out_dir = tmp_path / 'preds'
-    log = run_ok([PYTHON, ROOT / 'tools' / 'test.py', config, ckpt, '--work-dir', tmp_path / 'test',
-                    '--out', out_dir], cwd=tmp_path)
+    log = run_ok(
+        [PYTHON, ROOT / 'tools' / 'test.py', config, ckpt, '--work-dir', tmp_path / 'test', '--out', out_dir],
+        cwd=tmp_path,
+    )
     assert 'mIoU' in log
     metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
     # IoUMetric's number equals an independent count over the saved predictions
-    expected = miou_from_pngs(out_dir, data_root / 'annotations' / 'validation',
-                              len(meta['classes']))
+    expected = miou_from_pngs(out_dir, data_root / 'annotations' / 'validation', len(meta['classes']))
     assert metrics['mIoU'] == pytest.approx(expected, abs=0.01)
 
 
@@ -376,8 +391,19 @@ def test_stock_mmseg_train_script_runs_the_config(toy_data, tmp_path):
     data_root, _ = toy_data
     config = tiny_toy_config(tmp_path, data_root)
     work = tmp_path / 'work'
-    run_ok([PYTHON, MMSEG_TRAIN, config, '--work-dir', work,
-              '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=100',
-              'default_hooks.checkpoint.interval=2'], cwd=tmp_path)
+    run_ok(
+        [
+            PYTHON,
+            MMSEG_TRAIN,
+            config,
+            '--work-dir',
+            work,
+            '--cfg-options',
+            'train_cfg.max_iters=2',
+            'train_cfg.val_interval=100',
+            'default_hooks.checkpoint.interval=2',
+        ],
+        cwd=tmp_path,
+    )
     state = safe_load(work / 'iter_2.pth')['state_dict']
     assert any(k.startswith('decode_head.scale_heads.') for k in state)

@@ -1,5 +1,6 @@
 """Spike-MAE pretraining: the published numerics (float64 reference), the masked stem, and the
 transfer of its encoder into the dense Large backbone."""
+
 from __future__ import annotations
 
 import copy
@@ -57,14 +58,13 @@ def _published_model(gather: str) -> SpikeMAE:
 def _masked(active: torch.Tensor, feature: torch.Tensor) -> torch.Tensor:
     """Values of ``feature`` (B, C, H, W) at the masked positions of the (B, L) patch mask."""
     B, _, H, W = feature.shape
-    g = int(active.shape[1] ** .5)
+    g = int(active.shape[1] ** 0.5)
     up = active.view(B, 1, g, g).repeat_interleave(H // g, 2).repeat_interleave(W // g, 3)
     return feature.masked_select(~up.expand_as(feature))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('gather, key', [('published', 'train'),
-                                         ('identity', 'train_unscrambled')])
+@pytest.mark.parametrize('gather, key', [('published', 'train'), ('identity', 'train_unscrambled')])
 def test_train_loss_and_gradient_match_published(reference, gather, key):
     expected, mask = reference
     model = _published_model(gather).train()
@@ -125,23 +125,22 @@ def test_sparse_batchnorm_statistics_ignore_masked_positions():
     with state.use(active):
         keep = state.at((4, 4))[0, 0]
         y = bn(x)
-    visible = x[0][:, keep]                              # (C, 8): 2 visible 2x2 patches
+    visible = x[0][:, keep]  # (C, 8): 2 visible 2x2 patches
     mean, var = visible.mean(1), visible.var(1, unbiased=False)
-    torch.testing.assert_close(y[0][:, keep], (visible - mean[:, None])
-                               / (var[:, None] + bn.eps).sqrt())
+    torch.testing.assert_close(y[0][:, keep], (visible - mean[:, None]) / (var[:, None] + bn.eps).sqrt())
     assert torch.all(y[0][:, ~keep] == 0)
     torch.testing.assert_close(bn.running_mean, 0.1 * mean)
     torch.testing.assert_close(bn.running_var, 0.9 + 0.1 * visible.var(1, unbiased=True))
     bn.eval()
     with state.use(active):
         y_eval = bn(x)
-    assert torch.all(y_eval[0][:, ~keep] == 0)           # not BN(0) = -mean / std
+    assert torch.all(y_eval[0][:, ~keep] == 0)  # not BN(0) = -mean / std
     torch.testing.assert_close(
-        y_eval[0][:, keep], (visible - bn.running_mean[:, None])
-        / (bn.running_var[:, None] + bn.eps).sqrt())
+        y_eval[0][:, keep], (visible - bn.running_mean[:, None]) / (bn.running_var[:, None] + bn.eps).sqrt()
+    )
     dense = nn.BatchNorm2d(3).double().eval()
-    dense.load_state_dict(bn.state_dict())               # same names: loads into a dense BN
-    torch.testing.assert_close(bn(x), dense(x))          # no mask set: the dense layer
+    dense.load_state_dict(bn.state_dict())  # same names: loads into a dense BN
+    torch.testing.assert_close(bn(x), dense(x))  # no mask set: the dense layer
 
 
 def test_sparse_conv_zeroes_masked_outputs_only():
@@ -159,12 +158,16 @@ def test_sparse_conv_zeroes_masked_outputs_only():
 
 def test_mask_ratio_and_input_size_are_real_options():
     torch.manual_seed(0)
-    model = SpikeMAE(arch=dict(embed_dims=[8, 16, 32], depth=1, num_heads=2),
-                     mask_ratio=0.75, decoder_embed_dim=16, decoder_depth=1)
-    x = torch.randn(2, 3, 64, 96)                        # grid 4 x 6 = 24 patches
+    model = SpikeMAE(
+        arch=dict(embed_dims=[8, 16, 32], depth=1, num_heads=2),
+        mask_ratio=0.75,
+        decoder_embed_dim=16,
+        decoder_depth=1,
+    )
+    x = torch.randn(2, 3, 64, 96)  # grid 4 x 6 = 24 patches
     taps = model.forward_taps(x)
     assert taps['pred'].shape == (2, 24, 768)
-    assert taps['active'].sum(1).tolist() == [6, 6]      # int(24 * 0.25) visible
+    assert taps['active'].sum(1).tolist() == [6, 6]  # int(24 * 0.25) visible
     assert torch.isfinite(taps['loss'])
     with pytest.raises(ValueError, match='multiples of 16'):
         model(torch.randn(1, 3, 40, 64))
@@ -210,8 +213,9 @@ def test_published_full_size_layouts():
     assert converted('spikmae_12_512') == _shapes(ours_83m.state_dict())
     assert converted('spikmae_12_768') == _shapes(ours_768_192.state_dict())
     with pytest.raises(CheckpointMismatchError, match='shape'):
-        match_state_dict(ours_173m, {k: torch.empty(s, device='meta')
-                                     for k, s in converted('spikmae_12_768').items()})
+        match_state_dict(
+            ours_173m, {k: torch.empty(s, device='meta') for k, s in converted('spikmae_12_768').items()}
+        )
 
 
 def test_mae_checkpoints_initialise_the_dense_backbone(tmp_path):
@@ -224,9 +228,11 @@ def test_mae_checkpoints_initialise_the_dense_backbone(tmp_path):
     torch.save({'state_dict': ours.state_dict(), 'meta': {}}, path)
 
     for ckpt, source in [(path, ours), (CKPT, _published_model('published').float())]:
-        dense = ESpikeFormerLarge(SMALL_ARCH, out_indices=(1, 2, 3, 4),
-                                  init_cfg=dict(type='Pretrained', checkpoint=str(ckpt),
-                                                prefix='backbone.'))
+        dense = ESpikeFormerLarge(
+            SMALL_ARCH,
+            out_indices=(1, 2, 3, 4),
+            init_cfg=dict(type='Pretrained', checkpoint=str(ckpt), prefix='backbone.'),
+        )
         init = copy.deepcopy(dense.state_dict())
         dense.init_weights()
         loaded, reference = dense.state_dict(), source.backbone.state_dict()

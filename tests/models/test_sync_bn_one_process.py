@@ -2,6 +2,7 @@
 docs/differences.md (Base row 11, Large row L11). Both backbones built with ``SyncBN`` and with
 ``BN`` from the same weights give bit-identical train-mode outputs, input gradients, parameter
 gradients and running statistics in float64 (no process group: one device)."""
+
 import pytest
 import torch
 from torch import nn
@@ -10,8 +11,10 @@ from sdt_dense.models import ESpikeFormer, ESpikeFormerLarge
 from sdt_testing import randomise_bn
 
 TOY_LARGE = dict(embed_dims=[16, 32, 64], depth=2, num_heads=4, rep_branch=True)
-BUILD = {'base': lambda norm: ESpikeFormer('t', norm_cfg=dict(type=norm)),
-         'large': lambda norm: ESpikeFormerLarge(TOY_LARGE, norm_cfg=dict(type=norm))}
+BUILD = {
+    'base': lambda norm: ESpikeFormer('t', norm_cfg=dict(type=norm)),
+    'large': lambda norm: ESpikeFormerLarge(TOY_LARGE, norm_cfg=dict(type=norm)),
+}
 
 
 @pytest.mark.parametrize('family', sorted(BUILD))

@@ -1,4 +1,5 @@
 """The classifiers as timm models: listing, released-file loading, dense features."""
+
 import pytest
 import timm
 import torch
@@ -17,8 +18,9 @@ def load_expected() -> dict:
 
 
 def test_list_models():
-    assert {'e_spikeformer_t', 'e_spikeformer_5m', 'e_spikeformer_10m',
-            'e_spikeformer_19m'} <= set(timm.list_models('e_spikeformer*'))
+    assert {'e_spikeformer_t', 'e_spikeformer_5m', 'e_spikeformer_10m', 'e_spikeformer_19m'} <= set(
+        timm.list_models('e_spikeformer*')
+    )
 
 
 def test_parameter_counts_match_the_published_sizes():
@@ -28,8 +30,9 @@ def test_parameter_counts_match_the_published_sizes():
 
 
 def test_create_model_pretrained_loads_a_released_file():
-    model = timm.create_model('e_spikeformer_t', pretrained=True,
-                              pretrained_cfg_overlay=dict(file=str(OFFICIAL)))
+    model = timm.create_model(
+        'e_spikeformer_t', pretrained=True, pretrained_cfg_overlay=dict(file=str(OFFICIAL))
+    )
     expected = load_expected()
     model.double().eval()
     with torch.no_grad():
@@ -38,9 +41,13 @@ def test_create_model_pretrained_loads_a_released_file():
 
 
 def test_features_only_returns_the_dense_taps():
-    model = timm.create_model('e_spikeformer_t', pretrained=True, features_only=True,
-                              out_indices=(1, 2, 3, 4),
-                              pretrained_cfg_overlay=dict(file=str(OFFICIAL)))
+    model = timm.create_model(
+        'e_spikeformer_t',
+        pretrained=True,
+        features_only=True,
+        out_indices=(1, 2, 3, 4),
+        pretrained_cfg_overlay=dict(file=str(OFFICIAL)),
+    )
     assert model.feature_info.channels() == [24, 48, 96, 128]
     assert model.feature_info.reduction() == [4, 8, 16, 16]
     expected = load_expected()
@@ -62,8 +69,10 @@ LARGE_EXPECTED = LARGE / 'large_small_expected_f64.pt'
 #: the fixture's configuration (widths [32, 64, 128], 2 blocks, 83M layout)
 LARGE_SMALL = dict(embed_dims=[32, 64, 128], depth=2, rep_branch=True)
 #: published sizes (kd=True, i.e. with the distillation head / kd=False)
-LARGE_PARAMS = {'e_spikeformer_83m': (83_015_952, 82_502_952),
-                'e_spikeformer_173m': (171_740_714, 170_971_714)}
+LARGE_PARAMS = {
+    'e_spikeformer_83m': (83_015_952, 82_502_952),
+    'e_spikeformer_173m': (171_740_714, 170_971_714),
+}
 
 
 def _count(model) -> int:
@@ -74,8 +83,11 @@ def test_large_models_and_tags_are_listed():
     names = set(timm.list_models('e_spikeformer*'))
     assert {'e_spikeformer_83m', 'e_spikeformer_173m'} <= names
     tagged = set(timm.list_models('e_spikeformer_83m*', pretrained=False, include_tags=True))
-    assert {'e_spikeformer_83m.in1k_1x4', 'e_spikeformer_83m.in1k_1x8',
-            'e_spikeformer_83m.in1k_1x8_384'} <= tagged
+    assert {
+        'e_spikeformer_83m.in1k_1x4',
+        'e_spikeformer_83m.in1k_1x8',
+        'e_spikeformer_83m.in1k_1x8_384',
+    } <= tagged
 
 
 @pytest.mark.slow
@@ -104,16 +116,17 @@ def test_large_features_only_and_pretrained_file_use_our_loader(monkeypatch):
     """features_only: levels 0-3 (strides 2..16); a pretrained=True load with a file overlay goes
     through the classifier's own (converting, safe, strict) loader."""
     from sdt_dense.models import ESpikeFormerLargeClassifier
+
     with torch.device('meta'):
         feats = timm.create_model('e_spikeformer_83m', features_only=True)
     assert feats.feature_info.channels() == [64, 128, 256, 512]
     assert feats.feature_info.reduction() == [2, 4, 8, 16]
     seen = []
-    monkeypatch.setattr(ESpikeFormerLargeClassifier, 'load_pretrained',
-                        lambda self, path: seen.append(path))
+    monkeypatch.setattr(ESpikeFormerLargeClassifier, 'load_pretrained', lambda self, path: seen.append(path))
     with torch.device('meta'):
-        timm.create_model('e_spikeformer_173m', pretrained=True,
-                          pretrained_cfg_overlay=dict(file='/x/171M_1x4.pth'))
+        timm.create_model(
+            'e_spikeformer_173m', pretrained=True, pretrained_cfg_overlay=dict(file='/x/171M_1x4.pth')
+        )
     assert seen == ['/x/171M_1x4.pth']
 
 
@@ -123,6 +136,7 @@ def test_large_forward_intermediates_match_the_reference_fixture():
 
     from sdt_dense.models import ESpikeFormerLargeClassifier
     from sdt_testing.reference import max_error
+
     expected = torch.load(LARGE_EXPECTED, weights_only=True)
     model = ESpikeFormerLargeClassifier(LARGE_SMALL, kd=True)
     model.load_pretrained(str(LARGE_CKPT))

@@ -9,6 +9,7 @@
 
 The toy mmengine model, dataset and hooks of the engine tests live in :mod:`.toy_runner`.
 """
+
 from __future__ import annotations
 
 import os
@@ -92,27 +93,34 @@ randomness = dict(seed=0, deterministic=True)
 def tool_env(**extra: str) -> dict:
     """Environment of a ``tools/*`` subprocess: this package importable, 1 thread, safe loading."""
     env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join([str(_TESTS_ROOT)]
-                                        + [p for p in [env.get('PYTHONPATH')] if p])
+    env['PYTHONPATH'] = os.pathsep.join([str(_TESTS_ROOT)] + [p for p in [env.get('PYTHONPATH')] if p])
     env.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
     env.update(extra)
     return env
 
 
-def run(cmd: Sequence, cwd=REPO, timeout: float = 600, check: bool = True,
-        **env: str) -> subprocess.CompletedProcess:
+def run(
+    cmd: Sequence, cwd=REPO, timeout: float = 600, check: bool = True, **env: str
+) -> subprocess.CompletedProcess:
     """Run ``cmd`` with :func:`tool_env`; with ``check`` assert success, showing the output's end."""
-    proc = subprocess.run([str(a) for a in cmd], cwd=cwd, env=tool_env(**env),
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [str(a) for a in cmd],
+        cwd=cwd,
+        env=tool_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
-def run_tool(args: List, timeout: float = 600, check: bool = False, cwd=REPO,
-             **env: str) -> subprocess.CompletedProcess:
+def run_tool(
+    args: List, timeout: float = 600, check: bool = False, cwd=REPO, **env: str
+) -> subprocess.CompletedProcess:
     """Run ``python tools/<args[0]> ...`` (or ``bash tools/<x>.sh ...``)."""
     script = str(args[0])
     cmd = (['bash'] if script.endswith('.sh') else [PYTHON]) + [str(REPO / 'tools' / script)]
@@ -136,10 +144,10 @@ def sigkill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: flo
     assert proc.returncode == -signal.SIGKILL
 
 
-def make_toy_data(task: str, out, num_train: int = 8, num_val: int = 4,
-                  image_size: int = 64) -> Path:
+def make_toy_data(task: str, out, num_train: int = 8, num_val: int = 4, image_size: int = 64) -> Path:
     """A small toy dataset (``sdt_dense.toy_data``, as ``tools/misc/make_toy_data.py`` writes)."""
     from sdt_dense.toy_data import make_det_dataset, make_seg_dataset
+
     make = make_det_dataset if task == 'det' else make_seg_dataset
     make(out, num_train=num_train, num_val=num_val, image_size=image_size, seed=0)
     return Path(out)
@@ -187,4 +195,5 @@ def true_pyramid_strides(model: nn.Module, size: int = 64) -> dict:
         neck=[size // f.shape[-1] for f in outs],
         declared_backbone=list(model.backbone.out_strides),
         anchors=[s[0] for s in dense_head(model).prior_generator.strides],
-        roi=[list(e.featmap_strides) for e in roi_extractors(model)])
+        roi=[list(e.featmap_strides) for e in roi_extractors(model)],
+    )

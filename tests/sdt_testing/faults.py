@@ -9,6 +9,7 @@
 * ``KillRankHook`` (subprocess runs): one rank of a distributed job SIGKILLs itself at a given
   iteration (``SDT_TEST_KILL_RANK``, ``SDT_TEST_KILL_AT_ITER``); every rank records its pid.
 """
+
 from __future__ import annotations
 
 import errno
@@ -77,8 +78,7 @@ class FileSizeLimitHook(Hook):
         if at is not None and runner.iter + 1 == int(at):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             limit = int(os.environ['SDT_TEST_FSIZE_BYTES'])
-            resource.setrlimit(resource.RLIMIT_FSIZE,
-                               (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 
 
 @HOOKS.register_module(force=True)

@@ -1,4 +1,5 @@
 """Helpers of the inferencer and demo tests: a real photograph and a checkpoint of a built model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +20,7 @@ def save_random_checkpoint(cfg: Config, path: Path, with_meta: bool = True) -> P
     spike count occurs) the way the runner does: ``state_dict`` and ``meta.dataset_meta`` (classes
     and palette of ``cfg.metainfo``; left out with ``with_meta=False``)."""
     from sdt_dense.apis.inference import config_task  # registers mmdet/mmseg and sdt-dense
+
     scope = 'mmdet' if config_task(cfg) == 'det' else 'mmseg'
     if scope == 'mmdet':
         from mmdet.registry import MODELS
@@ -27,8 +29,6 @@ def save_random_checkpoint(cfg: Config, path: Path, with_meta: bool = True) -> P
     with DefaultScope.overwrite_default_scope(scope):
         torch.manual_seed(0)
         model = randomise_bn(MODELS.build(cfg.model))
-    meta = dict(classes=list(cfg.metainfo['classes']),
-                palette=[list(p) for p in cfg.metainfo['palette']])
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(dataset_meta=meta) if with_meta else {}), path)
+    meta = dict(classes=list(cfg.metainfo['classes']), palette=[list(p) for p in cfg.metainfo['palette']])
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(dataset_meta=meta) if with_meta else {}), path)
     return Path(path)

@@ -1,4 +1,5 @@
 """Small segmentation necks and heads and feature pyramids for their tests."""
+
 from __future__ import annotations
 
 import math
@@ -19,15 +20,17 @@ def make_neck(in_channels=(8, 16, 24, 40), out_channels=16, **kwargs) -> SpikeSe
     return SpikeSemanticFPN(list(in_channels), out_channels, len(in_channels), **kwargs)
 
 
-def make_head(in_channels=(16, 16, 16, 16), channels=16, strides=(2, 4, 8, 16),
-              **kwargs) -> SpikeFPNHead:
+def make_head(in_channels=(16, 16, 16, 16), channels=16, strides=(2, 4, 8, 16), **kwargs) -> SpikeFPNHead:
     kwargs.setdefault('num_classes', 5)
     kwargs.setdefault('norm_cfg', dict(type='BN'))
-    return SpikeFPNHead(list(strides), in_channels=list(in_channels), in_index=[0, 1, 2, 3],
-                        channels=channels, **kwargs)
+    return SpikeFPNHead(
+        list(strides), in_channels=list(in_channels), in_index=[0, 1, 2, 3], channels=channels, **kwargs
+    )
 
 
 def pyramid(channels=(8, 16, 24, 40), strides=(2, 4, 8, 16), size=32, batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [2 * torch.randn(batch, c, math.ceil(size / s), math.ceil(size / s), generator=g)
-            for c, s in zip(channels, strides)]
+    return [
+        2 * torch.randn(batch, c, math.ceil(size / s), math.ceil(size / s), generator=g)
+        for c, s in zip(channels, strides)
+    ]

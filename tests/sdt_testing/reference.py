@@ -3,6 +3,7 @@
 Large expected tensors are stored as a spatial corner crop plus ``K`` fixed projections of the
 whole tensor; :func:`max_error` compares an actual tensor with either form.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -17,8 +18,9 @@ def projection_weights(n: int, k: int = 4) -> torch.Tensor:
     so that a drift between the two definitions fails loudly."""
     mult = (2654435761, 2246822519, 3266489917, 668265263)
     idx = torch.arange(n, dtype=torch.int64)
-    return torch.stack([((idx * mult[j] + 40503 * (j + 1)) % 2147483647).double()
-                        / 2147483647 * 2 - 1 for j in range(k)])
+    return torch.stack(
+        [((idx * mult[j] + 40503 * (j + 1)) % 2147483647).double() / 2147483647 * 2 - 1 for j in range(k)]
+    )
 
 
 def max_error(actual: torch.Tensor, stored: Union[torch.Tensor, dict]) -> float:

@@ -6,6 +6,7 @@ expression a line, ``# why`` after it); every other skip is listed at the end of
 makes the exit status 1. Loaded by ``tests/conftest.py``; usable alone as ``-p
 sdt_testing.skip_policy`` (the allow-list path can be given with ``SDT_SKIP_ALLOWLIST``).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ def skip_reason(report) -> Optional[str]:
         reason = longrepr[2]
     else:
         reason = str(longrepr)
-    return reason[len('Skipped: '):] if reason.startswith('Skipped: ') else reason
+    return reason[len('Skipped: ') :] if reason.startswith('Skipped: ') else reason
 
 
 def _allowlist() -> List[Pattern]:

@@ -1,5 +1,6 @@
 """Worker of test_cpu_sync_bn (kept free of heavy imports: spawned processes import only this,
 torch and mmengine; cpu_sync_bn.py is loaded by path without importing the sdt_dense package)."""
+
 import importlib.util
 import os
 from pathlib import Path
@@ -38,12 +39,21 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         with torch.no_grad():
             bn.weight.copy_(torch.tensor(WEIGHT))
             bn.bias.copy_(torch.tensor(BIAS))
-        xs = x[rank * 2:(rank + 1) * 2].clone().requires_grad_(True)
+        xs = x[rank * 2 : (rank + 1) * 2].clone().requires_grad_(True)
         y = bn(xs)
-        (y * upstream[rank * 2:(rank + 1) * 2]).sum().backward()
-        torch.save(dict(type=type(bn).__name__, y=y.detach(), gx=xs.grad, gw=bn.weight.grad,
-                        gb=bn.bias.grad, rm=bn.running_mean, rv=bn.running_var),
-                   os.path.join(out_dir, f'rank{rank}.pth'))
+        (y * upstream[rank * 2 : (rank + 1) * 2]).sum().backward()
+        torch.save(
+            dict(
+                type=type(bn).__name__,
+                y=y.detach(),
+                gx=xs.grad,
+                gw=bn.weight.grad,
+                gb=bn.bias.grad,
+                rm=bn.running_mean,
+                rv=bn.running_var,
+            ),
+            os.path.join(out_dir, f'rank{rank}.pth'),
+        )
         # Both ranks finish their collectives before either tears gloo down: a rank that closes
         # its pairs while the other is still reading makes gloo abort (SIGABRT, seen once in CI).
         dist.barrier()

@@ -6,6 +6,7 @@
   ``HangForKillHook`` (blocks before an iteration so a test can SIGKILL the job at a known point);
   subprocess runs of ``tools/train.py`` import this module through ``custom_imports``.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,10 +72,18 @@ class RelToyModel(BaseModel):
         return [dict(pred=y)]
 
 
-def toy_runner_cfg(work_dir: str, max_iters: int = 6, interval: int = 2, hooks: Sequence = (),
-                   resume: bool = False, load_from: Optional[str] = None, bad=None,
-                   checkpoint_type: str = 'AtomicCheckpointHook', by_epoch: bool = False,
-                   max_epochs: int = 2) -> dict:
+def toy_runner_cfg(
+    work_dir: str,
+    max_iters: int = 6,
+    interval: int = 2,
+    hooks: Sequence = (),
+    resume: bool = False,
+    load_from: Optional[str] = None,
+    bad=None,
+    checkpoint_type: str = 'AtomicCheckpointHook',
+    by_epoch: bool = False,
+    max_epochs: int = 2,
+) -> dict:
     """Config dict of an mmengine Runner on the toy model (batch 2, SGD with momentum)."""
     if by_epoch:
         train_cfg = dict(by_epoch=True, max_epochs=max_epochs)
@@ -87,17 +96,23 @@ def toy_runner_cfg(work_dir: str, max_iters: int = 6, interval: int = 2, hooks: 
         train_dataloader=dict(
             dataset=dict(type='RelToyDataset', n=8, bad=bad),
             sampler=dict(type='DefaultSampler', shuffle=bad is None),
-            batch_size=2, num_workers=0,
-            collate_fn=dict(type='default_collate')),
+            batch_size=2,
+            num_workers=0,
+            collate_fn=dict(type='default_collate'),
+        ),
         train_cfg=train_cfg,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
         default_hooks=dict(
             checkpoint=dict(type=checkpoint_type, by_epoch=by_epoch, interval=interval),
-            logger=dict(type='LoggerHook', interval=1)),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
         custom_hooks=[dict(type='RecordLossHook')] + list(hooks),
         randomness=dict(seed=0, deterministic=True),
-        resume=resume, load_from=load_from, log_level='WARNING',
-        default_scope='mmengine')
+        resume=resume,
+        load_from=load_from,
+        log_level='WARNING',
+        default_scope='mmengine',
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -112,8 +127,10 @@ class RecordLossHook(Hook):
     priority = 'HIGHEST'
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        values = {k: float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
-                  for k, v in (outputs or {}).items()}
+        values = {
+            k: float(v.detach().float().mean()) if torch.is_tensor(v) else float(v)
+            for k, v in (outputs or {}).items()
+        }
         with open(osp.join(runner.work_dir, _losses_file(runner.rank)), 'a') as f:
             f.write(json.dumps(dict(iter=runner.iter + 1, losses=values)) + '\n')
 

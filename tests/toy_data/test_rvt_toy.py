@@ -1,4 +1,5 @@
 """The toy writer's implementation of RVT's preprocessing rules, against hand-computed values."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,7 @@ def test_frames_and_window_ends_by_hand():
     assert frames.tolist() == [100_000, 200_000, 301_000, 500_500]
     # no window before the first frame (only (0, 50 ms] would be: dropped); 2 windows per
     # interval between frames (integer linspace), 4 over the double interval
-    assert ends.tolist() == [100_000, 150_000, 200_000, 250_500, 301_000, 350_875, 400_750,
-                             450_625, 500_500]
+    assert ends.tolist() == [100_000, 150_000, 200_000, 250_500, 301_000, 350_875, 400_750, 450_625, 500_500]
     assert idx.tolist() == [0, 2, 4, 8]
     assert np.array_equal(ends[idx], frames)
     # a first frame at 300 ms: windows ending at 100 and 150 .. 250 ms come before it
@@ -27,16 +27,18 @@ def test_frames_and_window_ends_by_hand():
 def test_label_filters_by_hand():
     boxes = np.zeros(5, GEN1_BOX_DTYPE)
     #              ts       x     y    w    h   class
-    rows = [(100_000, -10., 10., 40., 30., 0),    # cropped to x 0 .. 30: kept (diag 42.4)
-            (100_000, 10., 10., 20., 20., 1),     # diagonal 28.3 < 30: dropped (Gen1)
-            (100_000, 10., 10., 40., 9., 0),      # side 9 < 10: dropped
-            (200_000, 0., 0., 290., 50., 0),      # wider than 0.9 * 304 = 273: train only
-            (200_000, 300., 230., 20., 20., 1)]   # cropped to 3 x 9: dropped
+    rows = [
+        (100_000, -10.0, 10.0, 40.0, 30.0, 0),  # cropped to x 0 .. 30: kept (diag 42.4)
+        (100_000, 10.0, 10.0, 20.0, 20.0, 1),  # diagonal 28.3 < 30: dropped (Gen1)
+        (100_000, 10.0, 10.0, 40.0, 9.0, 0),  # side 9 < 10: dropped
+        (200_000, 0.0, 0.0, 290.0, 50.0, 0),  # wider than 0.9 * 304 = 273: train only
+        (200_000, 300.0, 230.0, 20.0, 20.0, 1),
+    ]  # cropped to 3 x 9: dropped
     for i, (t, x, y, w, h, c) in enumerate(rows):
-        boxes[i] = (t, x, y, w, h, c, 1., i)
+        boxes[i] = (t, x, y, w, h, c, 1.0, i)
     train = rvt_filter_labels(boxes, 'gen1', 'train')
     assert train['track_id'].tolist() == [0]
-    assert (train['x'][0], train['w'][0]) == (0., 30.)
+    assert (train['x'][0], train['w'][0]) == (0.0, 30.0)
     assert rvt_filter_labels(boxes, 'gen1', 'val')['track_id'].tolist() == [0, 3]
     # 1 Mpx: classes 0..2 and sides >= 5 only (the 20 x 20 box is kept)
     gen4 = boxes.copy()

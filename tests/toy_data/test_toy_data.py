@@ -1,4 +1,5 @@
 """Toy datasets: layout, determinism, and annotations that agree with the pixels."""
+
 from __future__ import annotations
 
 import colorsys
@@ -17,8 +18,11 @@ from sdt_testing import REPO  # noqa: E402
 
 
 def _tree_digest(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob('*')) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob('*'))
+        if p.is_file()
+    }
 
 
 def _mean_hue(pixels: np.ndarray) -> float:
@@ -39,13 +43,20 @@ def test_scene_shapes_lie_inside_and_apart():
     for i, a in enumerate(scene.instances):
         x1, y1, x2, y2 = a.bbox_xyxy
         assert 0 <= x1 < x2 <= 80 and 0 <= y1 < y2 <= 96
-        for b in scene.instances[i + 1:]:
+        for b in scene.instances[i + 1 :]:
             bx1, by1, bx2, by2 = b.bbox_xyxy
             assert x2 < bx1 or bx2 < x1 or y2 < by1 or by2 < y1  # boxes never overlap
 
 
-@pytest.mark.parametrize('kwargs', [dict(num_classes=0), dict(num_classes=len(SHAPE_CLASSES) + 1),
-                                    dict(num_objects=(3, 1)), dict(size_range=(0.5, 1.5))])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(num_classes=0),
+        dict(num_classes=len(SHAPE_CLASSES) + 1),
+        dict(num_objects=(3, 1)),
+        dict(size_range=(0.5, 1.5)),
+    ],
+)
 def test_scene_rejects_bad_arguments(kwargs):
     args = dict(num_classes=3)
     args.update(kwargs)
@@ -54,8 +65,7 @@ def test_scene_rejects_bad_arguments(kwargs):
 
 
 def test_seg_dataset_layout_labels_and_pixels(tmp_path):
-    meta = make_seg_dataset(tmp_path / 'ade', num_train=4, num_val=2, image_size=64,
-                            num_classes=3, seed=1)
+    meta = make_seg_dataset(tmp_path / 'ade', num_train=4, num_val=2, image_size=64, num_classes=3, seed=1)
     root = tmp_path / 'ade'
     assert meta['classes'] == list(SHAPE_CLASSES[:3])
     written = json.loads((root / 'meta.json').read_text())
@@ -83,8 +93,7 @@ def test_seg_dataset_layout_labels_and_pixels(tmp_path):
 def test_det_dataset_is_valid_coco_aligned_with_pixels(tmp_path):
     from pycocotools.coco import COCO
 
-    make_det_dataset(tmp_path / 'coco', num_train=5, num_val=3, image_size=64, num_classes=3,
-                     seed=2)
+    make_det_dataset(tmp_path / 'coco', num_train=5, num_val=3, image_size=64, num_classes=3, seed=2)
     root = tmp_path / 'coco'
     for split, n in (('train2017', 5), ('val2017', 3)):
         coco = COCO(str(root / 'annotations' / f'instances_{split}.json'))
@@ -123,14 +132,41 @@ def test_generation_is_deterministic_per_seed(tmp_path):
 
 
 def test_cli_writes_both_tasks(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('make_toy_data',
-                                                  REPO / 'tools/misc/make_toy_data.py')
+    spec = importlib.util.spec_from_file_location('make_toy_data', REPO / 'tools/misc/make_toy_data.py')
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    cli.main(['--task', 'det', '--out', str(tmp_path / 'd'), '--num-train', '2', '--num-val', '1',
-              '--image-size', '48', '--seed', '1'])
-    cli.main(['--task', 'seg', '--out', str(tmp_path / 's'), '--num-train', '2', '--num-val', '1',
-              '--image-size', '48', '--num-classes', '2'])
+    cli.main(
+        [
+            '--task',
+            'det',
+            '--out',
+            str(tmp_path / 'd'),
+            '--num-train',
+            '2',
+            '--num-val',
+            '1',
+            '--image-size',
+            '48',
+            '--seed',
+            '1',
+        ]
+    )
+    cli.main(
+        [
+            '--task',
+            'seg',
+            '--out',
+            str(tmp_path / 's'),
+            '--num-train',
+            '2',
+            '--num-val',
+            '1',
+            '--image-size',
+            '48',
+            '--num-classes',
+            '2',
+        ]
+    )
     out = capsys.readouterr().out
     assert 'train2017: 2 images' in out and "classes ['circle', 'square']" in out
     assert (tmp_path / 'd/annotations/instances_val2017.json').is_file()

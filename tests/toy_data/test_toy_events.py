@@ -1,5 +1,6 @@
 """The toy event-camera dataset: the Gen1 file layout, readable by our readers, events that look
 like a DVS (both polarities, sorted, inside the sensor), boxes at the label times; deterministic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,9 @@ from sdt_dense.toy_data.shapes import image_rng
 
 
 def test_toy_events_layout_and_content(tmp_path):
-    counts = make_events_dataset(tmp_path, num_train=1, num_val=1, num_test=1,
-                                 duration_us=300_000, label_interval_us=100_000)
+    counts = make_events_dataset(
+        tmp_path, num_train=1, num_val=1, num_test=1, duration_us=300_000, label_interval_us=100_000
+    )
     assert set(counts) == {'train', 'val', 'test'}
     for split in counts:
         files = sorted(p.name for p in (tmp_path / split).iterdir())
@@ -34,8 +36,12 @@ def test_toy_events_layout_and_content(tmp_path):
     win = ev[(ev['t'] > t - 50_000) & (ev['t'] <= t)]
     near = np.zeros(len(win), bool)
     for b in boxes[boxes['t'] == t]:
-        near |= ((win['x'] >= b['x'] - 10) & (win['x'] <= b['x'] + b['w'] + 10)
-                 & (win['y'] >= b['y'] - 10) & (win['y'] <= b['y'] + b['h'] + 10))
+        near |= (
+            (win['x'] >= b['x'] - 10)
+            & (win['x'] <= b['x'] + b['w'] + 10)
+            & (win['y'] >= b['y'] - 10)
+            & (win['y'] <= b['y'] + b['h'] + 10)
+        )
     assert near.mean() > 0.7
 
 

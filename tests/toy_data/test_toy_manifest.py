@@ -1,6 +1,7 @@
 """make_toy_data.py --reuse (what tools/quickstart.sh runs): a folder is reused only when its
 manifest names the same task, seed and size; another one is rewritten; a folder not written by the
 tool is refused."""
+
 import json
 
 import pytest
@@ -18,8 +19,9 @@ def test_reuse_only_with_the_same_arguments(tmp_path, capsys):
     root = tmp_path / 'toy'
     main([*SMALL, '--out', str(root), '--seed', '0', '--reuse'])
     manifest = json.loads((root / MANIFEST).read_text())
-    assert manifest == dict(format=1, task='det', seed=0, num_train=2, num_val=1, image_size=64,
-                            num_classes=3)
+    assert manifest == dict(
+        format=1, task='det', seed=0, num_train=2, num_val=1, image_size=64, num_classes=3
+    )
     first = _ann(root)
     stamp = (root / MANIFEST).stat().st_mtime_ns
     capsys.readouterr()

@@ -3,6 +3,7 @@
 
 Thin script: the code is :mod:`sdt_dense.cli.event_chance`; ``--help`` lists the options.
 """
+
 from sdt_dense.cli.event_chance import main
 
 if __name__ == '__main__':

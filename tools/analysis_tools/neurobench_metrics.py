@@ -3,6 +3,7 @@
 
 Thin script: the code is :mod:`sdt_dense.analysis.neurobench`; ``--help`` lists the options.
 """
+
 from sdt_dense.analysis.neurobench import main
 
 if __name__ == '__main__':

@@ -3,6 +3,7 @@
 
 Thin script: the code is :mod:`sdt_dense.cli.plot_spike_maps`; ``--help`` lists the options.
 """
+
 from sdt_dense.cli.plot_spike_maps import main
 
 if __name__ == '__main__':

@@ -3,6 +3,7 @@
 
 Thin script: the code is :mod:`sdt_dense.cli.export_onnx`; ``--help`` lists the options.
 """
+
 from sdt_dense.cli.export_onnx import main
 
 if __name__ == '__main__':

@@ -46,6 +46,7 @@ gradients move in their last bits with the summation order (thread count, BLAS b
 Without ``--check`` the fixtures are written to ``--out`` (default ``tests/data``), trimmed as
 ``tools/misc/trim_reference_fixtures.py`` trims them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,30 +68,73 @@ LARGE_DIR = 'SDT_V3/Classification/Model_Large'
 #: the documented one-line fix (defect D5 of the authors' Large code): the restored shape unpacking
 MS_BLOCK_FIX = ('        # T, B, C, N = x.shape\n', '        T, B, C, N = x.shape\n')
 D8_CONSTANT = ('\nT=4\n', '\nT=8\n')  # how the authors' code selects D = 8 ("1x8")
-LARGE_CFG = dict(T=1, choice='base', embed_dim=[32, 64, 128], num_heads=8, mlp_ratios=4, depths=2,
-                 kd=True, drop_path_rate=0.0)
-MAE_CFG = dict(T=1, choice='base', embed_dim=[32, 64, 128], num_heads=8, mlp_ratios=4, depths=2,
-               decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4, sr_ratios=1)
+LARGE_CFG = dict(
+    T=1,
+    choice='base',
+    embed_dim=[32, 64, 128],
+    num_heads=8,
+    mlp_ratios=4,
+    depths=2,
+    kd=True,
+    drop_path_rate=0.0,
+)
+MAE_CFG = dict(
+    T=1,
+    choice='base',
+    embed_dim=[32, 64, 128],
+    num_heads=8,
+    mlp_ratios=4,
+    depths=2,
+    decoder_embed_dim=64,
+    decoder_depth=2,
+    decoder_num_heads=4,
+    sr_ratios=1,
+)
 LARGE_INPUT_SEED, MAE_INPUT_SEED, MASK_SEED = 1002, 3002, 77
 FIXTURES = ('base', 'large', 'large_d8', 'mae', 'classifier_keys', 'mae_keys')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__)
-    parser.add_argument('--authors-repo', type=Path, required=True,
-                        help=f'a checkout of {AUTHORS_REPOSITORY} at commit {AUTHORS_COMMIT}')
-    parser.add_argument('--check', action='store_true',
-                        help='compare with the committed fixtures (max difference), write nothing')
-    parser.add_argument('--out', type=Path, default=REPO / 'tests' / 'data',
-                        help='where to write the fixtures (default: tests/data); not with --check')
-    parser.add_argument('--only', nargs='+', choices=FIXTURES, default=list(FIXTURES),
-                        help='fixtures to rebuild (default: all)')
-    parser.add_argument('--atol', type=float, default=1e-9,
-                        help='--check: largest absolute difference accepted (default 1e-9)')
-    parser.add_argument('--any-commit', action='store_true',
-                        help='accept a checkout at another commit, or one without git metadata')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument(
+        '--authors-repo',
+        type=Path,
+        required=True,
+        help=f'a checkout of {AUTHORS_REPOSITORY} at commit {AUTHORS_COMMIT}',
+    )
+    parser.add_argument(
+        '--check',
+        action='store_true',
+        help='compare with the committed fixtures (max difference), write nothing',
+    )
+    parser.add_argument(
+        '--out',
+        type=Path,
+        default=REPO / 'tests' / 'data',
+        help='where to write the fixtures (default: tests/data); not with --check',
+    )
+    parser.add_argument(
+        '--only',
+        nargs='+',
+        choices=FIXTURES,
+        default=list(FIXTURES),
+        help='fixtures to rebuild (default: all)',
+    )
+    parser.add_argument(
+        '--atol',
+        type=float,
+        default=1e-9,
+        help='--check: largest absolute difference accepted (default 1e-9)',
+    )
+    parser.add_argument(
+        '--any-commit',
+        action='store_true',
+        help='accept a checkout at another commit, or one without git metadata',
+    )
     return parser.parse_args(argv)
 
 
@@ -102,29 +146,36 @@ def check_authors_repo(path: Path, any_commit: bool = False) -> str:
     """The commit of the checkout at ``path``; raises ``SystemExit`` naming what is wrong."""
     for sub in (BASE_DIR + '/models.py', LARGE_DIR + '/spikformer.py', LARGE_DIR + '/MAE_SDT.py'):
         if not (path / sub).is_file():
-            raise SystemExit(f'--authors-repo {path}: {sub} not found; expected a checkout of '
-                             f'{AUTHORS_REPOSITORY}')
+            raise SystemExit(
+                f'--authors-repo {path}: {sub} not found; expected a checkout of {AUTHORS_REPOSITORY}'
+            )
     try:
-        commit = subprocess.run(['git', '-C', str(path), 'rev-parse', 'HEAD'], check=True,
-                                capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(
+            ['git', '-C', str(path), 'rev-parse', 'HEAD'], check=True, capture_output=True, text=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = 'unknown'
     if commit != AUTHORS_COMMIT and not any_commit:
-        raise SystemExit(f'--authors-repo {path}: at commit {commit}, the fixtures were made at '
-                         f'{AUTHORS_COMMIT} (git -C {path} checkout {AUTHORS_COMMIT}; '
-                         '--any-commit to go on anyway)')
+        raise SystemExit(
+            f'--authors-repo {path}: at commit {commit}, the fixtures were made at '
+            f'{AUTHORS_COMMIT} (git -C {path} checkout {AUTHORS_COMMIT}; '
+            '--any-commit to go on anyway)'
+        )
     return commit
 
 
 def check_old_spikingjelly() -> None:
     """The authors' code needs ``spikingjelly.clock_driven`` (SpikingJelly 0.0.0.0.14)."""
-    if importlib.util.find_spec('spikingjelly') is None \
-            or importlib.util.find_spec('spikingjelly.clock_driven') is None:
+    if (
+        importlib.util.find_spec('spikingjelly') is None
+        or importlib.util.find_spec('spikingjelly.clock_driven') is None
+    ):
         raise SystemExit(
             "the authors' code imports spikingjelly.clock_driven (SpikingJelly 0.0.0.0.14), which "
             'is not importable here. Install it apart from the project environment:\n'
             '    pip install --target DEPS --no-deps spikingjelly==0.0.0.0.14 einops torchinfo\n'
-            'and run this command with PYTHONPATH=DEPS')
+            'and run this command with PYTHONPATH=DEPS'
+        )
 
 
 def apply_fixes(src: str, fixes: Sequence[Tuple[str, str]], name: str) -> str:
@@ -132,8 +183,10 @@ def apply_fixes(src: str, fixes: Sequence[Tuple[str, str]], name: str) -> str:
     for old, new in fixes:
         n = src.count(old)
         if n != 1:
-            raise SystemExit(f'{name}: the fix target {old!r} occurs {n} times (expected once): '
-                             'not the pinned version of the authors\' file?')
+            raise SystemExit(
+                f'{name}: the fix target {old!r} occurs {n} times (expected once): '
+                "not the pinned version of the authors' file?"
+            )
         src = src.replace(old, new)
     return src
 
@@ -142,6 +195,7 @@ def max_differences(got: Any, want: Any, prefix: str = '') -> Dict[str, float]:
     """Largest absolute difference of every tensor leaf of two nested dicts (``inf`` for a leaf
     that is missing, of another shape or dtype; ``0``/``inf`` for equal/unequal non-tensors)."""
     import torch
+
     out: Dict[str, float] = {}
     if isinstance(want, dict) or isinstance(got, dict):
         if not (isinstance(want, dict) and isinstance(got, dict)):
@@ -154,8 +208,11 @@ def max_differences(got: Any, want: Any, prefix: str = '') -> Dict[str, float]:
                 out.update(max_differences(got[key], want[key], name))
         return out
     if isinstance(want, torch.Tensor) or isinstance(got, torch.Tensor):
-        if not (isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor)) \
-                or got.shape != want.shape or got.dtype != want.dtype:
+        if (
+            not (isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor))
+            or got.shape != want.shape
+            or got.dtype != want.dtype
+        ):
             return {prefix: float('inf')}
         if got.numel() == 0:
             return {prefix: 0.0}
@@ -207,19 +264,24 @@ def _squeeze_t(t):
 def make_base(authors: Path, committed: Path) -> Dict[str, Any]:
     """Float64 outputs of the authors' Base ``t`` network (untrimmed)."""
     import torch
+
     models = load_module(authors / BASE_DIR / 'models.py', 'sdt_authors_base_models')
     model = models.Efficient_Spiking_Transformer_t()
-    model.load_state_dict(_load(committed / 'base' / 'e_spikeformer_t_official_format.pth')
-                          ['model'], strict=True)
+    model.load_state_dict(
+        _load(committed / 'base' / 'e_spikeformer_t_official_format.pth')['model'], strict=True
+    )
     model = model.double()
     ref = torch.load(committed / 'base' / 'e_spikeformer_t_expected_f64.pt', weights_only=True)
     x = ref['input_float32'].double()
     weights = ref['train']['loss_weights']
-    taps = {'stage1': model.ConvBlock1_2[-1], 'stage2': model.ConvBlock2_2[-1],
-            'stage3': model.block3[-1], 'stage4': model.block4[-1]}
+    taps = {
+        'stage1': model.ConvBlock1_2[-1],
+        'stage2': model.ConvBlock2_2[-1],
+        'stage3': model.block3[-1],
+        'stage4': model.block4[-1],
+    }
     got: Dict[str, Any] = {}
-    handles = [m.register_forward_hook(_hook(got, k, lambda o: o.detach().clone()))
-               for k, m in taps.items()]
+    handles = [m.register_forward_hook(_hook(got, k, lambda o: o.detach().clone())) for k, m in taps.items()]
     model.eval()
     with torch.no_grad():
         logits = model(x)
@@ -229,18 +291,26 @@ def make_base(authors: Path, committed: Path) -> Dict[str, Any]:
     xi = x.clone().requires_grad_(True)
     train_logits = model(xi)
     (train_logits * weights).sum().backward()
-    return dict(input=x, dtype='float64', eval=dict(got, logits=logits.detach().clone()),
-                train=dict(logits=train_logits.detach().clone(), loss_weights=weights,
-                           input_grad=xi.grad.detach().clone()))
+    return dict(
+        input=x,
+        dtype='float64',
+        eval=dict(got, logits=logits.detach().clone()),
+        train=dict(
+            logits=train_logits.detach().clone(), loss_weights=weights, input_grad=xi.grad.detach().clone()
+        ),
+    )
 
 
 def trim_base(full: Dict[str, Any]) -> Dict[str, Any]:
     """The committed layout of the Base fixture (input in float32, input gradient trimmed)."""
     trim = _trimming()
-    return dict(dtype=full['dtype'], input_float32=full['input'].float(),
-                projection_check=trim.projection_weights(7),
-                eval={k: v.clone() for k, v in full['eval'].items()},
-                train={k: trim.trim_tensor(v) for k, v in full['train'].items()})
+    return dict(
+        dtype=full['dtype'],
+        input_float32=full['input'].float(),
+        projection_check=trim.projection_weights(7),
+        eval={k: v.clone() for k, v in full['eval'].items()},
+        train={k: trim.trim_tensor(v) for k, v in full['train'].items()},
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,6 +321,7 @@ def _large_checkpoint(committed: Path, d: int) -> Dict[str, Any]:
     ckpt = _load(committed / 'large' / 'large_small_official_format.pth')
     if d == 8:
         import torch
+
         delta = torch.load(committed / 'large' / 'large_small_d8_delta.pt', weights_only=True)
         ckpt = _trimming().rebuild_d8(ckpt, delta)
     return ckpt
@@ -259,6 +330,7 @@ def _large_checkpoint(committed: Path, d: int) -> Dict[str, Any]:
 def make_large(authors: Path, committed: Path, d: int) -> Dict[str, Any]:
     """Float64 outputs of the authors' Large classifier (small configuration), untrimmed."""
     import torch
+
     fixes = [MS_BLOCK_FIX] + ([D8_CONSTANT] if d == 8 else [])
     sys.path.insert(0, str(authors / LARGE_DIR))  # its own `util` package
     sp = load_module(authors / LARGE_DIR / 'spikformer.py', f'sdt_authors_spikformer_d{d}', fixes)
@@ -271,24 +343,25 @@ def make_large(authors: Path, committed: Path, d: int) -> Dict[str, Any]:
     r = torch.randn(2, classes, generator=g, dtype=torch.float64)
     r_kd = torch.randn(2, classes, generator=g, dtype=torch.float64)
     got: Dict[str, Any] = {}
-    handles = [model.ConvBlock1_1[-1].register_forward_hook(_hook(got, 'stride2', _squeeze_t)),
-               model.ConvBlock1_2[-1].register_forward_hook(_hook(got, 'stage1', _squeeze_t)),
-               model.ConvBlock2_2[-1].register_forward_hook(_hook(got, 'stage2', _squeeze_t)),
-               model.downsample3.register_forward_hook(_hook(got, 'stage3_in', _squeeze_t)),
-               model.head.register_forward_pre_hook(
-                   lambda m, i: got.__setitem__('pooled', _squeeze_t(i[0]))),
-               model.head.register_forward_hook(
-                   _hook(got, 'logits_cls', lambda o: o.detach().mean(0).clone())),
-               model.head_kd.register_forward_hook(
-                   _hook(got, 'logits_kd', lambda o: o.detach().mean(0).clone()))]
+    handles = [
+        model.ConvBlock1_1[-1].register_forward_hook(_hook(got, 'stride2', _squeeze_t)),
+        model.ConvBlock1_2[-1].register_forward_hook(_hook(got, 'stage1', _squeeze_t)),
+        model.ConvBlock2_2[-1].register_forward_hook(_hook(got, 'stage2', _squeeze_t)),
+        model.downsample3.register_forward_hook(_hook(got, 'stage3_in', _squeeze_t)),
+        model.head.register_forward_pre_hook(lambda m, i: got.__setitem__('pooled', _squeeze_t(i[0]))),
+        model.head.register_forward_hook(_hook(got, 'logits_cls', lambda o: o.detach().mean(0).clone())),
+        model.head_kd.register_forward_hook(_hook(got, 'logits_kd', lambda o: o.detach().mean(0).clone())),
+    ]
     for j, block in enumerate(model.block3):
         handles.append(block.register_forward_hook(_hook(got, f'block3_{j}', _squeeze_t)))
     model.eval()
     with torch.no_grad():
         logits = model(x)
     h, w = got['stage3_in'].shape[-2:]
-    ev = {k: (v.reshape(v.shape[0], v.shape[1], h, w) if k.startswith('block3_') and v.dim() == 3
-              else v) for k, v in got.items()}
+    ev = {
+        k: (v.reshape(v.shape[0], v.shape[1], h, w) if k.startswith('block3_') and v.dim() == 3 else v)
+        for k, v in got.items()
+    }
     last = f'block3_{len(model.block3) - 1}'
     ev['stage3'] = ev[last]
     ev['logits'] = logits.detach().clone()
@@ -298,10 +371,22 @@ def make_large(authors: Path, committed: Path, d: int) -> Dict[str, Any]:
     xi = x.clone().requires_grad_(True)
     cls, kd = model(xi)
     ((cls * r).sum() + (kd * r_kd).sum()).backward()
-    train = dict(logits_cls=cls.detach().clone(), loss_weights=r, input_grad=xi.grad.detach().clone(),
-                 logits_kd=kd.detach().clone(), loss_weights_kd=r_kd)
-    return {'format': 'E-SpikeFormer Large reference, v1', 'dtype': 'float64', 'D': d,
-            'config': dict(LARGE_CFG), 'input': x, 'eval': ev, 'train': train}
+    train = dict(
+        logits_cls=cls.detach().clone(),
+        loss_weights=r,
+        input_grad=xi.grad.detach().clone(),
+        logits_kd=kd.detach().clone(),
+        loss_weights_kd=r_kd,
+    )
+    return {
+        'format': 'E-SpikeFormer Large reference, v1',
+        'dtype': 'float64',
+        'D': d,
+        'config': dict(LARGE_CFG),
+        'input': x,
+        'eval': ev,
+        'train': train,
+    }
 
 
 D8_EVAL_KEYS = ('stage1', 'stage2', 'stage3', 'pooled', 'logits_cls', 'logits_kd', 'logits')
@@ -324,6 +409,7 @@ def make_mae(authors: Path, committed: Path) -> Dict[str, Any]:
     """Float64 losses and gradients of the authors' spike-MAE (small configuration)."""
     import torch
     from torch import nn
+
     sys.path.insert(0, str(authors / LARGE_DIR))  # `encoder`, `util.pos_embed`
     mae = load_module(authors / LARGE_DIR / 'MAE_SDT.py', 'sdt_authors_mae')
     state = _load(committed / 'large' / 'spikmae_small_official_format.pth')['model']
@@ -342,6 +428,7 @@ def make_mae(authors: Path, committed: Path) -> Dict[str, Any]:
     def capture(tokens, ratio):
         drawn['mask'], drawn['ratio'] = original(tokens, ratio), ratio
         return drawn['mask']
+
     probe.random_masking = capture
     torch.manual_seed(MASK_SEED)
     with torch.no_grad():
@@ -349,9 +436,9 @@ def make_mae(authors: Path, committed: Path) -> Dict[str, Any]:
     ids_keep, active, ids_restore = drawn['mask']
 
     def fixed(model):
-        model.random_masking = lambda tokens, ratio: (ids_keep.clone(), active.clone(),
-                                                      ids_restore.clone())
+        model.random_masking = lambda tokens, ratio: (ids_keep.clone(), active.clone(), ids_restore.clone())
         return model
+
     first = 'downsample1_1.encode_conv.weight'
     model = fixed(build()).eval()
     with torch.no_grad():
@@ -367,16 +454,18 @@ def make_mae(authors: Path, committed: Path) -> Dict[str, Any]:
     loss_u = model.forward_loss(x, model.forward_decoder(latent, identity), act)[0]
     loss_u.backward()
     grad_u = dict(model.named_parameters())[first].grad.detach().clone()
-    config = dict(MAE_CFG, norm_layer='LayerNorm(eps=1e-6)', patch_size=16, in_channels=3,
-                  img_size=224)
-    return {'format': 'E-SpikeFormer spike-MAE reference, v1', 'dtype': 'float64', 'D': 4,
-            'config': config, 'input': x,
-            'mask': dict(mask_ratio=drawn['ratio'], seed=MASK_SEED, active=active,
-                         ids_restore=ids_restore),
-            'train': dict(loss=loss.detach().clone(), first_conv_grad=grad,
-                          first_conv_grad_norm=grad.norm()),
-            'train_unscrambled': dict(loss=loss_u.detach().clone(), first_conv_grad_norm=grad_u.norm()),
-            'eval': dict(loss=eval_loss.detach().clone())}
+    config = dict(MAE_CFG, norm_layer='LayerNorm(eps=1e-6)', patch_size=16, in_channels=3, img_size=224)
+    return {
+        'format': 'E-SpikeFormer spike-MAE reference, v1',
+        'dtype': 'float64',
+        'D': 4,
+        'config': config,
+        'input': x,
+        'mask': dict(mask_ratio=drawn['ratio'], seed=MASK_SEED, active=active, ids_restore=ids_restore),
+        'train': dict(loss=loss.detach().clone(), first_conv_grad=grad, first_conv_grad_norm=grad.norm()),
+        'train_unscrambled': dict(loss=loss_u.detach().clone(), first_conv_grad_norm=grad_u.norm()),
+        'eval': dict(loss=eval_loss.detach().clone()),
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -392,18 +481,22 @@ def make_classifier_keys(authors: Path, committed: Path) -> Dict[str, Any]:
     authors' 83M / 173M classifier factories (``kd=True``, the superset) and their parameter
     counts (the notes are the committed file's)."""
     sys.path.insert(0, str(authors / LARGE_DIR))
-    sp = load_module(authors / LARGE_DIR / 'spikformer.py', 'sdt_authors_spikformer_d4',
-                     [MS_BLOCK_FIX])
+    sp = load_module(authors / LARGE_DIR / 'spikformer.py', 'sdt_authors_spikformer_d4', [MS_BLOCK_FIX])
     out: Dict[str, Any] = {'_notes': json.loads((committed / KEYS_LARGE).read_text())['_notes']}
     for name in ('spikformer12_512', 'spikformer12_768'):
         with_kd, without_kd = getattr(sp, name)(kd=True), getattr(sp, name)(kd=False)
         out[name] = dict(
-            factory=name, choice=with_kd.block3[0].model, embed_dim=list(with_kd.embed_dim),
-            depths=len(with_kd.block3), num_heads=with_kd.block3[0].attn.num_heads,
-            params=dict(kd_false=_params(without_kd), kd_true=_params(with_kd),
-                        no_heads=_params(with_kd, ('head',))),
+            factory=name,
+            choice=with_kd.block3[0].model,
+            embed_dim=list(with_kd.embed_dim),
+            depths=len(with_kd.block3),
+            num_heads=with_kd.block3[0].attn.num_heads,
+            params=dict(
+                kd_false=_params(without_kd), kd_true=_params(with_kd), no_heads=_params(with_kd, ('head',))
+            ),
             kd_only_keys=[k for k in with_kd.state_dict() if k not in without_kd.state_dict()],
-            state_dict=[[k, list(v.shape)] for k, v in with_kd.state_dict().items()])
+            state_dict=[[k, list(v.shape)] for k, v in with_kd.state_dict().items()],
+        )
         del with_kd, without_kd
     return out
 
@@ -418,19 +511,27 @@ def make_mae_keys(authors: Path, committed: Path) -> Dict[str, Any]:
     for name in ('spikmae_12_512', 'spikmae_12_768'):
         m = getattr(mae, name)()
         out[name] = dict(
-            factory=name, choice=m.block3[0].model,
-            embed_dim=[m.downsample1_1.encode_conv.out_channels * 2,
-                       m.downsample2.encode_conv.out_channels,
-                       m.downsample3.encode_conv.out_channels],
+            factory=name,
+            choice=m.block3[0].model,
+            embed_dim=[
+                m.downsample1_1.encode_conv.out_channels * 2,
+                m.downsample2.encode_conv.out_channels,
+                m.downsample3.encode_conv.out_channels,
+            ],
             depths=len(m.block3),
-            decoder=dict(embed_dim=m.decoder_embed.out_features, depth=len(m.decoder_blocks),
-                         num_heads=m.decoder_blocks[0].attn.num_heads),
-            params=dict(total=_params(m),
-                        trainable=sum(p.numel() for p in m.parameters() if p.requires_grad),
-                        encoder_transferable=_params(m, ('decoder', 'mask_token', 'pos_embed',
-                                                         'norm.')),
-                        decoder_and_mask_token=_params(m) - _params(m, ('decoder', 'mask_token'))),
-            state_dict=[[k, list(v.shape)] for k, v in m.state_dict().items()])
+            decoder=dict(
+                embed_dim=m.decoder_embed.out_features,
+                depth=len(m.decoder_blocks),
+                num_heads=m.decoder_blocks[0].attn.num_heads,
+            ),
+            params=dict(
+                total=_params(m),
+                trainable=sum(p.numel() for p in m.parameters() if p.requires_grad),
+                encoder_transferable=_params(m, ('decoder', 'mask_token', 'pos_embed', 'norm.')),
+                decoder_and_mask_token=_params(m) - _params(m, ('decoder', 'mask_token')),
+            ),
+            state_dict=[[k, list(v.shape)] for k, v in m.state_dict().items()],
+        )
         del m
     return out
 
@@ -442,8 +543,7 @@ KEYS_MAE = 'large/spikmae_official_keys.json'
 TARGETS: Dict[str, Tuple[str, Callable[[Path, Path], Dict[str, Any]]]] = {
     'base': ('base/e_spikeformer_t_expected_f64.pt', lambda a, c: trim_base(make_base(a, c))),
     'large': ('large/large_small_expected_f64.pt', lambda a, c: trim_large(make_large(a, c, 4))),
-    'large_d8': ('large/large_small_d8_expected_f64.pt',
-                 lambda a, c: trim_large(make_large(a, c, 8))),
+    'large_d8': ('large/large_small_d8_expected_f64.pt', lambda a, c: trim_large(make_large(a, c, 8))),
     'mae': ('large/spikmae_small_expected.pt', make_mae),
     'classifier_keys': (KEYS_LARGE, make_classifier_keys),
     'mae_keys': (KEYS_MAE, make_mae_keys),
@@ -455,8 +555,10 @@ def report(name: str, diffs: Dict[str, float], atol: float) -> bool:
     worst = max(diffs.values()) if diffs else 0.0
     ok = worst <= atol
     exact = sum(v == 0 for v in diffs.values())
-    print(f'{name}: max |difference| {worst:.3g}, {exact} of {len(diffs)} entries bitwise equal '
-          f'({"OK" if ok else "DIFFERS"}, atol {atol:g})')
+    print(
+        f'{name}: max |difference| {worst:.3g}, {exact} of {len(diffs)} entries bitwise equal '
+        f'({"OK" if ok else "DIFFERS"}, atol {atol:g})'
+    )
     for key, value in diffs.items():
         if value > 0:
             print(f'    {key}: {value:.3g}')
@@ -469,6 +571,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commit = check_authors_repo(authors, args.any_commit)
     check_old_spikingjelly()
     import torch
+
     torch.set_num_threads(1)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
@@ -480,8 +583,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rebuilt = build(authors, committed)
         is_json = rel.endswith('.json')
         if args.check:
-            want = (json.loads((committed / rel).read_text()) if is_json
-                    else torch.load(committed / rel, weights_only=True))
+            want = (
+                json.loads((committed / rel).read_text())
+                if is_json
+                else torch.load(committed / rel, weights_only=True)
+            )
             if not report(rel, max_differences(rebuilt, want), args.atol):
                 failed.append(rel)
         else:

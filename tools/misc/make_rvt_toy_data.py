@@ -3,6 +3,7 @@
 
 Thin script: the code is :mod:`sdt_dense.toy_data.rvt`; ``--help`` lists the options.
 """
+
 from sdt_dense.toy_data.rvt import main
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ the flags of the real build, for the archs in ``TORCH_CUDA_ARCH_LIST``, default 
 to object files, the CUDA sources of those ops, ``csrc/pytorch/cuda/<op>_cuda.cu``, plus
 ``cuda/cudabind.cpp`` (the CUDA launchers' registration). Exit status 1 when one fails to compile.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,10 @@ REPO = Path(__file__).resolve().parents[2]
 @dataclass(frozen=True)
 class IndirectUse:
     """An mmdet/mmseg class that calls an mmcv op without holding an mmcv.ops module."""
-    cls: str        #: the class whose instances make the call, ``package.module.Class``
-    via: str        #: the module-level name through which it calls, ``package.module.name``
-    target: str     #: the mmcv function that name is, ``mmcv.ops.<op module>.<function>``
+
+    cls: str  #: the class whose instances make the call, ``package.module.Class``
+    via: str  #: the module-level name through which it calls, ``package.module.name``
+    target: str  #: the mmcv function that name is, ``mmcv.ops.<op module>.<function>``
     why: str
 
     @property
@@ -54,13 +56,18 @@ class IndirectUse:
 
 
 INDIRECT: List[IndirectUse] = [
-    IndirectUse('mmdet.models.losses.FocalLoss', 'mmdet.models.losses.focal_loss._sigmoid_focal_loss',
-                'mmcv.ops.focal_loss.sigmoid_focal_loss',
-                'FocalLoss.forward calls the compiled sigmoid focal loss for CUDA tensors (a Python '
-                'version on CPU)'),
-    IndirectUse('mmdet.models.roi_heads.mask_heads.FCNMaskHead',
-                'mmdet.structures.mask.structures.roi_align', 'mmcv.ops.roi_align.roi_align',
-                'mask targets: BitmapMasks.crop_and_resize crops the ground-truth masks with roi_align'),
+    IndirectUse(
+        'mmdet.models.losses.FocalLoss',
+        'mmdet.models.losses.focal_loss._sigmoid_focal_loss',
+        'mmcv.ops.focal_loss.sigmoid_focal_loss',
+        'FocalLoss.forward calls the compiled sigmoid focal loss for CUDA tensors (a Python version on CPU)',
+    ),
+    IndirectUse(
+        'mmdet.models.roi_heads.mask_heads.FCNMaskHead',
+        'mmdet.structures.mask.structures.roi_align',
+        'mmcv.ops.roi_align.roi_align',
+        'mask targets: BitmapMasks.crop_and_resize crops the ground-truth masks with roi_align',
+    ),
 ]
 
 #: compiled for every op set: the registration of every CUDA launcher (CUDA-only code). The ops'
@@ -105,8 +112,9 @@ def ops_of_model(model: Any, model_cfg: Dict[str, Any]) -> Set[str]:
         if type(m).__module__.startswith('mmcv.ops.'):
             ops.add(type(m).__module__)
     for use in INDIRECT:
-        if isinstance(model, _resolve(use.cls)) or any(isinstance(m, _resolve(use.cls))
-                                                       for m in model.modules()):
+        if isinstance(model, _resolve(use.cls)) or any(
+            isinstance(m, _resolve(use.cls)) for m in model.modules()
+        ):
             ops.add(use.op)
     for nms_type in _nms_types(model_cfg):
         if not hasattr(mmcv_nms, nms_type):
@@ -121,6 +129,7 @@ def ops_of_config(path: Path) -> Set[str]:
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.utils import import_modules_from_strings
+
     cfg = Config.fromfile(str(path))
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
@@ -185,15 +194,23 @@ def run_ninja(workdir: Path, sources: Sequence[str], jobs: int, timeout: float) 
     start, cpu0 = time.monotonic(), _children_cpu_s()
     # -k 0: every source is tried, so one report names all that fail
     ninja = shutil.which('ninja') or str(Path(sys.executable).with_name('ninja'))  # venv's ninja wheel
-    proc = subprocess.run([ninja, '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
-                          cwd=src_ninja.parent, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [ninja, '-f', str(src_ninja), '-j', str(jobs), '-k', '0', *objects.values()],
+        cwd=src_ninja.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     output = proc.stdout + proc.stderr
     failed = [line for line in output.splitlines() if line.startswith('FAILED:')]
-    return dict(returncode=proc.returncode, seconds=round(time.monotonic() - start, 1),
-                cpu_s=round(_children_cpu_s() - cpu0, 1),  # the compilers' CPU time: load-independent
-                failed=sorted(s for s, o in objects.items() if any(o in line for line in failed)),
-                objects={s: Path(o).stat().st_size for s, o in objects.items() if Path(o).is_file()},
-                output_tail=output[-6000:])
+    return dict(
+        returncode=proc.returncode,
+        seconds=round(time.monotonic() - start, 1),
+        cpu_s=round(_children_cpu_s() - cpu0, 1),  # the compilers' CPU time: load-independent
+        failed=sorted(s for s, o in objects.items() if any(o in line for line in failed)),
+        objects={s: Path(o).stat().st_size for s, o in objects.items() if Path(o).is_file()},
+        output_tail=output[-6000:],
+    )
 
 
 def compile_sources(workdir: Path, ops: Iterable[str], jobs: int, timeout: float) -> Dict[str, Any]:
@@ -206,19 +223,33 @@ def compile_sources(workdir: Path, ops: Iterable[str], jobs: int, timeout: float
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     # the interpreter running this (it has the torch to build against) runs mmcv's setup.py
-    subprocess.run(['bash', str(REPO / 'tools' / 'build_mmcv_cuda.sh'), 'ninja', str(workdir)],
-                   check=True, timeout=timeout, env={**os.environ, 'PYTHON': sys.executable})
+    subprocess.run(
+        ['bash', str(REPO / 'tools' / 'build_mmcv_cuda.sh'), 'ninja', str(workdir)],
+        check=True,
+        timeout=timeout,
+        env={**os.environ, 'PYTHON': sys.executable},
+    )
     capture_s = time.monotonic() - start
     sources = cuda_sources(ops, workdir / 'src')
     report = run_ninja(workdir, sources, jobs, max(1.0, timeout - capture_s))
-    return dict(ops=sorted(set(ops)), sources=sources, capture_s=round(capture_s, 1), jobs=jobs,
-                cuda_arch_list=os.environ.get('TORCH_CUDA_ARCH_LIST', '9.0'), **report)
+    return dict(
+        ops=sorted(set(ops)),
+        sources=sources,
+        capture_s=round(capture_s, 1),
+        jobs=jobs,
+        cuda_arch_list=os.environ.get('TORCH_CUDA_ARCH_LIST', '9.0'),
+        **report,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--compile', metavar='DIR', type=Path,
-                        help='compile the CUDA sources of the ops in DIR (a scratch folder)')
+    parser.add_argument(
+        '--compile',
+        metavar='DIR',
+        type=Path,
+        help='compile the CUDA sources of the ops in DIR (a scratch folder)',
+    )
     parser.add_argument('--jobs', type=int, default=os.cpu_count() or 2)
     parser.add_argument('--timeout', type=float, default=900, help='seconds for the whole compile')
     parser.add_argument('--json', type=Path, help='write the list (and compile report) here')
@@ -239,9 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok = src not in report['failed'] and report['returncode'] == 0
             size = f' ({report["objects"][src]} bytes)' if ok else ''
             print(f'  {"ok    " if ok else "FAILED"} {src}{size}')
-        print(f'captured build.ninja in {report["capture_s"]} s; compiled {len(report["sources"])} sources '
-              f'in {report["seconds"]} s with {report["jobs"]} jobs, {report["cpu_s"]} CPU s '
-              f'(ninja exit {report["returncode"]})')
+        print(
+            f'captured build.ninja in {report["capture_s"]} s; compiled {len(report["sources"])} sources '
+            f'in {report["seconds"]} s with {report["jobs"]} jobs, {report["cpu_s"]} CPU s '
+            f'(ninja exit {report["returncode"]})'
+        )
         rc = 0 if report['returncode'] == 0 else 1
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + '\n')

@@ -24,6 +24,7 @@ functions. What is trimmed and why is described in ``tests/data/README.md`` and
 
 Usage: ``python tools/misc/trim_reference_fixtures.py --src DIR [--dst DIR]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ import torch
 from torch import Tensor
 
 REPO = Path(__file__).resolve().parents[2]
-FULL_LIMIT = 60_000   # elements; larger tensors are cropped (0.48 MB in float64)
+FULL_LIMIT = 60_000  # elements; larger tensors are cropped (0.48 MB in float64)
 CROP_ELEMENTS = 32_768
 K = 4
 # Distinct odd multipliers of the integer hash behind the projection weights.
@@ -49,8 +50,7 @@ def projection_weights(n: int, k: int = K) -> Tensor:
     """``(k, n)`` float64 weights in ``[-1, 1)`` from an integer hash of the element index
     (exact integer arithmetic: the same on every machine and torch version)."""
     idx = torch.arange(n, dtype=torch.int64)
-    rows = [((idx * _MULTIPLIERS[j] + 40503 * (j + 1)) % _PRIME).double() / _PRIME * 2 - 1
-            for j in range(k)]
+    rows = [((idx * _MULTIPLIERS[j] + 40503 * (j + 1)) % _PRIME).double() / _PRIME * 2 - 1 for j in range(k)]
     return torch.stack(rows)
 
 
@@ -60,21 +60,28 @@ def trim_tensor(t: Tensor) -> Any:
         return t.clone()
     lead = math.prod(t.shape[:-2])
     size = min(t.shape[-1], t.shape[-2], int(math.sqrt(CROP_ELEMENTS / lead)))
-    return dict(crop=t[..., :size, :size].clone(), crop_size=size, shape=tuple(t.shape),
-                projections=projection_weights(t.numel()) @ t.flatten())
+    return dict(
+        crop=t[..., :size, :size].clone(),
+        crop_size=size,
+        shape=tuple(t.shape),
+        projections=projection_weights(t.numel()) @ t.flatten(),
+    )
 
 
 def trim_expected(src: Dict[str, Any], keep_input: bool) -> Dict[str, Any]:
-    out: Dict[str, Any] = dict(format=f'trimmed: {src["format"]}', dtype=src['dtype'], D=src['D'],
-                               config=dict(src['config']),
-                               projection_check=projection_weights(7))
+    out: Dict[str, Any] = dict(
+        format=f'trimmed: {src["format"]}',
+        dtype=src['dtype'],
+        D=src['D'],
+        config=dict(src['config']),
+        projection_check=projection_weights(7),
+    )
     if keep_input:
         out['input'] = src['input'].clone()
     out['eval'] = {}
     for name, t in src['eval'].items():
         # The last block's output is stored once (the same tensor object under both names).
-        if name == 'stage3' and 'block3_1' in out['eval'] \
-                and torch.equal(t, src['eval']['block3_1']):
+        if name == 'stage3' and 'block3_1' in out['eval'] and torch.equal(t, src['eval']['block3_1']):
             out['eval'][name] = out['eval']['block3_1']
         else:
             out['eval'][name] = trim_tensor(t)
@@ -114,17 +121,21 @@ def write_base(src: Path, dst: Path) -> None:
     e = torch.load(src / 'e_spikeformer_t_expected_f64.pt', weights_only=True)
     if not torch.equal(e['input'].float().double(), e['input']):
         raise RuntimeError('the float64 input is not float32-representable; store it whole')
-    out = dict(dtype=e['dtype'], input_float32=e['input'].float(),
-               projection_check=projection_weights(7),
-               eval={k: v.clone() for k, v in e['eval'].items()},
-               train={k: trim_tensor(v) for k, v in e['train'].items()})
+    out = dict(
+        dtype=e['dtype'],
+        input_float32=e['input'].float(),
+        projection_check=projection_weights(7),
+        eval={k: v.clone() for k, v in e['eval'].items()},
+        train={k: trim_tensor(v) for k, v in e['train'].items()},
+    )
     torch.save(out, dst / 'e_spikeformer_t_expected_f64.pt')
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--src', type=Path, required=True,
-                        help='folder of the untrimmed reference data (no default)')
+    parser.add_argument(
+        '--src', type=Path, required=True, help='folder of the untrimmed reference data (no default)'
+    )
     parser.add_argument('--dst', type=Path, default=REPO / 'tests/data')
     args = parser.parse_args()
     write_base(args.src, args.dst / 'base')
@@ -137,13 +148,16 @@ def main() -> None:
     d8 = _load_checkpoint(src / 'large_small_d8_official_format.pth')
     delta = dict(
         format='D=8 checkpoint = large_small_official_format.pth with these tensors and args',
-        model={k: v.clone() for k, v in d8['model'].items()
-               if not torch.equal(v, base['model'][k])},
-        args={k: v for k, v in vars(d8['args']).items() if vars(base['args']).get(k) != v})
+        model={k: v.clone() for k, v in d8['model'].items() if not torch.equal(v, base['model'][k])},
+        args={k: v for k, v in vars(d8['args']).items() if vars(base['args']).get(k) != v},
+    )
     rebuilt = rebuild_d8(base, delta)
-    if not (_equal(rebuilt['model'], d8['model']) and rebuilt['args'] == d8['args']
-            and all(_equal(rebuilt[k], d8[k]) for k in ('optimizer', 'epoch', 'scaler'))
-            and list(rebuilt) == list(d8)):
+    if not (
+        _equal(rebuilt['model'], d8['model'])
+        and rebuilt['args'] == d8['args']
+        and all(_equal(rebuilt[k], d8[k]) for k in ('optimizer', 'epoch', 'scaler'))
+        and list(rebuilt) == list(d8)
+    ):
         raise RuntimeError('the rebuilt D=8 checkpoint differs from the original')
     torch.save(delta, dst / 'large_small_d8_delta.pt')
 
@@ -155,11 +169,11 @@ def main() -> None:
     torch.save(trim_expected(e8, keep_input=False), dst / 'large_small_d8_expected_f64.pt')
 
     keys = json.loads((src / 'official_state_dict_keys_large.json').read_text())
-    fields = ('factory', 'choice', 'embed_dim', 'depths', 'num_heads', 'params', 'kd_only_keys',
-              'state_dict')
+    fields = ('factory', 'choice', 'embed_dim', 'depths', 'num_heads', 'params', 'kd_only_keys', 'state_dict')
     trimmed = {'_notes': keys['_notes']}
-    trimmed.update({name: {f: keys[name][f] for f in fields}
-                    for name in ('spikformer12_512', 'spikformer12_768')})
+    trimmed.update(
+        {name: {f: keys[name][f] for f in fields} for name in ('spikformer12_512', 'spikformer12_768')}
+    )
     (dst / 'official_state_dict_keys_large.json').write_text(json.dumps(trimmed) + '\n')
     for path in sorted(dst.iterdir()):
         print(f'{path.stat().st_size / 2**20:8.2f} MiB  {path}')

@@ -13,17 +13,18 @@ model = dict(
         arch='19M',
         out_indices=(1, 2, 3, 4),  # strides 4, 8, 16, 16
         last_stride=1,
-        init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    ),
     neck=dict(
-        type='SpikeFPN',
-        in_channels=backbone_channels,
-        out_channels=256,
-        num_outs=5),  # P2..P5 + max-pooled P6: strides 4, 8, 16, 16, 32
+        type='SpikeFPN', in_channels=backbone_channels, out_channels=256, num_outs=5
+    ),  # P2..P5 + max-pooled P6: strides 4, 8, 16, 16, 32
     rpn_head=dict(
-        type='SpikeRPNHead',
-        anchor_generator=dict(strides=[4, 8, 16, 16, 32], base_sizes=[4, 8, 16, 32, 64])),
+        type='SpikeRPNHead', anchor_generator=dict(strides=[4, 8, 16, 16, 32], base_sizes=[4, 8, 16, 32, 64])
+    ),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=[4, 8, 16, 16]),
         bbox_head=dict(type='SpikeShared2FCBBoxHead'),
         mask_roi_extractor=dict(featmap_strides=[4, 8, 16, 16]),
-        mask_head=dict(type='SpikeFCNMaskHead')))
+        mask_head=dict(type='SpikeFCNMaskHead'),
+    ),
+)

@@ -19,15 +19,17 @@ model = dict(
         in_channels=2,
         out_indices=(1, 2, 3, 4),  # '10M': channels 48, 96, 192, 240; strides 4, 8, 16, 16
         last_stride=1,
-        init_cfg=None),
+        init_cfg=None,
+    ),
     neck=dict(type='SpikeFPN', in_channels=[48, 96, 192, 240], out_channels=width, num_outs=5),
     rpn_head=dict(
         type='SpikeRPNHead',
         in_channels=width,
         feat_channels=width,
-        anchor_generator=dict(scales=[4], strides=[4, 8, 16, 16, 32],
-                              base_sizes=[4, 8, 16, 32, 64])),
+        anchor_generator=dict(scales=[4], strides=[4, 8, 16, 16, 32], base_sizes=[4, 8, 16, 32, 64]),
+    ),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=width, featmap_strides=[4, 8, 16, 16]),
-        bbox_head=dict(type='SpikeShared2FCBBoxHead', in_channels=width, fc_out_channels=768,
-                       num_classes=2)))
+        bbox_head=dict(type='SpikeShared2FCBBoxHead', in_channels=width, fc_out_channels=768, num_classes=2),
+    ),
+)

@@ -10,8 +10,7 @@ data_root = 'data/gen4/'
 window_us = 250_000
 num_steps = 4
 in_channels = 2
-representation = dict(type='EventHistogram', num_bins=num_steps, normalize='cutoff',
-                      count_cutoff=10)
+representation = dict(type='EventHistogram', num_bins=num_steps, normalize='cutoff', count_cutoff=10)
 
 train_pipeline = [
     dict(type='LoadPropheseeEvents'),
@@ -35,22 +34,24 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True),
-                 pipeline=train_pipeline))
+    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline),
+)
 val_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline),
+)
 test_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline),
+)
 # The papers' filter: skip the first 0.5 s, boxes under 60 px diagonal or 20 px side (sensor
 # pixels) removed; protocol='1mpx_toolbox_script' gives 0.1 s / 60 / 10 (docs/events.md).
 val_evaluator = dict(type='PropheseeDetMetric', protocol='1mpx')

@@ -13,8 +13,7 @@ data_root = 'data/gen1/'
 window_us = 250_000
 num_steps = 4
 in_channels = 2
-representation = dict(type='EventHistogram', num_bins=num_steps, normalize='cutoff',
-                      count_cutoff=10)
+representation = dict(type='EventHistogram', num_bins=num_steps, normalize='cutoff', count_cutoff=10)
 
 train_pipeline = [
     dict(type='LoadPropheseeEvents'),
@@ -36,22 +35,24 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True),
-                 pipeline=train_pipeline))
+    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline),
+)
 val_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline),
+)
 test_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline),
+)
 # The papers' filter: skip the first 0.5 s, boxes under 30 px diagonal or 10 px side removed from
 # ground truth and detections; protocol='gen1_toolbox_script' gives the toolbox script's 0.1 s /
 # 30 / 20 instead (docs/events.md). Keys: prophesee/mAP (AP@[.5:.95]), prophesee/mAP_50.

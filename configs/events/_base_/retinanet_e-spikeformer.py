@@ -26,13 +26,23 @@ model = dict(
         in_channels=2,
         out_indices=(2, 3, 4),  # '10M': channels 96, 192, 240; strides 8, 16, 16
         last_stride=1,
-        init_cfg=None),
-    neck=dict(type='SpikeFPN', in_channels=[96, 192, 240], out_channels=width, start_level=0,
-              add_extra_convs='on_input', num_outs=5),
+        init_cfg=None,
+    ),
+    neck=dict(
+        type='SpikeFPN',
+        in_channels=[96, 192, 240],
+        out_channels=width,
+        start_level=0,
+        add_extra_convs='on_input',
+        num_outs=5,
+    ),
     bbox_head=dict(
         type='SpikeRetinaHead',
         num_classes=2,
         in_channels=width,
         feat_channels=width,
-        anchor_generator=dict(octave_base_scale=2, strides=[8, 16, 16, 32, 64],
-                              base_sizes=[8, 16, 32, 64, 128])))
+        anchor_generator=dict(
+            octave_base_scale=2, strides=[8, 16, 16, 32, 64], base_sizes=[8, 16, 32, 64, 128]
+        ),
+    ),
+)

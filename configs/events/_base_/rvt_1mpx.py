@@ -29,22 +29,24 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True),
-                 pipeline=train_pipeline))
+    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline),
+)
 val_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline),
+)
 test_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline),
+)
 # RVT's protocol: skip t <= 0.5 s, boxes under 60 px diagonal / 20 px side (sensor pixels; RVT: 30
 # / 10 at half resolution) removed from ground truth and detections; prophesee/mAP, prophesee/mAP_50.
 val_evaluator = dict(type='PropheseeDetMetric', protocol='1mpx')

@@ -29,22 +29,24 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True),
-                 pipeline=train_pipeline))
+    dataset=dict(**_dataset, split='train', filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline),
+)
 val_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='val', test_mode=True, pipeline=test_pipeline),
+)
 test_dataloader = dict(
     batch_size=8,
     num_workers=4,
     persistent_workers=True,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline))
+    dataset=dict(**_dataset, split='test', test_mode=True, pipeline=test_pipeline),
+)
 # RVT's protocol: its labels are already filtered by its preprocessing; at evaluation it drops
 # boxes at t <= 0.5 s and under 30 px diagonal / 10 px side from ground truth and detections, then
 # COCO AP over the labelled frames (prophesee/mAP = AP@[.5:.95], prophesee/mAP_50).

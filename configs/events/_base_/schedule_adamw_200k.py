@@ -18,17 +18,31 @@ test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0.),
-    clip_grad=dict(max_norm=10., norm_type=2))
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    clip_grad=dict(max_norm=10.0, norm_type=2),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=1000, end=max_iters,
-         T_max=max_iters - 1000, eta_min=2e-6),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=False,
+        begin=1000,
+        end=max_iters,
+        T_max=max_iters - 1000,
+        eta_min=2e-6,
+    ),
 ]
 # lr 2e-4 is for a total batch of 8; --auto-scale-lr rescales it for another one.
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=10_000,
-                    max_keep_ckpts=3, save_best='prophesee/mAP', rule='greater'))
+    checkpoint=dict(
+        type='AtomicCheckpointHook',
+        by_epoch=False,
+        interval=10_000,
+        max_keep_ckpts=3,
+        save_best='prophesee/mAP',
+        rule='greater',
+    ),
+)
 log_processor = dict(by_epoch=False)

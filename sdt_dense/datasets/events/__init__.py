@@ -12,6 +12,7 @@
 
 The last three need mmdet (and mmcv) and are imported only when mmdet is installed.
 """
+
 from .io import (
     BOX_DTYPE,
     EVENT_DTYPE,
@@ -46,13 +47,35 @@ from .rvt_io import (
     write_rvt_sequence,
 )
 
-__all__ = ['BOX_DTYPE', 'EVENT_DTYPE', 'BadHeaderError', 'BoxFileError', 'EmptyEventFileError',
-           'EventFileError', 'TruncatedEventFileError', 'check_event_file', 'read_boxes',
-           'read_dat', 'read_dat_header', 'read_event_window', 'sanitize_events', 'write_dat',
-           'last_polarity_frames', 'normalize_counts', 'polarity_histogram', 'stacked_histogram',
-           'time_bins', 'rvt_stacked_histogram', 'InconsistentRVTFileError', 'MissingRVTFileError',
-           'RVTLayoutError', 'TruncatedRVTFileError', 'read_rvt_histograms', 'read_rvt_sequence',
-           'write_rvt_sequence']
+__all__ = [
+    'BOX_DTYPE',
+    'EVENT_DTYPE',
+    'BadHeaderError',
+    'BoxFileError',
+    'EmptyEventFileError',
+    'EventFileError',
+    'TruncatedEventFileError',
+    'check_event_file',
+    'read_boxes',
+    'read_dat',
+    'read_dat_header',
+    'read_event_window',
+    'sanitize_events',
+    'write_dat',
+    'last_polarity_frames',
+    'normalize_counts',
+    'polarity_histogram',
+    'stacked_histogram',
+    'time_bins',
+    'rvt_stacked_histogram',
+    'InconsistentRVTFileError',
+    'MissingRVTFileError',
+    'RVTLayoutError',
+    'TruncatedRVTFileError',
+    'read_rvt_histograms',
+    'read_rvt_sequence',
+    'write_rvt_sequence',
+]
 
 try:
     import mmcv  # noqa: F401
@@ -76,9 +99,28 @@ else:
         PackEventDetInputs,
     )
 
-    __all__ += ['GEN1_CLASSES', 'MPX_CLASSES', 'Gen1Dataset', 'OneMpxDataset',
-                'PropheseeDataset', 'PROTOCOLS', 'PropheseeDetMetric', 'box_filter_mask',
-                'coco_box_map', 'EventDownsample', 'EventHistogram', 'EventLastPolarity',
-                'EventRandomCrop', 'EventRandomFlip', 'EventRandomZoom', 'EventStackedHistogram',
-                'LoadPropheseeEvents', 'PackEventDetInputs', 'RVTDataset', 'RVTGen1Dataset',
-                'RVTOneMpxDataset', 'EventRVTStackedHistogram', 'LoadRVTHistogram']
+    __all__ += [
+        'GEN1_CLASSES',
+        'MPX_CLASSES',
+        'Gen1Dataset',
+        'OneMpxDataset',
+        'PropheseeDataset',
+        'PROTOCOLS',
+        'PropheseeDetMetric',
+        'box_filter_mask',
+        'coco_box_map',
+        'EventDownsample',
+        'EventHistogram',
+        'EventLastPolarity',
+        'EventRandomCrop',
+        'EventRandomFlip',
+        'EventRandomZoom',
+        'EventStackedHistogram',
+        'LoadPropheseeEvents',
+        'PackEventDetInputs',
+        'RVTDataset',
+        'RVTGen1Dataset',
+        'RVTOneMpxDataset',
+        'EventRVTStackedHistogram',
+        'LoadRVTHistogram',
+    ]

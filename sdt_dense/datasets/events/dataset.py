@@ -16,6 +16,7 @@ Files are validated when the dataset is built (header, size, box fields; events 
 a missing, empty, truncated or malformed file raises :class:`~.io.EventFileError` naming it, or,
 with ``skip_bad_files=True``, the recording is skipped with a warning naming the file and problem.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,10 +36,24 @@ __all__ = ['PropheseeDataset', 'Gen1Dataset', 'OneMpxDataset', 'GEN1_CLASSES', '
 #: Gen1 class ids 0, 1.
 GEN1_CLASSES: Tuple[str, ...] = ('car', 'pedestrian')
 #: 1 Mpx class ids 0..6 (published evaluations use the first three).
-MPX_CLASSES: Tuple[str, ...] = ('pedestrian', 'two wheeler', 'car', 'truck', 'bus',
-                                'traffic sign', 'traffic light')
-_PALETTE = [(220, 20, 60), (0, 128, 255), (0, 200, 0), (255, 160, 0), (160, 0, 255),
-            (0, 200, 200), (255, 255, 0)]
+MPX_CLASSES: Tuple[str, ...] = (
+    'pedestrian',
+    'two wheeler',
+    'car',
+    'truck',
+    'bus',
+    'traffic sign',
+    'traffic light',
+)
+_PALETTE = [
+    (220, 20, 60),
+    (0, 128, 255),
+    (0, 200, 0),
+    (255, 160, 0),
+    (160, 0, 255),
+    (0, 200, 200),
+    (255, 255, 0),
+]
 EVENT_SUFFIXES = ('_td.dat', '_td.npy')
 
 
@@ -77,12 +92,18 @@ class PropheseeDataset(BaseDetDataset):
     #: ``(H, W)`` of the sensor
     SENSOR_SIZE: Optional[Tuple[int, int]] = None
 
-    def __init__(self, split: str = 'train', window_us: int = 50_000,
-                 sensor_size: Optional[Sequence[int]] = None,
-                 class_ids: Optional[Sequence[int]] = None, skip_bad_files: bool = False,
-                 min_label_time_us: int = 0,
-                 min_box_size: Optional[Tuple[float, float]] = None,
-                 window_rule: str = 'half_open', **kwargs) -> None:
+    def __init__(
+        self,
+        split: str = 'train',
+        window_us: int = 50_000,
+        sensor_size: Optional[Sequence[int]] = None,
+        class_ids: Optional[Sequence[int]] = None,
+        skip_bad_files: bool = False,
+        min_label_time_us: int = 0,
+        min_box_size: Optional[Tuple[float, float]] = None,
+        window_rule: str = 'half_open',
+        **kwargs,
+    ) -> None:
         if window_us <= 0:
             raise ValueError(f'window_us must be positive, got {window_us}')
         if window_rule not in ('half_open', 'rvt'):
@@ -107,14 +128,15 @@ class PropheseeDataset(BaseDetDataset):
         classes = self.metainfo['classes']
         if self._class_ids is not None:
             if len(self._class_ids) != len(classes):
-                raise ValueError(f'class_ids {self._class_ids} and classes {classes} differ in '
-                                 'length')
+                raise ValueError(f'class_ids {self._class_ids} and classes {classes} differ in length')
             return self._class_ids
         if self.ALL_CLASSES is not None:
             unknown = [c for c in classes if c not in self.ALL_CLASSES]
             if unknown:
-                raise ValueError(f'classes {unknown} are not {type(self).__name__} classes '
-                                 f'{self.ALL_CLASSES}; give class_ids')
+                raise ValueError(
+                    f'classes {unknown} are not {type(self).__name__} classes '
+                    f'{self.ALL_CLASSES}; give class_ids'
+                )
             return [self.ALL_CLASSES.index(c) for c in classes]
         return list(range(len(classes)))
 
@@ -127,8 +149,10 @@ class PropheseeDataset(BaseDetDataset):
     def load_data_list(self) -> List[dict]:
         folder = self.data_prefix.get('img_path', '')
         if not osp.isdir(folder):
-            raise FileNotFoundError(f'{type(self).__name__}: no folder {folder!r} (data_root '
-                                    f'{self.data_root!r}, split {self.split!r})')
+            raise FileNotFoundError(
+                f'{type(self).__name__}: no folder {folder!r} (data_root '
+                f'{self.data_root!r}, split {self.split!r})'
+            )
         if not self.metainfo.get('classes'):
             raise ValueError(f'{type(self).__name__}: metainfo has no classes')
         id_to_label = {cid: i for i, cid in enumerate(self.class_ids)}
@@ -136,14 +160,21 @@ class PropheseeDataset(BaseDetDataset):
         data_list: List[dict] = []
         dropped = 0
         for box_file in box_files:
-            recording = box_file[:-len('_bbox.npy')]
-            event_path = next((osp.join(folder, recording + s) for s in EVENT_SUFFIXES
-                               if osp.isfile(osp.join(folder, recording + s))), None)
+            recording = box_file[: -len('_bbox.npy')]
+            event_path = next(
+                (
+                    osp.join(folder, recording + s)
+                    for s in EVENT_SUFFIXES
+                    if osp.isfile(osp.join(folder, recording + s))
+                ),
+                None,
+            )
             try:
                 if event_path is None:
-                    raise EventFileError(osp.join(folder, recording + EVENT_SUFFIXES[0]),
-                                         'event file missing (no _td.dat or _td.npy next to '
-                                         f'{box_file})')
+                    raise EventFileError(
+                        osp.join(folder, recording + EVENT_SUFFIXES[0]),
+                        f'event file missing (no _td.dat or _td.npy next to {box_file})',
+                    )
                 header = check_event_file(event_path)
                 boxes = read_boxes(osp.join(folder, box_file))
             except EventFileError as e:
@@ -164,22 +195,37 @@ class PropheseeDataset(BaseDetDataset):
             if self.min_box_size is not None:
                 min_diag, min_side = self.min_box_size
                 w, h = boxes['w'], boxes['h']
-                boxes = boxes[(w * w + h * h >= min_diag ** 2) & (w >= min_side)
-                              & (h >= min_side)]
+                boxes = boxes[(w * w + h * h >= min_diag**2) & (w >= min_side) & (h >= min_side)]
             for t in all_times[all_times >= self.min_label_time_us]:
                 sel = boxes[boxes['t'] == t]
-                instances = [dict(bbox=[float(b['x']), float(b['y']), float(b['x'] + b['w']),
-                                        float(b['y'] + b['h'])],
-                                  bbox_label=id_to_label[int(b['class_id'])], ignore_flag=0)
-                             for b in sel]
-                data_list.append(dict(
-                    img_path=event_path, img_id=f'{recording}@{int(t)}', recording=recording,
-                    label_t=int(t), event_window=(int(t) + 1 - self.window_us
-                                                  - (self.window_rule == 'rvt'), int(t) + 1),
-                    sensor_size=size, height=size[0], width=size[1], instances=instances))
+                instances = [
+                    dict(
+                        bbox=[float(b['x']), float(b['y']), float(b['x'] + b['w']), float(b['y'] + b['h'])],
+                        bbox_label=id_to_label[int(b['class_id'])],
+                        ignore_flag=0,
+                    )
+                    for b in sel
+                ]
+                data_list.append(
+                    dict(
+                        img_path=event_path,
+                        img_id=f'{recording}@{int(t)}',
+                        recording=recording,
+                        label_t=int(t),
+                        event_window=(int(t) + 1 - self.window_us - (self.window_rule == 'rvt'), int(t) + 1),
+                        sensor_size=size,
+                        height=size[0],
+                        width=size[1],
+                        instances=instances,
+                    )
+                )
         if dropped:
-            print_log(f'{type(self).__name__}({folder}): dropped {dropped} box(es) with zero or '
-                      'negative width/height', logger='current', level=logging.WARNING)
+            print_log(
+                f'{type(self).__name__}({folder}): dropped {dropped} box(es) with zero or '
+                'negative width/height',
+                logger='current',
+                level=logging.WARNING,
+            )
         return data_list
 
     def filter_data(self) -> List[dict]:

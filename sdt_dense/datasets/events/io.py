@@ -16,6 +16,7 @@ returned in :data:`BOX_DTYPE`.
 Every problem with a file raises an :class:`EventFileError` subclass whose message names the file.
 Nothing here depends on Prophesee's own toolbox (its readers break under numpy 2).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,16 +26,41 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-__all__ = ['EVENT_DTYPE', 'BOX_DTYPE', 'EventFileError', 'TruncatedEventFileError',
-           'EmptyEventFileError', 'BadHeaderError', 'BoxFileError', 'DatHeader', 'read_dat_header',
-           'read_dat', 'read_event_window', 'write_dat', 'read_boxes', 'sanitize_events',
-           'SanitizeStats', 'check_event_file', 'event_time_range']
+__all__ = [
+    'EVENT_DTYPE',
+    'BOX_DTYPE',
+    'EventFileError',
+    'TruncatedEventFileError',
+    'EmptyEventFileError',
+    'BadHeaderError',
+    'BoxFileError',
+    'DatHeader',
+    'read_dat_header',
+    'read_dat',
+    'read_event_window',
+    'write_dat',
+    'read_boxes',
+    'sanitize_events',
+    'SanitizeStats',
+    'check_event_file',
+    'event_time_range',
+]
 
 #: Events as returned by every reader. ``t`` is int64 (µs) so that differences never wrap.
 EVENT_DTYPE = np.dtype([('t', '<i8'), ('x', '<u2'), ('y', '<u2'), ('p', 'u1')])
 #: Boxes as returned by :func:`read_boxes`: top-left corner, width and height in pixels.
-BOX_DTYPE = np.dtype([('t', '<i8'), ('x', '<f4'), ('y', '<f4'), ('w', '<f4'), ('h', '<f4'),
-                      ('class_id', '<u4'), ('track_id', '<u4'), ('class_confidence', '<f4')])
+BOX_DTYPE = np.dtype(
+    [
+        ('t', '<i8'),
+        ('x', '<f4'),
+        ('y', '<f4'),
+        ('w', '<f4'),
+        ('h', '<f4'),
+        ('class_id', '<u4'),
+        ('track_id', '<u4'),
+        ('class_confidence', '<f4'),
+    ]
+)
 # On-disk record of a .dat file.
 _DAT_RECORD = np.dtype([('t', '<u4'), ('word', '<u4')])
 _DAT_EVENT_SIZE = 8
@@ -126,23 +152,31 @@ def read_dat_header(path: str) -> DatHeader:
                 break
             raw = f.readline(_MAX_HEADER_BYTES)
             if not raw.endswith(b'\n'):
-                raise BadHeaderError(path, f'header line at byte {start} is not terminated by a '
-                                     'newline (not a Prophesee .dat file?)')
+                raise BadHeaderError(
+                    path,
+                    f'header line at byte {start} is not terminated by a '
+                    'newline (not a Prophesee .dat file?)',
+                )
             lines.append(raw[:-1].decode('latin-1').strip())
             if f.tell() > _MAX_HEADER_BYTES:
                 raise BadHeaderError(path, f'text header longer than {_MAX_HEADER_BYTES} bytes')
         type_size = f.read(2)
         data_offset = f.tell()
     if len(type_size) < 2:
-        raise BadHeaderError(path, f'the file ends at byte {size} before the event type and '
-                             'size bytes')
+        raise BadHeaderError(path, f'the file ends at byte {size} before the event type and size bytes')
     ev_type, ev_size = type_size[0], type_size[1]
     if ev_size != _DAT_EVENT_SIZE:
-        raise BadHeaderError(path, f'event size {ev_size} at byte {data_offset - 1}, expected '
-                             f'{_DAT_EVENT_SIZE} (garbage or a non-Prophesee header?)')
+        raise BadHeaderError(
+            path,
+            f'event size {ev_size} at byte {data_offset - 1}, expected '
+            f'{_DAT_EVENT_SIZE} (garbage or a non-Prophesee header?)',
+        )
     if ev_type not in _DAT_EVENT_TYPES:
-        raise BadHeaderError(path, f'event type {ev_type} at byte {data_offset - 2}, expected one '
-                             f'of {_DAT_EVENT_TYPES} (Event2D / CD)')
+        raise BadHeaderError(
+            path,
+            f'event type {ev_type} at byte {data_offset - 2}, expected one '
+            f'of {_DAT_EVENT_TYPES} (Event2D / CD)',
+        )
     fields = {}
     for line in lines:
         m = re.match(r'([A-Za-z_]+)\s+(.*)$', line)
@@ -150,10 +184,18 @@ def read_dat_header(path: str) -> DatHeader:
             fields[m.group(1).lower()] = m.group(2).strip()
     width, height = _int_field(path, fields, 'width'), _int_field(path, fields, 'height')
     payload = size - data_offset
-    return DatHeader(path=path, lines=tuple(lines), width=width, height=height, ev_type=ev_type,
-                     ev_size=ev_size, data_offset=data_offset,
-                     num_events=payload // _DAT_EVENT_SIZE,
-                     trailing_bytes=payload % _DAT_EVENT_SIZE, fields=fields)
+    return DatHeader(
+        path=path,
+        lines=tuple(lines),
+        width=width,
+        height=height,
+        ev_type=ev_type,
+        ev_size=ev_size,
+        data_offset=data_offset,
+        num_events=payload // _DAT_EVENT_SIZE,
+        trailing_bytes=payload % _DAT_EVENT_SIZE,
+        fields=fields,
+    )
 
 
 def _int_field(path: str, fields: Dict[str, str], key: str) -> Optional[int]:
@@ -180,8 +222,17 @@ def check_event_file(path: str, allow_truncated: bool = False) -> DatHeader:
     path = str(path)
     if path.endswith('.npy'):
         events = _open_npy_events(path)
-        return DatHeader(path=path, lines=(), width=None, height=None, ev_type=0, ev_size=0,
-                         data_offset=0, num_events=len(events), trailing_bytes=0)
+        return DatHeader(
+            path=path,
+            lines=(),
+            width=None,
+            height=None,
+            ev_type=0,
+            ev_size=0,
+            data_offset=0,
+            num_events=len(events),
+            trailing_bytes=0,
+        )
     header = read_dat_header(path)
     if header.trailing_bytes and not allow_truncated:
         raise _truncated(header)
@@ -193,9 +244,12 @@ def check_event_file(path: str, allow_truncated: bool = False) -> DatHeader:
 def _truncated(header: DatHeader) -> TruncatedEventFileError:
     offset = header.data_offset + header.num_events * _DAT_EVENT_SIZE
     return TruncatedEventFileError(
-        header.path, f'truncated: {header.trailing_bytes} trailing byte(s) of a partial '
+        header.path,
+        f'truncated: {header.trailing_bytes} trailing byte(s) of a partial '
         f'{_DAT_EVENT_SIZE}-byte record at byte offset {offset} (after {header.num_events} '
-        'complete events)', offset)
+        'complete events)',
+        offset,
+    )
 
 
 def _decode(records: np.ndarray) -> np.ndarray:
@@ -211,8 +265,7 @@ def _decode(records: np.ndarray) -> np.ndarray:
 
 def _dat_records(path: str, allow_truncated: bool) -> Tuple[DatHeader, np.ndarray]:
     header = check_event_file(path, allow_truncated)
-    records = np.memmap(path, _DAT_RECORD, mode='r', offset=header.data_offset,
-                        shape=(header.num_events,))
+    records = np.memmap(path, _DAT_RECORD, mode='r', offset=header.data_offset, shape=(header.num_events,))
     return header, records
 
 
@@ -238,8 +291,11 @@ def _check_npy_magic(path: str, error: type) -> None:
     except OSError as e:
         raise error(path, f'cannot open: {e.strerror or e}') from e
     if magic != b'\x93NUMPY':
-        raise error(path, 'not a .npy file (no NUMPY magic at the start; '
-                    f'{"empty file" if not magic else "garbage or another format"})')
+        raise error(
+            path,
+            'not a .npy file (no NUMPY magic at the start; '
+            f'{"empty file" if not magic else "garbage or another format"})',
+        )
 
 
 def _open_npy_events(path: str) -> np.ndarray:
@@ -251,8 +307,11 @@ def _open_npy_events(path: str) -> np.ndarray:
     names = events.dtype.names or ()
     missing = [k for k in ('t', 'x', 'y', 'p') if k not in names]
     if events.ndim != 1 or missing:
-        raise EventFileError(path, f'expected a 1-d structured array with fields t, x, y, p; got '
-                             f'shape {events.shape}, fields {names} (missing {missing})')
+        raise EventFileError(
+            path,
+            f'expected a 1-d structured array with fields t, x, y, p; got '
+            f'shape {events.shape}, fields {names} (missing {missing})',
+        )
     if len(events) == 0:
         raise EmptyEventFileError(path, 'no events')
     return events
@@ -321,15 +380,15 @@ class SanitizeStats:
     bad_polarity: int = 0
 
     def as_dict(self) -> Dict[str, int]:
-        return dict(out_of_bounds=self.out_of_bounds, out_of_order=self.out_of_order,
-                    bad_polarity=self.bad_polarity)
+        return dict(
+            out_of_bounds=self.out_of_bounds, out_of_order=self.out_of_order, bad_polarity=self.bad_polarity
+        )
 
     def __bool__(self) -> bool:
         return bool(self.out_of_bounds or self.out_of_order or self.bad_polarity)
 
 
-def sanitize_events(events: np.ndarray, width: int, height: int
-                    ) -> Tuple[np.ndarray, SanitizeStats]:
+def sanitize_events(events: np.ndarray, width: int, height: int) -> Tuple[np.ndarray, SanitizeStats]:
     """Drop events outside the ``width x height`` sensor and sort by time (stable).
 
     Returns:
@@ -350,8 +409,14 @@ def sanitize_events(events: np.ndarray, width: int, height: int
     return events, stats
 
 
-def write_dat(path: str, events: np.ndarray, width: int, height: int,
-              header_lines: Optional[Tuple[str, ...]] = None, ev_type: int = 0) -> None:
+def write_dat(
+    path: str,
+    events: np.ndarray,
+    width: int,
+    height: int,
+    header_lines: Optional[Tuple[str, ...]] = None,
+    ev_type: int = 0,
+) -> None:
     """Write events (fields ``t, x, y, p``) as a Prophesee ``.dat`` file (the inverse of
     :func:`read_dat`). ``header_lines`` replace the default ``%`` lines (Date is never written,
     so the output is a pure function of the input)."""
@@ -359,13 +424,15 @@ def write_dat(path: str, events: np.ndarray, width: int, height: int,
         raise ValueError('x and y must fit in 14 bits')
     if len(events) and (events['t'].min() < 0 or events['t'].max() >= 1 << 32):
         raise ValueError('timestamps must fit in an unsigned 32-bit integer (µs)')
-    lines = header_lines if header_lines is not None else (
-        'Data file containing Event2D events.', 'Version 2', f'Height {height}', f'Width {width}')
+    lines = (
+        header_lines
+        if header_lines is not None
+        else ('Data file containing Event2D events.', 'Version 2', f'Height {height}', f'Width {width}')
+    )
     records = np.empty(len(events), _DAT_RECORD)
     records['t'] = events['t']
     p = (np.asarray(events['p']) > 0).astype(np.uint32)
-    records['word'] = (events['x'].astype(np.uint32) | (events['y'].astype(np.uint32) << 14)
-                       | (p << 28))
+    records['word'] = events['x'].astype(np.uint32) | (events['y'].astype(np.uint32) << 14) | (p << 28)
     with open(path, 'wb') as f:
         for line in lines:
             f.write(f'% {line}\n'.encode('latin-1'))
@@ -398,8 +465,9 @@ def read_boxes(path: str) -> np.ndarray:
         raise BoxFileError(path, f'not a readable .npy array ({e})') from e
     names = raw.dtype.names
     if names is None or raw.ndim != 1:
-        raise BoxFileError(path, f'expected a 1-d structured array of boxes, got dtype '
-                           f'{raw.dtype} shape {raw.shape}')
+        raise BoxFileError(
+            path, f'expected a 1-d structured array of boxes, got dtype {raw.dtype} shape {raw.shape}'
+        )
     renamed = {_BOX_RENAMES.get(n, n): n for n in names}
     missing = [k for k in ('t', 'x', 'y', 'w', 'h', 'class_id') if k not in renamed]
     if missing:

@@ -26,22 +26,32 @@ Normalisation of counts (:func:`normalize_counts`): ``'none'`` (raw counts), ``'
 (``min(count, cutoff)``, RVT), ``'cutoff_unit'`` (``min(count, cutoff) / cutoff``, in [0, 1]),
 ``'log'`` (``log1p(count)``), ``'binary'`` (``count > 0``).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['NORMALIZATIONS', 'BIN_RANGES', 'time_bins', 'normalize_counts', 'polarity_histogram',
-           'last_polarity_frames', 'stacked_histogram', 'rvt_stacked_histogram',
-           'representation_shape']
+__all__ = [
+    'NORMALIZATIONS',
+    'BIN_RANGES',
+    'time_bins',
+    'normalize_counts',
+    'polarity_histogram',
+    'last_polarity_frames',
+    'stacked_histogram',
+    'rvt_stacked_histogram',
+    'representation_shape',
+]
 
 NORMALIZATIONS = ('none', 'cutoff', 'cutoff_unit', 'log', 'binary')
 BIN_RANGES = ('window', 'events', 'rvt')
 
 
-def time_bins(t: np.ndarray, t_start: int, t_end: int, num_bins: int,
-              bin_range: str = 'window') -> np.ndarray:
+def time_bins(
+    t: np.ndarray, t_start: int, t_end: int, num_bins: int, bin_range: str = 'window'
+) -> np.ndarray:
     """Bin index ``(N,)`` (int64, in ``[0, num_bins)``) of each timestamp.
 
     ``bin_range='window'``: bins of equal length over ``[t_start, t_end)`` (integer arithmetic, so
@@ -76,8 +86,9 @@ def time_bins(t: np.ndarray, t_start: int, t_end: int, num_bins: int,
     return np.clip((t - int(t_start)) * num_bins // span, 0, num_bins - 1)
 
 
-def normalize_counts(counts: np.ndarray, normalize: str = 'none',
-                     count_cutoff: Optional[float] = None) -> np.ndarray:
+def normalize_counts(
+    counts: np.ndarray, normalize: str = 'none', count_cutoff: Optional[float] = None
+) -> np.ndarray:
     """Apply one of :data:`NORMALIZATIONS` to an array of event counts (float32 result)."""
     if normalize not in NORMALIZATIONS:
         raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {normalize!r}')
@@ -99,33 +110,48 @@ def _check_shape(events: np.ndarray, height: int, width: int) -> None:
         raise ValueError(f'events outside the {height}x{width} frame (sanitize them first)')
 
 
-def _counts(events: np.ndarray, num_bins: int, height: int, width: int, t_start: int,
-            t_end: int, bin_range: str) -> np.ndarray:
+def _counts(
+    events: np.ndarray, num_bins: int, height: int, width: int, t_start: int, t_end: int, bin_range: str
+) -> np.ndarray:
     """``(2, num_bins, H, W)`` int64 counts, polarity-major."""
     _check_shape(events, height, width)
     counts = np.zeros(2 * num_bins * height * width, np.int64)
     if len(events):
         b = time_bins(events['t'], t_start, t_end, num_bins, bin_range)
         p = events['p'].astype(np.int64) & 1
-        flat = ((p * num_bins + b) * height + events['y'].astype(np.int64)) * width \
-            + events['x'].astype(np.int64)
+        flat = ((p * num_bins + b) * height + events['y'].astype(np.int64)) * width + events['x'].astype(
+            np.int64
+        )
         counts += np.bincount(flat, minlength=counts.size)
     return counts.reshape(2, num_bins, height, width)
 
 
-def polarity_histogram(events: np.ndarray, num_bins: int, height: int, width: int,
-                       t_start: int, t_end: int, normalize: str = 'none',
-                       count_cutoff: Optional[float] = None,
-                       bin_range: str = 'window') -> np.ndarray:
+def polarity_histogram(
+    events: np.ndarray,
+    num_bins: int,
+    height: int,
+    width: int,
+    t_start: int,
+    t_end: int,
+    normalize: str = 'none',
+    count_cutoff: Optional[float] = None,
+    bin_range: str = 'window',
+) -> np.ndarray:
     """``(T, 2, H, W)`` per-bin event counts (channel 0 OFF, 1 ON), ``T = num_bins``."""
     counts = _counts(events, num_bins, height, width, t_start, t_end, bin_range)
-    return np.ascontiguousarray(normalize_counts(counts, normalize, count_cutoff)
-                                .transpose(1, 0, 2, 3))
+    return np.ascontiguousarray(normalize_counts(counts, normalize, count_cutoff).transpose(1, 0, 2, 3))
 
 
-def last_polarity_frames(events: np.ndarray, num_bins: int, height: int, width: int,
-                         t_start: int, t_end: int, values: Sequence[float] = (-1., 1.),
-                         bin_range: str = 'window') -> np.ndarray:
+def last_polarity_frames(
+    events: np.ndarray,
+    num_bins: int,
+    height: int,
+    width: int,
+    t_start: int,
+    t_end: int,
+    values: Sequence[float] = (-1.0, 1.0),
+    bin_range: str = 'window',
+) -> np.ndarray:
     """``(T, 1, H, W)``: per bin and pixel, ``values[p]`` of the last event (``values[0]`` for
     OFF, ``values[1]`` for ON), 0 where no event fired. Events must be sorted by time."""
     _check_shape(events, height, width)
@@ -141,10 +167,18 @@ def last_polarity_frames(events: np.ndarray, num_bins: int, height: int, width: 
     return frames.reshape(num_bins, 1, height, width)
 
 
-def stacked_histogram(events: np.ndarray, num_bins: int, height: int, width: int,
-                      t_start: int, t_end: int, count_cutoff: Optional[float] = 10,
-                      normalize: str = 'cutoff', num_steps: int = 1,
-                      bin_range: str = 'window') -> np.ndarray:
+def stacked_histogram(
+    events: np.ndarray,
+    num_bins: int,
+    height: int,
+    width: int,
+    t_start: int,
+    t_end: int,
+    count_cutoff: Optional[float] = 10,
+    normalize: str = 'cutoff',
+    num_steps: int = 1,
+    bin_range: str = 'window',
+) -> np.ndarray:
     """RVT-style stacked histogram, ``(num_steps, 2 * num_bins / num_steps, H, W)``.
 
     Within each step the channels are polarity-major (``p * bins_per_step + b``), as RVT's
@@ -159,9 +193,15 @@ def stacked_histogram(events: np.ndarray, num_bins: int, height: int, width: int
     return np.ascontiguousarray(out.reshape(num_steps, 2 * per, height, width))
 
 
-def rvt_stacked_histogram(events: np.ndarray, num_bins: int, height: int, width: int,
-                          count_cutoff: Optional[int] = 10, downsample_by_2: bool = False,
-                          uint8_wrap: bool = False) -> np.ndarray:
+def rvt_stacked_histogram(
+    events: np.ndarray,
+    num_bins: int,
+    height: int,
+    width: int,
+    count_cutoff: Optional[int] = 10,
+    downsample_by_2: bool = False,
+    uint8_wrap: bool = False,
+) -> np.ndarray:
     """RVT's stacked histogram of one window, ``(2 * num_bins, H', W')`` int64 counts.
 
     Equal, value for value, to RVT's preprocessing of the same events (``StackedHistogram`` and,

@@ -18,6 +18,7 @@ sensor pixels (half-resolution boxes times 2), so that the metric scores in sens
 the published thresholds; see ``docs/events.md`` for why this equals RVT's half-resolution scoring
 for mAP and mAP@50.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,9 @@ from .rvt_io import RVT_REPR_NAME, MissingRVTFileError, read_rvt_sequence
 __all__ = ['RVTDataset', 'RVTGen1Dataset', 'RVTOneMpxDataset', 'rvt_frame_boxes']
 
 
-def rvt_frame_boxes(boxes: np.ndarray, sensor_size: Tuple[int, int],
-                    downsampled: bool) -> Tuple[np.ndarray, np.ndarray]:
+def rvt_frame_boxes(
+    boxes: np.ndarray, sensor_size: Tuple[int, int], downsampled: bool
+) -> Tuple[np.ndarray, np.ndarray]:
     """RVT's load-time box processing, in sensor pixels.
 
     Args:
@@ -91,10 +93,16 @@ class RVTDataset(BaseDetDataset):
     SENSOR_SIZE: Tuple[int, int] = (0, 0)
     DOWNSAMPLED = False
 
-    def __init__(self, split: str = 'train', num_steps: int = 1,
-                 pad_history: Optional[bool] = None, repr_name: str = RVT_REPR_NAME,
-                 downsampled: Optional[bool] = None,
-                 class_ids: Optional[Sequence[int]] = None, **kwargs) -> None:
+    def __init__(
+        self,
+        split: str = 'train',
+        num_steps: int = 1,
+        pad_history: Optional[bool] = None,
+        repr_name: str = RVT_REPR_NAME,
+        downsampled: Optional[bool] = None,
+        class_ids: Optional[Sequence[int]] = None,
+        **kwargs,
+    ) -> None:
         if num_steps < 1:
             raise ValueError(f'num_steps must be >= 1, got {num_steps}')
         kwargs.setdefault('data_prefix', dict(img_path=split))
@@ -120,8 +128,11 @@ class RVTDataset(BaseDetDataset):
     def load_data_list(self) -> List[dict]:
         folder = self.data_prefix.get('img_path', '')
         if not osp.isdir(folder):
-            raise MissingRVTFileError(folder, f'{type(self).__name__}: split folder missing '
-                                      f'(data_root {self.data_root!r}, split {self.split!r})')
+            raise MissingRVTFileError(
+                folder,
+                f'{type(self).__name__}: split folder missing '
+                f'(data_root {self.data_root!r}, split {self.split!r})',
+            )
         pad = self.test_mode if self._pad_history is None else self._pad_history
         id_to_label = {cid: i for i, cid in enumerate(self.class_ids)}
         sequences = sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)))
@@ -132,27 +143,42 @@ class RVTDataset(BaseDetDataset):
         for name in sequences:
             seq = read_rvt_sequence(osp.join(folder, name), self.repr_name, self.downsampled)
             channels, h, w = seq.repr_shape
-            expected = (self.SENSOR_SIZE[0] // 2, self.SENSOR_SIZE[1] // 2) \
-                if self.downsampled else tuple(self.SENSOR_SIZE)
+            expected = (
+                (self.SENSOR_SIZE[0] // 2, self.SENSOR_SIZE[1] // 2)
+                if self.downsampled
+                else tuple(self.SENSOR_SIZE)
+            )
             if (h, w) != expected:
-                raise EventFileError(seq.h5_path, f'histograms are {h} x {w}, '
-                                     f'{type(self).__name__} expects {expected[0]} x {expected[1]}')
-            for frame, (t, r) in enumerate(zip(seq.frame_timestamps_us,
-                                               seq.objframe_idx_2_repr_idx)):
+                raise EventFileError(
+                    seq.h5_path,
+                    f'histograms are {h} x {w}, {type(self).__name__} expects {expected[0]} x {expected[1]}',
+                )
+            for frame, (t, r) in enumerate(zip(seq.frame_timestamps_us, seq.objframe_idx_2_repr_idx)):
                 start = int(r) - k + 1
                 if start < 0 and not pad:
                     self.num_dropped_frames += 1
                     continue
-                xyxy, cls = rvt_frame_boxes(seq.frame_boxes(frame), self.SENSOR_SIZE,
-                                            self.downsampled)
-                instances = [dict(bbox=[float(v) for v in b], bbox_label=id_to_label[int(c)],
-                                  ignore_flag=0) for b, c in zip(xyxy, cls) if int(c) in id_to_label]
-                data_list.append(dict(
-                    img_path=seq.h5_path, img_id=f'{name}@{int(t)}', recording=name,
-                    label_t=int(t), repr_idx=int(r), repr_range=(start, int(r) + 1),
-                    sensor_size=tuple(self.SENSOR_SIZE), repr_shape=(channels, h, w),
-                    height=self.SENSOR_SIZE[0], width=self.SENSOR_SIZE[1],
-                    instances=instances))
+                xyxy, cls = rvt_frame_boxes(seq.frame_boxes(frame), self.SENSOR_SIZE, self.downsampled)
+                instances = [
+                    dict(bbox=[float(v) for v in b], bbox_label=id_to_label[int(c)], ignore_flag=0)
+                    for b, c in zip(xyxy, cls)
+                    if int(c) in id_to_label
+                ]
+                data_list.append(
+                    dict(
+                        img_path=seq.h5_path,
+                        img_id=f'{name}@{int(t)}',
+                        recording=name,
+                        label_t=int(t),
+                        repr_idx=int(r),
+                        repr_range=(start, int(r) + 1),
+                        sensor_size=tuple(self.SENSOR_SIZE),
+                        repr_shape=(channels, h, w),
+                        height=self.SENSOR_SIZE[0],
+                        width=self.SENSOR_SIZE[1],
+                        instances=instances,
+                    )
+                )
         return data_list
 
     def filter_data(self) -> List[dict]:

@@ -6,6 +6,7 @@
   :class:`~.transforms.LoadPropheseeEvents` with ``window_rule='rvt'`` in the dataset), equal to
   RVT's preprocessing without its uint8 wrap.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -62,8 +63,7 @@ class LoadRVTHistogram(BaseTransform):
             hist = np.concatenate([pad, hist])
         # raw counts stay uint8 through flip / zoom (4x less memory traffic);
         # PackEventDetInputs makes the float32 tensor
-        img = hist if self.normalize == 'none' else normalize_counts(hist, self.normalize,
-                                                                      self.count_cutoff)
+        img = hist if self.normalize == 'none' else normalize_counts(hist, self.normalize, self.count_cutoff)
         sh, sw = results['sensor_size']
         h, w = img.shape[-2:]
         results['img'] = img
@@ -77,13 +77,14 @@ class LoadRVTHistogram(BaseTransform):
             boxes[:, 1::2] *= np.float32(h / sh)
             results['gt_bboxes'] = HorizontalBoxes(torch.from_numpy(boxes))
             results['gt_bboxes_labels'] = np.array([i['bbox_label'] for i in inst], np.int64)
-            results['gt_ignore_flags'] = np.array([bool(i.get('ignore_flag', 0)) for i in inst],
-                                                  bool)
+            results['gt_ignore_flags'] = np.array([bool(i.get('ignore_flag', 0)) for i in inst], bool)
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(normalize={self.normalize!r}, '
-                f'count_cutoff={self.count_cutoff}, with_bbox={self.with_bbox})')
+        return (
+            f'{type(self).__name__}(normalize={self.normalize!r}, '
+            f'count_cutoff={self.count_cutoff}, with_bbox={self.with_bbox})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -103,11 +104,17 @@ class EventRVTStackedHistogram(BaseTransform):
         normalize: applied to the clipped counts (``'none'``: RVT's values).
     """
 
-    def __init__(self, num_bins: int = 10, count_cutoff=10, downsample_by_2: bool = False,
-                 num_steps: int = 1, normalize: str = 'none', keep_events: bool = False) -> None:
+    def __init__(
+        self,
+        num_bins: int = 10,
+        count_cutoff=10,
+        downsample_by_2: bool = False,
+        num_steps: int = 1,
+        normalize: str = 'none',
+        keep_events: bool = False,
+    ) -> None:
         if num_steps < 1 or num_bins % num_steps:
-            raise ValueError(f'num_bins ({num_bins}) must be a multiple of num_steps '
-                             f'({num_steps})')
+            raise ValueError(f'num_bins ({num_bins}) must be a multiple of num_steps ({num_steps})')
         self.num_bins, self.count_cutoff = int(num_bins), count_cutoff
         self.downsample_by_2, self.num_steps = bool(downsample_by_2), int(num_steps)
         self.normalize, self.keep_events = normalize, keep_events
@@ -116,20 +123,20 @@ class EventRVTStackedHistogram(BaseTransform):
     def transform(self, results: dict) -> dict:
         events = results['events'] if self.keep_events else results.pop('events')
         h, w = results['img_shape']
-        hist = rvt_stacked_histogram(events, self.num_bins, h, w, self.count_cutoff,
-                                     self.downsample_by_2)
+        hist = rvt_stacked_histogram(events, self.num_bins, h, w, self.count_cutoff, self.downsample_by_2)
         cutoff = 255 if self.count_cutoff is None else min(int(self.count_cutoff), 255)
-        results['img'] = normalize_counts(_split_steps(hist, self.num_steps), self.normalize,
-                                          cutoff)
+        results['img'] = normalize_counts(_split_steps(hist, self.num_steps), self.normalize, cutoff)
         if self.downsample_by_2:
             results['img_shape'] = (h // 2, w // 2)
             if 'gt_bboxes' in results:
                 results['gt_bboxes'].rescale_((0.5, 0.5))
-            sx, sy = results.get('scale_factor', (1., 1.))
+            sx, sy = results.get('scale_factor', (1.0, 1.0))
             results['scale_factor'] = (sx / 2, sy / 2)
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(num_bins={self.num_bins}, '
-                f'count_cutoff={self.count_cutoff}, downsample_by_2={self.downsample_by_2}, '
-                f'num_steps={self.num_steps}, normalize={self.normalize!r})')
+        return (
+            f'{type(self).__name__}(num_bins={self.num_bins}, '
+            f'count_cutoff={self.count_cutoff}, downsample_by_2={self.downsample_by_2}, '
+            f'num_steps={self.num_steps}, normalize={self.normalize!r})'
+        )

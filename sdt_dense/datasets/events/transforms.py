@@ -15,6 +15,7 @@ A training pipeline, in order::
 Geometric transforms act on the events when they are still there (exact) and on the dense array
 otherwise, so flip and crop may also follow the representation.
 """
+
 from __future__ import annotations
 
 import abc
@@ -32,14 +33,34 @@ from mmengine.logging import print_log
 from .io import read_event_window, sanitize_events
 from .representations import last_polarity_frames, polarity_histogram, stacked_histogram
 
-__all__ = ['LoadPropheseeEvents', 'EventDownsample', 'EventRandomFlip', 'EventRandomCrop',
-           'EventHistogram', 'EventLastPolarity', 'EventStackedHistogram', 'EventRandomZoom',
-           'PackEventDetInputs', 'EVENT_META_KEYS']
+__all__ = [
+    'LoadPropheseeEvents',
+    'EventDownsample',
+    'EventRandomFlip',
+    'EventRandomCrop',
+    'EventHistogram',
+    'EventLastPolarity',
+    'EventStackedHistogram',
+    'EventRandomZoom',
+    'PackEventDetInputs',
+    'EVENT_META_KEYS',
+]
 
 #: metainfo packed by :class:`PackEventDetInputs` (the metric needs instances, recording, label_t)
-EVENT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                   'flip_direction', 'recording', 'label_t', 'event_window', 'event_stats',
-                   'instances')
+EVENT_META_KEYS = (
+    'img_id',
+    'img_path',
+    'ori_shape',
+    'img_shape',
+    'scale_factor',
+    'flip',
+    'flip_direction',
+    'recording',
+    'label_t',
+    'event_window',
+    'event_stats',
+    'instances',
+)
 
 
 def _filter_instances(results: dict, keep: np.ndarray) -> None:
@@ -81,15 +102,18 @@ class LoadPropheseeEvents(BaseTransform):
         if stats:
             level = logging.WARNING if path not in self._warned else logging.DEBUG
             self._warned.add(path)
-            print_log(f'{path} [{t_start}, {t_end}) us: dropped {stats.out_of_bounds} event(s) '
-                      f'outside the {width}x{height} sensor, sorted {stats.out_of_order} '
-                      'event(s) out of time order', logger='current',
-                      level=level)
+            print_log(
+                f'{path} [{t_start}, {t_end}) us: dropped {stats.out_of_bounds} event(s) '
+                f'outside the {width}x{height} sensor, sorted {stats.out_of_order} '
+                'event(s) out of time order',
+                logger='current',
+                level=level,
+            )
         results['events'] = events
         results['event_stats'] = dict(num_events=int(len(events)), **stats.as_dict())
         results['img_shape'] = (int(height), int(width))
         results['ori_shape'] = (int(height), int(width))
-        results['scale_factor'] = (1., 1.)
+        results['scale_factor'] = (1.0, 1.0)
         return results
 
     def __repr__(self) -> str:
@@ -121,7 +145,7 @@ class EventDownsample(BaseTransform):
         results['img_shape'] = (-(-h // f), -(-w // f))
         if 'gt_bboxes' in results:
             results['gt_bboxes'].rescale_((1 / f, 1 / f))
-        sx, sy = results.get('scale_factor', (1., 1.))
+        sx, sy = results.get('scale_factor', (1.0, 1.0))
         results['scale_factor'] = (sx / f, sy / f)
         return results
 
@@ -163,8 +187,9 @@ class EventRandomFlip(BaseTransform):
         return f'{type(self).__name__}(prob={self.prob})'
 
 
-def _clip_boxes(results: dict, offset: Tuple[float, float], scale: float, size: Tuple[int, int],
-                min_size: float) -> None:
+def _clip_boxes(
+    results: dict, offset: Tuple[float, float], scale: float, size: Tuple[int, int], min_size: float
+) -> None:
     """Boxes -> ``(box - offset) * scale``, clipped to ``size = (h, w)``; boxes narrower or lower
     than ``min_size`` after clipping are dropped with their labels."""
     if 'gt_bboxes' not in results:
@@ -187,8 +212,9 @@ class EventRandomCrop(BaseTransform):
     the batch). Acts on ``events`` if present, else on ``img``.
     """
 
-    def __init__(self, crop_ratio: Tuple[float, float] = (0.6, 1.0), prob: float = 1.0,
-                 min_box_size: float = 2.) -> None:
+    def __init__(
+        self, crop_ratio: Tuple[float, float] = (0.6, 1.0), prob: float = 1.0, min_box_size: float = 2.0
+    ) -> None:
         lo, hi = crop_ratio
         if not 0 < lo <= hi <= 1:
             raise ValueError(f'crop_ratio must satisfy 0 < min <= max <= 1, got {crop_ratio}')
@@ -205,16 +231,15 @@ class EventRandomCrop(BaseTransform):
         y0, x0 = np.random.randint(0, h - ch + 1), np.random.randint(0, w - cw + 1)
         if 'events' in results:
             ev = results['events']
-            keep = ((ev['x'] >= x0) & (ev['x'] < x0 + cw) & (ev['y'] >= y0)
-                    & (ev['y'] < y0 + ch))
+            keep = (ev['x'] >= x0) & (ev['x'] < x0 + cw) & (ev['y'] >= y0) & (ev['y'] < y0 + ch)
             ev = ev[keep].copy()
             ev['x'] -= x0
             ev['y'] -= y0
             results['events'] = ev
         else:
-            results['img'] = np.ascontiguousarray(results['img'][..., y0:y0 + ch, x0:x0 + cw])
+            results['img'] = np.ascontiguousarray(results['img'][..., y0 : y0 + ch, x0 : x0 + cw])
         results['img_shape'] = (ch, cw)
-        _clip_boxes(results, (x0, y0), 1., (ch, cw), self.min_box_size)
+        _clip_boxes(results, (x0, y0), 1.0, (ch, cw), self.min_box_size)
         return results
 
     def __repr__(self) -> str:
@@ -228,8 +253,7 @@ class _Representation(BaseTransform):
         self.keep_events = keep_events
 
     @abc.abstractmethod
-    def _make(self, events: np.ndarray, height: int, width: int, t_start: int,
-              t_end: int) -> np.ndarray:
+    def _make(self, events: np.ndarray, height: int, width: int, t_start: int, t_end: int) -> np.ndarray:
         """The representation ``(T, C, H, W)`` of ``events`` in ``[t_start, t_end)``."""
 
     def transform(self, results: dict) -> dict:
@@ -252,20 +276,36 @@ class EventHistogram(_Representation):
         bin_range: ``'window'`` (fixed bins over the window) or ``'events'``.
     """
 
-    def __init__(self, num_bins: int = 4, normalize: str = 'none',
-                 count_cutoff: Optional[float] = None, bin_range: str = 'window',
-                 keep_events: bool = False) -> None:
+    def __init__(
+        self,
+        num_bins: int = 4,
+        normalize: str = 'none',
+        count_cutoff: Optional[float] = None,
+        bin_range: str = 'window',
+        keep_events: bool = False,
+    ) -> None:
         super().__init__(keep_events)
         self.num_bins, self.normalize = int(num_bins), normalize
         self.count_cutoff, self.bin_range = count_cutoff, bin_range
 
     def _make(self, events, height, width, t_start, t_end):
-        return polarity_histogram(events, self.num_bins, height, width, t_start, t_end,
-                                  self.normalize, self.count_cutoff, self.bin_range)
+        return polarity_histogram(
+            events,
+            self.num_bins,
+            height,
+            width,
+            t_start,
+            t_end,
+            self.normalize,
+            self.count_cutoff,
+            self.bin_range,
+        )
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(num_bins={self.num_bins}, normalize={self.normalize!r}, '
-                f'count_cutoff={self.count_cutoff})')
+        return (
+            f'{type(self).__name__}(num_bins={self.num_bins}, normalize={self.normalize!r}, '
+            f'count_cutoff={self.count_cutoff})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -273,14 +313,20 @@ class EventLastPolarity(_Representation):
     """``(T, 1, H, W)`` frames holding the polarity of the last event per pixel and bin
     (``values[0]`` OFF, ``values[1]`` ON, 0 none): SpikeYOLO's Gen1 input, single-channel."""
 
-    def __init__(self, num_bins: int = 4, values: Sequence[float] = (-1., 1.),
-                 bin_range: str = 'window', keep_events: bool = False) -> None:
+    def __init__(
+        self,
+        num_bins: int = 4,
+        values: Sequence[float] = (-1.0, 1.0),
+        bin_range: str = 'window',
+        keep_events: bool = False,
+    ) -> None:
         super().__init__(keep_events)
         self.num_bins, self.values, self.bin_range = int(num_bins), tuple(values), bin_range
 
     def _make(self, events, height, width, t_start, t_end):
-        return last_polarity_frames(events, self.num_bins, height, width, t_start, t_end,
-                                    self.values, self.bin_range)
+        return last_polarity_frames(
+            events, self.num_bins, height, width, t_start, t_end, self.values, self.bin_range
+        )
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(num_bins={self.num_bins}, values={self.values})'
@@ -294,21 +340,38 @@ class EventStackedHistogram(_Representation):
     does, and :class:`~.rvt_transforms.EventRVTStackedHistogram` is RVT's representation exactly
     (with its 1 Mpx downsampling)."""
 
-    def __init__(self, num_bins: int = 10, count_cutoff: Optional[float] = 10,
-                 normalize: str = 'cutoff', num_steps: int = 1, bin_range: str = 'window',
-                 keep_events: bool = False) -> None:
+    def __init__(
+        self,
+        num_bins: int = 10,
+        count_cutoff: Optional[float] = 10,
+        normalize: str = 'cutoff',
+        num_steps: int = 1,
+        bin_range: str = 'window',
+        keep_events: bool = False,
+    ) -> None:
         super().__init__(keep_events)
         self.num_bins, self.count_cutoff, self.normalize = int(num_bins), count_cutoff, normalize
         self.num_steps, self.bin_range = int(num_steps), bin_range
 
     def _make(self, events, height, width, t_start, t_end):
-        return stacked_histogram(events, self.num_bins, height, width, t_start, t_end,
-                                 self.count_cutoff, self.normalize, self.num_steps,
-                                 self.bin_range)
+        return stacked_histogram(
+            events,
+            self.num_bins,
+            height,
+            width,
+            t_start,
+            t_end,
+            self.count_cutoff,
+            self.normalize,
+            self.num_steps,
+            self.bin_range,
+        )
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(num_bins={self.num_bins}, num_steps={self.num_steps}, '
-                f'count_cutoff={self.count_cutoff}, normalize={self.normalize!r})')
+        return (
+            f'{type(self).__name__}(num_bins={self.num_bins}, num_steps={self.num_steps}, '
+            f'count_cutoff={self.count_cutoff}, normalize={self.normalize!r})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -323,8 +386,13 @@ class EventRandomZoom(BaseTransform):
     dropped.
     """
 
-    def __init__(self, prob: float = 0.5, zoom_in: Tuple[float, float] = (1., 1.5),
-                 zoom_out: Tuple[float, float] = (1., 1.2), min_box_size: float = 2.) -> None:
+    def __init__(
+        self,
+        prob: float = 0.5,
+        zoom_in: Tuple[float, float] = (1.0, 1.5),
+        zoom_out: Tuple[float, float] = (1.0, 1.2),
+        min_box_size: float = 2.0,
+    ) -> None:
         for name, rng in (('zoom_in', zoom_in), ('zoom_out', zoom_out)):
             if not 1 <= rng[0] <= rng[1]:
                 raise ValueError(f'{name} must satisfy 1 <= min <= max, got {rng}')
@@ -342,15 +410,17 @@ class EventRandomZoom(BaseTransform):
         if np.random.rand() >= self.prob:
             return results
         if 'img' not in results:
-            raise KeyError('EventRandomZoom acts on the dense representation: put it after '
-                           'EventHistogram / EventLastPolarity / EventStackedHistogram')
+            raise KeyError(
+                'EventRandomZoom acts on the dense representation: put it after '
+                'EventHistogram / EventLastPolarity / EventStackedHistogram'
+            )
         img = results['img']
         h, w = img.shape[-2:]
         if np.random.rand() < 0.5:  # zoom in
             z = np.random.uniform(*self.zoom_in)
             ch, cw = max(1, int(round(h / z))), max(1, int(round(w / z)))
             y0, x0 = np.random.randint(0, h - ch + 1), np.random.randint(0, w - cw + 1)
-            results['img'] = self._resize(img[..., y0:y0 + ch, x0:x0 + cw], (h, w))
+            results['img'] = self._resize(img[..., y0 : y0 + ch, x0 : x0 + cw], (h, w))
             # exact scale of the resampling, per axis (equal up to rounding)
             _clip_boxes_xy(results, (x0, y0), (w / cw, h / ch), (h, w), self.min_box_size)
         else:  # zoom out
@@ -358,19 +428,22 @@ class EventRandomZoom(BaseTransform):
             sh, sw = max(1, int(round(h / z))), max(1, int(round(w / z)))
             y0, x0 = np.random.randint(0, h - sh + 1), np.random.randint(0, w - sw + 1)
             out = np.zeros_like(img)
-            out[..., y0:y0 + sh, x0:x0 + sw] = self._resize(img, (sh, sw))
+            out[..., y0 : y0 + sh, x0 : x0 + sw] = self._resize(img, (sh, sw))
             results['img'] = out
-            _clip_boxes_xy(results, (-x0 * w / sw, -y0 * h / sh), (sw / w, sh / h), (h, w),
-                           self.min_box_size)
+            _clip_boxes_xy(results, (-x0 * w / sw, -y0 * h / sh), (sw / w, sh / h), (h, w), self.min_box_size)
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(prob={self.prob}, zoom_in={self.zoom_in}, '
-                f'zoom_out={self.zoom_out})')
+        return f'{type(self).__name__}(prob={self.prob}, zoom_in={self.zoom_in}, zoom_out={self.zoom_out})'
 
 
-def _clip_boxes_xy(results: dict, offset: Tuple[float, float], scale: Tuple[float, float],
-                   size: Tuple[int, int], min_size: float) -> None:
+def _clip_boxes_xy(
+    results: dict,
+    offset: Tuple[float, float],
+    scale: Tuple[float, float],
+    size: Tuple[int, int],
+    min_size: float,
+) -> None:
     """:func:`_clip_boxes` with separate x and y scales: ``(box - offset) * scale``."""
     if 'gt_bboxes' not in results:
         return
@@ -395,8 +468,7 @@ class PackEventDetInputs(PackDetInputs):
     def transform(self, results: dict) -> dict:
         img = results.pop('img')
         if img.ndim != 4:
-            raise ValueError(f'PackEventDetInputs expects img of shape (T, C, H, W), got '
-                             f'{img.shape}')
+            raise ValueError(f'PackEventDetInputs expects img of shape (T, C, H, W), got {img.shape}')
         for key in self.meta_keys:  # PackDetInputs requires every meta key
             results.setdefault(key, None)
         packed = super().transform(results)

@@ -1,4 +1,5 @@
 """A segmentation label map that does not fit its dataset stops the run naming the file."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -49,21 +50,28 @@ class CheckSegLabel(BaseTransform):
             img_hw = tuple(results['img'].shape[:2])
             if tuple(label.shape[:2]) != img_hw:
                 raise BrokenLabelMapError(
-                    path, f'label map is {label.shape[1]}x{label.shape[0]} (WxH) but its image '
-                    f'{results.get("img_path", "")} is {img_hw[1]}x{img_hw[0]}')
+                    path,
+                    f'label map is {label.shape[1]}x{label.shape[0]} (WxH) but its image '
+                    f'{results.get("img_path", "")} is {img_hw[1]}x{img_hw[0]}',
+                )
         values, counts = np.unique(label, return_counts=True)
         bad = (values < 0) | ((values >= self.num_classes) & (values != self.ignore_index))
         if bad.any():
             shift = ''
             if results.get('reduce_zero_label'):  # mmseg shifted the labels down by one
-                shift = (' after the reduce_zero_label shift; in the file: '
-                         + ', '.join(str((int(v) + 1) % 256) for v in values[bad][:10]))
+                shift = ' after the reduce_zero_label shift; in the file: ' + ', '.join(
+                    str((int(v) + 1) % 256) for v in values[bad][:10]
+                )
             listed = ', '.join(f'{v} ({c} px)' for v, c in zip(values[bad][:10], counts[bad][:10]))
             raise BrokenLabelMapError(
-                path, f'label values outside 0..{self.num_classes - 1} and the ignore index '
-                f'{self.ignore_index}: {listed}{shift}')
+                path,
+                f'label values outside 0..{self.num_classes - 1} and the ignore index '
+                f'{self.ignore_index}: {listed}{shift}',
+            )
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(num_classes={self.num_classes}, '
-                f'ignore_index={self.ignore_index}, check_size={self.check_size})')
+        return (
+            f'{type(self).__name__}(num_classes={self.num_classes}, '
+            f'ignore_index={self.ignore_index}, check_size={self.check_size})'
+        )

@@ -1,4 +1,5 @@
 """Image loading that survives broken files in a dataset."""
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,7 @@ class SafeLoadImageFromFile(LoadImageFromFile):
         if 'ignore_empty' in kwargs:
             raise ValueError("SafeLoadImageFromFile: use on_error='skip' instead of ignore_empty")
         if kwargs.get('file_client_args') is not None:
-            raise ValueError('SafeLoadImageFromFile: use backend_args (file_client_args is '
-                             'deprecated)')
+            raise ValueError('SafeLoadImageFromFile: use backend_args (file_client_args is deprecated)')
         super().__init__(**kwargs)
         self.on_error = on_error
         self.check_truncation = check_truncation
@@ -90,8 +90,9 @@ class SafeLoadImageFromFile(LoadImageFromFile):
         except Exception as err:  # decoders raise many types (OSError, ValueError, cv2.error)
             raise ImageLoadError(f'corrupt image {filename}: {type(err).__name__}: {err}') from err
         if img is None or img.size == 0:
-            raise ImageLoadError(f'corrupt image {filename}: the {self.imdecode_backend} decoder '
-                                 'could not decode it')
+            raise ImageLoadError(
+                f'corrupt image {filename}: the {self.imdecode_backend} decoder could not decode it'
+            )
         if self.color_type == 'color' and img.ndim == 2:  # decoders that ignore the flag
             img = np.repeat(img[..., None], 3, axis=2)
         return img
@@ -113,7 +114,9 @@ class SafeLoadImageFromFile(LoadImageFromFile):
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(on_error={self.on_error!r}, '
-                f'check_truncation={self.check_truncation}, to_float32={self.to_float32}, '
-                f'color_type={self.color_type!r}, imdecode_backend={self.imdecode_backend!r}, '
-                f'backend_args={self.backend_args})')
+        return (
+            f'{type(self).__name__}(on_error={self.on_error!r}, '
+            f'check_truncation={self.check_truncation}, to_float32={self.to_float32}, '
+            f'color_type={self.color_type!r}, imdecode_backend={self.imdecode_backend!r}, '
+            f'backend_args={self.backend_args})'
+        )

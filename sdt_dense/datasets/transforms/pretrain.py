@@ -3,6 +3,7 @@
 mmcv 2.x provides loading and flipping but no Inception-style random resized crop (that lives in
 mmpretrain, which this project does not depend on), hence :class:`RandomResizedCropImage`.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,17 +39,20 @@ class RandomResizedCropImage(BaseTransform):
     (x1, y1, x2, y2 in the input image).
     """
 
-    def __init__(self, scale: Union[int, Sequence[int]],
-                 crop_ratio_range: Tuple[float, float] = (0.08, 1.0),
-                 aspect_ratio_range: Tuple[float, float] = (3. / 4., 4. / 3.),
-                 max_attempts: int = 10, interpolation: str = 'bicubic',
-                 backend: str = 'cv2') -> None:
+    def __init__(
+        self,
+        scale: Union[int, Sequence[int]],
+        crop_ratio_range: Tuple[float, float] = (0.08, 1.0),
+        aspect_ratio_range: Tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+        max_attempts: int = 10,
+        interpolation: str = 'bicubic',
+        backend: str = 'cv2',
+    ) -> None:
         self.scale = (scale, scale) if isinstance(scale, int) else tuple(scale)
         if len(self.scale) != 2 or min(self.scale) < 1:
             raise ValueError(f'scale must be an int or (width, height), got {scale!r}')
         if not 0 < crop_ratio_range[0] <= crop_ratio_range[1] <= 1:
-            raise ValueError(f'crop_ratio_range must satisfy 0 < min <= max <= 1, got '
-                             f'{crop_ratio_range}')
+            raise ValueError(f'crop_ratio_range must satisfy 0 < min <= max <= 1, got {crop_ratio_range}')
         if not 0 < aspect_ratio_range[0] <= aspect_ratio_range[1]:
             raise ValueError(f'invalid aspect_ratio_range {aspect_ratio_range}')
         self.crop_ratio_range = tuple(crop_ratio_range)
@@ -67,8 +71,12 @@ class RandomResizedCropImage(BaseTransform):
             w = int(round(math.sqrt(target * aspect)))
             h = int(round(math.sqrt(target / aspect)))
             if 0 < w <= width and 0 < h <= height:
-                return (int(np.random.randint(0, width - w + 1)),
-                        int(np.random.randint(0, height - h + 1)), w, h)
+                return (
+                    int(np.random.randint(0, width - w + 1)),
+                    int(np.random.randint(0, height - h + 1)),
+                    w,
+                    h,
+                )
         ratio = width / height
         if ratio < self.aspect_ratio_range[0]:
             w, h = width, int(round(width / self.aspect_ratio_range[0]))
@@ -81,18 +89,21 @@ class RandomResizedCropImage(BaseTransform):
     def transform(self, results: dict) -> dict:
         img = results['img']
         x1, y1, w, h = self.crop_box(*img.shape[:2])
-        img = mmcv.imresize(img[y1:y1 + h, x1:x1 + w], self.scale,
-                            interpolation=self.interpolation, backend=self.backend)
+        img = mmcv.imresize(
+            img[y1 : y1 + h, x1 : x1 + w], self.scale, interpolation=self.interpolation, backend=self.backend
+        )
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['crop_bbox'] = np.array([x1, y1, x1 + w, y1 + h], dtype=np.int64)
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(scale={self.scale}, '
-                f'crop_ratio_range={self.crop_ratio_range}, '
-                f'aspect_ratio_range={self.aspect_ratio_range}, '
-                f'interpolation={self.interpolation!r})')
+        return (
+            f'{type(self).__name__}(scale={self.scale}, '
+            f'crop_ratio_range={self.crop_ratio_range}, '
+            f'aspect_ratio_range={self.aspect_ratio_range}, '
+            f'interpolation={self.interpolation!r})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -106,8 +117,17 @@ class PackImageInputs(BaseTransform):
     Required keys: ``img`` ``(H, W, C)`` or ``(H, W)``.
     """
 
-    def __init__(self, meta_keys: Optional[Sequence[str]] = (
-            'img_path', 'ori_shape', 'img_shape', 'flip', 'flip_direction', 'gt_label')) -> None:
+    def __init__(
+        self,
+        meta_keys: Optional[Sequence[str]] = (
+            'img_path',
+            'ori_shape',
+            'img_shape',
+            'flip',
+            'flip_direction',
+            'gt_label',
+        ),
+    ) -> None:
         self.meta_keys = tuple(meta_keys or ())
 
     def transform(self, results: dict) -> dict:

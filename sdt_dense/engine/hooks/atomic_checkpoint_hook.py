@@ -1,4 +1,5 @@
 """Checkpoints that an interrupted job can never corrupt."""
+
 from __future__ import annotations
 
 import os
@@ -77,12 +78,17 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        self._atomic = (self.file_client_args is None and self.backend_args is None
-                        and type(self.file_backend) is LocalBackend)
+        self._atomic = (
+            self.file_client_args is None
+            and self.backend_args is None
+            and type(self.file_backend) is LocalBackend
+        )
         if not self._atomic:
-            print_log(f'{type(self).__name__}: out_dir {self.out_dir} is not a plain local '
-                      'directory; checkpoints are written by its own backend (not atomically)',
-                      logger='current')
+            print_log(
+                f'{type(self).__name__}: out_dir {self.out_dir} is not a plain local '
+                'directory; checkpoints are written by its own backend (not atomically)',
+                logger='current',
+            )
             return
         self.backend_args = dict(backend=ATOMIC_BACKEND)
         self.file_backend = get_file_backend(self.out_dir, backend_args=self.backend_args)
@@ -92,8 +98,10 @@ class AtomicCheckpointHook(CheckpointHook):
                 stale += remove_stale_temp_files(self.out_dir, name)
             stale += remove_stale_temp_files(runner.work_dir, _POINTER)
             if stale:
-                print_log(f'removed {len(stale)} partial checkpoint file(s) of an interrupted '
-                          f'write: {stale}', logger='current')
+                print_log(
+                    f'removed {len(stale)} partial checkpoint file(s) of an interrupted write: {stale}',
+                    logger='current',
+                )
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         # Every rank runs this method, but mmengine's save (and before_save_checkpoint) runs on

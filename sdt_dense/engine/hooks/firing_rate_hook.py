@@ -7,6 +7,7 @@ included) and reads what they need through module attributes (``norm`` and ``cei
 neuron, ``T`` and ``multi_step`` of a LIF neuron), so ``sdt_dense.engine`` never imports the
 models. Neurons are grouped into stages by :func:`neuron_stage`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,12 +40,11 @@ def neuron_stage(name: str) -> str:
     parts = name.split('.')
     for i, part in enumerate(parts[:-1]):  # the neuron's own name is never the stage
         if part.isdigit():
-            return '.'.join(parts[:i + 1])
+            return '.'.join(parts[: i + 1])
     return '.'.join(parts[:-1]) or name
 
 
-def is_spiking_neuron(module: nn.Module,
-                      neuron_types: Sequence[str] = DEFAULT_NEURON_TYPES) -> bool:
+def is_spiking_neuron(module: nn.Module, neuron_types: Sequence[str] = DEFAULT_NEURON_TYPES) -> bool:
     """Whether ``module``'s class or one of its bases is named in ``neuron_types``."""
     return any(cls.__name__ in neuron_types for cls in type(module).__mro__)
 
@@ -104,9 +104,14 @@ class FiringRateHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, interval: int = 50, low_rate: Optional[float] = 0.01,
-                 high_rate: Optional[float] = 0.99, include: Optional[str] = r'^backbone\.',
-                 neuron_types: Sequence[str] = DEFAULT_NEURON_TYPES) -> None:
+    def __init__(
+        self,
+        interval: int = 50,
+        low_rate: Optional[float] = 0.01,
+        high_rate: Optional[float] = 0.99,
+        include: Optional[str] = r'^backbone\.',
+        neuron_types: Sequence[str] = DEFAULT_NEURON_TYPES,
+    ) -> None:
         if not isinstance(interval, int) or interval < 1:
             raise ValueError(f'interval must be a positive int, got {interval!r}')
         for key, value in (('low_rate', low_rate), ('high_rate', high_rate)):
@@ -140,9 +145,11 @@ class FiringRateHook(Hook):
             self._handles.append(module.register_forward_hook(self._make_hook(stage)))
         if not self._handles:
             pattern = self.include.pattern if self.include is not None else None
-            raise ValueError(f'FiringRateHook: {type(model).__name__} has no spiking neuron '
-                             f'({", ".join(self.neuron_types)}) whose name matches include='
-                             f'{pattern!r}; set include=None to measure every neuron')
+            raise ValueError(
+                f'FiringRateHook: {type(model).__name__} has no spiking neuron '
+                f'({", ".join(self.neuron_types)}) whose name matches include='
+                f'{pattern!r}; set include=None to measure every neuron'
+            )
 
     def after_train(self, runner) -> None:
         for handle in self._handles:
@@ -154,10 +161,16 @@ class FiringRateHook(Hook):
             if not self._recording or not module.training:
                 return
             counts = integer_counts(module, output)
-            row = torch.stack([counts.sum(), counts.new_tensor(counts.numel()),
-                               counts.new_tensor(counts.numel() * neuron_steps(module))])
+            row = torch.stack(
+                [
+                    counts.sum(),
+                    counts.new_tensor(counts.numel()),
+                    counts.new_tensor(counts.numel() * neuron_steps(module)),
+                ]
+            )
             row = row.double()
             self._sums[stage] = self._sums[stage] + row if stage in self._sums else row
+
         return hook
 
     # -- logging -----------------------------------------------------------------------------
@@ -200,14 +213,19 @@ class FiringRateHook(Hook):
     def _check(self, stage: str, rate: float, iteration: int) -> None:
         if self.low_rate is not None and rate < self.low_rate and stage not in self._warned['low']:
             self._warned['low'].add(stage)
-            print_log(f'FiringRateHook: stage {stage} fires at binary rate {rate:.4g} < low_rate '
-                      f'{self.low_rate:g} at iteration {iteration}: its neurons are (nearly) '
-                      'silent, a collapse to zero firing (this warning is shown once per stage)',
-                      logger='current', level=logging.WARNING)
-        if (self.high_rate is not None and rate > self.high_rate
-                and stage not in self._warned['high']):
+            print_log(
+                f'FiringRateHook: stage {stage} fires at binary rate {rate:.4g} < low_rate '
+                f'{self.low_rate:g} at iteration {iteration}: its neurons are (nearly) '
+                'silent, a collapse to zero firing (this warning is shown once per stage)',
+                logger='current',
+                level=logging.WARNING,
+            )
+        if self.high_rate is not None and rate > self.high_rate and stage not in self._warned['high']:
             self._warned['high'].add(stage)
-            print_log(f'FiringRateHook: stage {stage} fires at binary rate {rate:.4g} > high_rate '
-                      f'{self.high_rate:g} at iteration {iteration}: its neurons saturate at the '
-                      'ceiling D (this warning is shown once per stage)',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'FiringRateHook: stage {stage} fires at binary rate {rate:.4g} > high_rate '
+                f'{self.high_rate:g} at iteration {iteration}: its neurons saturate at the '
+                'ceiling D (this warning is shown once per stage)',
+                logger='current',
+                level=logging.WARNING,
+            )

@@ -1,4 +1,5 @@
 """Stop with a clear error when a dataset the run needs has no samples."""
+
 from __future__ import annotations
 
 from mmengine.hooks import Hook

@@ -1,4 +1,5 @@
 """Stop training at the first NaN or Inf loss, naming the iteration."""
+
 from __future__ import annotations
 
 import math
@@ -42,12 +43,16 @@ class NonFiniteLossHook(Hook):
             raise ValueError(f'interval must be a positive int, got {interval!r}')
         self.interval = interval
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
-                         outputs: Optional[Dict] = None) -> None:
+    def after_train_iter(
+        self, runner, batch_idx: int, data_batch=None, outputs: Optional[Dict] = None
+    ) -> None:
         if not self.every_n_train_iters(runner, self.interval) or not outputs:
             return
-        values = {k: _as_float(v) for k, v in outputs.items()
-                  if isinstance(v, (torch.Tensor, float, int)) and 'loss' in k}
+        values = {
+            k: _as_float(v)
+            for k, v in outputs.items()
+            if isinstance(v, (torch.Tensor, float, int)) and 'loss' in k
+        }
         bad = {k: v for k, v in values.items() if not math.isfinite(v)}
         if get_world_size() > 1:
             flag = torch.tensor([float(bool(bad))])
@@ -62,12 +67,12 @@ class NonFiniteLossHook(Hook):
             where += f' (epoch {runner.epoch + 1}, batch {batch_idx + 1})'
         terms = ', '.join(f'{k}={v}' for k, v in values.items())
         if not bad:
-            detail = (f'another rank saw a non-finite loss (rank {get_rank()} losses: '
-                      f'{terms})')
+            detail = f'another rank saw a non-finite loss (rank {get_rank()} losses: {terms})'
         else:
             detail = f'non-finite terms: {sorted(bad)}; losses: {terms}'
         last = runner.message_hub.get_info('last_ckpt')
         raise NonFiniteLossError(
             f'training stopped: non-finite loss at {where}; {detail}. Nothing from this iteration '
             f'was saved; the last checkpoint is {last or "none (none written yet)"}. Lower the '
-            'learning rate, enable gradient clipping (optim_wrapper.clip_grad) or check the data.')
+            'learning rate, enable gradient clipping (optim_wrapper.clip_grad) or check the data.'
+        )

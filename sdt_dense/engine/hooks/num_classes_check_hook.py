@@ -1,4 +1,5 @@
 """Stop before the first iteration when a head's ``num_classes`` disagrees with the dataset."""
+
 from __future__ import annotations
 
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
@@ -22,8 +23,12 @@ def class_heads(model: nn.Module) -> Iterator[Tuple[str, int]]:
     for path, module in model.named_modules():
         n = getattr(module, 'num_classes', None)
         parts = path.split('.')
-        if (isinstance(n, int) and not isinstance(n, bool) and any(p in CLASS_HEADS for p in parts)
-                and not any('rpn' in p for p in parts)):
+        if (
+            isinstance(n, int)
+            and not isinstance(n, bool)
+            and any(p in CLASS_HEADS for p in parts)
+            and not any('rpn' in p for p in parts)
+        ):
             yield path, n
 
 
@@ -49,7 +54,8 @@ def check_num_classes(model: nn.Module, dataset: Any, split: str) -> None:
             f'the model and the {split} dataset disagree on the number of classes: '
             f'{"; ".join(wrong)}, but the dataset has {len(classes)} classes ({shown}) '
             f'[{describe_dataset(dataset)}]. Set model.{wrong[0].split(" = ")[0]} = {len(classes)} '
-            "in the config, or the dataset's metainfo=dict(classes=...) to the model's classes.")
+            "in the config, or the dataset's metainfo=dict(classes=...) to the model's classes."
+        )
 
 
 @HOOKS.register_module()

@@ -1,4 +1,5 @@
 """Random-number-generator state in checkpoints, so that a resumed run continues the same stream."""
+
 from __future__ import annotations
 
 import logging
@@ -24,10 +25,13 @@ def get_rng_state() -> Dict[str, Any]:
     np_state = np.random.get_state(legacy=False)
     state = dict(
         python=random.getstate(),
-        numpy=dict(bit_generator=np_state['bit_generator'],
-                   key=torch.from_numpy(np_state['state']['key'].astype(np.int64)),
-                   pos=int(np_state['state']['pos']), has_gauss=int(np_state['has_gauss']),
-                   gauss=float(np_state['gauss'])),
+        numpy=dict(
+            bit_generator=np_state['bit_generator'],
+            key=torch.from_numpy(np_state['state']['key'].astype(np.int64)),
+            pos=int(np_state['state']['pos']),
+            has_gauss=int(np_state['has_gauss']),
+            gauss=float(np_state['gauss']),
+        ),
         torch=torch.get_rng_state(),
     )
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -40,10 +44,14 @@ def set_rng_state(state: Dict[str, Any]) -> None:
     version, internal, gauss = state['python']
     random.setstate((version, tuple(internal), gauss))
     np_state = state['numpy']
-    np.random.set_state(dict(
-        bit_generator=np_state['bit_generator'],
-        state=dict(key=np_state['key'].numpy().astype(np.uint32), pos=np_state['pos']),
-        has_gauss=np_state['has_gauss'], gauss=np_state['gauss']))
+    np.random.set_state(
+        dict(
+            bit_generator=np_state['bit_generator'],
+            state=dict(key=np_state['key'].numpy().astype(np.uint32), pos=np_state['pos']),
+            has_gauss=np_state['has_gauss'],
+            gauss=np_state['gauss'],
+        )
+    )
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
         cuda = state['cuda']
@@ -152,10 +160,12 @@ class RNGStateHook(Hook):
             self._loaded = per_rank[get_rank()]
         elif self._loaded is not None and world_size > 1:
             saved = 'another world size' if per_rank is not None else 'the saving rank only'
-            self._warning = (f'{type(self).__name__}: the checkpoint holds the random state of '
-                             f'{saved} (world size now {world_size}): every rank restores rank '
-                             "0's state, so random draws after the resume may differ from an "
-                             'uninterrupted run (save with AtomicCheckpointHook to keep them all)')
+            self._warning = (
+                f'{type(self).__name__}: the checkpoint holds the random state of '
+                f'{saved} (world size now {world_size}): every rank restores rank '
+                "0's state, so random draws after the resume may differ from an "
+                'uninterrupted run (save with AtomicCheckpointHook to keep them all)'
+            )
 
     def before_train(self, runner) -> None:
         state, self._loaded = self._loaded, None
@@ -163,15 +173,21 @@ class RNGStateHook(Hook):
         if runner.iter == 0 or runner.iter != self._loaded_iter:
             return  # no resume (a fresh run, or load_from fine-tuning)
         if state is None:
-            print_log(f'{type(self).__name__}: the checkpoint resumed at iteration {runner.iter} '
-                      'holds no random state (saved without RNGStateHook): random draws from here '
-                      'on (augmentations, sampling, drop path) differ from an uninterrupted run, '
-                      'so the resumed run is not exact', logger='current', level=logging.WARNING)
+            print_log(
+                f'{type(self).__name__}: the checkpoint resumed at iteration {runner.iter} '
+                'holds no random state (saved without RNGStateHook): random draws from here '
+                'on (augmentations, sampling, drop path) differ from an uninterrupted run, '
+                'so the resumed run is not exact',
+                logger='current',
+                level=logging.WARNING,
+            )
             return
         if warning:
             print_log(warning, logger='current', level=logging.WARNING)
-        print_log(f'{type(self).__name__}: restoring the random state saved at iteration '
-                  f'{runner.iter}', logger='current')
+        print_log(
+            f'{type(self).__name__}: restoring the random state saved at iteration {runner.iter}',
+            logger='current',
+        )
         # An iteration-based loop first re-reads the ``runner.iter`` batches it already trained on.
         self._restore_before_next_batch(runner, state, skip=runner.iter)
 
@@ -195,7 +211,6 @@ class RNGStateHook(Hook):
             if isinstance(inner, _RestoreBeforeNextFetch):
                 inner = inner._inner
                 loop.dataloader_iterator = inner
-            loop.dataloader_iterator = _RestoreBeforeNextFetch(
-                loop, skip, lambda: set_rng_state(state))
+            loop.dataloader_iterator = _RestoreBeforeNextFetch(loop, skip, lambda: set_rng_state(state))
         else:  # EpochBasedTrainLoop: the next batch comes from a new iterator, after this hook
             self._pending = state

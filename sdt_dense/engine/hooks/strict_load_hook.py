@@ -1,4 +1,5 @@
 """Strict checkpoint loading for ``load_from``, ``--resume`` and ``tools/test.py CONFIG CKPT``."""
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,9 @@ class StrictLoadHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, ignore_keys: Sequence[str] = (),
-                 revise_keys: Sequence[Sequence[str]] = ((r'^module\.', ''),)) -> None:
+    def __init__(
+        self, ignore_keys: Sequence[str] = (), revise_keys: Sequence[Sequence[str]] = ((r'^module\.', ''),)
+    ) -> None:
         self.ignore_keys = list(ignore_keys)
         for pattern in self.ignore_keys:
             re.compile(pattern)  # a bad regex fails when the config is built, not at load time
@@ -48,13 +50,20 @@ class StrictLoadHook(Hook):
             state_dict = {re.sub(pattern, repl, k): v for k, v in state_dict.items()}
         own = model.state_dict()
         # Mis-shaped tensors that may differ are dropped here, so they count as (ignorable) missing.
-        state_dict = {k: v for k, v in state_dict.items()
-                      if not (k in own and tuple(own[k].shape) != tuple(v.shape)
-                              and any(re.search(p, k) for p in self.ignore_keys))}
+        state_dict = {
+            k: v
+            for k, v in state_dict.items()
+            if not (
+                k in own
+                and tuple(own[k].shape) != tuple(v.shape)
+                and any(re.search(p, k) for p in self.ignore_keys)
+            )
+        }
         try:
             match_state_dict(model, state_dict, self.ignore_keys, self.ignore_keys)
         except CheckpointMismatchError as err:
             raise CheckpointMismatchError(
                 f'{err}\nNothing was loaded. If these differences are intended (e.g. fine-tuning '
                 'on other classes), list them in custom_hooks: '
-                "dict(type='StrictLoadHook', ignore_keys=[<regex>, ...]).") from None
+                "dict(type='StrictLoadHook', ignore_keys=[<regex>, ...])."
+            ) from None

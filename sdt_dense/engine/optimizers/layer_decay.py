@@ -8,6 +8,7 @@ the top id). Neither fits this backbone: its stem is four conv stages (``downsam
 constructor here asks the backbone for each parameter's layer id instead
 (``ESpikeFormerLarge.get_layer_id``), so the rule lives next to the module names it depends on.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
@@ -23,12 +24,17 @@ __all__ = ['LargeLayerDecayOptimWrapperConstructor', 'find_layered_backbone']
 def find_layered_backbone(model: nn.Module) -> Tuple[str, nn.Module]:
     """The one submodule of ``model`` that assigns layer ids (has ``get_layer_id`` and
     ``num_blocks``), with its name prefix (``'backbone.'``, or ``''`` for the model itself)."""
-    found = [(name, m) for name, m in model.named_modules()
-             if callable(getattr(m, 'get_layer_id', None)) and hasattr(m, 'num_blocks')]
+    found = [
+        (name, m)
+        for name, m in model.named_modules()
+        if callable(getattr(m, 'get_layer_id', None)) and hasattr(m, 'num_blocks')
+    ]
     if len(found) != 1:
-        raise TypeError(f'layer-wise lr decay needs exactly one backbone that defines '
-                        f'get_layer_id() and num_blocks (ESpikeFormerLarge) in '
-                        f'{type(model).__name__}; found {len(found)}: {[n for n, _ in found]}')
+        raise TypeError(
+            f'layer-wise lr decay needs exactly one backbone that defines '
+            f'get_layer_id() and num_blocks (ESpikeFormerLarge) in '
+            f'{type(model).__name__}; found {len(found)}: {[n for n, _ in found]}'
+        )
     name, module = found[0]
     return (f'{name}.' if name else ''), module
 
@@ -61,37 +67,45 @@ class LargeLayerDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         paramwise_cfg = dict(paramwise_cfg or {})
         unknown = set(paramwise_cfg) - {'layer_decay_rate'}
         if unknown:
-            raise KeyError(f'{type(self).__name__} supports only paramwise_cfg='
-                           f'dict(layer_decay_rate=...); got {sorted(unknown)}')
+            raise KeyError(
+                f'{type(self).__name__} supports only paramwise_cfg='
+                f'dict(layer_decay_rate=...); got {sorted(unknown)}'
+            )
         rate = float(paramwise_cfg.setdefault('layer_decay_rate', 0.75))
         if not 0 < rate <= 1:
             raise ValueError(f'layer_decay_rate must be in (0, 1], got {rate}')
         self.layer_decay_rate = rate
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
 
-    def add_params(self, params: List[dict], module: nn.Module, prefix: str = '',
-                   **kwargs) -> None:
+    def add_params(self, params: List[dict], module: nn.Module, prefix: str = '', **kwargs) -> None:
         """Append one group per (layer id, decay / no decay) to ``params``."""
         backbone_prefix, backbone = find_layered_backbone(module)
         top = backbone.num_blocks + 1
-        base_wd = self.base_wd or 0.
+        base_wd = self.base_wd or 0.0
         groups: Dict[Tuple[int, bool], dict] = {}
         for name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
             if name.startswith(backbone_prefix):
-                layer_id = backbone.get_layer_id(name[len(backbone_prefix):])
+                layer_id = backbone.get_layer_id(name[len(backbone_prefix) :])
             else:
                 layer_id = top
             no_decay = param.ndim <= 1
             key = (layer_id, no_decay)
             if key not in groups:
                 scale = self.layer_decay_rate ** (top - layer_id)
-                groups[key] = dict(params=[], lr=self.base_lr * scale, lr_scale=scale,
-                                   layer_id=layer_id, weight_decay=0. if no_decay else base_wd)
+                groups[key] = dict(
+                    params=[],
+                    lr=self.base_lr * scale,
+                    lr_scale=scale,
+                    layer_id=layer_id,
+                    weight_decay=0.0 if no_decay else base_wd,
+                )
             groups[key]['params'].append(param)
         for key in sorted(groups):
             params.append(groups[key])
-        print_log(f'layer-wise lr decay {self.layer_decay_rate}: {len(groups)} parameter groups, '
-                  f'lr scales {self.layer_decay_rate:g}^{top}..1 over layer ids 0..{top}',
-                  logger='current')
+        print_log(
+            f'layer-wise lr decay {self.layer_decay_rate}: {len(groups)} parameter groups, '
+            f'lr scales {self.layer_decay_rate:g}^{top}..1 over layer ids 0..{top}',
+            logger='current',
+        )

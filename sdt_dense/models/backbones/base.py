@@ -12,6 +12,7 @@ and implements ``_forward_levels`` and ``_level_modules``. Everything else — a
 ``out_indices`` validation, ``frozen_stages`` / ``norm_eval``, ``with_cp``, ``save_counts`` and
 ``init_cfg=dict(type='Pretrained', ...)`` — is here, the same for every family.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar, Dict, List, Optional, Sequence, Tuple, Union
@@ -85,16 +86,22 @@ class SpikeBackbone(BaseModule):
         if 'arch_zoo' in cls.__dict__:
             SpikeBackbone._families.append(cls)
 
-    def __init__(self, in_channels: int, out_indices: Sequence[int], frozen_stages: int = -1,
-                 norm_eval: bool = False, with_cp: bool = False,
-                 save_counts: Union[bool, str] = 'recompute',
-                 init_cfg: Optional[dict] = None, pretrained: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_indices: Sequence[int],
+        frozen_stages: int = -1,
+        norm_eval: bool = False,
+        with_cp: bool = False,
+        save_counts: Union[bool, str] = 'recompute',
+        init_cfg: Optional[dict] = None,
+        pretrained: Optional[str] = None,
+    ) -> None:
         super().__init__(init_cfg=pretrained_to_init_cfg(pretrained, init_cfg))
         self.in_channels = in_channels
         self.out_indices = self.check_out_indices(out_indices)
         if not -1 <= frozen_stages < self.num_levels:
-            raise ValueError(f'frozen_stages must be -1 .. {self.num_levels - 1}, '
-                             f'got {frozen_stages}')
+            raise ValueError(f'frozen_stages must be -1 .. {self.num_levels - 1}, got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
@@ -120,12 +127,17 @@ class SpikeBackbone(BaseModule):
         key = cls._arch_lookup().get(str(name).lower())
         if key is not None:
             return key
-        owners = [f.__name__ for f in SpikeBackbone._families
-                  if f is not cls and str(name).lower() in f._arch_lookup()]
+        owners = [
+            f.__name__
+            for f in SpikeBackbone._families
+            if f is not cls and str(name).lower() in f._arch_lookup()
+        ]
         owner = f' ({", ".join(owners)} has an arch of that name)' if owners else ''
-        raise KeyError(f'unknown arch {name!r} for {cls.__name__}{owner}; valid: '
-                       f'{list(cls.arch_zoo)}, aliases {list(cls.arch_aliases)}, or a dict with '
-                       f'embed_dims')
+        raise KeyError(
+            f'unknown arch {name!r} for {cls.__name__}{owner}; valid: '
+            f'{list(cls.arch_zoo)}, aliases {list(cls.arch_aliases)}, or a dict with '
+            f'embed_dims'
+        )
 
     @classmethod
     def resolve_arch(cls, arch: Arch) -> dict:
@@ -142,8 +154,7 @@ class SpikeBackbone(BaseModule):
         settings = {**cls.arch_defaults, **arch}
         settings['embed_dims'] = list(settings['embed_dims'])
         if len(settings['embed_dims']) != cls.num_embed_dims:
-            raise ValueError(f'arch needs {cls.num_embed_dims} embed_dims, '
-                             f'got {settings["embed_dims"]}')
+            raise ValueError(f'arch needs {cls.num_embed_dims} embed_dims, got {settings["embed_dims"]}')
         if settings['embed_dims'][0] % 2:
             raise ValueError('embed_dims[0] must be even (level 0 has embed_dims[0] / 2 channels)')
         cls._check_arch(settings)
@@ -159,8 +170,9 @@ class SpikeBackbone(BaseModule):
     def check_out_indices(cls, out_indices: Sequence[int]) -> Tuple[int, ...]:
         out_indices = tuple(out_indices)
         if not out_indices or any(i not in range(cls.num_levels) for i in out_indices):
-            raise ValueError(f'out_indices must be a non-empty subset of 0..{cls.num_levels - 1}, '
-                             f'got {out_indices}')
+            raise ValueError(
+                f'out_indices must be a non-empty subset of 0..{cls.num_levels - 1}, got {out_indices}'
+            )
         return out_indices
 
     def example_input(self, batch: int = 2, height: int = 64, width: int = 64) -> Tensor:
@@ -177,12 +189,10 @@ class SpikeBackbone(BaseModule):
         """True strides of the returned feature maps, in ``out_indices`` order."""
         return [self.stage_strides[i] for i in self.out_indices]
 
-    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None
-                ) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None) -> Tuple[Tensor, ...]:
         """``(B, C_in, H, W)`` -> the levels ``out_indices`` (default: the constructor's), each
         ``(B, C_i, H_i, W_i)``; nothing after the last requested level is run."""
-        out_indices = (self.out_indices if out_indices is None
-                       else self.check_out_indices(out_indices))
+        out_indices = self.out_indices if out_indices is None else self.check_out_indices(out_indices)
         with saving_context(self.save_counts):
             feats = self._forward_levels(x, out_indices)
         return tuple(feats[i] for i in out_indices)
@@ -256,12 +266,20 @@ class SpikeClassifierMixin:
     def feature_info(self) -> List[dict]:
         """timm's description of the dense taps (levels ``0 .. num_feature_levels - 1``)."""
         bb = self.backbone
-        return [dict(num_chs=bb.stage_channels[i], reduction=bb.stage_strides[i],
-                     module=self._feature_module(i)) for i in range(self.num_feature_levels)]
+        return [
+            dict(num_chs=bb.stage_channels[i], reduction=bb.stage_strides[i], module=self._feature_module(i))
+            for i in range(self.num_feature_levels)
+        ]
 
-    def forward_intermediates(self, x: Tensor, indices: Union[int, Sequence[int], None] = None,
-                              norm: bool = False, output_fmt: str = 'NCHW',
-                              intermediates_only: bool = False, stop_early: bool = False):
+    def forward_intermediates(
+        self,
+        x: Tensor,
+        indices: Union[int, Sequence[int], None] = None,
+        norm: bool = False,
+        output_fmt: str = 'NCHW',
+        intermediates_only: bool = False,
+        stop_early: bool = False,
+    ):
         """timm's feature API (``features_only=True``): the levels ``indices`` (level numbers,
         negative from the end, or an int ``n`` for the last ``n``; default all), in ascending
         order, each ``(B, C_i, H_i, W_i)``.
@@ -275,12 +293,9 @@ class SpikeClassifierMixin:
         num = self.num_feature_levels
         if isinstance(indices, int):
             if not 0 < indices <= num:
-                raise ValueError(f'indices must be levels 0..{num - 1} or a count 1..{num}, '
-                                 f'got {indices}')
-        elif indices is not None and (not list(indices)
-                                      or any(not -num <= i < num for i in indices)):
-            raise ValueError(f'indices must be levels 0..{num - 1} (negative: from the end), '
-                             f'got {indices}')
+                raise ValueError(f'indices must be levels 0..{num - 1} or a count 1..{num}, got {indices}')
+        elif indices is not None and (not list(indices) or any(not -num <= i < num for i in indices)):
+            raise ValueError(f'indices must be levels 0..{num - 1} (negative: from the end), got {indices}')
         take = sorted(feature_take_indices(num, indices)[0])
         run = take if intermediates_only else sorted({*take, self.output_level})
         taps = dict(zip(run, self.backbone(x, run)))

@@ -13,6 +13,7 @@ Outputs are the real-valued residual streams ``(B, C_i, H_i, W_i)`` after the st
 ``out_indices``. Module names differ from the released checkpoints; :data:`sdt_dense.checkpoint.BASE_FORMAT`
 converts released files at load time.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -32,8 +33,14 @@ class ConvBlock(nn.Module):
     """Conv-based SNN block, ``(B, C, H, W) -> (B, C, H, W)``:
     ``x + SepConv_k7(x)``, then ``x + ConvMLP(x)``."""
 
-    def __init__(self, dim: int, mlp_ratio: float = 4, drop_path: float = 0.,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        mlp_ratio: float = 4,
+        drop_path: float = 0.0,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__()
         self.sepconv = SepConv(dim, 7, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.mlp = ConvMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
@@ -48,10 +55,17 @@ class TransformerBlock(nn.Module):
     """Transformer-based SNN block, ``(B, C, H, W) -> (B, C, H, W)``: three residual branches,
     SepConv k3, spike-driven self-attention, token MLP; optional layer scale on each branch."""
 
-    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4,
-                 value_ratio: int = 4, drop_path: float = 0.,
-                 layer_scale_init_value: Optional[float] = None,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        mlp_ratio: float = 4,
+        value_ratio: int = 4,
+        drop_path: float = 0.0,
+        layer_scale_init_value: Optional[float] = None,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__()
         self.sepconv = SepConv(dim, 3, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.attn = SpikeDrivenSelfAttention(dim, num_heads, value_ratio, neuron_cfg, norm_cfg)
@@ -113,11 +127,18 @@ class ESpikeFormer(SpikeBackbone):
     released_format = BASE_FORMAT
     example_arch = 't'
 
-    def __init__(self, arch: Arch = '19M', in_channels: int = 3,
-                 out_indices: Sequence[int] = (1, 2, 3, 4), last_stride: int = 1,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 drop_path_rate: float = 0., layer_scale_init_value: Optional[float] = None,
-                 **contract) -> None:
+    def __init__(
+        self,
+        arch: Arch = '19M',
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (1, 2, 3, 4),
+        last_stride: int = 1,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+        drop_path_rate: float = 0.0,
+        layer_scale_init_value: Optional[float] = None,
+        **contract,
+    ) -> None:
         super().__init__(in_channels, out_indices, **contract)
         self.arch_settings = self.resolve_arch(arch)
         C0, C1, C2, C3 = self.arch_settings['embed_dims']
@@ -140,19 +161,23 @@ class ESpikeFormer(SpikeBackbone):
         for i in range(5):
             k, s = (7, 2) if i == 0 else (3, last_stride if i == 4 else 2)
             self.downsamples.append(
-                SpikeConvBN(widths[i], widths[i + 1], k, s, k // 2, bias=True,
-                            with_neuron=i > 0, **n))  # the stem sees real pixels: no neuron
+                SpikeConvBN(widths[i], widths[i + 1], k, s, k // 2, bias=True, with_neuron=i > 0, **n)
+            )  # the stem sees real pixels: no neuron
 
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         mlp, heads = self.arch_settings['mlp_ratio'], self.arch_settings['num_heads']
         self.stages = nn.ModuleList()
         for i in range(len(depths)):
-            dim, rates = self.stage_channels[i], dpr[sum(depths[:i]):sum(depths[:i + 1])]
+            dim, rates = self.stage_channels[i], dpr[sum(depths[:i]) : sum(depths[: i + 1])]
             if i < 3:
                 blocks = [ConvBlock(dim, mlp, r, **n) for r in rates]
             else:
-                blocks = [TransformerBlock(dim, heads, mlp, self.arch_settings['value_ratio'],
-                                           r, layer_scale_init_value, **n) for r in rates]
+                blocks = [
+                    TransformerBlock(
+                        dim, heads, mlp, self.arch_settings['value_ratio'], r, layer_scale_init_value, **n
+                    )
+                    for r in rates
+                ]
             self.stages.append(nn.Sequential(*blocks))
         self._freeze_stages()
 
@@ -194,14 +219,18 @@ class ESpikeFormerClassifier(SpikeClassifierMixin, nn.Module):
     num_feature_levels = 5
     output_level = 4
 
-    def __init__(self, arch: Arch = '19M', num_classes: int = 1000,
-                 neuron_cfg: Optional[dict] = None, **backbone_kwargs) -> None:
+    def __init__(
+        self,
+        arch: Arch = '19M',
+        num_classes: int = 1000,
+        neuron_cfg: Optional[dict] = None,
+        **backbone_kwargs,
+    ) -> None:
         super().__init__()
-        self.backbone = ESpikeFormer(arch, out_indices=(4,), neuron_cfg=neuron_cfg,
-                                     **backbone_kwargs)
+        self.backbone = ESpikeFormer(arch, out_indices=(4,), neuron_cfg=neuron_cfg, **backbone_kwargs)
         self.head_neuron = build_neuron(self.backbone.neuron_cfg, norm=1)
         self.head = nn.Linear(self.backbone.stage_channels[4], num_classes)
-        trunc_normal_(self.head.weight, std=.02)
+        trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
     def _feature_module(self, level: int) -> str:

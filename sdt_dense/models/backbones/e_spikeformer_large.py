@@ -24,6 +24,7 @@ Index 4 (``extra_stride32``, new and randomly initialised parameters) is built o
 Module names differ from the released checkpoints; :data:`sdt_dense.checkpoint.LARGE_FORMAT`
 converts released files at load time.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -57,14 +58,21 @@ class LargeConvBlock(nn.Module):
     ``x + BN(conv3x3(SFA(BN(conv3x3(SFA(x))))))``, hidden width ``mlp_ratio * C``, convs with bias
     (no separable conv, unlike the Base family)."""
 
-    def __init__(self, dim: int, mlp_ratio: float = 4, neuron_cfg: Optional[dict] = None,
-                 norm_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        mlp_ratio: float = 4,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.conv1 = SpikeConvBN(dim, hidden, 3, padding=1, bias=True, neuron_cfg=neuron_cfg,
-                                 norm_cfg=norm_cfg)
-        self.conv2 = SpikeConvBN(hidden, dim, 3, padding=1, bias=True, neuron_cfg=neuron_cfg,
-                                 norm_cfg=norm_cfg)
+        self.conv1 = SpikeConvBN(
+            dim, hidden, 3, padding=1, bias=True, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg
+        )
+        self.conv2 = SpikeConvBN(
+            hidden, dim, 3, padding=1, bias=True, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(self.conv1(x))
@@ -78,16 +86,28 @@ class LargeTransformerBlock(nn.Module):
     layer scale (``layer_scale_init_value``; ``None`` disables it) and drop path.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, mlp_ratio: float = 4,
-                 rep_branch: bool = False, drop_path: float = 0., drop_path_mode: str = 'sample',
-                 layer_scale_init_value: Optional[float] = 1e-6,
-                 attn_token_scale: Optional[int] = None, neuron_cfg: Optional[dict] = None,
-                 norm_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        mlp_ratio: float = 4,
+        rep_branch: bool = False,
+        drop_path: float = 0.0,
+        drop_path_mode: str = 'sample',
+        layer_scale_init_value: Optional[float] = 1e-6,
+        attn_token_scale: Optional[int] = None,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__()
-        self.rep_conv = (RepConv(dim, dim, hidden_ratio=1, neuron_cfg=neuron_cfg,
-                                 norm_cfg=norm_cfg) if rep_branch else None)
-        self.attn = SpikeLinearAttention(dim, num_heads, token_scale=attn_token_scale,
-                                         neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
+        self.rep_conv = (
+            RepConv(dim, dim, hidden_ratio=1, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
+            if rep_branch
+            else None
+        )
+        self.attn = SpikeLinearAttention(
+            dim, num_heads, token_scale=attn_token_scale, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg
+        )
         self.mlp = TokenMLP(dim, mlp_ratio, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.drop_path = build_drop_path(drop_path, drop_path_mode)
         if layer_scale_init_value is not None:
@@ -156,24 +176,30 @@ class ESpikeFormerLarge(SpikeBackbone):
     released_format = LARGE_FORMAT
     example_arch = dict(embed_dims=[16, 32, 64], depth=2, num_heads=4)
 
-    def __init__(self, arch: Arch = '83M', in_channels: int = 3,
-                 out_indices: Sequence[int] = (1, 2, 3, 4), stride16_block: int = -1,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 drop_path_rate: float = 0., drop_path_mode: str = 'sample',
-                 layer_scale_init_value: Optional[float] = 1e-6,
-                 attn_token_scale: Optional[int] = None, **contract) -> None:
+    def __init__(
+        self,
+        arch: Arch = '83M',
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (1, 2, 3, 4),
+        stride16_block: int = -1,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+        drop_path_rate: float = 0.0,
+        drop_path_mode: str = 'sample',
+        layer_scale_init_value: Optional[float] = 1e-6,
+        attn_token_scale: Optional[int] = None,
+        **contract,
+    ) -> None:
         super().__init__(in_channels, out_indices, **contract)
         self.arch_settings = self.resolve_arch(arch)
         C0, C1, C2 = self.arch_settings['embed_dims']
         depth = self.arch_settings['depth']
         if not -depth <= stride16_block < depth:
-            raise ValueError(f'stride16_block must index one of the {depth} blocks, '
-                             f'got {stride16_block}')
+            raise ValueError(f'stride16_block must index one of the {depth} blocks, got {stride16_block}')
         self.stride16_block = stride16_block % depth
         self.neuron_cfg = large_neuron_cfg(self.arch_settings['D'], neuron_cfg)
         if neuron_time_steps(self.neuron_cfg) != 1:
-            raise ValueError('the Large backbone runs single-step neurons (SFA); '
-                             f'got {self.neuron_cfg}')
+            raise ValueError(f'the Large backbone runs single-step neurons (SFA); got {self.neuron_cfg}')
         self.layer_scale_init_value = layer_scale_init_value
         self.num_blocks = depth
 
@@ -187,23 +213,31 @@ class ESpikeFormerLarge(SpikeBackbone):
         for i in range(4):
             k = 7 if i == 0 else 3
             self.downsamples.append(  # the stem sees real pixels: no neuron in front of it
-                SpikeConvBN(widths[i], widths[i + 1], k, 2, k // 2, bias=True,
-                            with_neuron=i > 0, **n))
+                SpikeConvBN(widths[i], widths[i + 1], k, 2, k // 2, bias=True, with_neuron=i > 0, **n)
+            )
         mlp = self.arch_settings['mlp_ratio']
         self.conv_stages = nn.ModuleList(
-            nn.Sequential(*[LargeConvBlock(self.stage_channels[i], mlp, **n)
-                            for _ in range(num)])
-            for i, num in enumerate((1, 1, 2)))
+            nn.Sequential(*[LargeConvBlock(self.stage_channels[i], mlp, **n) for _ in range(num)])
+            for i, num in enumerate((1, 1, 2))
+        )
         # on the CPU explicitly: the model may be built under a meta-device context
         dpr = torch.linspace(0, drop_path_rate, depth, device='cpu').tolist()
         self.blocks = nn.ModuleList(
-            LargeTransformerBlock(C2, self.arch_settings['num_heads'], mlp,
-                                  self.arch_settings['rep_branch'], rate, drop_path_mode,
-                                  layer_scale_init_value, attn_token_scale, **n)
-            for rate in dpr)
+            LargeTransformerBlock(
+                C2,
+                self.arch_settings['num_heads'],
+                mlp,
+                self.arch_settings['rep_branch'],
+                rate,
+                drop_path_mode,
+                layer_scale_init_value,
+                attn_token_scale,
+                **n,
+            )
+            for rate in dpr
+        )
         # New parameters, absent from the released weights (LARGE_FORMAT.missing_ok).
-        self.extra_stride32 = (SpikeConvBN(C2, C2, 3, 2, 1, bias=True, **n)
-                               if 4 in self.out_indices else None)
+        self.extra_stride32 = SpikeConvBN(C2, C2, 3, 2, 1, bias=True, **n) if 4 in self.out_indices else None
         self._freeze_stages()
 
     @classmethod
@@ -211,8 +245,9 @@ class ESpikeFormerLarge(SpikeBackbone):
         if settings['depth'] < 1:
             raise ValueError(f'depth must be >= 1, got {settings["depth"]}')
 
-    def _forward(self, x: Tensor, taps: Optional[Dict[str, Tensor]] = None,
-                 last: Optional[int] = None) -> Dict[int, Tensor]:
+    def _forward(
+        self, x: Tensor, taps: Optional[Dict[str, Tensor]] = None, last: Optional[int] = None
+    ) -> Dict[int, Tensor]:
         """Features up to index ``last`` (default ``max(out_indices)``) as ``{index: map}``;
         with ``taps``, every intermediate feature is recorded there by name as well."""
         last = max(self.out_indices) if last is None else last
@@ -243,8 +278,9 @@ class ESpikeFormerLarge(SpikeBackbone):
 
     def _forward_levels(self, x: Tensor, out_indices: Tuple[int, ...]) -> Dict[int, Tensor]:
         if 4 in out_indices and self.extra_stride32 is None:
-            raise ValueError('the stride-32 level (index 4) is only built when the constructor\'s '
-                             'out_indices include 4')
+            raise ValueError(
+                "the stride-32 level (index 4) is only built when the constructor's out_indices include 4"
+            )
         return self._forward(x, last=max(out_indices))
 
     def forward_taps(self, x: Tensor) -> Dict[str, Tensor]:
@@ -301,12 +337,16 @@ class ESpikeFormerLargeClassifier(SpikeClassifierMixin, nn.Module):
     num_feature_levels = 4
     output_level = 3
 
-    def __init__(self, arch: Arch = '83M', num_classes: int = 1000,
-                 kd: bool = False, neuron_cfg: Optional[dict] = None,
-                 **backbone_kwargs) -> None:
+    def __init__(
+        self,
+        arch: Arch = '83M',
+        num_classes: int = 1000,
+        kd: bool = False,
+        neuron_cfg: Optional[dict] = None,
+        **backbone_kwargs,
+    ) -> None:
         super().__init__()
-        self.backbone = ESpikeFormerLarge(arch, out_indices=(3,), neuron_cfg=neuron_cfg,
-                                          **backbone_kwargs)
+        self.backbone = ESpikeFormerLarge(arch, out_indices=(3,), neuron_cfg=neuron_cfg, **backbone_kwargs)
         dim = self.backbone.stage_channels[3]
         self.kd = kd
         self.head = nn.Linear(dim, num_classes)

@@ -9,6 +9,7 @@ docs/events.md), folded into the batch ``(T * B, C, H, W)`` timestep-major and t
 :class:`~sdt_dense.models.neurons.TimeSteps` (``repeated=False, real=True``: the energy analysis
 charges the stem once per real timestep); each returned level is fused over ``T``.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
@@ -52,8 +53,9 @@ class MultiStepESpikeFormer(ESpikeFormer):
         :class:`ESpikeFormer` (same :attr:`out_channels` / :attr:`out_strides`).
     """
 
-    def __init__(self, fusion: str = 'mean', T: Optional[int] = None,
-                 input_layout: str = 'BTCHW', **kwargs) -> None:
+    def __init__(
+        self, fusion: str = 'mean', T: Optional[int] = None, input_layout: str = 'BTCHW', **kwargs
+    ) -> None:
         if fusion not in FUSIONS:
             raise ValueError(f'fusion must be one of {FUSIONS}, got {fusion!r}')
         if input_layout not in ('BTCHW', 'TBCHW'):
@@ -64,9 +66,11 @@ class MultiStepESpikeFormer(ESpikeFormer):
             raise ValueError("fusion='learned' needs T (one weight per timestep)")
         super().__init__(**kwargs)
         if self.neuron_T != 1:
-            raise ValueError('MultiStepESpikeFormer needs single-step neurons (SFA): the real '
-                             'timesteps come from the input; a multi-step neuron (LIF) would '
-                             'repeat every one of them again')
+            raise ValueError(
+                'MultiStepESpikeFormer needs single-step neurons (SFA): the real '
+                'timesteps come from the input; a multi-step neuron (LIF) would '
+                'repeat every one of them again'
+            )
         self.fusion = fusion
         self.T = None if T is None else int(T)
         self.input_layout = input_layout
@@ -89,16 +93,17 @@ class MultiStepESpikeFormer(ESpikeFormer):
         if x.dim() == 4:
             x = x.unsqueeze(1 if self.input_layout == 'BTCHW' else 0)
         if x.dim() != 5:
-            raise ValueError(f'expected a ({", ".join(self.input_layout)}) input, got shape '
-                             f'{tuple(x.shape)}')
+            raise ValueError(f'expected a ({", ".join(self.input_layout)}) input, got shape {tuple(x.shape)}')
         if self.input_layout == 'BTCHW':
             x = x.transpose(0, 1)
         steps = x.shape[0]
         if self.T is not None and steps != self.T:
             raise ValueError(f'input has T={steps} timesteps, the model was built for T={self.T}')
         if x.shape[2] != self.in_channels:
-            raise ValueError(f'input has C={x.shape[2]} channels per timestep, the stem expects '
-                             f'in_channels={self.in_channels}')
+            raise ValueError(
+                f'input has C={x.shape[2]} channels per timestep, the stem expects '
+                f'in_channels={self.in_channels}'
+            )
         x = x.flatten(0, 1)  # (T * B, C, H, W), timestep-major as repeat_over_time
         if steps > 1:
             tag_time_steps(x, steps, repeated=False, real=True)
@@ -111,20 +116,19 @@ class MultiStepESpikeFormer(ESpikeFormer):
         if self.fusion == 'last':
             return y[-1]
         if level not in self.out_indices:
-            raise ValueError(f"fusion='learned' has weights for the levels {self.out_indices} "
-                             f'only, got level {level}')
+            raise ValueError(
+                f"fusion='learned' has weights for the levels {self.out_indices} only, got level {level}"
+            )
         w = self.fusion_logits[self.out_indices.index(level)].softmax(0).to(y.dtype)
         return torch.einsum('t,tbchw->bchw', w, y)
 
-    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None
-                ) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, out_indices: Optional[Sequence[int]] = None) -> Tuple[Tensor, ...]:
         """``(B, T, C, H, W)`` (or ``input_layout``) -> the levels ``out_indices``, each fused over
         ``T`` to ``(B, C_i, H_i, W_i)``."""
         x, steps = self._fold(x)
         levels = self.out_indices if out_indices is None else self.check_out_indices(out_indices)
         outs = super().forward(x, levels)
-        return tuple(self._fuse(level, o.unflatten(0, (steps, -1)))
-                     for level, o in zip(levels, outs))
+        return tuple(self._fuse(level, o.unflatten(0, (steps, -1))) for level, o in zip(levels, outs))
 
     def extra_repr(self) -> str:
         return f'fusion={self.fusion!r}, T={self.T}, layout={self.input_layout}'

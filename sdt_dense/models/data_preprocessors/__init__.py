@@ -1,4 +1,5 @@
 """Data preprocessors (mmdet ``MODELS``)."""
+
 from .event_det import EventDetDataPreprocessor
 
 __all__ = ['EventDetDataPreprocessor']

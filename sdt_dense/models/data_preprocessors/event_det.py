@@ -1,4 +1,5 @@
 """Batches of event tensors for mmdet detectors: ``[(T, C, H, W), ...] -> (B, T, C, H, W)``."""
+
 from __future__ import annotations
 
 import math
@@ -39,25 +40,33 @@ class EventDetDataPreprocessor(DetDataPreprocessor):
         W)``); output ``inputs`` float ``(B, T, C, H, W)``.
     """
 
-    def __init__(self, mean: Optional[Sequence[Number]] = None,
-                 std: Optional[Sequence[Number]] = None, pad_size_divisor: int = 1,
-                 pad_value: float = 0., boxtype2tensor: bool = True,
-                 batch_augments: Optional[List[dict]] = None) -> None:
+    def __init__(
+        self,
+        mean: Optional[Sequence[Number]] = None,
+        std: Optional[Sequence[Number]] = None,
+        pad_size_divisor: int = 1,
+        pad_value: float = 0.0,
+        boxtype2tensor: bool = True,
+        batch_augments: Optional[List[dict]] = None,
+    ) -> None:
         if batch_augments:
-            raise ValueError('EventDetDataPreprocessor: batch_augments act on images (B, C, H, '
-                             'W); augment events in the pipeline instead')
-        super().__init__(pad_size_divisor=pad_size_divisor, pad_value=pad_value,
-                         boxtype2tensor=boxtype2tensor)
+            raise ValueError(
+                'EventDetDataPreprocessor: batch_augments act on images (B, C, H, '
+                'W); augment events in the pipeline instead'
+            )
+        super().__init__(
+            pad_size_divisor=pad_size_divisor, pad_value=pad_value, boxtype2tensor=boxtype2tensor
+        )
         if (mean is None) != (std is None):
             raise ValueError('give both mean and std, or neither')
         self.event_normalize = mean is not None
         if self.event_normalize:
             if len(mean) != len(std):
                 raise ValueError(f'mean ({len(mean)}) and std ({len(std)}) differ in length')
-            self.register_buffer('event_mean', torch.tensor(mean, dtype=torch.float32)
-                                 .view(1, -1, 1, 1), False)
-            self.register_buffer('event_std', torch.tensor(std, dtype=torch.float32)
-                                 .view(1, -1, 1, 1), False)
+            self.register_buffer(
+                'event_mean', torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), False
+            )
+            self.register_buffer('event_std', torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), False)
 
     def _pad_hw(self, h: int, w: int) -> Tuple[int, int]:
         d = self.pad_size_divisor
@@ -75,9 +84,11 @@ class EventDetDataPreprocessor(DetDataPreprocessor):
         steps, channels = inputs[0].shape[:2]
         for x in inputs:
             if x.dim() != 4 or x.shape[:2] != (steps, channels):
-                raise ValueError(f'every sample must be (T={steps}, C={channels}, H, W); got '
-                                 f'{tuple(x.shape)} (the representation differs within the '
-                                 'batch)')
+                raise ValueError(
+                    f'every sample must be (T={steps}, C={channels}, H, W); got '
+                    f'{tuple(x.shape)} (the representation differs within the '
+                    'batch)'
+                )
         sample_pads = [self._pad_hw(*x.shape[-2:]) for x in inputs]
         batch_h = max(p[0] for p in sample_pads)
         batch_w = max(p[1] for p in sample_pads)
@@ -86,16 +97,16 @@ class EventDetDataPreprocessor(DetDataPreprocessor):
             x = x.float()
             if self.event_normalize:
                 if self.event_mean.shape[1] != channels:
-                    raise ValueError(f'mean/std have {self.event_mean.shape[1]} channels, the '
-                                     f'inputs {channels}')
+                    raise ValueError(
+                        f'mean/std have {self.event_mean.shape[1]} channels, the inputs {channels}'
+                    )
                 x = (x - self.event_mean) / self.event_std
             h, w = x.shape[-2:]
             padded.append(F.pad(x, (0, batch_w - w, 0, batch_h - h), value=self.pad_value))
         batch = torch.stack(padded)
         if data_samples is not None:
             for sample, pad_shape in zip(data_samples, sample_pads):
-                sample.set_metainfo(dict(batch_input_shape=(batch_h, batch_w),
-                                         pad_shape=pad_shape))
+                sample.set_metainfo(dict(batch_input_shape=(batch_h, batch_w), pad_shape=pad_shape))
             if self.boxtype2tensor:
                 samplelist_boxtype2tensor(data_samples)
         return dict(inputs=batch, data_samples=data_samples)

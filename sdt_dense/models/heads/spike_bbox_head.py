@@ -13,6 +13,7 @@ Every conv/fc has its own neuron object. By default the predictors read the real
 the last fc, as in the published head (they are then the head's only non-spike-driven layers);
 ``spiking_predictors=True`` gives them neurons of their own, so the whole head is spike-driven.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Union
@@ -44,17 +45,26 @@ class SpikeConvFCBBoxHead(ConvFCBBoxHead):
         (or ``(R, 4)`` class-agnostic).
     """
 
-    def __init__(self, *args, neuron_cfg: Optional[dict] = None,
-                 spiking_predictors: bool = False, save_counts: Union[bool, str] = 'recompute',
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        neuron_cfg: Optional[dict] = None,
+        spiking_predictors: bool = False,
+        save_counts: Union[bool, str] = 'recompute',
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
         self.save_counts = check_save_counts(save_counts)
         self.spiking_predictors = spiking_predictors
-        for name in ('shared_convs', 'shared_fcs', 'cls_convs', 'cls_fcs', 'reg_convs',
-                     'reg_fcs'):
-            setattr(self, name, nn.ModuleList(SpikingLayer(m, self.neuron_cfg, self.save_counts)
-                                              for m in getattr(self, name)))
+        for name in ('shared_convs', 'shared_fcs', 'cls_convs', 'cls_fcs', 'reg_convs', 'reg_fcs'):
+            setattr(
+                self,
+                name,
+                nn.ModuleList(
+                    SpikingLayer(m, self.neuron_cfg, self.save_counts) for m in getattr(self, name)
+                ),
+            )
         if spiking_predictors:
             if self.with_cls:
                 self.fc_cls = SpikingLayer(self.fc_cls, self.neuron_cfg, self.save_counts)
@@ -70,9 +80,17 @@ class SpikeShared2FCBBoxHead(SpikeConvFCBBoxHead):
     """Two shared spiking fcs (Mask R-CNN's box head; the published ``SharedSpike2FCBBoxHead``)."""
 
     def __init__(self, fc_out_channels: int = 1024, *args, **kwargs) -> None:
-        super().__init__(*args, num_shared_convs=0, num_shared_fcs=2, num_cls_convs=0,
-                         num_cls_fcs=0, num_reg_convs=0, num_reg_fcs=0,
-                         fc_out_channels=fc_out_channels, **kwargs)
+        super().__init__(
+            *args,
+            num_shared_convs=0,
+            num_shared_fcs=2,
+            num_cls_convs=0,
+            num_cls_fcs=0,
+            num_reg_convs=0,
+            num_reg_fcs=0,
+            fc_out_channels=fc_out_channels,
+            **kwargs,
+        )
 
 
 @register_model('mmdet')
@@ -81,10 +99,17 @@ class SpikeShared4Conv1FCBBoxHead(SpikeConvFCBBoxHead):
     ``SharedSpike4Conv1FCBBoxHead``)."""
 
     def __init__(self, fc_out_channels: int = 1024, *args, **kwargs) -> None:
-        super().__init__(*args, num_shared_convs=4, num_shared_fcs=1, num_cls_convs=0,
-                         num_cls_fcs=0, num_reg_convs=0, num_reg_fcs=0,
-                         fc_out_channels=fc_out_channels, **kwargs)
+        super().__init__(
+            *args,
+            num_shared_convs=4,
+            num_shared_fcs=1,
+            num_cls_convs=0,
+            num_cls_fcs=0,
+            num_reg_convs=0,
+            num_reg_fcs=0,
+            fc_out_channels=fc_out_channels,
+            **kwargs,
+        )
 
 
-__all__: List[str] = ['SpikeConvFCBBoxHead', 'SpikeShared2FCBBoxHead',
-                      'SpikeShared4Conv1FCBBoxHead']
+__all__: List[str] = ['SpikeConvFCBBoxHead', 'SpikeShared2FCBBoxHead', 'SpikeShared4Conv1FCBBoxHead']

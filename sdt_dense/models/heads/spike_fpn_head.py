@@ -12,6 +12,7 @@ applied (the published code disabled dropout globally), the first conv of a leve
 ``feature_strides`` are checked against the actual feature sizes (the published configs declared
 ``[4, 8, 16, 32]`` for features at strides ``[2, 4, 8, 16]``).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,14 +37,18 @@ def check_feature_strides(feature_strides: Sequence[int], in_channels: Sequence[
     if not isinstance(in_channels, (list, tuple)):
         raise ValueError(f'in_channels must be a list (one entry per level), got {in_channels!r}')
     if not isinstance(feature_strides, (list, tuple)) or len(feature_strides) != len(in_channels):
-        raise ValueError(f'feature_strides {feature_strides!r} must give one stride per input '
-                         f'level (in_channels={list(in_channels)})')
+        raise ValueError(
+            f'feature_strides {feature_strides!r} must give one stride per input '
+            f'level (in_channels={list(in_channels)})'
+        )
     for s in feature_strides:
         if not isinstance(s, int) or s < 1 or s & (s - 1):
             raise ValueError(f'feature_strides must be powers of two, got {list(feature_strides)}')
     if min(feature_strides) != feature_strides[0]:
-        raise ValueError(f'the first level must be the finest (smallest stride), got '
-                         f'feature_strides={list(feature_strides)}')
+        raise ValueError(
+            f'the first level must be the finest (smallest stride), got '
+            f'feature_strides={list(feature_strides)}'
+        )
 
 
 @register_model('mmseg')
@@ -68,9 +73,14 @@ class SpikeFPNHead(FPNHead):
         output: logits ``(B, num_classes, H_0, W_0)`` at stride ``feature_strides[0]``.
     """
 
-    def __init__(self, feature_strides: Sequence[int], neuron_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute',
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        feature_strides: Sequence[int],
+        neuron_cfg: Optional[dict] = None,
+        act_cfg: Optional[dict] = None,
+        save_counts: Union[bool, str] = 'recompute',
+        **kwargs,
+    ) -> None:
         check_feature_strides(feature_strides, kwargs.get('in_channels'))
         super().__init__(list(feature_strides), act_cfg=act_cfg, **kwargs)
         self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
@@ -86,16 +96,15 @@ class SpikeFPNHead(FPNHead):
         with saving_context(self.save_counts):
             return super().forward(inputs)
 
-    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList,
-             train_cfg: ConfigType) -> dict:
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples: SampleList, train_cfg: ConfigType) -> dict:
         # training batches are padded to a common size, recorded as pad_shape by mmseg's stack_batch
         pad_shape = batch_data_samples[0].metainfo.get('pad_shape')
-        self._check_inputs(self._transform_inputs(inputs),
-                           None if pad_shape is None else tuple(pad_shape[:2]))
+        self._check_inputs(
+            self._transform_inputs(inputs), None if pad_shape is None else tuple(pad_shape[:2])
+        )
         return super().loss(inputs, batch_data_samples, train_cfg)
 
-    def predict(self, inputs: Sequence[Tensor], batch_img_metas: List[dict],
-                test_cfg: ConfigType) -> Tensor:
+    def predict(self, inputs: Sequence[Tensor], batch_img_metas: List[dict], test_cfg: ConfigType) -> Tensor:
         self._check_inputs(self._transform_inputs(inputs), _predict_input_size(batch_img_metas[0]))
         return super().predict(inputs, batch_img_metas, test_cfg)
 
@@ -107,8 +116,7 @@ class SpikeFPNHead(FPNHead):
         """
         return super().cls_seg(self.out_neuron(feat))
 
-    def _check_inputs(self, feats: List[Tensor],
-                      input_size: Optional[Tuple[int, int]] = None) -> None:
+    def _check_inputs(self, feats: List[Tensor], input_size: Optional[Tuple[int, int]] = None) -> None:
         """Raise if the features contradict ``in_channels`` or ``feature_strides``.
 
         The levels' sizes must follow the declared stride ratios; with the network input size
@@ -117,12 +125,13 @@ class SpikeFPNHead(FPNHead):
         """
         for i, (x, c) in enumerate(zip(feats, self.in_channels)):
             if x.dim() != 4 or x.shape[1] != c:
-                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got '
-                                 f'{tuple(x.shape)}')
+                raise ValueError(f'input level {i}: expected (B, {c}, H, W), got {tuple(x.shape)}')
         s0, size0 = self.feature_strides[0], tuple(feats[0].shape[-2:])
         checks = [(0, s0, size0, input_size, 'the input')] if input_size is not None else []
-        checks += [(i, s // s0, tuple(x.shape[-2:]), size0, 'level 0')
-                   for i, (x, s) in enumerate(zip(feats, self.feature_strides))]
+        checks += [
+            (i, s // s0, tuple(x.shape[-2:]), size0, 'level 0')
+            for i, (x, s) in enumerate(zip(feats, self.feature_strides))
+        ]
         for i, ratio, size, ref, ref_name in checks:
             # a map at relative stride r of an (h, w) map has ceil(h / r) x ceil(w / r) cells
             if any(abs(n * ratio - m) >= ratio for n, m in zip(size, ref)):
@@ -130,7 +139,8 @@ class SpikeFPNHead(FPNHead):
                 raise ValueError(
                     f'feature_strides={self.feature_strides} put level {i} at {ratio}x the stride '
                     f'of {ref_name} {ref}, i.e. about {expected}, but it is {size}: declare the '
-                    f'true strides of the backbone outputs (ESpikeFormer.out_strides)')
+                    f'true strides of the backbone outputs (ESpikeFormer.out_strides)'
+                )
 
 
 def _predict_input_size(meta: dict) -> Tuple[int, int]:

@@ -8,6 +8,7 @@ Every conv has its own neuron object. ``upsample`` and ``conv_logits`` stay plai
 (their neurons are separate attributes), so ``FCNMaskHead.init_weights`` Kaiming-initialises them;
 the published head wrapped them and silently lost that initialisation.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Union
@@ -39,19 +40,20 @@ class SpikeFCNMaskHead(FCNMaskHead):
         (deconv).
     """
 
-    def __init__(self, neuron_cfg: Optional[dict] = None,
-                 save_counts: Union[bool, str] = 'recompute', **kwargs) -> None:
+    def __init__(
+        self, neuron_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute', **kwargs
+    ) -> None:
         upsample = kwargs.get('upsample_cfg', dict(type='deconv'))
         if upsample is not None and upsample.get('type') == 'carafe':
-            raise ValueError('SpikeFCNMaskHead does not support upsample_cfg type "carafe"; use '
-                             '"deconv", "nearest", "bilinear" or None')
+            raise ValueError(
+                'SpikeFCNMaskHead does not support upsample_cfg type "carafe"; use '
+                '"deconv", "nearest", "bilinear" or None'
+            )
         super().__init__(**kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
         self.save_counts = check_save_counts(save_counts)
-        self.convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg, self.save_counts)
-                                   for m in self.convs)
-        self.upsample_neuron = (build_neuron(self.neuron_cfg)
-                                if self.upsample_method == 'deconv' else None)
+        self.convs = nn.ModuleList(SpikingLayer(m, self.neuron_cfg, self.save_counts) for m in self.convs)
+        self.upsample_neuron = build_neuron(self.neuron_cfg) if self.upsample_method == 'deconv' else None
         self.logits_neuron = build_neuron(self.neuron_cfg)
 
     def forward(self, x: Tensor) -> Tensor:

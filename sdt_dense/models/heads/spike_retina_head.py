@@ -15,6 +15,7 @@ Normal(std 0.01) on the stacked convs shrinks the signal about tenfold per conv,
 them no neuron reaches its first spike threshold (0.5) and the head starts dead: no input spikes
 for the predictors and no weight gradient anywhere in the head (measured on the 10M RetinaNet).
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Union
@@ -28,9 +29,14 @@ from ..neurons.saved_counts import check_save_counts
 from ..task_neurons import det_neuron_cfg
 
 #: Kaiming for the stacked convs (they feed neurons); predictors as mmdet's RetinaHead.
-SPIKE_RETINA_INIT = dict(type='Kaiming', layer='Conv2d',
-                         override=[dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01),
-                                   dict(type='Normal', name='retina_reg', std=0.01)])
+SPIKE_RETINA_INIT = dict(
+    type='Kaiming',
+    layer='Conv2d',
+    override=[
+        dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01),
+        dict(type='Normal', name='retina_reg', std=0.01),
+    ],
+)
 
 
 @register_model('mmdet')
@@ -51,9 +57,15 @@ class SpikeRetinaHead(RetinaHead):
         ``forward_single``: ``(B, in_channels, H, W)`` -> ``(B, A*K, H, W)``, ``(B, A*4, H, W)``.
     """
 
-    def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = SPIKE_RETINA_INIT,
-                 save_counts: Union[bool, str] = 'recompute', **kwargs) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        neuron_cfg: Optional[dict] = None,
+        init_cfg: Optional[dict] = SPIKE_RETINA_INIT,
+        save_counts: Union[bool, str] = 'recompute',
+        **kwargs,
+    ) -> None:
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
         self.save_counts = check_save_counts(save_counts)
         super().__init__(num_classes, in_channels, init_cfg=init_cfg, **kwargs)

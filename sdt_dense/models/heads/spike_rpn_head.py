@@ -15,6 +15,7 @@ threshold (0.5): the predictors' mean input count drops about 3-5x (measured on 
 at initialisation), and a deeper stack of such convs goes silent altogether (see
 :mod:`.spike_retina_head`).
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Tuple, Union
@@ -29,9 +30,11 @@ from ..neurons.saved_counts import check_save_counts, saving_context
 from ..task_neurons import det_neuron_cfg
 
 #: Kaiming for the hidden conv (it feeds neurons), Normal(0.01) for the predictors, as mmdet.
-SPIKE_RPN_INIT = dict(type='Kaiming', layer='Conv2d',
-                      override=[dict(type='Normal', name='rpn_cls', std=0.01),
-                                dict(type='Normal', name='rpn_reg', std=0.01)])
+SPIKE_RPN_INIT = dict(
+    type='Kaiming',
+    layer='Conv2d',
+    override=[dict(type='Normal', name='rpn_cls', std=0.01), dict(type='Normal', name='rpn_reg', std=0.01)],
+)
 
 
 @register_model('mmdet')
@@ -52,9 +55,14 @@ class SpikeRPNHead(RPNHead):
         ``forward_single``: ``(B, in_channels, H, W)`` -> ``(B, A, H, W)``, ``(B, 4A, H, W)``.
     """
 
-    def __init__(self, in_channels: int, neuron_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = SPIKE_RPN_INIT,
-                 save_counts: Union[bool, str] = 'recompute', **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        neuron_cfg: Optional[dict] = None,
+        init_cfg: Optional[dict] = SPIKE_RPN_INIT,
+        save_counts: Union[bool, str] = 'recompute',
+        **kwargs,
+    ) -> None:
         # RPNHead.__init__ calls _init_layers, which needs the neuron config.
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
         self.save_counts = check_save_counts(save_counts)
@@ -63,8 +71,9 @@ class SpikeRPNHead(RPNHead):
     def _init_layers(self) -> None:
         super()._init_layers()
         if isinstance(self.rpn_conv, nn.Sequential):  # num_convs > 1: ConvModules
-            self.rpn_conv = nn.Sequential(*(SpikingLayer(m, self.neuron_cfg, self.save_counts)
-                                            for m in self.rpn_conv))
+            self.rpn_conv = nn.Sequential(
+                *(SpikingLayer(m, self.neuron_cfg, self.save_counts) for m in self.rpn_conv)
+            )
         else:
             self.rpn_conv = SpikingLayer(self.rpn_conv, self.neuron_cfg, self.save_counts)
         self.rpn_cls = SpikingLayer(self.rpn_cls, self.neuron_cfg, self.save_counts)

@@ -5,6 +5,7 @@ Every synaptic layer (conv / linear) that follows a neuron sits in the same unit
 the spike-driven conversion and the operation counters can find every (neuron, synapse) pair.
 Residual streams between blocks are real-valued ("membrane potentials").
 """
+
 from .attention import SpikeDrivenSelfAttention
 from .drop_path import DROP_PATH_MODES, BatchDropPath, build_drop_path
 from .linear_attention import SpikeLinearAttention
@@ -16,6 +17,18 @@ from .spike_conv_bn import SpikeConvBN
 from .spike_matmul import SpikeMatMul
 from .spiking_layer import SpikingLayer
 
-__all__ = ['SpikeDrivenSelfAttention', 'ConvMLP', 'TokenMLP', 'build_norm', 'SepConv',
-           'SpikeConvBN', 'SpikeMatMul', 'SpikingLayer', 'DROP_PATH_MODES',
-           'BatchDropPath', 'build_drop_path', 'SpikeLinearAttention', 'RepConv']
+__all__ = [
+    'SpikeDrivenSelfAttention',
+    'ConvMLP',
+    'TokenMLP',
+    'build_norm',
+    'SepConv',
+    'SpikeConvBN',
+    'SpikeMatMul',
+    'SpikingLayer',
+    'DROP_PATH_MODES',
+    'BatchDropPath',
+    'build_drop_path',
+    'SpikeLinearAttention',
+    'RepConv',
+]

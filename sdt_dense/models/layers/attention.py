@@ -1,4 +1,5 @@
 """E-SDSA, the spike-driven linear self-attention of the Base family."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -26,8 +27,14 @@ class SpikeDrivenSelfAttention(nn.Module):
     mode.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, value_ratio: int = 4,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        value_ratio: int = 4,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
@@ -41,7 +48,7 @@ class SpikeDrivenSelfAttention(nn.Module):
         self.q_neuron = build_neuron(neuron_cfg)
         self.k_neuron = build_neuron(neuron_cfg)
         self.v_neuron = build_neuron(neuron_cfg)
-        self.kv_matmul = SpikeMatMul()   # k^T v: (B, h, d, N) @ (B, h, N, dv)
+        self.kv_matmul = SpikeMatMul()  # k^T v: (B, h, d, N) @ (B, h, N, dv)
         self.qkv_matmul = SpikeMatMul()  # q (k^T v): (B, h, N, d) @ (B, h, d, dv)
         self.proj = SpikeConvBN(value_dim, dim, 1, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
 

@@ -1,4 +1,5 @@
 """Stochastic depth (drop path) per sample or, to reproduce a published quirk, per batch."""
+
 from __future__ import annotations
 
 from timm.layers import DropPath
@@ -17,14 +18,14 @@ class BatchDropPath(nn.Module):
     Shape: any ``(B, *)``; identity in eval mode or with ``drop_prob == 0``.
     """
 
-    def __init__(self, drop_prob: float = 0.) -> None:
+    def __init__(self, drop_prob: float = 0.0) -> None:
         super().__init__()
         self.drop_prob = float(drop_prob)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.drop_prob == 0.:
+        if not self.training or self.drop_prob == 0.0:
             return x
-        keep_prob = 1. - self.drop_prob
+        keep_prob = 1.0 - self.drop_prob
         keep = x.new_empty((1,) * x.dim()).bernoulli_(keep_prob)
         return x * keep.div_(keep_prob)
 

@@ -1,4 +1,5 @@
 """Spike-driven linear attention of the Large family: RepConv projections, fixed scale 0.125."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -45,9 +46,15 @@ class SpikeLinearAttention(nn.Module):
         neuron_cfg, norm_cfg: neuron and norm configs.
     """
 
-    def __init__(self, dim: int, num_heads: int = 8, scale: float = 0.125,
-                 token_scale: Optional[int] = None, neuron_cfg: Optional[dict] = None,
-                 norm_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        scale: float = 0.125,
+        token_scale: Optional[int] = None,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'dim {dim} is not divisible by num_heads {num_heads}')
@@ -67,7 +74,7 @@ class SpikeLinearAttention(nn.Module):
         self.q_neuron = build_neuron(neuron_cfg)
         self.k_neuron = build_neuron(neuron_cfg)
         self.v_neuron = build_neuron(neuron_cfg)
-        self.kv_matmul = SpikeMatMul()   # k^T v: (B, h, d, N) @ (B, h, N, d)
+        self.kv_matmul = SpikeMatMul()  # k^T v: (B, h, d, N) @ (B, h, N, d)
         self.qkv_matmul = SpikeMatMul()  # q (k^T v): (B, h, N, d) @ (B, h, d, d)
         self.proj_conv = RepConv(dim, dim, neuron_cfg=neuron_cfg, norm_cfg=norm_cfg)
         self.proj_bn = build_norm(norm_cfg, dim, 1)

@@ -1,4 +1,5 @@
 """Normalisation layers from configs."""
+
 from __future__ import annotations
 
 from typing import Optional

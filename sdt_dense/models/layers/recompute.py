@@ -8,6 +8,7 @@ backward from the codes; a ReLU keeps a bit mask instead of its float result. Ev
 is a no-op outside a recomputing :class:`SavedCounts` context (eval, inference, ``with_cp``
 regions, ``save_counts`` off).
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,14 +36,17 @@ def note_batch_norm(out: Tensor, bn: nn.Module, x: Tensor) -> None:
         return
     weight, bias, eps = bn.weight, bn.bias, bn.eps
     if bn.training or bn.running_mean is None:  # batch statistics, as nn's forward chooses
+
         def fn(y: Tensor) -> Tensor:
             return F.batch_norm(y, None, None, weight, bias, True, 0.0, eps)
+
         guards = tuple(t for t in (weight, bias) if t is not None)
     else:
         mean, var = bn.running_mean, bn.running_var
 
         def fn(y: Tensor) -> Tensor:
             return F.batch_norm(y, mean, var, weight, bias, False, 0.0, eps)
+
         guards = tuple(t for t in (weight, bias, mean, var) if t is not None)
     note_recompute(out, fn, (x,), guards)
 

@@ -1,4 +1,5 @@
 """RepConv: two stacked pointwise ``Conv1d -> BN`` units on tokens (re-parameterisable)."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -27,16 +28,28 @@ class RepConv(nn.Module):
     Shape: ``(B, C_in, N) -> (B, C_out, N)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, hidden_ratio: float = 1.5,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 with_neuron: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hidden_ratio: float = 1.5,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+        with_neuron: bool = True,
+    ) -> None:
         super().__init__()
         hidden = int(in_channels * hidden_ratio)
-        self.conv1 = SpikeConvBN(in_channels, hidden, 1, neuron_cfg=neuron_cfg,
-                                 norm_cfg=norm_cfg, conv_dim=1, with_neuron=with_neuron)
+        self.conv1 = SpikeConvBN(
+            in_channels,
+            hidden,
+            1,
+            neuron_cfg=neuron_cfg,
+            norm_cfg=norm_cfg,
+            conv_dim=1,
+            with_neuron=with_neuron,
+        )
         # Fed by BN output (real values), not by spikes: no neuron here.
-        self.conv2 = SpikeConvBN(hidden, out_channels, 1, norm_cfg=norm_cfg, conv_dim=1,
-                                 with_neuron=False)
+        self.conv2 = SpikeConvBN(hidden, out_channels, 1, norm_cfg=norm_cfg, conv_dim=1, with_neuron=False)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv2(self.conv1(x))

@@ -1,4 +1,5 @@
 """``neuron -> conv -> BN``, the unit every spiking layer of the backbones is made of."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -24,16 +25,24 @@ class SpikeConvBN(nn.Module):
         conv_dim: 2 (Conv2d, ``(B, C, H, W)``) or 1 (Conv1d, ``(B, C, N)``).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
-                 stride: int = 1, padding: int = 0, groups: int = 1, bias: bool = False,
-                 neuron_cfg: Optional[dict] = dict(type='SFA'),
-                 norm_cfg: Optional[dict] = None, conv_dim: int = 2,
-                 with_neuron: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        padding: int = 0,
+        groups: int = 1,
+        bias: bool = False,
+        neuron_cfg: Optional[dict] = dict(type='SFA'),
+        norm_cfg: Optional[dict] = None,
+        conv_dim: int = 2,
+        with_neuron: bool = True,
+    ) -> None:
         super().__init__()
         self.neuron = build_neuron(neuron_cfg) if with_neuron else None
         conv = nn.Conv1d if conv_dim == 1 else nn.Conv2d
-        self.conv = conv(in_channels, out_channels, kernel_size, stride, padding,
-                         groups=groups, bias=bias)
+        self.conv = conv(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=bias)
         self.bn = build_norm(norm_cfg, out_channels, conv_dim)
 
     def forward(self, x: Tensor) -> Tensor:

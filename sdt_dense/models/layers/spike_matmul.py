@@ -1,5 +1,6 @@
 """Products of spike matrices (the attention's ``k^T v`` and ``q (k^T v)``), executed on binary
 spike slices in spike-driven mode."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -14,7 +15,8 @@ def _slices(x: Tensor, tag: SpikeSlices) -> Tensor:
     if x.dim() < 3:
         raise SpikeDrivenError(
             f'a spike-matrix product needs batched operands (steps * B, ..., rows, cols); got '
-            f'spike slices of shape {tuple(x.shape)}')
+            f'spike slices of shape {tuple(x.shape)}'
+        )
     return plain_tensor(x).unflatten(0, (tag.steps, -1))
 
 
@@ -44,7 +46,8 @@ def spike_slices_matmul(a: Tensor, b: Tensor) -> Tensor:
         if spikes_lost(x) is not None:
             raise SpikeDrivenError(
                 f'a spike-matrix product received values computed from spike slices by '
-                f'{spikes_lost(x)}, which does not keep their slice structure')
+                f'{spikes_lost(x)}, which does not keep their slice structure'
+            )
     ta, tb = get_spike_slices(a), get_spike_slices(b)
     if ta is None and tb is None:
         return a @ b

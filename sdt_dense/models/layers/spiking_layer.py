@@ -1,4 +1,5 @@
 """``neuron -> layer``: a spiking front for any conv, linear or mmcv ``ConvModule``."""
+
 from __future__ import annotations
 
 from typing import Optional, Union
@@ -26,8 +27,9 @@ class SpikingLayer(nn.Module):
     Shape: whatever ``layer`` takes and returns; the neuron is element-wise.
     """
 
-    def __init__(self, layer: nn.Module, neuron_cfg: Optional[dict] = None,
-                 save_counts: Union[bool, str] = 'recompute') -> None:
+    def __init__(
+        self, layer: nn.Module, neuron_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute'
+    ) -> None:
         super().__init__()
         self.save_counts = check_save_counts(save_counts)
         # a ConvModule run piece by piece while saving (see _saving_forward)
@@ -42,11 +44,11 @@ class SpikingLayer(nn.Module):
                     f'a neuron must feed the conv directly, but this ConvModule runs '
                     f'{"explicit padding" if layer.with_explicit_padding else layer.order[0]} '
                     f'first (order={layer.order}); use order=("conv", "norm", "act") and '
-                    f'zero padding')
+                    f'zero padding'
+                )
             self._conv_module = layer.order == ('conv', 'norm', 'act')
         elif not isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Linear)):
-            raise TypeError(f'SpikingLayer needs a conv, linear or ConvModule, got '
-                            f'{type(layer).__name__}')
+            raise TypeError(f'SpikingLayer needs a conv, linear or ConvModule, got {type(layer).__name__}')
         self.neuron = build_neuron(neuron_cfg)
         self.layer = layer
 

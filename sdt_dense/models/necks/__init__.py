@@ -1,4 +1,5 @@
 """Necks of sdt-dense."""
+
 from .spike_fpn import SpikeFPN
 from .spike_semantic_fpn import SpikeSemanticFPN
 

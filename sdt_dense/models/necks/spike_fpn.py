@@ -14,6 +14,7 @@ neck emits in training, and here in evaluation too. The published neck clamps to
 (binary spikes at test time, a train/test mismatch, docs/differences.md); reproduce it explicitly
 with ``neuron_cfg=dict(type='SFA', D=4, norm=1, eval_ceiling=1)``.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union
@@ -48,14 +49,19 @@ class SpikeFPN(SpikingPyramidMixin, FPN):
         outputs: a tuple of ``num_outs`` real-valued maps ``(B, out_channels, H_j, W_j)``.
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
-                 neuron_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute',
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        out_channels: int,
+        num_outs: int,
+        neuron_cfg: Optional[dict] = None,
+        save_counts: Union[bool, str] = 'recompute',
+        **kwargs,
+    ) -> None:
         check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
         super().__init__(list(in_channels), out_channels, num_outs, **kwargs)
         self.neuron_cfg = det_neuron_cfg(neuron_cfg)
         self._add_neurons(self.neuron_cfg, save_counts)
-
 
 
 __all__: List[str] = ['SpikeFPN']

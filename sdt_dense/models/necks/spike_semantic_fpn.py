@@ -12,6 +12,7 @@ tensors. Unlike the published module, the norm layers follow ``norm_cfg`` (``Syn
 ``nn.SyncBatchNorm``) and every FPN option of mmseg (``conv_cfg``, ``act_cfg``, ``start_level``,
 extra levels, ``upsample_cfg``) is honoured.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Union
@@ -48,16 +49,23 @@ class SpikeSemanticFPN(SpikingPyramidMixin, FPN):
         outputs: a tuple of ``num_outs`` maps ``(B, out_channels, H_i, W_i)``.
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: int, num_outs: int,
-                 neuron_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None, save_counts: Union[bool, str] = 'recompute',
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        out_channels: int,
+        num_outs: int,
+        neuron_cfg: Optional[dict] = None,
+        norm_cfg: Optional[dict] = None,
+        act_cfg: Optional[dict] = None,
+        save_counts: Union[bool, str] = 'recompute',
+        **kwargs,
+    ) -> None:
         check_pyramid_args(in_channels, num_outs, kwargs.get('start_level', 0))
-        super().__init__(list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg,
-                         act_cfg=act_cfg, **kwargs)
+        super().__init__(
+            list(in_channels), out_channels, num_outs, norm_cfg=norm_cfg, act_cfg=act_cfg, **kwargs
+        )
         self.neuron_cfg = dict(neuron_cfg or SEG_NEURON)
         self._add_neurons(self.neuron_cfg, save_counts)
-
 
 
 __all__: List[str] = ['SpikeSemanticFPN']

@@ -9,22 +9,41 @@
 * :mod:`.spike_tensor`: the tensor subclass that carries spike-driven slices (keeps their tag
   through layout ops, marks anything else so that a lost tag is an error, not a silent result).
 """
+
 from .builder import NEURONS, build_neuron, neuron_class, neuron_time_steps
 from .lif import LIFNeuron, TimeSteps, get_time_steps, repeat_over_time, tag_time_steps
 from .saved_counts import SavedCounts
 from .sfa import (
-                  ROUNDING_MODES,
-                  WINDOWS,
-                  SFANeuron,
-                  SpikeSlices,
-                  get_spike_slices,
-                  merge_spike_slices,
-                  sfa_quantise,
+    ROUNDING_MODES,
+    WINDOWS,
+    SFANeuron,
+    SpikeSlices,
+    get_spike_slices,
+    merge_spike_slices,
+    sfa_quantise,
 )
 from .spike_tensor import SpikeDrivenError, SpikeTensor, plain_tensor, spikes_lost
 
-__all__ = ['NEURONS', 'build_neuron', 'neuron_class', 'neuron_time_steps', 'LIFNeuron',
-           'TimeSteps', 'get_time_steps', 'repeat_over_time', 'tag_time_steps', 'ROUNDING_MODES',
-           'WINDOWS', 'SFANeuron', 'SpikeSlices', 'get_spike_slices', 'merge_spike_slices',
-           'sfa_quantise', 'SpikeDrivenError', 'SpikeTensor', 'plain_tensor', 'spikes_lost',
-           'SavedCounts']
+__all__ = [
+    'NEURONS',
+    'build_neuron',
+    'neuron_class',
+    'neuron_time_steps',
+    'LIFNeuron',
+    'TimeSteps',
+    'get_time_steps',
+    'repeat_over_time',
+    'tag_time_steps',
+    'ROUNDING_MODES',
+    'WINDOWS',
+    'SFANeuron',
+    'SpikeSlices',
+    'get_spike_slices',
+    'merge_spike_slices',
+    'sfa_quantise',
+    'SpikeDrivenError',
+    'SpikeTensor',
+    'plain_tensor',
+    'spikes_lost',
+    'SavedCounts',
+]

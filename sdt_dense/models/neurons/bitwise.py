@@ -7,6 +7,7 @@ eight strided torch ops costs more than the comparison that made it; on a CPU te
 functions therefore run NumPy on the same memory (no copy), and on other devices, or for dtypes
 NumPy lacks (``bfloat16``), the equivalent torch ops. Either way the results are the same values.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -64,8 +65,9 @@ def unpack_bits(bits: Tensor, numel: int) -> Tensor:
         return torch.from_numpy(np.unpackbits(a, count=numel, bitorder='little').view(np.bool_))
     device = bits.device
     if device not in _BIT_TABLES:  # row b: the 8 bits of b, lowest first
-        _BIT_TABLES[device] = ((torch.arange(256, device=device).view(-1, 1)
-                                >> torch.arange(8, device=device)) & 1).to(torch.uint8)
+        _BIT_TABLES[device] = (
+            (torch.arange(256, device=device).view(-1, 1) >> torch.arange(8, device=device)) & 1
+        ).to(torch.uint8)
     table = _BIT_TABLES[device].index_select(0, bits.int())
     return table.flatten()[:numel].view(torch.bool)
 
@@ -78,11 +80,11 @@ def count_codes(counts: Tensor, ceiling: int, nibbles: bool) -> Tensor:
     a = _numpy(flat)
     if a is not None:
         codes = np.zeros(a.size + (a.size % 2 if nibbles else 0), np.uint8)
-        codes[:a.size] = a  # the counts are whole numbers: the cast is exact
+        codes[: a.size] = a  # the counts are whole numbers: the cast is exact
         # -0.0 is the only count with its sign bit set: a negative integer view, found without a
         # temporary of the tensor's size (the usual case: none)
         if a.view(_SIGNED[a.dtype.itemsize]).min() < 0:
-            codes[:a.size][np.signbit(a)] = ceiling + 1
+            codes[: a.size][np.signbit(a)] = ceiling + 1
         if nibbles:
             odd = codes[1::2]
             np.left_shift(odd, 4, out=odd)

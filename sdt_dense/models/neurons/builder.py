@@ -3,6 +3,7 @@
 A new neuron is one new file in this folder that decorates its class with
 ``@NEURONS.register_module()``, plus one config line such as ``neuron_cfg=dict(type='MyNeuron')``.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -20,9 +21,10 @@ NEURONS = Registry('neuron', scope='sdt_dense', locations=['sdt_dense.models.neu
 # own import location: without one, mmengine would call the toolbox's register_all_modules, with
 # another warning.)
 NEURON_SCOPES = ('mmdet', 'mmseg')
-_SCOPE_CHILDREN = {scope: Registry('neuron', parent=NEURONS, scope=scope,
-                                   locations=['sdt_dense.models.neurons'])
-                   for scope in NEURON_SCOPES}
+_SCOPE_CHILDREN = {
+    scope: Registry('neuron', parent=NEURONS, scope=scope, locations=['sdt_dense.models.neurons'])
+    for scope in NEURON_SCOPES
+}
 
 
 def build_neuron(cfg: Optional[dict] = None, **overrides) -> nn.Module:

@@ -24,6 +24,7 @@ same shape. It is memoryful across timesteps within one call and stateless acros
 :func:`repeat_over_time`, so that the analysis tools (:mod:`sdt_dense.analysis`) can tell binary
 spikes over ``T`` real timesteps from real values and count per timestep.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,9 +88,10 @@ class _MultiStepLIF(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_seq: Tensor, tau: float, v_threshold: float, v_reset: float,
-                detach_reset: bool, alpha: float) -> Tensor:
-        decay = 1. - 1. / tau
+    def forward(
+        ctx, x_seq: Tensor, tau: float, v_threshold: float, v_reset: float, detach_reset: bool, alpha: float
+    ) -> Tensor:
+        decay = 1.0 - 1.0 / tau
         # h_t = decay * v_{t-1} + (x_t + v_reset) / tau; the input term for all t at once
         h_seq = x_seq / tau if v_reset == 0 else (x_seq + v_reset) / tau
         v = torch.full_like(x_seq[0], v_reset)
@@ -106,7 +108,7 @@ class _MultiStepLIF(torch.autograd.Function):
     def backward(ctx, grad_spikes: Tensor):
         (h_seq,) = ctx.saved_tensors
         tau, v_threshold, v_reset, detach_reset, alpha = ctx.params
-        decay = 1. - 1. / tau
+        decay = 1.0 - 1.0 / tau
         # dL/ds_t * surrogate(h_t - v_th), the surrogate as one fused sigmoid-backward kernel
         sig = h_seq.sub(v_threshold).mul_(alpha).sigmoid_()
         grad_h = torch.ops.aten.sigmoid_backward(grad_spikes, sig).mul_(alpha)
@@ -144,9 +146,16 @@ class LIFNeuron(nn.Module):
     #: the input must be repeated over ``T`` real timesteps (see :func:`neuron_time_steps`)
     multi_step = True
 
-    def __init__(self, T: int = 4, tau: float = 2., v_threshold: float = 1., v_reset: float = 0.,
-                 detach_reset: bool = True, alpha: float = 4.,
-                 norm: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        T: int = 4,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        v_reset: float = 0.0,
+        detach_reset: bool = True,
+        alpha: float = 4.0,
+        norm: Optional[float] = None,
+    ) -> None:
         super().__init__()
         if int(T) != T or T < 1:
             raise ValueError(f'T must be a positive integer, got {T!r}')
@@ -166,19 +175,23 @@ class LIFNeuron(nn.Module):
         # changes nothing.
         self.spike_driven = False
         #: a spike is worth 1 (SFANeuron's output is ``count / norm``), whatever ``norm`` was given
-        self.norm = 1.
+        self.norm = 1.0
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 0 or x.shape[0] % self.T:
             raise ValueError(
                 f'LIFNeuron(T={self.T}) expects time folded into the leading dimension, '
                 f'(T * B, ...); got shape {tuple(x.shape)}. Repeat the input T times '
-                f'(ESpikeFormer does this when neuron_cfg has type LIF).')
+                f'(ESpikeFormer does this when neuron_cfg has type LIF).'
+            )
         x_seq = x.unflatten(0, (self.T, -1))
-        spikes = _MultiStepLIF.apply(x_seq, self.tau, self.v_threshold, self.v_reset,
-                                     self.detach_reset, self.alpha)
+        spikes = _MultiStepLIF.apply(
+            x_seq, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.alpha
+        )
         return tag_time_steps(spikes.flatten(0, 1), self.T)
 
     def extra_repr(self) -> str:
-        return (f'T={self.T}, tau={self.tau:g}, v_threshold={self.v_threshold:g}, '
-                f'v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, alpha={self.alpha:g}')
+        return (
+            f'T={self.T}, tau={self.tau:g}, v_threshold={self.v_threshold:g}, '
+            f'v_reset={self.v_reset:g}, detach_reset={self.detach_reset}, alpha={self.alpha:g}'
+        )

@@ -37,6 +37,7 @@ Bypassed (saved as today) where it cannot compose: under other saved-tensor hook
 residual streams). Activation checkpointing inside the region (``with_cp``) installs its own hooks
 on top, which win there: checkpointed blocks save nothing and recompute as before.
 """
+
 from __future__ import annotations
 
 import threading
@@ -48,10 +49,25 @@ from torch import Tensor
 
 from .bitwise import count_codes, pack_bits, unpack_bits
 
-__all__ = ['SAVE_COUNTS_MODES', 'SavedCounts', 'check_save_counts', 'saving_context',
-           'set_save_counts', 'note_counts', 'note_recompute', 'recompute_active', 'saving_active',
-           'observe_saved', 'saved_storage', 'saved_storages', 'PackedCounts', 'PackedBits',
-           'PackedRecompute', 'CountsView', 'RecomputedView']
+__all__ = [
+    'SAVE_COUNTS_MODES',
+    'SavedCounts',
+    'check_save_counts',
+    'saving_context',
+    'set_save_counts',
+    'note_counts',
+    'note_recompute',
+    'recompute_active',
+    'saving_active',
+    'observe_saved',
+    'saved_storage',
+    'saved_storages',
+    'PackedCounts',
+    'PackedBits',
+    'PackedRecompute',
+    'CountsView',
+    'RecomputedView',
+]
 
 #: values of the models' ``save_counts`` switch: float tensors, count codes, codes + recomputation
 SAVE_COUNTS_MODES = (False, True, 'recompute')
@@ -85,8 +101,9 @@ class PackedCounts:
             code per byte, in the output's storage order; ``n`` is its number of elements.
     """
 
-    def __init__(self, codes: Tensor, numel: int, nibbles: bool, ceiling: int, norm: float,
-                 dtype: torch.dtype) -> None:
+    def __init__(
+        self, codes: Tensor, numel: int, nibbles: bool, ceiling: int, norm: float, dtype: torch.dtype
+    ) -> None:
         self.codes = codes
         self.numel = numel
         self.nibbles = nibbles
@@ -106,7 +123,7 @@ class PackedCounts:
         if cached is not None:
             return cached
         table = _decode_table(self.ceiling, self.norm, self.nibbles, self.dtype, self.codes.device)
-        out = table.index_select(0, self.codes.int()).flatten()[:self.numel]
+        out = table.index_select(0, self.codes.int()).flatten()[: self.numel]
         self._rebuilt = weakref.ref(out)
         return out
 
@@ -114,8 +131,9 @@ class PackedCounts:
 _TABLES: Dict[tuple, Tensor] = {}
 
 
-def _decode_table(ceiling: int, norm: float, nibbles: bool, dtype: torch.dtype,
-                  device: torch.device) -> Tensor:
+def _decode_table(
+    ceiling: int, norm: float, nibbles: bool, dtype: torch.dtype, device: torch.device
+) -> Tensor:
     """``(256, 2)`` (nibbles: low, high) or ``(256, 1)``: the values a stored byte stands for.
 
     The values are computed by the neuron's own operation, ``float(k) / norm`` (a tensor divided by
@@ -126,8 +144,9 @@ def _decode_table(ceiling: int, norm: float, nibbles: bool, dtype: torch.dtype,
         levels = torch.arange(ceiling + 1, device=device).to(dtype)
         values = levels / norm if norm != 1 else levels
         width = 16 if nibbles else 256
-        values = torch.cat((values, values.new_full((1,), -0.0),
-                            values.new_zeros(width - ceiling - 2)))  # unused codes
+        values = torch.cat(
+            (values, values.new_full((1,), -0.0), values.new_zeros(width - ceiling - 2))
+        )  # unused codes
         if nibbles:  # byte b holds codes (b & 15, b >> 4)
             table = torch.stack((values.repeat(16), values.repeat_interleave(16)), -1)
         else:
@@ -169,8 +188,16 @@ class PackedRecompute:
 
     nbytes = 0  # keeps no tensor data of its own: its sources are what the layers save anyway
 
-    def __init__(self, fn: Callable[..., Tensor], sources: list, guards: Sequence[tuple],
-                 numel: int, shape: torch.Size, dtype: torch.dtype, autocast: tuple) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Tensor],
+        sources: list,
+        guards: Sequence[tuple],
+        numel: int,
+        shape: torch.Size,
+        dtype: torch.dtype,
+        autocast: tuple,
+    ) -> None:
         self.fn, self.sources, self.guards = fn, sources, guards
         self.numel, self.shape, self.dtype, self.autocast = numel, shape, dtype, autocast
         self._rebuilt: Optional[weakref.ref] = None
@@ -185,15 +212,17 @@ class PackedRecompute:
             if t._version != version:
                 raise RuntimeError(
                     'a parameter or buffer read by a recomputed layer was modified in place between '
-                    'forward and backward; set save_counts=True (no recomputation) for this model')
-        args = [src.rebuild().as_strided(size, stride, offset)
-                for src, size, stride, offset in self.sources]
+                    'forward and backward; set save_counts=True (no recomputation) for this model'
+                )
+        args = [src.rebuild().as_strided(size, stride, offset) for src, size, stride, offset in self.sources]
         kind, enabled, dtype = self.autocast
         with torch.no_grad(), torch.autocast(kind, dtype=dtype, enabled=enabled):
             out = self.fn(*args)
         if out.shape != self.shape or out.dtype != self.dtype:
-            raise RuntimeError(f'recomputation gave {tuple(out.shape)} {out.dtype}, the forward '
-                               f'gave {tuple(self.shape)} {self.dtype}')
+            raise RuntimeError(
+                f'recomputation gave {tuple(out.shape)} {out.dtype}, the forward '
+                f'gave {tuple(self.shape)} {self.dtype}'
+            )
         out = out.contiguous().view(-1)
         self._rebuilt = weakref.ref(out)
         return out
@@ -218,12 +247,12 @@ class PackedBits:
 class _Entry:
     """A registered neuron output: its packed codes and identity checks."""
 
-    def __init__(self, out: Tensor, counts: Tensor, ceiling: int, norm: float,
-                 nibbles: bool) -> None:
+    def __init__(self, out: Tensor, counts: Tensor, ceiling: int, norm: float, nibbles: bool) -> None:
         self.dtype, self.device, self.version = out.dtype, out.device, out._version
         self.shape = out.shape
-        self.packed = PackedCounts(count_codes(counts, ceiling, nibbles), out.numel(), nibbles,
-                                   ceiling, norm, out.dtype)
+        self.packed = PackedCounts(
+            count_codes(counts, ceiling, nibbles), out.numel(), nibbles, ceiling, norm, out.dtype
+        )
 
     def pack(self) -> PackedCounts:
         return self.packed
@@ -232,8 +261,9 @@ class _Entry:
 class _RecomputeEntry:
     """A registered tensor that backward recomputes: ``fn`` of views of registered tensors."""
 
-    def __init__(self, out: Tensor, fn: Callable[..., Tensor], sources: list,
-                 guards: Sequence[Tensor]) -> None:
+    def __init__(
+        self, out: Tensor, fn: Callable[..., Tensor], sources: list, guards: Sequence[Tensor]
+    ) -> None:
         self.dtype, self.device, self.version = out.dtype, out.device, out._version
         self.shape = out.shape
         self.fn, self.sources = fn, sources
@@ -243,10 +273,10 @@ class _RecomputeEntry:
 
     def pack(self) -> PackedRecompute:
         if self.packed is None:
-            sources = [(entry.pack(), size, stride, offset)
-                       for entry, size, stride, offset in self.sources]
-            self.packed = PackedRecompute(self.fn, sources, self.guards, self.shape.numel(),
-                                          self.shape, self.dtype, self.autocast)
+            sources = [(entry.pack(), size, stride, offset) for entry, size, stride, offset in self.sources]
+            self.packed = PackedRecompute(
+                self.fn, sources, self.guards, self.shape.numel(), self.shape, self.dtype, self.autocast
+            )
             self.sources = None
         return self.packed
 
@@ -268,9 +298,14 @@ class SavedCounts:
     packed activations live in the autograd graph). Re-entrant use nests (the inner one wins).
     """
 
-    def __init__(self, enabled: bool = True, nibbles: bool = True, bits: bool = True,
-                 observer: Optional[Callable[[object], None]] = None,
-                 recompute: bool = False) -> None:
+    def __init__(
+        self,
+        enabled: bool = True,
+        nibbles: bool = True,
+        bits: bool = True,
+        observer: Optional[Callable[[object], None]] = None,
+        recompute: bool = False,
+    ) -> None:
         self.enabled = enabled
         self.recompute = recompute
         self.nibbles = nibbles
@@ -320,8 +355,12 @@ class SavedCounts:
     @staticmethod
     def _mirrorable(out: Tensor) -> bool:
         """Whether a flat rebuild of ``out`` can stand for its storage one to one."""
-        return out.numel() > 0 and out.is_contiguous() and out.storage_offset() == 0 \
+        return (
+            out.numel() > 0
+            and out.is_contiguous()
+            and out.storage_offset() == 0
             and out.untyped_storage().nbytes() == out.numel() * out.element_size()
+        )
 
     def _add(self, out: Tensor, entry: Union[_Entry, _RecomputeEntry]) -> None:
         key = out.untyped_storage().data_ptr()
@@ -341,19 +380,23 @@ class SavedCounts:
             return None
         entry, ref = found
         # alive (so the address is still its storage), same dtype, no in-place write
-        if ref() is not None and t.dtype == entry.dtype and t.device == entry.device \
-                and t._version == entry.version:
+        if (
+            ref() is not None
+            and t.dtype == entry.dtype
+            and t.device == entry.device
+            and t._version == entry.version
+        ):
             return entry
         return None
 
     def register(self, out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
         if ceiling > _BYTE_MAX_CEILING or not self._mirrorable(out):
             return  # the codes could not mirror the storage one to one
-        self._add(out, _Entry(out, counts, ceiling, norm,
-                              self.nibbles and ceiling <= _NIBBLE_MAX_CEILING))
+        self._add(out, _Entry(out, counts, ceiling, norm, self.nibbles and ceiling <= _NIBBLE_MAX_CEILING))
 
-    def register_recompute(self, out: Tensor, fn: Callable[..., Tensor],
-                           inputs: Sequence[Tensor], guards: Sequence[Tensor]) -> bool:
+    def register_recompute(
+        self, out: Tensor, fn: Callable[..., Tensor], inputs: Sequence[Tensor], guards: Sequence[Tensor]
+    ) -> bool:
         """Register ``out == fn(*inputs)`` if every input views a registered tensor; returns
         whether it did."""
         if not self.recompute or not self._mirrorable(out):
@@ -402,9 +445,11 @@ def note_counts(out: Tensor, counts: Tensor, ceiling: int, norm: float) -> None:
 def check_save_counts(value: Union[bool, str]) -> Union[bool, str]:
     """Validate a model's ``save_counts`` switch (one of :data:`SAVE_COUNTS_MODES`)."""
     if not any(value is m or (isinstance(m, str) and value == m) for m in SAVE_COUNTS_MODES):
-        raise ValueError(f'save_counts must be one of {SAVE_COUNTS_MODES} (False: float tensors, '
-                         f'True: count codes, "recompute": codes and recomputed conv/BN outputs), '
-                         f'got {value!r}')
+        raise ValueError(
+            f'save_counts must be one of {SAVE_COUNTS_MODES} (False: float tensors, '
+            f'True: count codes, "recompute": codes and recomputed conv/BN outputs), '
+            f'got {value!r}'
+        )
     return value
 
 
@@ -421,8 +466,7 @@ def set_save_counts(model: torch.nn.Module, save_counts: Union[bool, str]) -> to
 def saving_context(save_counts: Union[bool, str]) -> 'SavedCounts':
     """The :class:`SavedCounts` context a model's forward opens for its ``save_counts`` switch;
     a no-op without gradients (eval, inference)."""
-    return SavedCounts(bool(save_counts) and torch.is_grad_enabled(),
-                       recompute=save_counts == 'recompute')
+    return SavedCounts(bool(save_counts) and torch.is_grad_enabled(), recompute=save_counts == 'recompute')
 
 
 def saving_active() -> Optional['SavedCounts']:
@@ -437,8 +481,9 @@ def recompute_active() -> Optional['SavedCounts']:
     return ctx if ctx is not None and ctx.recompute else None
 
 
-def note_recompute(out: Tensor, fn: Callable[..., Tensor], inputs: Sequence[Tensor],
-                   guards: Sequence[Tensor] = ()) -> bool:
+def note_recompute(
+    out: Tensor, fn: Callable[..., Tensor], inputs: Sequence[Tensor], guards: Sequence[Tensor] = ()
+) -> bool:
     """Register ``out``, computed as ``fn(*inputs)`` with no side effect, for recomputation.
 
     Args:

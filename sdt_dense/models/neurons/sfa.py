@@ -19,6 +19,7 @@ accumulate its ``D`` results and apply its bias once.
 
 This module is the project's only quantiser; every spiking layer uses it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,8 +85,9 @@ class _SFAQuantise(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, ceiling: int, norm: float, rounding: str,
-                window_max: float, window: str = 'inclusive') -> Tensor:
+    def forward(
+        ctx, x: Tensor, ceiling: int, norm: float, rounding: str, window_max: float, window: str = 'inclusive'
+    ) -> Tensor:
         counts = torch.clamp(x, 0, ceiling)
         if ctx.needs_input_grad[0]:
             if window == 'exclusive':
@@ -111,9 +113,14 @@ class _SFAQuantise(torch.autograd.Function):
         return grad_in, None, None, None, None, None, None
 
 
-def sfa_quantise(x: Tensor, D: int = 4, norm: Optional[float] = None,
-                 rounding: str = 'half_even', ceiling: Optional[int] = None,
-                 window: str = 'inclusive') -> Tensor:
+def sfa_quantise(
+    x: Tensor,
+    D: int = 4,
+    norm: Optional[float] = None,
+    rounding: str = 'half_even',
+    ceiling: Optional[int] = None,
+    window: str = 'inclusive',
+) -> Tensor:
     """Functional SFA quantiser.
 
     Args:
@@ -160,8 +167,14 @@ class SFANeuron(nn.Module):
         input ``(*)``; output ``(*)`` in integer mode, ``(steps * B, *)`` in spike-driven mode.
     """
 
-    def __init__(self, D: int = 4, norm: Optional[float] = None, rounding: str = 'half_even',
-                 eval_ceiling: Optional[int] = None, window: str = 'inclusive') -> None:
+    def __init__(
+        self,
+        D: int = 4,
+        norm: Optional[float] = None,
+        rounding: str = 'half_even',
+        eval_ceiling: Optional[int] = None,
+        window: str = 'inclusive',
+    ) -> None:
         super().__init__()
         if int(D) != D or D < 1:
             raise ValueError(f'D must be a positive integer, got {D!r}')

@@ -24,6 +24,7 @@ exactly as before, with no per-op overhead. The checks run in eager mode, op by 
 ``__torch_function__`` (a few microseconds per op on a spike tensor; a neuron's output normally
 sees one or two layout ops and its synaptic layers).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional
@@ -47,32 +48,65 @@ class SpikeDrivenError(RuntimeError):
 # -- op tables ------------------------------------------------------------------------------------
 # Reshapes keep the flat (row-major) order, so row i of the result is row i of the input exactly
 # when the leading dim is unchanged.
-_RESHAPES = frozenset({
-    Tensor.view, Tensor.view_as, Tensor.reshape, Tensor.reshape_as, torch.reshape,
-    Tensor.flatten, torch.flatten, Tensor.unflatten, torch.unflatten, Tensor.squeeze,
-    torch.squeeze, Tensor.unsqueeze, torch.unsqueeze})
+_RESHAPES = frozenset(
+    {
+        Tensor.view,
+        Tensor.view_as,
+        Tensor.reshape,
+        Tensor.reshape_as,
+        torch.reshape,
+        Tensor.flatten,
+        torch.flatten,
+        Tensor.unflatten,
+        torch.unflatten,
+        Tensor.squeeze,
+        torch.squeeze,
+        Tensor.unsqueeze,
+        torch.unsqueeze,
+    }
+)
 # Swap two dims (dim0, dim1): rows are kept when neither is dim 0.
-_TRANSPOSES = frozenset({Tensor.transpose, torch.transpose, Tensor.swapaxes, torch.swapaxes,
-                         Tensor.swapdims, torch.swapdims})
+_TRANSPOSES = frozenset(
+    {Tensor.transpose, torch.transpose, Tensor.swapaxes, torch.swapaxes, Tensor.swapdims, torch.swapdims}
+)
 _PERMUTES = frozenset({Tensor.permute, torch.permute})
 # Pieces along a dim: rows are kept when every piece keeps the leading dim.
-_SPLITS = frozenset({Tensor.split, torch.split, Tensor.chunk, torch.chunk, Tensor.tensor_split,
-                     torch.tensor_split})
+_SPLITS = frozenset(
+    {Tensor.split, torch.split, Tensor.chunk, torch.chunk, Tensor.tensor_split, torch.tensor_split}
+)
 _CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
 # Same shape and values (0/1 is exact in every dtype).
-_COPIES = frozenset({Tensor.contiguous, Tensor.clone, torch.clone, Tensor.detach, torch.detach,
-                     Tensor.to, Tensor.float, Tensor.double, Tensor.half, Tensor.bfloat16,
-                     Tensor.cpu, Tensor.cuda, Tensor.type_as})
+_COPIES = frozenset(
+    {
+        Tensor.contiguous,
+        Tensor.clone,
+        torch.clone,
+        Tensor.detach,
+        torch.detach,
+        Tensor.to,
+        Tensor.float,
+        Tensor.double,
+        Tensor.half,
+        Tensor.bfloat16,
+        Tensor.cpu,
+        Tensor.cuda,
+        Tensor.type_as,
+    }
+)
 _MATRIX_TRANSPOSE = Tensor.mT.__get__
-_LAYOUT_OPS = _RESHAPES | _TRANSPOSES | _PERMUTES | _SPLITS | _CATS | _COPIES | {
-    _MATRIX_TRANSPOSE, Tensor.__getitem__}
+_LAYOUT_OPS = (
+    _RESHAPES | _TRANSPOSES | _PERMUTES | _SPLITS | _CATS | _COPIES | {_MATRIX_TRANSPOSE, Tensor.__getitem__}
+)
 # In-place ops that do not change values.
 _SAFE_IN_PLACE = frozenset({'requires_grad_', 'share_memory_'})
 
 
 def _is_in_place(name: str, kwargs: dict) -> bool:
-    return (name.endswith('_') and not name.startswith('__')) or name == '__setitem__' \
+    return (
+        (name.endswith('_') and not name.startswith('__'))
+        or name == '__setitem__'
         or kwargs.get('out') is not None
+    )
 
 
 def _dim(d: int, ndim: int) -> int:
@@ -116,8 +150,7 @@ def _keeps_rows(func, src: Tensor, args: tuple, kwargs: dict, out: Any) -> bool:
         return all(getattr(t, SLICES_ATTR, None) == tag for t in tensors)
     ndim = src.dim()
     if func in _TRANSPOSES:
-        dims = list(args[1:3]) + [kwargs[k] for k in ('dim0', 'dim1', 'axis0', 'axis1')
-                                  if k in kwargs]
+        dims = list(args[1:3]) + [kwargs[k] for k in ('dim0', 'dim1', 'axis0', 'axis1') if k in kwargs]
         return len(dims) == 2 and all(_dim(d, ndim) != 0 for d in dims)
     if func in _PERMUTES:
         dims = args[1:] if len(args) > 1 else (kwargs.get('dims'),)
@@ -190,8 +223,7 @@ class SpikeTensor(Tensor):
             cause = name
             if tag is not None and func in _LAYOUT_OPS:
                 cause += ' (it moves or mixes the leading slice x batch dim)'
-        return _map_tensors(out, lambda t: t if any(t is i for i in inputs)
-                            else _lost_tensor(t, cause))
+        return _map_tensors(out, lambda t: t if any(t is i for i in inputs) else _lost_tensor(t, cause))
 
 
 def _mark_in_place(args: tuple, kwargs: dict, name: str) -> None:
@@ -207,7 +239,8 @@ def _mark_in_place(args: tuple, kwargs: dict, name: str) -> None:
             raise SpikeDrivenError(
                 f'in-place {name} writes values computed from binary spike slices into an '
                 f'ordinary tensor; spike-driven mode cannot track them there. Apply the op before '
-                f'the neuron, or out of place.')
+                f'the neuron, or out of place.'
+            )
 
 
 def _lost_tensor(t: Tensor, cause: str) -> Tensor:

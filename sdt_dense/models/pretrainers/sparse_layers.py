@@ -16,6 +16,7 @@ Both classes subclass the dense PyTorch layers and add no parameters or buffers:
 entries are those of ``nn.Conv2d`` / ``nn.BatchNorm2d``, so weights move freely between the
 pretraining trunk and the dense backbone.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,8 +49,7 @@ class PatchMaskState:
         if active.dim() == 3:
             active = active.unsqueeze(1)
         if active.dim() != 4 or active.shape[1] != 1:
-            raise ValueError(f'expected a (B, gh, gw) or (B, 1, gh, gw) mask, got '
-                             f'{tuple(active.shape)}')
+            raise ValueError(f'expected a (B, gh, gw) or (B, 1, gh, gw) mask, got {tuple(active.shape)}')
         previous = self._active, self._cache
         self._active, self._cache = active.bool(), {}
         try:
@@ -67,8 +67,10 @@ class PatchMaskState:
             gh, gw = self._active.shape[-2:]
             fh, fw = size[0] // gh, size[1] // gw
             if fh * gh != size[0] or fw * gw != size[1] or fh != fw or fh < 1:
-                raise ValueError(f'feature map {size} is not an integer multiple of the '
-                                 f'{gh}x{gw} patch grid (inputs must be multiples of 16 px)')
+                raise ValueError(
+                    f'feature map {size} is not an integer multiple of the '
+                    f'{gh}x{gw} patch grid (inputs must be multiples of 16 px)'
+                )
             self._cache[size] = self._active.repeat_interleave(fh, 2).repeat_interleave(fw, 3)
         return self._cache[size]
 
@@ -89,17 +91,27 @@ class SparseConv2d(nn.Conv2d):
     @classmethod
     def from_dense(cls, conv: nn.Conv2d, mask_state: PatchMaskState) -> 'SparseConv2d':
         """A sparse copy of ``conv`` (same hyper-parameters and weights)."""
-        sparse = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                     conv.padding, conv.dilation, conv.groups, conv.bias is not None,
-                     conv.padding_mode, mask_state=mask_state,
-                     device=conv.weight.device, dtype=conv.weight.dtype)
+        sparse = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            conv.stride,
+            conv.padding,
+            conv.dilation,
+            conv.groups,
+            conv.bias is not None,
+            conv.padding_mode,
+            mask_state=mask_state,
+            device=conv.weight.device,
+            dtype=conv.weight.dtype,
+        )
         sparse.load_state_dict(conv.state_dict())
         return sparse
 
     def forward(self, x: Tensor) -> Tensor:
         out = super().forward(x)
         active = self.mask_state.at(out.shape[-2:])
-        return out if active is None else out.masked_fill(~active, 0.)
+        return out if active is None else out.masked_fill(~active, 0.0)
 
 
 class SparseBatchNorm2d(nn.BatchNorm2d):
@@ -121,8 +133,16 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
     @classmethod
     def from_dense(cls, bn: nn.BatchNorm2d, mask_state: PatchMaskState) -> 'SparseBatchNorm2d':
         """A sparse copy of ``bn`` (same hyper-parameters, affine parameters and statistics)."""
-        sparse = cls(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats,
-                     mask_state=mask_state, device=bn.weight.device, dtype=bn.weight.dtype)
+        sparse = cls(
+            bn.num_features,
+            bn.eps,
+            bn.momentum,
+            bn.affine,
+            bn.track_running_stats,
+            mask_state=mask_state,
+            device=bn.weight.device,
+            dtype=bn.weight.dtype,
+        )
         sparse.load_state_dict(bn.state_dict())
         return sparse
 
@@ -130,8 +150,8 @@ class SparseBatchNorm2d(nn.BatchNorm2d):
         active = self.mask_state.at(x.shape[-2:])
         if active is None:
             return super().forward(x)
-        keep = active[:, 0]                      # (B, H, W)
-        visible = x.permute(0, 2, 3, 1)[keep]    # (M, C), row-major over (B, H, W)
+        keep = active[:, 0]  # (B, H, W)
+        visible = x.permute(0, 2, 3, 1)[keep]  # (M, C), row-major over (B, H, W)
         # A (M, C, 1, 1) batch gives exactly the per-channel statistics over the M vectors.
         normed = super().forward(visible[:, :, None, None])[:, :, 0, 0]
         out = x.new_zeros(x.shape[0], x.shape[2], x.shape[3], x.shape[1])
@@ -156,9 +176,12 @@ def sparsify_convs_and_norms(module: nn.Module, mask_state: PatchMaskState) -> i
             setattr(module, name, SparseBatchNorm2d.from_dense(child, mask_state))
             count += 1
         elif isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(
-                child, (SparseBatchNorm2d, nn.BatchNorm1d)):
-            raise TypeError(f'{name}: cannot make {type(child).__name__} sparse; the masked stem '
-                            'needs plain BatchNorm2d (norm_cfg=dict(type="BN"))')
+            child, (SparseBatchNorm2d, nn.BatchNorm1d)
+        ):
+            raise TypeError(
+                f'{name}: cannot make {type(child).__name__} sparse; the masked stem '
+                'needs plain BatchNorm2d (norm_cfg=dict(type="BN"))'
+            )
         else:
             count += sparsify_convs_and_norms(child, mask_state)
     return count

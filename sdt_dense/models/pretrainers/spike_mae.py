@@ -17,6 +17,7 @@ swapped for sparse ones of identical parameter names, so ``backbone.*`` of a Spi
 is a dense Large backbone's state dict (without layer scales and the stride-32 level, which keep
 their initial values when it is loaded: see :mod:`sdt_dense.checkpoint.released_mae`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,9 +57,13 @@ class PatchMask:
     ids_restore: Tensor
 
 
-def random_patch_mask(batch: int, num_patches: int, mask_ratio: float,
-                      device: Union[str, torch.device] = 'cpu',
-                      generator: Optional[torch.Generator] = None) -> PatchMask:
+def random_patch_mask(
+    batch: int,
+    num_patches: int,
+    mask_ratio: float,
+    device: Union[str, torch.device] = 'cpu',
+    generator: Optional[torch.Generator] = None,
+) -> PatchMask:
     """Hide ``int(L * mask_ratio)``-ish patches per sample, uniformly at random.
 
     Draws ``noise ~ U[0, 1)`` of shape ``(B, L)`` and keeps the ``int(L * (1 - mask_ratio))``
@@ -70,8 +75,12 @@ def random_patch_mask(batch: int, num_patches: int, mask_ratio: float,
     return PatchMask(active=ids_restore < num_visible, ids_restore=ids_restore)
 
 
-def sincos_pos_embed_2d(dim: int, grid: Tuple[int, int], dtype: torch.dtype = torch.float32,
-                        device: Union[str, torch.device, None] = None) -> Tensor:
+def sincos_pos_embed_2d(
+    dim: int,
+    grid: Tuple[int, int],
+    dtype: torch.dtype = torch.float32,
+    device: Union[str, torch.device, None] = None,
+) -> Tensor:
     """Fixed 2-D sine-cosine position table ``(gh * gw, dim)``, rows in patch order.
 
     For the patch at (row r, column c) the first ``dim / 2`` channels encode c and the last
@@ -83,8 +92,9 @@ def sincos_pos_embed_2d(dim: int, grid: Tuple[int, int], dtype: torch.dtype = to
     gh, gw = grid
     quarter = dim // 4
     omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
-    rows, cols = torch.meshgrid(torch.arange(gh, dtype=torch.float64),
-                                torch.arange(gw, dtype=torch.float64), indexing='ij')
+    rows, cols = torch.meshgrid(
+        torch.arange(gh, dtype=torch.float64), torch.arange(gw, dtype=torch.float64), indexing='ij'
+    )
 
     def encode(pos: Tensor) -> Tensor:  # (L,) -> (L, dim / 2)
         angles = pos.reshape(-1, 1) * omega
@@ -129,22 +139,30 @@ class SpikeMAE(BaseModel):
     ``mask=``; otherwise one is drawn (in train and eval mode alike).
     """
 
-    def __init__(self, arch: Union[str, dict] = '83M', in_channels: int = 3,
-                 mask_ratio: float = 0.5, decoder_embed_dim: int = 256, decoder_depth: int = 4,
-                 decoder_num_heads: int = 4, decoder_mlp_ratio: float = 4.,
-                 decoder_gather: str = 'identity', norm_pix_loss: bool = True,
-                 neuron_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        arch: Union[str, dict] = '83M',
+        in_channels: int = 3,
+        mask_ratio: float = 0.5,
+        decoder_embed_dim: int = 256,
+        decoder_depth: int = 4,
+        decoder_num_heads: int = 4,
+        decoder_mlp_ratio: float = 4.0,
+        decoder_gather: str = 'identity',
+        norm_pix_loss: bool = True,
+        neuron_cfg: Optional[dict] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         if data_preprocessor is None:
-            data_preprocessor = dict(type='ImgDataPreprocessor', mean=IMAGENET_MEAN,
-                                     std=IMAGENET_STD, bgr_to_rgb=True)
+            data_preprocessor = dict(
+                type='ImgDataPreprocessor', mean=IMAGENET_MEAN, std=IMAGENET_STD, bgr_to_rgb=True
+            )
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not 0 <= mask_ratio < 1:
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}')
         if decoder_gather not in DECODER_GATHERS:
-            raise ValueError(f'decoder_gather must be one of {DECODER_GATHERS}, got '
-                             f'{decoder_gather!r}')
+            raise ValueError(f'decoder_gather must be one of {DECODER_GATHERS}, got {decoder_gather!r}')
         self.mask_ratio = mask_ratio
         self.decoder_gather = decoder_gather
         self.norm_pix_loss = norm_pix_loss
@@ -153,11 +171,17 @@ class SpikeMAE(BaseModel):
         # Encoder: the dense trunk (no layer scale, no drop path, stride-16 tokens only) with its
         # stem made sparse. Parameter names stay those of the dense backbone.
         self.mask_state = PatchMaskState()
-        self.backbone = ESpikeFormerLarge(arch, in_channels=in_channels, out_indices=(3,),
-                                          neuron_cfg=neuron_cfg, drop_path_rate=0.,
-                                          layer_scale_init_value=None)
-        replaced = (sparsify_convs_and_norms(self.backbone.downsamples, self.mask_state)
-                    + sparsify_convs_and_norms(self.backbone.conv_stages, self.mask_state))
+        self.backbone = ESpikeFormerLarge(
+            arch,
+            in_channels=in_channels,
+            out_indices=(3,),
+            neuron_cfg=neuron_cfg,
+            drop_path_rate=0.0,
+            layer_scale_init_value=None,
+        )
+        replaced = sparsify_convs_and_norms(
+            self.backbone.downsamples, self.mask_state
+        ) + sparsify_convs_and_norms(self.backbone.conv_stages, self.mask_state)
         if not replaced:  # pragma: no cover - guards a change of the trunk's layout
             raise RuntimeError('no stem conv/BN found to make sparse')
         dim = self.backbone.stage_channels[3]
@@ -165,11 +189,17 @@ class SpikeMAE(BaseModel):
 
         self.decoder_embed = nn.Linear(dim, decoder_embed_dim)
         self.decoder_blocks = nn.ModuleList(
-            Block(decoder_embed_dim, decoder_num_heads, decoder_mlp_ratio, qkv_bias=False,
-                  norm_layer=partial(nn.LayerNorm, eps=1e-6))
-            for _ in range(decoder_depth))
+            Block(
+                decoder_embed_dim,
+                decoder_num_heads,
+                decoder_mlp_ratio,
+                qkv_bias=False,
+                norm_layer=partial(nn.LayerNorm, eps=1e-6),
+            )
+            for _ in range(decoder_depth)
+        )
         self.decoder_norm = nn.LayerNorm(decoder_embed_dim, eps=1e-6)
-        self.decoder_pred = nn.Linear(decoder_embed_dim, PATCH_SIZE ** 2 * in_channels)
+        self.decoder_pred = nn.Linear(decoder_embed_dim, PATCH_SIZE**2 * in_channels)
         self._init_decoder()
 
     def _init_decoder(self) -> None:
@@ -177,7 +207,7 @@ class SpikeMAE(BaseModel):
         for m in [self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.decoder_pred]:
             for sub in m.modules():
                 if isinstance(sub, nn.Linear):
-                    nn.init.trunc_normal_(sub.weight, std=.02)
+                    nn.init.trunc_normal_(sub.weight, std=0.02)
                     if sub.bias is not None:
                         nn.init.zeros_(sub.bias)
                 elif isinstance(sub, nn.LayerNorm):
@@ -189,8 +219,9 @@ class SpikeMAE(BaseModel):
     def patch_grid(height: int, width: int) -> Tuple[int, int]:
         """``(H / 16, W / 16)``; H and W must be multiples of 16."""
         if height % PATCH_SIZE or width % PATCH_SIZE:
-            raise ValueError(f'SpikeMAE needs input sides that are multiples of {PATCH_SIZE}, '
-                             f'got {height}x{width}')
+            raise ValueError(
+                f'SpikeMAE needs input sides that are multiples of {PATCH_SIZE}, got {height}x{width}'
+            )
         return height // PATCH_SIZE, width // PATCH_SIZE
 
     def _resolve_mask(self, inputs: Tensor, mask: Optional[PatchMask]) -> PatchMask:
@@ -198,27 +229,26 @@ class SpikeMAE(BaseModel):
         gh, gw = self.patch_grid(*inputs.shape[-2:])
         if mask is None:
             return random_patch_mask(B, gh * gw, self.mask_ratio, inputs.device)
-        if tuple(mask.active.shape) != (B, gh * gw) or (
-                tuple(mask.ids_restore.shape) != (B, gh * gw)):
-            raise ValueError(f'mask tensors must be ({B}, {gh * gw}), got active '
-                             f'{tuple(mask.active.shape)}, ids_restore '
-                             f'{tuple(mask.ids_restore.shape)}')
-        return PatchMask(mask.active.to(inputs.device).bool(),
-                         mask.ids_restore.to(inputs.device).long())
+        if tuple(mask.active.shape) != (B, gh * gw) or (tuple(mask.ids_restore.shape) != (B, gh * gw)):
+            raise ValueError(
+                f'mask tensors must be ({B}, {gh * gw}), got active '
+                f'{tuple(mask.active.shape)}, ids_restore '
+                f'{tuple(mask.ids_restore.shape)}'
+            )
+        return PatchMask(mask.active.to(inputs.device).bool(), mask.ids_restore.to(inputs.device).long())
 
-    def _encode(self, inputs: Tensor, mask: PatchMask,
-                taps: Optional[Dict[str, Tensor]] = None) -> Tensor:
+    def _encode(self, inputs: Tensor, mask: PatchMask, taps: Optional[Dict[str, Tensor]] = None) -> Tensor:
         """Masked image -> latent tokens ``(B, L, C2)``."""
         B, _, H, W = inputs.shape
         gh, gw = self.patch_grid(H, W)
         with self.mask_state.use(mask.active.view(B, 1, gh, gw)):
-            x = inputs.masked_fill(~self.mask_state.at((H, W)), 0.)
+            x = inputs.masked_fill(~self.mask_state.at((H, W)), 0.0)
             if taps is None:
-                tokens = self.backbone(x)[0]                 # (B, C2, gh, gw)
+                tokens = self.backbone(x)[0]  # (B, C2, gh, gw)
             else:
                 taps.update(self.backbone.forward_taps(x))
                 tokens = taps[f'block{self.backbone.stride16_block}']
-        latent = self.latent_norm(tokens.flatten(2))        # BN over all B * L tokens
+        latent = self.latent_norm(tokens.flatten(2))  # BN over all B * L tokens
         return latent.transpose(1, 2)
 
     def _decode(self, latent: Tensor, mask: PatchMask, grid: Tuple[int, int]) -> Tensor:
@@ -248,13 +278,12 @@ class SpikeMAE(BaseModel):
         if self.norm_pix_loss:
             mean = target.mean(dim=-1, keepdim=True)
             var = target.var(dim=-1, keepdim=True)  # unbiased, as published
-            target = (target - mean) / (var + 1e-6) ** .5
-        per_patch = (pred - target).pow(2).mean(dim=-1)    # (B, L)
+            target = (target - mean) / (var + 1e-6) ** 0.5
+        per_patch = (pred - target).pow(2).mean(dim=-1)  # (B, L)
         hidden = (~active).to(per_patch.dtype)
         return (per_patch * hidden).sum() / (hidden.sum() + 1e-8)
 
-    def forward_taps(self, inputs: Tensor, mask: Optional[PatchMask] = None
-                     ) -> Dict[str, Tensor]:
+    def forward_taps(self, inputs: Tensor, mask: Optional[PatchMask] = None) -> Dict[str, Tensor]:
         """Everything one pass computes, for inspection: the trunk's taps (``stride2``,
         ``stride4``, ``stride8``, ``stride16_in``, ``block<j>``), ``latent`` ``(B, L, C2)``,
         ``pred`` ``(B, L, 768)``, ``loss``, and the mask used (``active``, ``ids_restore``)."""
@@ -267,16 +296,23 @@ class SpikeMAE(BaseModel):
         taps['active'], taps['ids_restore'] = mask.active, mask.ids_restore
         return taps
 
-    def forward(self, inputs: Tensor, data_samples: Optional[List] = None, mode: str = 'loss',
-                mask: Optional[PatchMask] = None) -> Union[Dict[str, Tensor], Tensor]:
+    def forward(
+        self,
+        inputs: Tensor,
+        data_samples: Optional[List] = None,
+        mode: str = 'loss',
+        mask: Optional[PatchMask] = None,
+    ) -> Union[Dict[str, Tensor], Tensor]:
         """``inputs``: normalised images ``(B, C, H, W)`` (the data preprocessor's output).
 
         Returns ``dict(loss=scalar)`` for ``mode='loss'``; the predictions ``(B, L, 768)`` for
         ``mode='tensor'``. ``data_samples`` are not used (the target is the image itself).
         """
         if mode not in ('loss', 'tensor'):
-            raise ValueError(f"SpikeMAE supports mode 'loss' and 'tensor', got {mode!r} "
-                             '(pretraining has no predict/val step)')
+            raise ValueError(
+                f"SpikeMAE supports mode 'loss' and 'tensor', got {mode!r} "
+                '(pretraining has no predict/val step)'
+            )
         mask = self._resolve_mask(inputs, mask)
         grid = self.patch_grid(*inputs.shape[-2:])
         pred = self._decode(self._encode(inputs, mask), mask, grid)

@@ -1,5 +1,6 @@
 """Prophesee readers against hand-written tiny files (tests/data/events/, see its README) and bad
 files: truncated, empty, garbage header, out-of-range and out-of-order events."""
+
 from __future__ import annotations
 
 import struct
@@ -29,15 +30,21 @@ DATA = TEST_DATA / 'events'
 TINY_DAT = DATA / 'tiny_td.dat'
 # what tiny_td.dat holds (t, x, y, p), written by hand from the bit layout; the 5th record also
 # sets the unused bits 29-31, which must be ignored
-TINY_EVENTS = [(0, 0, 0, 0), (10, 303, 239, 1), (10, 5, 7, 1), (25, 100, 200, 0),
-               (49_999, 1, 2, 1), (50_000, 302, 0, 0)]
-HEADER = (b'% Data file containing Event2D events.\n% Version 2\n% Height 240\n% Width 304\n')
+TINY_EVENTS = [
+    (0, 0, 0, 0),
+    (10, 303, 239, 1),
+    (10, 5, 7, 1),
+    (25, 100, 200, 0),
+    (49_999, 1, 2, 1),
+    (50_000, 302, 0, 0),
+]
+HEADER = b'% Data file containing Event2D events.\n% Version 2\n% Height 240\n% Width 304\n'
 
 
 def test_dat_bytes_are_the_documented_layout():
     raw = TINY_DAT.read_bytes()
     assert raw.startswith(HEADER)
-    assert raw[len(HEADER):len(HEADER) + 2] == bytes([0, 8])  # Event2D, 8 bytes per event
+    assert raw[len(HEADER) : len(HEADER) + 2] == bytes([0, 8])  # Event2D, 8 bytes per event
     # record 2: t = 10, x = 303, y = 239, p = 1 -> 303 | 239 << 14 | 1 << 28 = 272351535
     assert struct.unpack_from('<II', raw, len(HEADER) + 2 + 8) == (10, 272351535)
 
@@ -70,7 +77,7 @@ def test_write_dat_round_trip(tmp_path):
     out = tmp_path / 'copy_td.dat'
     write_dat(out, ev, 304, 240)
     a, b = out.read_bytes(), TINY_DAT.read_bytes()
-    assert len(a) == len(b) and a[:len(HEADER) + 2] == b[:len(HEADER) + 2]
+    assert len(a) == len(b) and a[: len(HEADER) + 2] == b[: len(HEADER) + 2]
     # byte for byte except the unused bits 29-31 of the 5th record (top byte of its word)
     diff = [i for i in range(len(a)) if a[i] != b[i]]
     assert diff == [len(HEADER) + 2 + 4 * 8 + 7]
@@ -85,12 +92,12 @@ def test_gen1_and_1mpx_box_layouts():
     assert g1['t'].tolist() == [40_000, 50_000, 50_000]  # sorted by time (stable)
     assert g1['track_id'].tolist() == [9, 7, 8]
     np.testing.assert_allclose(g1['class_confidence'], [0.5, 0.9, 1.0])
-    np.testing.assert_allclose(g1[2][['x', 'y', 'w', 'h']].tolist(), [100.5, 50., 12., 26.])
+    np.testing.assert_allclose(g1[2][['x', 'y', 'w', 'h']].tolist(), [100.5, 50.0, 12.0, 26.0])
     mpx = read_boxes(DATA / 'tiny_1mpx_bbox.npy')
     assert np.load(DATA / 'tiny_1mpx_bbox.npy').dtype.itemsize == 40  # aligned 1 Mpx layout
     assert mpx['class_id'].tolist() == [2, 6] and mpx['track_id'].tolist() == [3, 4]
     np.testing.assert_allclose(mpx['class_confidence'], [1.0, 0.75])
-    np.testing.assert_allclose(mpx[1][['x', 'y', 'w', 'h']].tolist(), [10., 700., 20., 15.])
+    np.testing.assert_allclose(mpx[1][['x', 'y', 'w', 'h']].tolist(), [10.0, 700.0, 20.0, 15.0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,15 +115,18 @@ def test_truncated_dat(tmp_path):
     assert read_dat(bad, allow_truncated=True)['t'].tolist() == [0, 10, 10, 25, 49_999]
 
 
-@pytest.mark.parametrize('content, error, match', [
-    (b'', EmptyEventFileError, 'empty file'),
-    (HEADER + bytes([0, 8]), EmptyEventFileError, 'no events'),
-    (HEADER, BadHeaderError, 'before the event type and size'),
-    (b'\x89PNG\r\n\x1a\n' + bytes(64), BadHeaderError, 'event size'),
-    (HEADER + bytes([7, 8]) + bytes(8), BadHeaderError, 'event type 7'),
-    (b'% Height 240\n% Width 304', BadHeaderError, 'not terminated'),
-    (b'% Height two\n' + bytes([0, 8]) + bytes(8), BadHeaderError, 'not an integer'),
-])
+@pytest.mark.parametrize(
+    'content, error, match',
+    [
+        (b'', EmptyEventFileError, 'empty file'),
+        (HEADER + bytes([0, 8]), EmptyEventFileError, 'no events'),
+        (HEADER, BadHeaderError, 'before the event type and size'),
+        (b'\x89PNG\r\n\x1a\n' + bytes(64), BadHeaderError, 'event size'),
+        (HEADER + bytes([7, 8]) + bytes(8), BadHeaderError, 'event type 7'),
+        (b'% Height 240\n% Width 304', BadHeaderError, 'not terminated'),
+        (b'% Height two\n' + bytes([0, 8]) + bytes(8), BadHeaderError, 'not an integer'),
+    ],
+)
 def test_bad_dat_files(tmp_path, content, error, match):
     bad = tmp_path / 'bad_td.dat'
     bad.write_bytes(content)
@@ -147,8 +157,10 @@ def test_missing_file_and_bad_box_files(tmp_path):
 
 
 def test_sanitize_counts_out_of_range_and_out_of_order(tmp_path):
-    ev = np.array([(5, 1, 1, 1), (3, 2, 2, 0), (4, 304, 0, 1), (6, 0, 240, 0), (7, 3, 3, 1),
-                   (2, 303, 239, 0)], EVENT_DTYPE)
+    ev = np.array(
+        [(5, 1, 1, 1), (3, 2, 2, 0), (4, 304, 0, 1), (6, 0, 240, 0), (7, 3, 3, 1), (2, 303, 239, 0)],
+        EVENT_DTYPE,
+    )
     path = tmp_path / 'messy_td.dat'
     write_dat(path, ev, 304, 240)
     clean, stats = sanitize_events(read_dat(path), 304, 240)

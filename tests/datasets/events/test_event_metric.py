@@ -1,5 +1,6 @@
 """The Gen1 / 1 Mpx evaluation protocol: box filters and scored images against hand-computed
 examples, presets, and the mAP keys."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,13 +16,15 @@ from sdt_dense.datasets.events.metric import (  # noqa: E402
 )
 
 #            t (us)    w      h       gen1 (0.5 s, 30/10)            gen1 toolbox script
-BOXES = [(600_000, 18.0, 24.0, True),   # diagonal exactly 30: kept  | side < 20: dropped
-         (600_000, 18.0, 23.9, False),  # diagonal < 30                | dropped
-         (600_000, 10.0, 40.0, True),   # side exactly 10: kept        | side < 20: dropped
-         (600_000, 9.99, 40.0, False),  # side < 10                    | dropped
-         (500_000, 50.0, 50.0, False),  # t = 0.5 s is skipped (t > skip is kept) | kept
-         (500_001, 50.0, 50.0, True),   # kept                         | kept
-         (100_000, 50.0, 50.0, False)]  # skipped                      | skipped (t = 0.1 s)
+BOXES = [
+    (600_000, 18.0, 24.0, True),  # diagonal exactly 30: kept  | side < 20: dropped
+    (600_000, 18.0, 23.9, False),  # diagonal < 30                | dropped
+    (600_000, 10.0, 40.0, True),  # side exactly 10: kept        | side < 20: dropped
+    (600_000, 9.99, 40.0, False),  # side < 10                    | dropped
+    (500_000, 50.0, 50.0, False),  # t = 0.5 s is skipped (t > skip is kept) | kept
+    (500_001, 50.0, 50.0, True),  # kept                         | kept
+    (100_000, 50.0, 50.0, False),
+]  # skipped                      | skipped (t = 0.1 s)
 
 
 def _mask(protocol, boxes=BOXES):
@@ -35,11 +38,13 @@ def test_gen1_filter_by_hand():
 
 
 def test_1mpx_filter_by_hand():
-    boxes = [(600_000, 36., 48., True),    # diagonal exactly 60
-             (600_000, 36., 47.9, False),
-             (600_000, 20., 80., True),    # side exactly 20
-             (600_000, 19.9, 80., False),
-             (400_000, 80., 80., False)]   # first 0.5 s
+    boxes = [
+        (600_000, 36.0, 48.0, True),  # diagonal exactly 60
+        (600_000, 36.0, 47.9, False),
+        (600_000, 20.0, 80.0, True),  # side exactly 20
+        (600_000, 19.9, 80.0, False),
+        (400_000, 80.0, 80.0, False),
+    ]  # first 0.5 s
     assert _mask('1mpx', boxes) == [b[3] for b in boxes]
     # the toolbox script's values: side 10, skip 0.1 s
     assert _mask('1mpx_toolbox_script', boxes) == [True, False, True, True, True]
@@ -47,25 +52,32 @@ def test_1mpx_filter_by_hand():
 
 def _sample(t, gt, preds):
     """gt: [(xyxy, label)]; preds: [(xyxy, score, label)]."""
-    return dict(label_t=t, img_id=f'rec@{t}',
-                instances=[dict(bbox=list(b), bbox_label=lab, ignore_flag=0) for b, lab in gt],
-                pred_instances=dict(
-                    bboxes=torch.tensor([p[0] for p in preds], dtype=torch.float32).reshape(-1, 4),
-                    scores=torch.tensor([p[1] for p in preds]),
-                    labels=torch.tensor([p[2] for p in preds], dtype=torch.long)))
+    return dict(
+        label_t=t,
+        img_id=f'rec@{t}',
+        instances=[dict(bbox=list(b), bbox_label=lab, ignore_flag=0) for b, lab in gt],
+        pred_instances=dict(
+            bboxes=torch.tensor([p[0] for p in preds], dtype=torch.float32).reshape(-1, 4),
+            scores=torch.tensor([p[1] for p in preds]),
+            labels=torch.tensor([p[2] for p in preds], dtype=torch.long),
+        ),
+    )
 
 
-CAR = [10., 10., 50., 40.]          # 40 x 30: diagonal 50, kept
-TINY = [100., 100., 105., 105.]     # 5 x 5: removed by the Gen1 filter
+CAR = [10.0, 10.0, 50.0, 40.0]  # 40 x 30: diagonal 50, kept
+TINY = [100.0, 100.0, 105.0, 105.0]  # 5 x 5: removed by the Gen1 filter
 SAMPLES = [
     # t = 0.3 s: inside the skipped first 0.5 s, not scored (the missed car would cost recall)
     _sample(300_000, [(CAR, 0)], []),
     # t = 1 s: the car found (0.9), a tiny false car ranked above it (0.95), a pedestrian FP
-    _sample(1_000_000, [(CAR, 0), ([0., 0., 8., 8.], 1)],
-            [(CAR, 0.9, 0), (TINY, 0.95, 0), ([200., 100., 230., 180.], 0.3, 1)]),
+    _sample(
+        1_000_000,
+        [(CAR, 0), ([0.0, 0.0, 8.0, 8.0], 1)],
+        [(CAR, 0.9, 0), (TINY, 0.95, 0), ([200.0, 100.0, 230.0, 180.0], 0.3, 1)],
+    ),
     # t = 1.2 s: its only box is tiny, so the timestamp is not scored at all (toolbox behaviour):
     # the confident false car there does not count
-    _sample(1_200_000, [([0., 0., 8., 8.], 0)], [([150., 50., 200., 90.], 0.99, 0)]),
+    _sample(1_200_000, [([0.0, 0.0, 8.0, 8.0], 0)], [([150.0, 50.0, 200.0, 90.0], 0.99, 0)]),
 ]
 
 
@@ -108,7 +120,7 @@ def test_metric_keys_and_presets():
 
 
 def test_no_detections_and_no_gt():
-    gts = [(np.array([[0., 0., 40., 40.]]), np.array([0]))]
+    gts = [(np.array([[0.0, 0.0, 40.0, 40.0]]), np.array([0]))]
     empty = [(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))]
     assert coco_box_map(gts, empty, 2)['mAP'] == 0.0
     assert coco_box_map([], [], 2)['mAP'] == -1.0  # undefined without ground truth
@@ -116,8 +128,7 @@ def test_no_detections_and_no_gt():
 
 def test_random_boxes_are_near_zero():
     rng = np.random.default_rng(0)
-    gts = [(np.c_[rng.uniform(0, 200, (3, 2)), np.full((3, 2), 40.)], np.zeros(3, int))
-           for _ in range(20)]
-    dets = random_box_detections(gts, np.full((5, 2), 40.), (240, 304), 2, per_image=10)
+    gts = [(np.c_[rng.uniform(0, 200, (3, 2)), np.full((3, 2), 40.0)], np.zeros(3, int)) for _ in range(20)]
+    dets = random_box_detections(gts, np.full((5, 2), 40.0), (240, 304), 2, per_image=10)
     assert len(dets) == 20 and dets[0][0].shape == (10, 4)
     assert 0 <= coco_box_map(gts, dets, 2)['mAP'] < 0.05

@@ -1,4 +1,5 @@
 """Each event representation against a hand-computed example."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,14 +16,17 @@ from sdt_dense.datasets.events.representations import (
 
 # A 2 x 3 frame, window [100, 200) split into 2 bins of 50 us: [100, 150) and [150, 200).
 #      t    x  y  p
-EVENTS = np.array([
-    (100, 0, 0, 1),   # bin 0, ON  at (y0, x0)
-    (120, 0, 0, 1),   # bin 0, ON  at (y0, x0) again
-    (149, 2, 1, 0),   # bin 0, OFF at (y1, x2)
-    (150, 0, 0, 0),   # bin 1 (on the edge: the later bin), OFF at (y0, x0)
-    (180, 1, 1, 1),   # bin 1, ON  at (y1, x1)
-    (199, 1, 1, 0),   # bin 1, OFF at (y1, x1), after the ON one
-], EVENT_DTYPE)
+EVENTS = np.array(
+    [
+        (100, 0, 0, 1),  # bin 0, ON  at (y0, x0)
+        (120, 0, 0, 1),  # bin 0, ON  at (y0, x0) again
+        (149, 2, 1, 0),  # bin 0, OFF at (y1, x2)
+        (150, 0, 0, 0),  # bin 1 (on the edge: the later bin), OFF at (y0, x0)
+        (180, 1, 1, 1),  # bin 1, ON  at (y1, x1)
+        (199, 1, 1, 0),  # bin 1, OFF at (y1, x1), after the ON one
+    ],
+    EVENT_DTYPE,
+)
 H, W, T0, T1 = 2, 3, 100, 200
 
 
@@ -43,10 +47,10 @@ def test_polarity_histogram_by_hand():
     expected[1, 1, 1, 1] = 1  # bin 1 ON at (1, 1)
     expected[1, 0, 1, 1] = 1  # bin 1 OFF at (1, 1)
     np.testing.assert_array_equal(h, expected)
-    np.testing.assert_array_equal(polarity_histogram(EVENTS, 2, H, W, T0, T1, 'binary'),
-                                  (expected > 0).astype(np.float32))
-    np.testing.assert_allclose(polarity_histogram(EVENTS, 2, H, W, T0, T1, 'log'),
-                               np.log1p(expected))
+    np.testing.assert_array_equal(
+        polarity_histogram(EVENTS, 2, H, W, T0, T1, 'binary'), (expected > 0).astype(np.float32)
+    )
+    np.testing.assert_allclose(polarity_histogram(EVENTS, 2, H, W, T0, T1, 'log'), np.log1p(expected))
     one = polarity_histogram(EVENTS, 1, H, W, T0, T1)
     np.testing.assert_array_equal(one[0], expected.sum(0))  # T = 1: all events in one frame
 
@@ -55,10 +59,10 @@ def test_last_polarity_by_hand():
     f = last_polarity_frames(EVENTS, 2, H, W, T0, T1)
     assert f.shape == (2, 1, H, W)
     expected = np.zeros((2, 1, H, W), np.float32)
-    expected[0, 0, 0, 0] = 1    # last event of bin 0 at (0, 0): ON
-    expected[0, 0, 1, 2] = -1   # OFF
-    expected[1, 0, 0, 0] = -1   # OFF
-    expected[1, 0, 1, 1] = -1   # ON at t=180 then OFF at t=199: the last one wins
+    expected[0, 0, 0, 0] = 1  # last event of bin 0 at (0, 0): ON
+    expected[0, 0, 1, 2] = -1  # OFF
+    expected[1, 0, 0, 0] = -1  # OFF
+    expected[1, 0, 1, 1] = -1  # ON at t=180 then OFF at t=199: the last one wins
     np.testing.assert_array_equal(f, expected)
     # SpikeYOLO's uint8 frames (OFF 0, none 127, ON 255) as values
     spikeyolo = last_polarity_frames(EVENTS, 2, H, W, T0, T1, values=(0 - 127, 255 - 127))
@@ -86,7 +90,8 @@ def test_stacked_histogram_by_hand():
     counts = polarity_histogram(EVENTS, 4, H, W, T0, T1)  # (4, 2, H, W)
     for k in range(2):
         np.testing.assert_array_equal(
-            steps[k], counts[2 * k:2 * k + 2].transpose(1, 0, 2, 3).reshape(4, H, W))
+            steps[k], counts[2 * k : 2 * k + 2].transpose(1, 0, 2, 3).reshape(4, H, W)
+        )
 
 
 def test_errors():

@@ -1,5 +1,6 @@
 """RVT's preprocessed layout: reader, named errors, dataset samples and boxes, the loading
 transform and RVT's evaluation, against hand-computed values on tiny files written here."""
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,7 @@ def _mmdet_scope():
     init_default_scope('mmdet')  # the pipeline's transforms live in mmdet's registry (conftest
     # restores the scope after each test)
 
+
 REPR_TS = np.array([50_000, 100_000, 150_000, 200_000, 250_000, 300_000], np.int64)
 
 
@@ -51,18 +53,21 @@ def _hists(n: int, height: int, width: int) -> np.ndarray:
     return h
 
 
-GEN1_LABELS = _labels([
-    (100_000, -5, 10, 50, 40, 0),    # frame 0: clamped to x 0 .. 45
-    (200_000, 300, 200, 20, 60, 1),  # frame 1: clamped to x1 303, y1 239
-    (200_000, 10, 10, 30, 30, 0),
-    (300_000, 100, 100, 0, 20, 0),   # frame 2: flat -> no instance
-])
+GEN1_LABELS = _labels(
+    [
+        (100_000, -5, 10, 50, 40, 0),  # frame 0: clamped to x 0 .. 45
+        (200_000, 300, 200, 20, 60, 1),  # frame 1: clamped to x1 303, y1 239
+        (200_000, 10, 10, 30, 30, 0),
+        (300_000, 100, 100, 0, 20, 0),  # frame 2: flat -> no instance
+    ]
+)
 
 
 def _gen1_root(tmp_path, frame_repr=(1, 3, 5), compression='blosc'):
     seq = tmp_path / 'gen1' / 'train' / 'seq_a'
-    write_rvt_sequence(str(seq), _hists(6, 240, 304), GEN1_LABELS, np.array(frame_repr),
-                       REPR_TS, compression=compression)
+    write_rvt_sequence(
+        str(seq), _hists(6, 240, 304), GEN1_LABELS, np.array(frame_repr), REPR_TS, compression=compression
+    )
     return tmp_path / 'gen1', seq
 
 
@@ -102,8 +107,9 @@ def test_dataset_single_step(tmp_path):
     assert [i['bbox_label'] for i in infos[1]['instances']] == [1, 0]
     assert infos[2]['instances'] == []
     # training drops frames without boxes on request
-    ds = RVTGen1Dataset(data_root=str(root), split='train', pipeline=[],
-                        filter_cfg=dict(filter_empty_gt=True))
+    ds = RVTGen1Dataset(
+        data_root=str(root), split='train', pipeline=[], filter_cfg=dict(filter_empty_gt=True)
+    )
     assert len(ds) == 2
 
 
@@ -112,8 +118,13 @@ def test_dataset_history_and_loader(tmp_path):
     train = RVTGen1Dataset(data_root=str(root), split='train', num_steps=3, pipeline=[])
     assert len(train) == 2 and train.num_dropped_frames == 1  # frame 0 has 2 < 3 histograms
     assert [train.get_data_info(i)['repr_range'] for i in range(2)] == [(1, 4), (3, 6)]
-    test = RVTGen1Dataset(data_root=str(root), split='train', num_steps=3, test_mode=True,
-                          pipeline=[dict(type='LoadRVTHistogram')])
+    test = RVTGen1Dataset(
+        data_root=str(root),
+        split='train',
+        num_steps=3,
+        test_mode=True,
+        pipeline=[dict(type='LoadRVTHistogram')],
+    )
     assert len(test) == 3
     sample = test[0]  # frame 0: histograms -1 (padded), 0, 1
     img = sample['img']
@@ -126,30 +137,43 @@ def test_dataset_history_and_loader(tmp_path):
 
 def _mpx_root(tmp_path):
     seq = tmp_path / 'gen4' / 'val' / 'seq_b'
-    labels = _labels([(100_000, 1270, 700, 30, 30, 2), (100_000, 400, 300, 100, 60, 0),
-                      (100_000, 10, 10, 50, 50, 1), (200_000, 0, 0, 64, 64, 0)])
-    write_rvt_sequence(str(seq), _hists(4, 360, 640), labels, np.array([1, 3]), REPR_TS[:4],
-                       downsampled=True)
+    labels = _labels(
+        [
+            (100_000, 1270, 700, 30, 30, 2),
+            (100_000, 400, 300, 100, 60, 0),
+            (100_000, 10, 10, 50, 50, 1),
+            (200_000, 0, 0, 64, 64, 0),
+        ]
+    )
+    write_rvt_sequence(str(seq), _hists(4, 360, 640), labels, np.array([1, 3]), REPR_TS[:4], downsampled=True)
     return tmp_path / 'gen4'
 
 
 def test_one_mpx_dataset_and_loader(tmp_path):
     root = _mpx_root(tmp_path)
-    ds = RVTOneMpxDataset(data_root=str(root), split='val', test_mode=True,
-                          pipeline=[dict(type='LoadRVTHistogram'),
-                                    dict(type='PackEventDetInputs')])
+    ds = RVTOneMpxDataset(
+        data_root=str(root),
+        split='val',
+        test_mode=True,
+        pipeline=[dict(type='LoadRVTHistogram'), dict(type='PackEventDetInputs')],
+    )
     assert len(ds) == 2
     info = ds.get_data_info(0)
-    assert [i['bbox'] for i in info['instances']] == [[1270, 700, 1278, 718],
-                                                      [400, 300, 500, 360], [10, 10, 60, 60]]
+    assert [i['bbox'] for i in info['instances']] == [
+        [1270, 700, 1278, 718],
+        [400, 300, 500, 360],
+        [10, 10, 60, 60],
+    ]
     assert [i['bbox_label'] for i in info['instances']] == [2, 0, 1]
     packed = ds[0]
     assert tuple(packed['inputs'].shape) == (1, 20, 360, 640)
     assert packed['inputs'].dtype == torch.float32 and packed['inputs'][0, 13, 5, 7] == 13
     meta = packed['data_samples'].metainfo
     assert meta['scale_factor'] == (0.5, 0.5) and meta['ori_shape'] == (720, 1280)
-    np.testing.assert_array_equal(packed['data_samples'].gt_instances.bboxes.numpy(),
-                                  [[635, 350, 639, 359], [200, 150, 250, 180], [5, 5, 30, 30]])
+    np.testing.assert_array_equal(
+        packed['data_samples'].gt_instances.bboxes.numpy(),
+        [[635, 350, 639, 359], [200, 150, 250, 180], [5, 5, 30, 30]],
+    )
 
 
 def test_rvt_protocol_equals_half_resolution_scoring(tmp_path):
@@ -165,13 +189,12 @@ def test_rvt_protocol_equals_half_resolution_scoring(tmp_path):
         det = gt + rng.normal(0, 6, gt.shape)
         gl, dl = rng.integers(0, 3, 6), rng.integers(0, 3, 6)
         ds = rng.random(6)
-        results.append(dict(label_t=t, gt_bboxes=gt, gt_labels=gl, bboxes=det, scores=ds,
-                            labels=dl))
+        results.append(dict(label_t=t, gt_bboxes=gt, gt_labels=gl, bboxes=det, scores=ds, labels=dl))
         # RVT: boxes halved, filter diag 30 / side 10 at half resolution, skip 0.5 s
         for boxes, out, extra in ((gt, half_gts, (gl,)), (det, half_dets, (ds, dl))):
             half = boxes / 2
             w, h = half[:, 2] - half[:, 0], half[:, 3] - half[:, 1]
-            keep = (t > 500_000) & (w * w + h * h >= 30 ** 2) & (w >= 10) & (h >= 10)
+            keep = (t > 500_000) & (w * w + h * h >= 30**2) & (w >= 10) & (h >= 10)
             xywh = np.concatenate([half[:, :2], half[:, 2:] - half[:, :2]], 1)[keep]
             out.append((xywh,) + tuple(e[keep] for e in extra))
     ours = metric.compute_metrics(results)
@@ -187,18 +210,25 @@ def test_metric_by_hand_on_a_loaded_sample(tmp_path):
     """One scored frame, one ground-truth box; a detection of IoU 0.62 is a hit at IoU 0.50,
     0.55, 0.60 only: AP@[.5:.95] = 3 / 10, AP@50 = 1."""
     import torch
+
     root = _mpx_root(tmp_path)
-    ds = RVTOneMpxDataset(data_root=str(root), split='val', test_mode=True,
-                          pipeline=[dict(type='LoadRVTHistogram'),
-                                    dict(type='PackEventDetInputs')])
+    ds = RVTOneMpxDataset(
+        data_root=str(root),
+        split='val',
+        test_mode=True,
+        pipeline=[dict(type='LoadRVTHistogram'), dict(type='PackEventDetInputs')],
+    )
     metric = PropheseeDetMetric(protocol='1mpx')
     metric.dataset_meta = ds.metainfo
     samples = []
     for i in range(len(ds)):
         ds_sample = ds[i]['data_samples']
         # IoU with the 64 x 64 box: 0.62 -> a hit at IoU 0.50, 0.55, 0.60 only
-        pred = dict(bboxes=torch.tensor([[0., 0., 64., 64. * 0.62]], dtype=torch.float64),
-                    scores=torch.tensor([0.9]), labels=torch.tensor([0]))
+        pred = dict(
+            bboxes=torch.tensor([[0.0, 0.0, 64.0, 64.0 * 0.62]], dtype=torch.float64),
+            scores=torch.tensor([0.9]),
+            labels=torch.tensor([0]),
+        )
         sample = dict(ds_sample.metainfo, pred_instances=pred)
         # frame 0 (t = 100 ms) is skipped by the protocol; frame 1 (200 ms) is moved past 0.5 s
         sample['label_t'] = 600_000 if i == 1 else sample['label_t']
@@ -212,12 +242,11 @@ def test_metric_by_hand_on_a_loaded_sample(tmp_path):
 
 def test_missing_and_truncated_files(tmp_path):
     root, seq = _gen1_root(tmp_path)
-    h5 = seq / 'event_representations_v2' / 'stacked_histogram_dt=50_nbins=10' \
-        / 'event_representations.h5'
+    h5 = seq / 'event_representations_v2' / 'stacked_histogram_dt=50_nbins=10' / 'event_representations.h5'
     with pytest.raises(MissingRVTFileError, match='event_representations_ds2_nearest.h5'):
         read_rvt_sequence(str(seq), downsampled=True)
     data = h5.read_bytes()
-    h5.write_bytes(data[:len(data) // 2])
+    h5.write_bytes(data[: len(data) // 2])
     with pytest.raises(TruncatedRVTFileError, match='event_representations.h5'):
         read_rvt_sequence(str(seq))
     os.remove(seq / 'labels_v2' / 'timestamps_us.npy')
@@ -256,8 +285,14 @@ def test_missing_packages_are_named(monkeypatch):
 def test_loader_pads_and_splits(tmp_path):
     root, _ = _gen1_root(tmp_path, compression='gzip')  # any HDF5 filter reads the same
     t = LoadRVTHistogram(normalize='cutoff_unit', count_cutoff=10)
-    out = t(dict(img_path=read_rvt_sequence(str(root / 'train' / 'seq_a')).h5_path,
-                 repr_range=(-1, 1), sensor_size=(240, 304), instances=[]))
+    out = t(
+        dict(
+            img_path=read_rvt_sequence(str(root / 'train' / 'seq_a')).h5_path,
+            repr_range=(-1, 1),
+            sensor_size=(240, 304),
+            instances=[],
+        )
+    )
     assert out['img'].shape == (2, 20, 240, 304)
     assert not out['img'][0].any() and out['img'][1, 3, 5, 7] == pytest.approx(0.3)
     assert out['gt_bboxes'].numpy().shape == (0, 4)

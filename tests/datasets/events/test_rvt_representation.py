@@ -1,5 +1,6 @@
 """RVT's stacked histogram (``bin_range='rvt'``, :func:`rvt_stacked_histogram`), pinned on the
 edge cases by hand, and its float32 arithmetic / downsampling checked against torch's own ops."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,7 @@ def test_rvt_bins_on_edges_by_hand():
     # the 'events' rule divides by span + 1 = 101: floor(100 k / 101) = k - 1 for k >= 1
     assert time_bins(t, 0, 0, 10, 'events').tolist() == [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     # one event below each edge stays in the earlier bin
-    assert time_bins(np.array([1000, 1009, 1019, 1099, 1100]), 0, 0, 10, 'rvt').tolist() == \
-        [0, 0, 1, 9, 9]
+    assert time_bins(np.array([1000, 1009, 1019, 1099, 1100]), 0, 0, 10, 'rvt').tolist() == [0, 0, 1, 9, 9]
     # a single event (span 0 -> 1) and equal timestamps: bin 0
     assert time_bins(np.array([5]), 0, 0, 10, 'rvt').tolist() == [0]
     assert time_bins(np.array([5, 5, 5]), 0, 0, 10, 'rvt').tolist() == [0, 0, 0]
@@ -45,11 +45,15 @@ def test_rvt_bins_need_sorted_stream():
 
 def test_rvt_histogram_channels_by_hand():
     # 2 x 3 frame, 2 bins over the events' span [0, 100]: bin 0 = t < 50, bin 1 = t >= 50
-    ev = _events([(0, 0, 0, 1),     # bin 0, ON  (0, 0) -> channel 1 * 2 + 0 = 2
-                  (10, 2, 1, 0),    # bin 0, OFF (1, 2) -> channel 0
-                  (50, 1, 0, 0),    # on the edge: bin 1, OFF (0, 1) -> channel 1
-                  (60, 1, 0, 1),    # bin 1, ON  (0, 1) -> channel 3
-                  (100, 1, 0, 1)])  # last event: bin 1, ON (0, 1) -> channel 3
+    ev = _events(
+        [
+            (0, 0, 0, 1),  # bin 0, ON  (0, 0) -> channel 1 * 2 + 0 = 2
+            (10, 2, 1, 0),  # bin 0, OFF (1, 2) -> channel 0
+            (50, 1, 0, 0),  # on the edge: bin 1, OFF (0, 1) -> channel 1
+            (60, 1, 0, 1),  # bin 1, ON  (0, 1) -> channel 3
+            (100, 1, 0, 1),
+        ]
+    )  # last event: bin 1, ON (0, 1) -> channel 3
     h = rvt_stacked_histogram(ev, 2, 2, 3, count_cutoff=10)
     expected = np.zeros((4, 2, 3), np.int64)
     expected[2, 0, 0] = 1
@@ -87,12 +91,16 @@ def test_rvt_histogram_more_than_255_in_a_cell():
 
 def test_rvt_downsample_by_2_samples_odd_pixels():
     # 4 x 6 frame -> 2 x 3: output (i, j) is input (2i + 1, 2j + 1); other pixels vanish
-    ev = _events([(0, 1, 1, 1),    # kept -> (0, 0)
-                  (1, 0, 0, 1),    # even pixel: dropped
-                  (2, 5, 3, 1),    # kept -> (1, 2)
-                  (3, 5, 3, 1),    # again -> 2
-                  (4, 4, 3, 0),    # x even: dropped
-                  (5, 3, 1, 0)])   # kept -> (0, 1), OFF
+    ev = _events(
+        [
+            (0, 1, 1, 1),  # kept -> (0, 0)
+            (1, 0, 0, 1),  # even pixel: dropped
+            (2, 5, 3, 1),  # kept -> (1, 2)
+            (3, 5, 3, 1),  # again -> 2
+            (4, 4, 3, 0),  # x even: dropped
+            (5, 3, 1, 0),
+        ]
+    )  # kept -> (0, 1), OFF
     h = rvt_stacked_histogram(ev, 1, 4, 6, count_cutoff=10, downsample_by_2=True)
     expected = np.zeros((2, 2, 3), np.int64)
     expected[1, 0, 0] = 1
@@ -106,23 +114,29 @@ def test_rvt_empty_window():
     assert h.shape == (20, 2, 3) and not h.any()
 
 
-def _torch_reference(ev: np.ndarray, bins: int, height: int, width: int, cutoff: int,
-                     downsample: bool) -> np.ndarray:
+def _torch_reference(
+    ev: np.ndarray, bins: int, height: int, width: int, cutoff: int, downsample: bool
+) -> np.ndarray:
     """The documented rule evaluated with torch's own tensor ops (true division of integer
     tensors, floor, index accumulation, nearest-exact interpolation)."""
     import torch
+
     t = torch.from_numpy(ev['t'].astype(np.int64))
     norm = (t - t[0]) / max(int(t[-1] - t[0]), 1)  # int / int -> float32
     b = torch.clamp(torch.floor(norm * bins), max=bins - 1).long()
-    idx = (torch.from_numpy(ev['x'].astype(np.int64)) + width * torch.from_numpy(
-        ev['y'].astype(np.int64)) + height * width * b
-        + bins * height * width * torch.from_numpy(ev['p'].astype(np.int64)))
+    idx = (
+        torch.from_numpy(ev['x'].astype(np.int64))
+        + width * torch.from_numpy(ev['y'].astype(np.int64))
+        + height * width * b
+        + bins * height * width * torch.from_numpy(ev['p'].astype(np.int64))
+    )
     rep = torch.zeros(2 * bins * height * width, dtype=torch.int64)
     rep.index_put_((idx,), torch.ones_like(idx), accumulate=True)
     rep = torch.clamp(rep, 0, cutoff).reshape(1, 2 * bins, height, width)
     if downsample:
-        rep = torch.nn.functional.interpolate(rep.to(torch.uint8), scale_factor=0.5,
-                                              mode='nearest-exact').long()
+        rep = torch.nn.functional.interpolate(
+            rep.to(torch.uint8), scale_factor=0.5, mode='nearest-exact'
+        ).long()
     return rep[0].numpy()
 
 
@@ -134,14 +148,14 @@ def test_rvt_histogram_equals_torch_arithmetic(downsample):
     ev['t'] = np.sort(rng.integers(0, 50_001, n))
     ev['t'][::7] = (ev['t'][::7] // 5000) * 5000  # many events exactly on bin edges
     ev['t'] = np.sort(ev['t'])
-    ev['x'], ev['y'], ev['p'] = (rng.integers(0, width, n), rng.integers(0, height, n),
-                                 rng.integers(0, 2, n))
+    ev['x'], ev['y'], ev['p'] = (rng.integers(0, width, n), rng.integers(0, height, n), rng.integers(0, 2, n))
     ours = rvt_stacked_histogram(ev, 10, height, width, 10, downsample)
     np.testing.assert_array_equal(ours, _torch_reference(ev, 10, height, width, 10, downsample))
     # the float32 edge case of test_rvt_bins_are_float32_arithmetic, through torch
     big = _events([(0, 0, 0, 0), (20_797_100, 1, 0, 0), (51_992_750, 2, 0, 0)])
-    np.testing.assert_array_equal(rvt_stacked_histogram(big, 10, 2, 4, 10, downsample),
-                                  _torch_reference(big, 10, 2, 4, 10, downsample))
+    np.testing.assert_array_equal(
+        rvt_stacked_histogram(big, 10, 2, 4, 10, downsample), _torch_reference(big, 10, 2, 4, 10, downsample)
+    )
 
 
 def test_rvt_window_includes_its_start(tmp_path):
@@ -151,25 +165,33 @@ def test_rvt_window_includes_its_start(tmp_path):
     from mmengine.registry import init_default_scope
 
     from sdt_dense.datasets.events.dataset import Gen1Dataset
+
     init_default_scope('mmdet')  # the transforms live in mmdet's registry (conftest restores)
     from sdt_dense.datasets.events.io import write_dat
     from sdt_dense.toy_data.events import GEN1_BOX_DTYPE
+
     T, dt = 100_000, 50_000
     split = tmp_path / 'train'
     split.mkdir()
-    ev = _events([(T - dt - 1, 0, 0, 1),   # before the window
-                  (T - dt, 1, 0, 1),       # the window's start: in for RVT only
-                  (T - 20_000, 2, 0, 0),
-                  (T, 3, 0, 1),            # the labelled timestamp: in for both rules
-                  (T + 1, 4, 0, 1)])       # after
+    ev = _events(
+        [
+            (T - dt - 1, 0, 0, 1),  # before the window
+            (T - dt, 1, 0, 1),  # the window's start: in for RVT only
+            (T - 20_000, 2, 0, 0),
+            (T, 3, 0, 1),  # the labelled timestamp: in for both rules
+            (T + 1, 4, 0, 1),
+        ]
+    )  # after
     write_dat(str(split / 'rec_td.dat'), ev, 304, 240)
-    np.save(split / 'rec_bbox.npy', np.array([(T, 10, 10, 40, 40, 0, 1., 0)], GEN1_BOX_DTYPE))
-    pipeline = [dict(type='LoadPropheseeEvents', margin_us=0),
-                dict(type='EventRVTStackedHistogram', num_bins=10)]
-    rvt = Gen1Dataset(data_root=str(tmp_path), split='train', window_us=dt, window_rule='rvt',
-                      pipeline=pipeline)
-    default = Gen1Dataset(data_root=str(tmp_path), split='train', window_us=dt,
-                          pipeline=pipeline)
+    np.save(split / 'rec_bbox.npy', np.array([(T, 10, 10, 40, 40, 0, 1.0, 0)], GEN1_BOX_DTYPE))
+    pipeline = [
+        dict(type='LoadPropheseeEvents', margin_us=0),
+        dict(type='EventRVTStackedHistogram', num_bins=10),
+    ]
+    rvt = Gen1Dataset(
+        data_root=str(tmp_path), split='train', window_us=dt, window_rule='rvt', pipeline=pipeline
+    )
+    default = Gen1Dataset(data_root=str(tmp_path), split='train', window_us=dt, pipeline=pipeline)
     img = rvt[0]['img']
     assert img.shape == (1, 20, 240, 304)
     # span T - (T - dt) = 50 ms over 10 bins of 5 ms: t = T - dt -> bin 0 (ON, x 1),

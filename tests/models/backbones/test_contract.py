@@ -6,6 +6,7 @@ Checks: declared channels and strides equal the real ones, backward reaches ever
 parameter, ``with_cp`` changes nothing, ``frozen_stages`` / ``norm_eval`` freeze what they say,
 the root and both toolbox registries build the family, and spike-driven inference equals
 integer mode (float64). The classifiers of every family share timm's feature API (last test)."""
+
 from __future__ import annotations
 
 import importlib
@@ -39,7 +40,7 @@ ALL_LEVELS = (0, 1, 2, 3, 4)
 
 def build(cls: Type[SpikeBackbone], **kwargs) -> SpikeBackbone:
     torch.manual_seed(0)
-    return cls(arch=cls.example_arch, **{'out_indices': ALL_LEVELS[:cls.num_levels], **kwargs})
+    return cls(arch=cls.example_arch, **{'out_indices': ALL_LEVELS[: cls.num_levels], **kwargs})
 
 
 def test_every_family_is_found():
@@ -146,10 +147,14 @@ def test_spike_driven_equals_integer_mode(family):
         assert (a - b).abs().max().item() <= 1e-9
 
 
-@pytest.mark.parametrize('cls,arch,levels', [
-    (ESpikeFormerClassifier, 't', 5),
-    (ESpikeFormerLargeClassifier, dict(embed_dims=[16, 32, 64], depth=2, num_heads=4), 4),
-], ids=['ESpikeFormerClassifier', 'ESpikeFormerLargeClassifier'])
+@pytest.mark.parametrize(
+    'cls,arch,levels',
+    [
+        (ESpikeFormerClassifier, 't', 5),
+        (ESpikeFormerLargeClassifier, dict(embed_dims=[16, 32, 64], depth=2, num_heads=4), 4),
+    ],
+    ids=['ESpikeFormerClassifier', 'ESpikeFormerLargeClassifier'],
+)
 def test_classifier_forward_intermediates(cls, arch, levels):
     """timm's feature API of every classifier: levels in ascending order, negative indices from
     the end, an int for the last ``n``, the same output as ``forward``, errors naming ``indices``."""

@@ -1,4 +1,5 @@
 """E-SpikeFormer backbone: the published network (reference fixture), sizes, options, loading."""
+
 import math
 
 import pytest
@@ -39,8 +40,9 @@ def _max_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.slow
 def test_reference_stage_outputs_eval_float64(expected, num_threads):
-    model = ESpikeFormer('t', out_indices=(1, 2, 3, 4),
-                         init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
+    model = ESpikeFormer(
+        't', out_indices=(1, 2, 3, 4), init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL))
+    )
     model.init_weights()
     model.double().eval()
     with torch.no_grad():
@@ -69,8 +71,9 @@ def test_reference_float32_smoke(expected):
     few counts can exceed, yet far below the spread of an unrelated network."""
     model = ESpikeFormerClassifier.from_pretrained(str(OFFICIAL), 't').eval()
     x = expected['input'].float()
-    stages = ESpikeFormer('t', out_indices=(1, 2, 3, 4),
-                          init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL)))
+    stages = ESpikeFormer(
+        't', out_indices=(1, 2, 3, 4), init_cfg=dict(type='Pretrained', checkpoint=str(OFFICIAL))
+    )
     stages.init_weights()
     with torch.no_grad():
         outs = stages.eval()(x)
@@ -83,8 +86,9 @@ def test_reference_float32_smoke(expected):
     assert expected['eval']['logits'].std() > 0.3  # the bound above is a meaningful one
 
 
-@pytest.mark.parametrize('arch,params', [('t', 2_702_048), ('5M', 5_105_608),
-                                         ('10M', 10_023_112), ('19M', 18_987_504)])
+@pytest.mark.parametrize(
+    'arch,params', [('t', 2_702_048), ('5M', 5_105_608), ('10M', 10_023_112), ('19M', 18_987_504)]
+)
 def test_parameter_counts_with_classifier(arch, params):
     model = ESpikeFormerClassifier(arch)
     assert sum(p.numel() for p in model.parameters()) == params
@@ -115,8 +119,10 @@ def test_unknown_arch_lists_valid_ones():
         ESpikeFormer('xl')
 
 
-@pytest.mark.parametrize('name,size', [('19M', '19M'), ('19m', '19M'), ('l', '19M'),
-                                       ('10M', '10M'), ('m', '10M'), ('5.1M', '5M'), ('s', '5M')])
+@pytest.mark.parametrize(
+    'name,size',
+    [('19M', '19M'), ('19m', '19M'), ('l', '19M'), ('10M', '10M'), ('m', '10M'), ('5.1M', '5M'), ('s', '5M')],
+)
 def test_paper_names_and_aliases(name, size):
     assert ESpikeFormer.canonical_arch(name) == size
     assert ESpikeFormer.resolve_arch(name) == ESpikeFormer.resolve_arch(size)
@@ -209,6 +215,7 @@ def test_released_checkpoint_into_wrong_size_fails():
 @pytest.mark.slow
 def test_official2sdt_converter(tmp_path, expected):
     from sdt_dense.cli.official2sdt import main
+
     dst = tmp_path / 'converted.pth'
     main([str(OFFICIAL), str(dst), '--arch', 't'])
     converted = torch.load(dst, weights_only=True)  # plain weights-only file

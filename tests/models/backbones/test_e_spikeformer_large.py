@@ -5,6 +5,7 @@ options, spike-driven inference and layer-wise lr decay.
 The fixtures in ``tests/data/large`` (see its README) are small configurations of the published
 classifier (widths [32, 64, 128], 2 blocks, 83M code path) at D = 4 and D = 8.
 """
+
 import argparse
 import json
 import math
@@ -32,9 +33,19 @@ OFFICIAL_KEYS = DATA / 'official_state_dict_keys_large.json'
 TOL = 1e-6
 
 # fixture tap -> name in ESpikeFormerLargeClassifier.forward_taps
-TAPS = dict(stride2='stride2', stage1='stride4', stage2='stride8', stage3_in='stride16_in',
-            block3_0='block0', block3_1='block1', stage3='block1', pooled='pooled',
-            logits_cls='logits_cls', logits_kd='logits_kd', logits='logits')
+TAPS = dict(
+    stride2='stride2',
+    stage1='stride4',
+    stage2='stride8',
+    stage3_in='stride16_in',
+    block3_0='block0',
+    block3_1='block1',
+    stage3='block1',
+    pooled='pooled',
+    logits_cls='logits_cls',
+    logits_kd='logits_kd',
+    logits='logits',
+)
 # a small random configuration for the option tests
 TINY = dict(embed_dims=[16, 32, 64], depth=2, rep_branch=True)
 # the fixtures' configuration (the checkpoints fit it)
@@ -49,21 +60,29 @@ def reference_arch(expected: dict) -> dict:
     """Our arch dict for a fixture's ``config`` (the published constructor's keyword arguments)."""
     cfg = expected['config']
     assert cfg['T'] == 1  # repeating the input over real timesteps has no effect (memoryless)
-    return dict(embed_dims=cfg['embed_dim'], depth=cfg['depths'], num_heads=cfg['num_heads'],
-                mlp_ratio=cfg['mlp_ratios'], rep_branch=cfg['choice'] == 'base', D=expected['D'])
+    return dict(
+        embed_dims=cfg['embed_dim'],
+        depth=cfg['depths'],
+        num_heads=cfg['num_heads'],
+        mlp_ratio=cfg['mlp_ratios'],
+        rep_branch=cfg['choice'] == 'base',
+        D=expected['D'],
+    )
 
 
 def reference_classifier(expected: dict, checkpoint, **overrides) -> ESpikeFormerLargeClassifier:
     """The classifier of a fixture configuration with ``checkpoint`` loaded, in float64."""
     cfg = expected['config']
-    model = ESpikeFormerLargeClassifier(reference_arch(expected), kd=cfg['kd'],
-                                        drop_path_rate=cfg['drop_path_rate'], **overrides)
+    model = ESpikeFormerLargeClassifier(
+        reference_arch(expected), kd=cfg['kd'], drop_path_rate=cfg['drop_path_rate'], **overrides
+    )
     model.load_pretrained(str(checkpoint))
     return model.double()
 
 
-def run_reference(model: ESpikeFormerLargeClassifier, expected: dict, x: torch.Tensor,
-                  train: bool = True) -> dict:
+def run_reference(
+    model: ESpikeFormerLargeClassifier, expected: dict, x: torch.Tensor, train: bool = True
+) -> dict:
     """Max abs error of every stored eval tap, the eval output and (``train``) the train logits
     pair and the input gradient of ``(logits_cls R).sum() + (logits_kd R_kd).sum()``."""
     errors = {}
@@ -79,8 +98,7 @@ def run_reference(model: ESpikeFormerLargeClassifier, expected: dict, x: torch.T
     x = x.clone().requires_grad_()
     logits_cls, logits_kd = model(x)
     train = expected['train']
-    ((logits_cls * train['loss_weights']).sum()
-     + (logits_kd * train['loss_weights_kd']).sum()).backward()
+    ((logits_cls * train['loss_weights']).sum() + (logits_kd * train['loss_weights_kd']).sum()).backward()
     errors['train/logits_cls'] = max_error(logits_cls.detach(), train['logits_cls'])
     errors['train/logits_kd'] = max_error(logits_kd.detach(), train['logits_kd'])
     errors['train/input_grad'] = max_error(x.grad, train['input_grad'])
@@ -128,8 +146,7 @@ def test_reference_fixture_float64(D, threads, expected, checkpoints):
     with num_threads(threads):
         model = reference_classifier(expected[D], checkpoints[D])
         errors = run_reference(model, expected[D], expected[D]['input'])
-    print(f'D={D} threads={threads} max abs errors: '
-          + ', '.join(f'{k} {v:.1e}' for k, v in errors.items()))
+    print(f'D={D} threads={threads} max abs errors: ' + ', '.join(f'{k} {v:.1e}' for k, v in errors.items()))
     assert max(errors.values()) <= TOL, errors
 
 
@@ -145,8 +162,9 @@ def test_checkpoint_is_released_layout_and_not_plain_weights_only():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('rule', [dict(rounding='half_even'), dict(window='inclusive')],
-                         ids=['half_even', 'inclusive'])
+@pytest.mark.parametrize(
+    'rule', [dict(rounding='half_even'), dict(window='inclusive')], ids=['half_even', 'inclusive']
+)
 def test_fixture_rejects_wrong_neuron_rules(rule, expected, checkpoints):
     """The fixture tells the rules apart: half-to-even rounding moves the logits, an inclusive
     straight-through window moves the input gradient (exact ties at 0 and D in attention)."""
@@ -171,10 +189,10 @@ def test_d_comes_from_the_config(expected, checkpoints):
 
 def test_neuron_rules_default_to_the_large_family():
     neurons = [m for m in ESpikeFormerLarge(TINY).modules() if hasattr(m, 'rounding')]
-    assert neurons and all((n.D, n.norm, n.rounding, n.window) == (4, 4, 'half_up', 'exclusive')
-                           for n in neurons)
-    for model in (ESpikeFormerLarge({**TINY, 'D': 8}),
-                  ESpikeFormerLarge(TINY, neuron_cfg=dict(D=8))):
+    assert neurons and all(
+        (n.D, n.norm, n.rounding, n.window) == (4, 4, 'half_up', 'exclusive') for n in neurons
+    )
+    for model in (ESpikeFormerLarge({**TINY, 'D': 8}), ESpikeFormerLarge(TINY, neuron_cfg=dict(D=8))):
         assert {m.D for m in model.modules() if hasattr(m, 'rounding')} == {8}
     clf = ESpikeFormerLargeClassifier({**TINY, 'D': 8}, kd=True)
     assert (clf.head_neuron.D, clf.head_neuron.norm) == (8, 1)  # integer spikes 0..8
@@ -219,12 +237,16 @@ def test_released_key_layout_maps_onto_model(arch, key, spelling, official_keys)
     with torch.device('meta'):
         model = ESpikeFormerLargeClassifier(arch, kd=True)
     converted = LARGE_FORMAT.to_classifier(released)
-    assert {k: tuple(v.shape) for k, v in converted.items()} == \
-        {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in converted.items()} == {
+        k: tuple(v.shape) for k, v in model.state_dict().items()
+    }
     match_state_dict(model, converted)  # strict: raises on any difference
     # the backbone alone: the heads are skipped as classifier tensors
-    backbone_keys = {k for k in LARGE_FORMAT.convert(released)
-                     if not any(re.search(p, k) for p in LARGE_FORMAT.classifier_keys)}
+    backbone_keys = {
+        k
+        for k in LARGE_FORMAT.convert(released)
+        if not any(re.search(p, k) for p in LARGE_FORMAT.classifier_keys)
+    }
     assert backbone_keys == set(model.backbone.state_dict())
 
 
@@ -248,8 +270,9 @@ def test_backbone_loads_released_weights(expected, checkpoints):
     """init_cfg=Pretrained loads the trunk strictly, skips the heads and leaves the added
     stride-32 layer at its initial values; the features equal the classifier's taps."""
     arch = reference_arch(expected[4])
-    model = ESpikeFormerLarge(arch, out_indices=(0, 1, 2, 3, 4),
-                              init_cfg=dict(type='Pretrained', checkpoint=str(CKPT)))
+    model = ESpikeFormerLarge(
+        arch, out_indices=(0, 1, 2, 3, 4), init_cfg=dict(type='Pretrained', checkpoint=str(CKPT))
+    )
     extra = {k: v.clone() for k, v in model.extra_stride32.state_dict().items()}
     model.init_weights()
     for k, v in model.extra_stride32.state_dict().items():
@@ -305,9 +328,9 @@ def test_spike_driven_equals_integer_mode(expected, checkpoints):
     backbone = ESpikeFormerLarge(reference_arch(expected[4]), out_indices=(4,)).double().eval()
     backbone.load_state_dict(clf.backbone.state_dict(), strict=False)
     with torch.no_grad():
-        ref, = backbone(x)
+        (ref,) = backbone(x)
         with spike_driven(backbone):
-            out, = backbone(x)
+            (out,) = backbone(x)
     assert (out - ref).abs().max().item() <= 1e-9
 
 
@@ -363,8 +386,7 @@ def test_forward_out_indices_and_pretrained_alias():
     assert model.init_cfg == dict(type='Pretrained', checkpoint=str(CKPT))
     model.init_weights()
     with pytest.raises(ValueError, match='init_cfg'):
-        ESpikeFormerLarge(SMALL, pretrained=str(CKPT), init_cfg=dict(type='Pretrained',
-                                                                     checkpoint=str(CKPT)))
+        ESpikeFormerLarge(SMALL, pretrained=str(CKPT), init_cfg=dict(type='Pretrained', checkpoint=str(CKPT)))
 
 
 def test_drop_path_per_sample_or_per_batch():
@@ -378,7 +400,7 @@ def test_drop_path_per_sample_or_per_batch():
     sample_masks = [per_sample.blocks[1].drop_path(x)[:, 0, 0, 0] for _ in range(10)]
     batch_masks = [per_batch.blocks[1].drop_path(x)[:, 0, 0, 0] for _ in range(20)]
     assert any(len(m.unique()) == 2 for m in sample_masks)  # samples dropped independently
-    assert all(len(m.unique()) == 1 for m in batch_masks)   # the whole batch together
+    assert all(len(m.unique()) == 1 for m in batch_masks)  # the whole batch together
     assert {m[0].item() for m in batch_masks} == {0.0, 2.0}  # kept branches scaled by 1/keep
     per_batch.eval()
     assert torch.equal(per_batch.blocks[1].drop_path(x), x)
@@ -391,8 +413,9 @@ def test_layer_scale_init_and_disable():
     assert model.blocks[0].ls1.gamma.shape == (64,)
     assert (model.blocks[0].ls1.gamma == 1e-6).all()
     assert (ESpikeFormerLarge(TINY, layer_scale_init_value=0.5).blocks[1].ls2.gamma == 0.5).all()
-    plain = ESpikeFormerLarge(SMALL, layer_scale_init_value=None,
-                              init_cfg=dict(type='Pretrained', checkpoint=str(CKPT)))
+    plain = ESpikeFormerLarge(
+        SMALL, layer_scale_init_value=None, init_cfg=dict(type='Pretrained', checkpoint=str(CKPT))
+    )
     assert not any('ls' in k for k in plain.state_dict())
     with pytest.raises(CheckpointMismatchError, match=r'blocks\.0\.ls1\.gamma +unexpected'):
         plain.init_weights()  # the released layer scales have nowhere to go
@@ -415,7 +438,8 @@ def test_attention_token_scale():
     seen = {}
     for name, m in (('plain', plain), ('scaled', scaled), ('same', same)):
         m.proj_conv.conv1.neuron.register_forward_pre_hook(
-            lambda mod, args, name=name: seen.__setitem__(name, args[0]))
+            lambda mod, args, name=name: seen.__setitem__(name, args[0])
+        )
     x = torch.randn(2, 64, 6, 6) * 3
     with torch.no_grad():
         for m in (plain, scaled, same):
@@ -435,19 +459,26 @@ def test_attention_token_scale():
 class _Detector(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.backbone = ESpikeFormerLarge(dict(embed_dims=[8, 16, 32], depth=12, rep_branch=True),
-                                          frozen_stages=0)
+        self.backbone = ESpikeFormerLarge(
+            dict(embed_dims=[8, 16, 32], depth=12, rep_branch=True), frozen_stages=0
+        )
         self.neck = nn.Conv2d(32, 8, 1)
         self.head = nn.Linear(8, 4)
 
 
 def test_layer_decay_lr_scales():
     from mmengine.optim import build_optim_wrapper
+
     model = _Detector()
-    wrapper = build_optim_wrapper(model, dict(
-        type='OptimWrapper', optimizer=dict(type='AdamW', lr=2.0, weight_decay=0.05),
-        constructor='LargeLayerDecayOptimWrapperConstructor',
-        paramwise_cfg=dict(layer_decay_rate=0.75)))
+    wrapper = build_optim_wrapper(
+        model,
+        dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=2.0, weight_decay=0.05),
+            constructor='LargeLayerDecayOptimWrapperConstructor',
+            paramwise_cfg=dict(layer_decay_rate=0.75),
+        ),
+    )
     lr, wd, seen = {}, {}, []
     for group in wrapper.optimizer.param_groups:
         for p in group['params']:
@@ -458,12 +489,12 @@ def test_layer_decay_lr_scales():
     bb = model.backbone
     assert bb.downsamples[0].conv.weight not in lr  # frozen
     by_hand = {
-        bb.downsamples[1].conv.weight: 0.75 ** 13,
-        bb.conv_stages[2][1].conv2.conv.weight: 0.75 ** 13,
-        bb.downsamples[3].bn.weight: 0.75 ** 13,
-        bb.blocks[0].attn.q_conv.conv1.conv.weight: 0.75 ** 12,
-        bb.blocks[0].rep_conv.conv2.bn.bias: 0.75 ** 12,
-        bb.blocks[5].ls1.gamma: 0.75 ** 7,
+        bb.downsamples[1].conv.weight: 0.75**13,
+        bb.conv_stages[2][1].conv2.conv.weight: 0.75**13,
+        bb.downsamples[3].bn.weight: 0.75**13,
+        bb.blocks[0].attn.q_conv.conv1.conv.weight: 0.75**12,
+        bb.blocks[0].rep_conv.conv2.bn.bias: 0.75**12,
+        bb.blocks[5].ls1.gamma: 0.75**7,
         bb.blocks[11].mlp.fc2.conv.weight: 0.75,
         bb.extra_stride32.conv.weight: 1.0,
         model.neck.weight: 1.0,
@@ -472,10 +503,27 @@ def test_layer_decay_lr_scales():
     for p, scale in by_hand.items():
         assert lr[p] == pytest.approx(scale, rel=1e-12)
     # the published per-layer numbers (stem, blocks 0..11, heads)
-    published = [0.02376, 0.03168, 0.04224, 0.05631, 0.07508, 0.10011, 0.13348, 0.17798,
-                 0.23730, 0.31641, 0.42188, 0.5625, 0.75, 1.0]
-    ours = [lr[bb.downsamples[1].conv.weight]] + \
-        [lr[b.attn.q_conv.conv1.conv.weight] for b in bb.blocks] + [lr[model.head.weight]]
+    published = [
+        0.02376,
+        0.03168,
+        0.04224,
+        0.05631,
+        0.07508,
+        0.10011,
+        0.13348,
+        0.17798,
+        0.23730,
+        0.31641,
+        0.42188,
+        0.5625,
+        0.75,
+        1.0,
+    ]
+    ours = (
+        [lr[bb.downsamples[1].conv.weight]]
+        + [lr[b.attn.q_conv.conv1.conv.weight] for b in bb.blocks]
+        + [lr[model.head.weight]]
+    )
     assert ours == pytest.approx(published, abs=5e-6)
     # no weight decay on 1-D tensors (norms, biases, layer scales)
     for p in seen:
@@ -484,17 +532,21 @@ def test_layer_decay_lr_scales():
 
 def test_layer_decay_constructor_validation():
     from mmengine.optim import build_optim_wrapper
-    cfg = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1),
-               constructor='LargeLayerDecayOptimWrapperConstructor')
+
+    cfg = dict(
+        type='OptimWrapper',
+        optimizer=dict(type='SGD', lr=0.1),
+        constructor='LargeLayerDecayOptimWrapperConstructor',
+    )
     with pytest.raises(KeyError, match='layer_decay_rate'):
-        build_optim_wrapper(_Detector(), dict(cfg, paramwise_cfg=dict(norm_decay_mult=0.)))
+        build_optim_wrapper(_Detector(), dict(cfg, paramwise_cfg=dict(norm_decay_mult=0.0)))
     with pytest.raises(TypeError, match='get_layer_id'):
         build_optim_wrapper(nn.Linear(2, 2), cfg)
     groups = build_optim_wrapper(_Detector(), cfg).optimizer.param_groups  # default rate 0.75
-    assert min(g['lr_scale'] for g in groups) == pytest.approx(0.75 ** 13)
+    assert min(g['lr_scale'] for g in groups) == pytest.approx(0.75**13)
     assert all(g['weight_decay'] == 0 for g in groups)  # SGD without weight decay
     ctor = LargeLayerDecayOptimWrapperConstructor(
-        dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
-        dict(layer_decay_rate=0.5))
+        dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)), dict(layer_decay_rate=0.5)
+    )
     groups = ctor(_Detector()).optimizer.param_groups
-    assert min(g['lr_scale'] for g in groups) == pytest.approx(0.5 ** 13)
+    assert min(g['lr_scale'] for g in groups) == pytest.approx(0.5**13)

@@ -1,5 +1,6 @@
 """SpikeFPNHead, the segmentation head (the published QFPNHead): structure and published sizes,
 stride checks, dropout, and spike-driven inference of neck and head equal to integer mode."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,10 @@ from sdt_testing.pyramids import make_head, make_neck, pyramid
 def _mmseg_scope():
     """The head builds its loss through the default scope's registry: mmseg's."""
     from mmengine.registry import DefaultScope
+
     with DefaultScope.overwrite_default_scope('mmseg'):
         yield
+
 
 def test_head_structure_and_published_sizes():
     # published taps: strides [2, 4, 8, 16] -> [1, 1, 2, 3] stages of SFA -> conv3x3 -> BN

@@ -1,5 +1,6 @@
 """SpikeFPN, the detection neck: integer counts in train and eval, the published binary eval as an
 option, a hand-written reference, extra convs and input checks."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,11 @@ from sdt_dense.models.necks import SpikeFPN
 def neuron_outputs(module: nn.Module, fn):
     """Run ``fn()`` and return the outputs of every SFANeuron inside ``module``."""
     outs = []
-    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
-               for m in module.modules() if isinstance(m, SFANeuron)]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+        for m in module.modules()
+        if isinstance(m, SFANeuron)
+    ]
     try:
         result = fn()
     finally:

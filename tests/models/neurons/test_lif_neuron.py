@@ -7,6 +7,7 @@ Convention under test (SpikingJelly LIF, decay_input, hard reset, v_0 = v_reset)
     s_t = [h_t >= v_th]
     v_t = h_t (1 - s_t) + v_reset s_t
 """
+
 import importlib
 import math
 
@@ -17,7 +18,7 @@ from sdt_dense.models import ESpikeFormer, ESpikeFormerClassifier, LIFNeuron, bu
 from sdt_dense.models.neurons import SFANeuron, neuron_time_steps
 
 
-def _sg(u: float, alpha: float = 4.) -> float:
+def _sg(u: float, alpha: float = 4.0) -> float:
     """Sigmoid surrogate derivative by hand: alpha * sig(alpha u) * (1 - sig(alpha u))."""
     s = 1 / (1 + math.exp(-alpha * u))
     return alpha * s * (1 - s)
@@ -43,7 +44,7 @@ def test_lif_spikes_hand_computed():
     x = torch.tensor([[1.5, 2.0], [1.5, 0.0], [1.5, 4.0], [1.5, -2.0]])  # (T, B)
     # col 0: h = .75, 1.125 (fire, reset to 0), .75, 1.125 (fire)
     # col 1: h = 1.0 (fires: threshold inclusive), 0, 2.0 (fire), -1
-    expected = torch.tensor([[0., 1.], [1., 0.], [0., 1.], [1., 0.]])
+    expected = torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     out = LIFNeuron(T=4)(x.flatten())
     torch.testing.assert_close(out, expected.flatten(), rtol=0, atol=0)
 
@@ -53,9 +54,9 @@ def test_lif_leak_and_reset_value():
     # h_1 = -0.5 + (2 - 0) / 4 = 0, h_2 = 0 + (2 - 0.5) / 4 = 0.375,
     # h_3 = 0.375 + (2 - 0.875) / 4 = 0.65625, h_4 = 0.65625 + (2 - 1.15625) / 4 = 0.8671875 (fires,
     # v_4 = -0.5), h_5 = -0.5 + 2 / 4 = 0 again.
-    x = torch.full((5, 1), 2.)
-    out = LIFNeuron(T=5, tau=4., v_threshold=0.8, v_reset=-0.5)(x.flatten())
-    torch.testing.assert_close(out, torch.tensor([0., 0., 0., 1., 0.]), rtol=0, atol=0)
+    x = torch.full((5, 1), 2.0)
+    out = LIFNeuron(T=5, tau=4.0, v_threshold=0.8, v_reset=-0.5)(x.flatten())
+    torch.testing.assert_close(out, torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0]), rtol=0, atol=0)
 
 
 def test_lif_bptt_gradient_hand_computed():
@@ -71,7 +72,7 @@ def test_lif_bptt_gradient_hand_computed():
 @pytest.mark.parametrize('detach_reset', [True, False])
 def test_lif_matches_autograd_reference(detach_reset):
     torch.manual_seed(0)
-    T, tau, v_th, v_reset, alpha = 3, 3., 0.8, -0.2, 2.5
+    T, tau, v_th, v_reset, alpha = 3, 3.0, 0.8, -0.2, 2.5
     x = (torch.randn(T * 2, 5, 7) * 1.5).requires_grad_()
     w = torch.randn(T * 2, 5, 7)
     neuron = LIFNeuron(T, tau, v_th, v_reset, detach_reset, alpha)
@@ -91,26 +92,26 @@ def test_lif_detach_reset_changes_gradient():
     # d L / d x_1 = d L / d h_2 * (1 - 1 / tau) * d v_1 / d h_1 / tau.
     grads = {}
     for detach in (True, False):
-        x = torch.tensor([2.5, 0.], requires_grad=True)
+        x = torch.tensor([2.5, 0.0], requires_grad=True)
         LIFNeuron(T=2, detach_reset=detach)(x)[1].backward()
         grads[detach] = x.grad
-    assert grads[True][0].item() == 0.
-    expected = _sg(-1.) * 0.5 * (-1.25 * _sg(0.25)) / 2
+    assert grads[True][0].item() == 0.0
+    expected = _sg(-1.0) * 0.5 * (-1.25 * _sg(0.25)) / 2
     assert grads[False][0].item() == pytest.approx(expected, rel=1e-5)
-    assert grads[True][1].item() == pytest.approx(_sg(-1.) / 2, rel=1e-5)
+    assert grads[True][1].item() == pytest.approx(_sg(-1.0) / 2, rel=1e-5)
 
 
 def test_lif_surrogate_gradient_shape():
     # One step from rest: h = x / tau, so d s / d x = sg(x / tau - v_th) / tau.
-    tau, alpha = 2., 4.
+    tau, alpha = 2.0, 4.0
     x = torch.linspace(-2, 6, 33, requires_grad=True)
     out = LIFNeuron(T=1, tau=tau, alpha=alpha)(x)
-    assert set(out.unique().tolist()) <= {0., 1.}
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
     out.sum().backward()
     expected = torch.tensor([_sg(v / tau - 1, alpha) / tau for v in x.detach().tolist()])
     torch.testing.assert_close(x.grad, expected, rtol=1e-5, atol=1e-7)
     peak = x.grad.argmax()
-    assert x[peak].item() == pytest.approx(2.)          # at the threshold (h = 1)
+    assert x[peak].item() == pytest.approx(2.0)  # at the threshold (h = 1)
     assert x.grad.max().item() == pytest.approx(alpha / 4 / tau)
 
 
@@ -119,7 +120,7 @@ def test_lif_outputs_binary_and_shape():
     x = torch.randn(8, 3, 5, 5) * 3
     out = LIFNeuron(T=4)(x)
     assert out.shape == x.shape and out.dtype == x.dtype
-    assert set(out.unique().tolist()) == {0., 1.}
+    assert set(out.unique().tolist()) == {0.0, 1.0}
 
 
 def test_lif_rejects_unfolded_input_and_bad_args():
@@ -128,7 +129,7 @@ def test_lif_rejects_unfolded_input_and_bad_args():
     with pytest.raises(ValueError, match='T must be a positive integer'):
         LIFNeuron(T=0)
     with pytest.raises(ValueError, match='tau'):
-        LIFNeuron(tau=1.)
+        LIFNeuron(tau=1.0)
     with pytest.raises(TypeError):
         build_neuron(dict(type='LIF', D=4))  # an SFA argument is not silently dropped
 
@@ -157,8 +158,7 @@ def test_backbone_lif_shapes_equal_sfa_and_backward():
     x = torch.randn(2, 3, 32, 48)
     sfa, lif = _tiny_backbone(None), _tiny_backbone(dict(type='LIF', T=2))
     assert sfa.neuron_T == 1 and lif.neuron_T == 2
-    assert all(isinstance(m, LIFNeuron) for m in lif.modules()
-               if isinstance(m, (LIFNeuron, SFANeuron)))
+    assert all(isinstance(m, LIFNeuron) for m in lif.modules() if isinstance(m, (LIFNeuron, SFANeuron)))
     outs_sfa, outs_lif = sfa(x), lif(x)
     assert [o.shape for o in outs_lif] == [o.shape for o in outs_sfa]
     sum(o.square().mean() for o in outs_lif).backward()
@@ -183,10 +183,10 @@ def test_backbone_lif_repeats_input_and_averages_outputs_over_time():
     for i, out in enumerate(outs):
         folded = seen[i]
         assert folded.shape[0] == T * B
-        torch.testing.assert_close(out, (folded[:B] + folded[B:2 * B] + folded[2 * B:]) / T)
+        torch.testing.assert_close(out, (folded[:B] + folded[B : 2 * B] + folded[2 * B :]) / T)
     # the membranes evolve over time, so the same image gives different timesteps (stage 1 is
     # active at init in eval mode; deeper stages of an untrained net can be silent)
-    assert not torch.equal(seen[1][:B], seen[1][B:2 * B])
+    assert not torch.equal(seen[1][:B], seen[1][B : 2 * B])
 
 
 def test_classifier_with_lif_neurons():
@@ -201,7 +201,9 @@ def test_classifier_with_lif_neurons():
 def test_lif_from_mm_config():
     importlib.import_module('mmdet')
     from mmdet.registry import MODELS
-    model = MODELS.build(dict(type='ESpikeFormer', arch=MINI_ARCH, out_indices=(4,),
-                              neuron_cfg=dict(type='LIF', T=2)))
+
+    model = MODELS.build(
+        dict(type='ESpikeFormer', arch=MINI_ARCH, out_indices=(4,), neuron_cfg=dict(type='LIF', T=2))
+    )
     assert model.neuron_T == 2
     assert model(torch.randn(1, 3, 32, 32))[0].shape == (1, 48, 2, 2)

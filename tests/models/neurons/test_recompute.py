@@ -1,6 +1,7 @@
 """``save_counts='recompute'``: a spiking unit keeps count codes and bits, and its conv / BN / layer
 scale / ``k^T v`` outputs as recipes that backward runs again; what autograd hands back is the
 forward's tensor bit for bit, and every gradient equals float saving's."""
+
 from __future__ import annotations
 
 import pytest
@@ -62,8 +63,11 @@ def saved_objects(module: nn.Module, x: torch.Tensor, mode) -> list:
 @pytest.mark.parametrize('conv_dim', [1, 2])
 def test_spike_conv_bn_saves_no_float_activation_and_recomputes_exactly(dtype, conv_dim):
     torch.manual_seed(0)
-    unit = SpikeConvBN(8, 16, 3 if conv_dim == 2 else 1, padding=1 if conv_dim == 2 else 0,
-                       conv_dim=conv_dim).to(dtype).train()
+    unit = (
+        SpikeConvBN(8, 16, 3 if conv_dim == 2 else 1, padding=1 if conv_dim == 2 else 0, conv_dim=conv_dim)
+        .to(dtype)
+        .train()
+    )
     shape = (2, 8, 9, 7) if conv_dim == 2 else (2, 8, 30)
     x = (torch.randn(shape, dtype=dtype) * 3).requires_grad_()
     objs, out = saved_objects(unit, x, 'recompute')
@@ -96,8 +100,10 @@ def test_attention_keeps_k_t_v_as_a_recipe():
     objs, _ = saved_objects(attn, x, 'recompute')
     kv_shape = (2 * 2, 8, 32)  # matmul's batch view: (B * heads, d, value_ratio * d)
     assert any(isinstance(o, RecomputedView) and tuple(o.size) == kv_shape for o in objs)
-    assert not any(isinstance(o, torch.Tensor) and not isinstance(o, nn.Parameter)
-                   and o.numel() == 2 * 2 * 8 * 32 for o in objs)
+    assert not any(
+        isinstance(o, torch.Tensor) and not isinstance(o, nn.Parameter) and o.numel() == 2 * 2 * 8 * 32
+        for o in objs
+    )
     assert_same_grads(attn, x)
 
 
@@ -141,9 +147,11 @@ def test_eval_and_no_grad_save_and_register_nothing():
 
 def test_spiking_conv_module_keeps_codes_and_relu_bits():
     from mmcv.cnn import ConvModule
+
     torch.manual_seed(0)
-    layer = SpikingLayer(ConvModule(8, 8, 3, padding=1, norm_cfg=dict(type='BN')),
-                         save_counts='recompute').train()
+    layer = SpikingLayer(
+        ConvModule(8, 8, 3, padding=1, norm_cfg=dict(type='BN')), save_counts='recompute'
+    ).train()
     x = torch.randn(2, 8, 10, 10) * 3
     objs = []
     with observe_saved(objs.append):
@@ -166,8 +174,9 @@ def test_spiking_conv_module_keeps_codes_and_relu_bits():
 
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.bfloat16])
 def test_relu_keep_mask_equals_relu_in_value_and_gradient(dtype):
-    x = torch.tensor([-2.0, -0.0, 0.0, 1e-30, 3.0, float('nan'), float('inf'), -float('inf')] * 10,
-                     dtype=dtype)
+    x = torch.tensor(
+        [-2.0, -0.0, 0.0, 1e-30, 3.0, float('nan'), float('inf'), -float('inf')] * 10, dtype=dtype
+    )
     grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(dtype)
     a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
     ours, ref = relu_keep_mask(a), F.relu(b)

@@ -3,6 +3,7 @@ switch): what is stored, that it rebuilds or recomputes bit for bit, and that gr
 bit-identical with ``save_counts`` ``False``, ``True`` and ``'recompute'`` (E-SpikeFormer ``m``,
 with_cp, bf16 autocast, LIF, DDP, D=8, float64, the Large family, the toy Mask R-CNN and the
 segmentation neck)."""
+
 from __future__ import annotations
 
 import random
@@ -44,7 +45,7 @@ def saved_input(x: torch.Tensor, D: int, norm):
 @pytest.mark.parametrize('D,norm', [(4, None), (4, 1.0), (4, 3.0), (8, 2.5), (15, None), (30, 7.0)])
 def test_rebuild_is_bit_identical_for_every_count(dtype, D, norm):
     # every count 0..D, and -0.0 (clamp keeps its sign), on a tensor long enough for vector paths
-    values = torch.cat((torch.arange(D + 1.), torch.tensor([-0.0, -3.0, D + 5.0])))
+    values = torch.cat((torch.arange(D + 1.0), torch.tensor([-0.0, -3.0, D + 5.0])))
     x = values.repeat(1000)[torch.randperm(1000 * (D + 4), generator=torch.Generator().manual_seed(D))]
     x = x.to(dtype).view(1000, -1)
     out, rebuilt, packed = saved_input(x, D, norm)
@@ -125,6 +126,7 @@ def _saved(model, x, **kw):
         key, nbytes = saved_storage(obj)
         if key not in params:
             kinds.setdefault(type(obj).__name__, {})[key] = nbytes
+
     params = {('tensor', p.untyped_storage().data_ptr()) for p in model.parameters()}
     with observe_saved(record):
         out = model(x)
@@ -195,10 +197,16 @@ def test_m_backbone_gradients_bit_identical():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('kwargs,amp', [(dict(with_cp=True), False), ({}, True),
-                                        (dict(neuron_cfg=dict(type='LIF', T=2)), False),
-                                        (dict(neuron_cfg=dict(type='SFA', D=8, norm=3)), False)],
-                         ids=['with_cp', 'bf16', 'lif', 'D8_norm3'])
+@pytest.mark.parametrize(
+    'kwargs,amp',
+    [
+        (dict(with_cp=True), False),
+        ({}, True),
+        (dict(neuron_cfg=dict(type='LIF', T=2)), False),
+        (dict(neuron_cfg=dict(type='SFA', D=8, norm=3)), False),
+    ],
+    ids=['with_cp', 'bf16', 'lif', 'D8_norm3'],
+)
 def test_gradients_bit_identical_in_every_mode(kwargs, amp):
     torch.manual_seed(0)
     model = ESpikeFormer('t', **kwargs)
@@ -224,8 +232,8 @@ def test_ddp_gradients_bit_identical(tmp_path):
     from torch.nn.parallel import DistributedDataParallel
 
     from sdt_testing import free_port
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}', rank=0,
-                            world_size=1)
+
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{free_port()}', rank=0, world_size=1)
     try:
         torch.manual_seed(0)
         model = ESpikeFormer('t')
@@ -245,6 +253,7 @@ def test_toy_mask_rcnn_gradients_bit_identical():
     from mmengine.model import revert_sync_batchnorm
 
     from sdt_testing import REPO
+
     register_all_modules(init_default_scope=True)
     cfg = Config.fromfile(str(REPO / 'configs' / 'toy' / 'mask-rcnn_e-spikeformer-t_spike-fpn_toy.py'))
     cfg.model.backbone.init_cfg = None
@@ -252,8 +261,13 @@ def test_toy_mask_rcnn_gradients_bit_identical():
     detector = revert_sync_batchnorm(MODELS.build(cfg.model))
     detector.init_weights()
     detector.train()
-    packed = demo_mm_inputs(2, [(3, 64, 96), (3, 96, 64)], num_items=[3, 2],
-                            num_classes=cfg.model.roi_head.mask_head.num_classes, with_mask=True)
+    packed = demo_mm_inputs(
+        2,
+        [(3, 64, 96), (3, 96, 64)],
+        num_items=[3, 2],
+        num_classes=cfg.model.roi_head.mask_head.num_classes,
+        with_mask=True,
+    )
 
     def grads():
         detector.zero_grad(set_to_none=True)
@@ -275,17 +289,18 @@ def test_toy_mask_rcnn_gradients_bit_identical():
     assert 'CountsView' in saved_kinds()
     assert_grads_bit_identical(detector, grads)
     ref = grads()
-    assert len(ref) > 100 and {n.split('.')[0] for n in ref} >= {'backbone', 'neck', 'rpn_head',
-                                                                 'roi_head'}
+    assert len(ref) > 100 and {n.split('.')[0] for n in ref} >= {'backbone', 'neck', 'rpn_head', 'roi_head'}
 
 
 @pytest.mark.slow
 def test_large_backbone_and_semantic_neck_gradients_bit_identical():
     """The Large family (half-up rounding, norm = D) and the segmentation neck save counts too."""
     from sdt_dense.models import ESpikeFormerLarge, SpikeSemanticFPN
+
     _seeded(0)
-    large = ESpikeFormerLarge(arch=dict(embed_dims=[16, 32, 64], depth=2, num_heads=4,
-                                        rep_branch=True), drop_path_rate=0.1).train()
+    large = ESpikeFormerLarge(
+        arch=dict(embed_dims=[16, 32, 64], depth=2, num_heads=4, rep_branch=True), drop_path_rate=0.1
+    ).train()
     x = torch.randn(2, 3, 64, 64)
     assert_grads_bit_identical(large, lambda: backbone_grads(large, x))
     neck = SpikeSemanticFPN([16, 32, 64, 64], 16, 4).train()

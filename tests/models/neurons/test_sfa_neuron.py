@@ -1,4 +1,5 @@
 """SFA neuron: forward values, gradient window, rounding modes, autocast, saved-tensor memory."""
+
 import pytest
 import torch
 
@@ -22,7 +23,7 @@ def test_forward_half_even_normalised():
 
 def test_forward_half_up_and_raw_counts():
     out = SFANeuron(norm=1, rounding='half_up')(X)
-    assert torch.equal(out, torch.tensor([0., 0, 0, 1, 2, 3, 3, 4, 4, 4]))
+    assert torch.equal(out, torch.tensor([0.0, 0, 0, 1, 2, 3, 3, 4, 4, 4]))
 
 
 def test_custom_D_and_norm():
@@ -36,7 +37,7 @@ def test_gradient_window_inclusive_and_scaled():
     assert torch.equal(x.grad, torch.tensor([0, 0.25, 0.25, 0.25, 0]))
     x.grad = None
     SFANeuron(norm=1)(x).sum().backward()
-    assert torch.equal(x.grad, torch.tensor([0., 1, 1, 1, 0]))
+    assert torch.equal(x.grad, torch.tensor([0.0, 1, 1, 1, 0]))
 
 
 def test_backward_saves_one_byte_per_element():
@@ -86,10 +87,10 @@ def test_extra_repr_and_validation():
 def test_eval_ceiling_is_opt_in():
     x = torch.tensor([0.2, 1.0, 3.0])
     default = SFANeuron(norm=1).eval()
-    assert torch.equal(default(x), torch.tensor([0., 1, 3]))
+    assert torch.equal(default(x), torch.tensor([0.0, 1, 3]))
     published = SFANeuron(norm=1, eval_ceiling=1)
-    assert torch.equal(published.train()(x), torch.tensor([0., 1, 3]))
-    assert torch.equal(published.eval()(x), torch.tensor([0., 1, 1]))
+    assert torch.equal(published.train()(x), torch.tensor([0.0, 1, 3]))
+    assert torch.equal(published.eval()(x), torch.tensor([0.0, 1, 1]))
 
 
 def test_spike_slices_sum_to_counts():
