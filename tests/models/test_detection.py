@@ -253,7 +253,7 @@ def test_published_recipe():
     cfg = Config.fromfile(str(MAIN_CONFIG))
     assert cfg.custom_imports.imports == ['sdt_dense']
     assert cfg.data_root == 'data/coco/' and cfg.default_scope == 'mmdet'
-    assert cfg.model.backbone.arch == 'l' and cfg.model.backbone.type == 'ESpikeFormer'
+    assert cfg.model.backbone.arch == '19M' and cfg.model.backbone.type == 'ESpikeFormer'
     assert cfg.train_dataloader.batch_size * 8 == cfg.auto_scale_lr.base_batch_size == 32
     assert cfg.val_dataloader.batch_size == 1
     assert [t['type'] for t in cfg.train_pipeline][3] == 'RandomChoice'
