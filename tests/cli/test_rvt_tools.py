@@ -47,7 +47,7 @@ _root = {str(data) + '/'!r}
 # one histogram per sample (T = 1) keeps the 640 x 360 1 Mpx run short
 _loader = dict(num_workers=0, persistent_workers=False,
                dataset=dict(data_root=_root, num_steps=1))
-model = dict(backbone=dict(num_steps=1))
+model = dict(backbone=dict(T=1))
 train_dataloader = dict(batch_size=1, **_loader)
 val_dataloader = dict(batch_size=2, **_loader)
 test_dataloader = val_dataloader
