@@ -154,7 +154,11 @@ def _slurm_env(monkeypatch, tmp_path, scontrol: str, **env):
         'SLURM_JOB_NUM_NODES',
         'PORT',
     ):
-        monkeypatch.delenv(key, raising=False)
+        # set first, so that monkeypatch restores the variable (removes it) even if the code under
+        # test sets it: slurm_env_to_torch_env writes MASTER_ADDR & co. into os.environ, which
+        # must not leak into later tests that start distributed runs
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     monkeypatch.setenv('SLURM_PROCID', '3')
     monkeypatch.setenv('SLURM_NTASKS', '8')
     monkeypatch.setenv('SLURM_LOCALID', '1')
